@@ -1,0 +1,106 @@
+// Package config reads each signalbox program's settings from the environment.
+//
+// Every program has one struct, read with Load under the prefix SIGNALBOX_. The
+// connection settings that other Temporal and PostgreSQL tools share are also read
+// under their usual names (TEMPORAL_ADDRESS, DATABASE_URL, ...). A missing or
+// malformed value is reported as one line that names the variable and what to do.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Prefix is the prefix of every signalbox-specific environment variable.
+const Prefix = "SIGNALBOX"
+
+// Validator is implemented by config structs that check more than types.
+type Validator interface {
+	Validate() error
+}
+
+// Load fills spec from the environment and validates it. The error, if any, is a
+// single line naming the variable at fault.
+func Load(spec Validator) error {
+	if err := envconfig.Process(Prefix, spec); err != nil {
+		return explain(err)
+	}
+	return spec.Validate()
+}
+
+func explain(err error) error {
+	var perr *envconfig.ParseError
+	if errors.As(err, &perr) {
+		return fmt.Errorf("config: %s=%q is not a valid %s (%v)", perr.KeyName, perr.Value, describeType(perr.TypeName), rootCause(perr.Err))
+	}
+	msg := err.Error()
+	if key, ok := strings.CutPrefix(msg, "required key "); ok {
+		key = strings.TrimSuffix(key, " missing value")
+		return fmt.Errorf("config: %s is required but not set", key)
+	}
+	return fmt.Errorf("config: %w", err)
+}
+
+func rootCause(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}
+
+func describeType(goType string) string {
+	switch goType {
+	case "time.Duration":
+		return "duration (e.g. 30s, 5m, 2h)"
+	case "bool":
+		return "boolean (true or false)"
+	case "int", "int32", "int64":
+		return "whole number"
+	case "float64":
+		return "number"
+	default:
+		return goType
+	}
+}
+
+// Invalid reports a value that parsed but makes no sense.
+func Invalid(variable, value, problem string) error {
+	return fmt.Errorf("config: %s=%q %s", variable, value, problem)
+}
+
+func checkHostPort(variable, value string) error {
+	host, port, err := net.SplitHostPort(value)
+	if err != nil || port == "" {
+		return Invalid(variable, value, "must be host:port, e.g. 127.0.0.1:8080")
+	}
+	_ = host
+	return nil
+}
+
+func checkURL(variable, value string, schemes ...string) error {
+	u, err := url.Parse(value)
+	if err != nil || u.Host == "" {
+		return Invalid(variable, value, fmt.Sprintf("must be an absolute URL with a host (%s)", strings.Join(schemes, " or ")))
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return nil
+		}
+	}
+	return Invalid(variable, value, fmt.Sprintf("must use scheme %s", strings.Join(schemes, " or ")))
+}
+
+func checkPositive(variable string, value float64) error {
+	if value <= 0 {
+		return Invalid(variable, fmt.Sprint(value), "must be greater than zero")
+	}
+	return nil
+}

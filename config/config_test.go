@@ -1,0 +1,149 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// cleanEnv unsets every variable the programs read, restoring them after the test.
+func cleanEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "SIGNALBOX_") || strings.HasPrefix(name, "TEMPORAL_") || name == "DATABASE_URL" {
+			t.Setenv(name, "")
+			require.NoError(t, os.Unsetenv(name))
+		}
+	}
+}
+
+func TestWorkerDefaults(t *testing.T) {
+	cleanEnv(t)
+	var w Worker
+	require.NoError(t, Load(&w))
+	require.Equal(t, "127.0.0.1:7233", w.Address)
+	require.Equal(t, "default", w.Namespace)
+	require.Equal(t, "postgres://postgres@127.0.0.1:5432/signalbox", w.Database.URL)
+	require.True(t, w.RegisterSearchAttributes)
+	require.Equal(t, 10*time.Second, w.CRMTimeout)
+	require.Equal(t, 20.0, w.CRMRate)
+	require.Empty(t, w.Operators)
+}
+
+func TestVariableNames(t *testing.T) {
+	cleanEnv(t)
+	env := map[string]string{
+		"TEMPORAL_ADDRESS":                     "temporal.internal:7233",
+		"TEMPORAL_NAMESPACE":                   "integrations",
+		"DATABASE_URL":                         "postgres://app@db:5432/app",
+		"SIGNALBOX_REGISTER_SEARCH_ATTRIBUTES": "false",
+		"SIGNALBOX_OPERATORS":                  "sales=alice,bob;finance=carol",
+		"SIGNALBOX_UI_BASE_URL":                "https://temporal.example.com",
+		"SIGNALBOX_CRM_BASE_URL":               "https://api.hubapi.com",
+		"SIGNALBOX_CRM_TOKEN":                  "pat-eu1-x",
+		"SIGNALBOX_CRM_RATE":                   "9.5",
+		"SIGNALBOX_CRM_CONCURRENCY":            "3",
+		"SIGNALBOX_CRM_RETRY_WINDOW":           "1h",
+		"SIGNALBOX_CHAT_WEBHOOKS":              "sales=https://hooks.slack.com/services/T/B/X",
+		"SIGNALBOX_LOG_LEVEL":                  "debug",
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var w Worker
+	require.NoError(t, Load(&w))
+	require.Equal(t, "temporal.internal:7233", w.Address)
+	require.Equal(t, "integrations", w.Namespace)
+	require.Equal(t, "postgres://app@db:5432/app", w.Database.URL)
+	require.False(t, w.RegisterSearchAttributes)
+	require.Equal(t, Operators{"sales": {"alice", "bob"}, "finance": {"carol"}}, w.Operators)
+	require.Equal(t, "https://temporal.example.com", w.UIBaseURL)
+	require.Equal(t, "https://api.hubapi.com", w.CRMBaseURL)
+	require.Equal(t, "pat-eu1-x", w.CRMToken)
+	require.Equal(t, 9.5, w.CRMRate)
+	require.Equal(t, 3, w.CRMConcurrency)
+	require.Equal(t, time.Hour, w.CRMRetryWindow)
+	require.Equal(t, "https://hooks.slack.com/services/T/B/X", w.ChatWebhooks["sales"])
+	require.Equal(t, "DEBUG", w.Level().String())
+}
+
+func TestPrefixedNameWinsOverUsualName(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("TEMPORAL_ADDRESS", "usual:7233")
+	t.Setenv("SIGNALBOX_TEMPORAL_ADDRESS", "prefixed:7233")
+	var i Intake
+	require.NoError(t, Load(&i))
+	require.Equal(t, "prefixed:7233", i.Address)
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	cases := []struct {
+		name, variable, value string
+		want                  string
+	}{
+		{"malformed duration", "SIGNALBOX_CRM_TIMEOUT", "ten seconds", `config: SIGNALBOX_CRM_TIMEOUT="ten seconds" is not a valid duration (e.g. 30s, 5m, 2h)`},
+		{"malformed number", "SIGNALBOX_CRM_RATE", "fast", `config: SIGNALBOX_CRM_RATE="fast" is not a valid number`},
+		{"malformed bool", "SIGNALBOX_REGISTER_SEARCH_ATTRIBUTES", "yes please", `config: SIGNALBOX_REGISTER_SEARCH_ATTRIBUTES="yes please" is not a valid boolean`},
+		{"zero rate", "SIGNALBOX_CRM_RATE", "0", `config: SIGNALBOX_CRM_RATE="0" must be greater than zero`},
+		{"window shorter than timeout", "SIGNALBOX_CRM_RETRY_WINDOW", "1s", `config: SIGNALBOX_CRM_RETRY_WINDOW="1s" must be at least SIGNALBOX_CRM_TIMEOUT (10s)`},
+		{"address without port", "TEMPORAL_ADDRESS", "localhost", `config: TEMPORAL_ADDRESS="localhost" must be host:port`},
+		{"empty database URL", "DATABASE_URL", "", `config: DATABASE_URL="" must not be empty`},
+		{"bad database URL", "DATABASE_URL", "postgres://u:secret@host:notaport/db", `config: DATABASE_URL is not a valid PostgreSQL connection string`},
+		{"relative CRM URL", "SIGNALBOX_CRM_BASE_URL", "/crm", `config: SIGNALBOX_CRM_BASE_URL="/crm" must be an absolute URL`},
+		{"operators without team", "SIGNALBOX_OPERATORS", "alice,bob", `config: SIGNALBOX_OPERATORS="alice,bob" is not a valid config.Operators (entry "alice,bob" must be team=value`},
+		{"unknown log level", "SIGNALBOX_LOG_LEVEL", "loud", `config: SIGNALBOX_LOG_LEVEL="loud" must be debug, info, warn or error`},
+		{"webhook not a URL", "SIGNALBOX_CHAT_WEBHOOKS", "sales=hooks", `config: SIGNALBOX_CHAT_WEBHOOKS: the URL of team "sales" must be an absolute http(s) URL`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cleanEnv(t)
+			t.Setenv(tc.variable, tc.value)
+			var w Worker
+			err := Load(&w)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+			require.NotContains(t, err.Error(), "\n", "the error must be one line")
+			require.NotContains(t, err.Error(), "secret", "the error must not echo a password")
+		})
+	}
+}
+
+type needsToken struct {
+	Token string `required:"true"`
+}
+
+func (needsToken) Validate() error { return nil }
+
+func TestMissingRequiredValue(t *testing.T) {
+	cleanEnv(t)
+	err := Load(&needsToken{})
+	require.EqualError(t, err, "config: SIGNALBOX_TOKEN is required but not set")
+}
+
+func TestOperatorsDecode(t *testing.T) {
+	var o Operators
+	require.NoError(t, o.Decode(" sales = bob, alice ,bob ; finance=carol ;"))
+	require.Equal(t, Operators{"sales": {"alice", "bob"}, "finance": {"carol"}}, o)
+
+	require.ErrorContains(t, o.Decode("sales=alice;sales=bob"), `team "sales" appears twice`)
+	require.ErrorContains(t, o.Decode("sales=al ice"), `operator "al ice" of team "sales" must be a single word`)
+	require.ErrorContains(t, o.Decode("=alice"), "must be team=value")
+}
+
+func TestTemporalTLSPairs(t *testing.T) {
+	tc := Temporal{Address: "a:1", Namespace: "n", TLSClientCertPath: "/cert.pem"}
+	require.ErrorContains(t, tc.Validate(), "must be set together")
+
+	opts, err := Temporal{Address: "a:1", Namespace: "n", APIKey: "k"}.ClientOptions(nil)
+	require.NoError(t, err)
+	require.NotNil(t, opts.ConnectionOptions.TLS, "an API key implies TLS")
+	require.NotNil(t, opts.Credentials)
+
+	opts, err = Temporal{Address: "a:1", Namespace: "n"}.ClientOptions(nil)
+	require.NoError(t, err)
+	require.Nil(t, opts.ConnectionOptions.TLS)
+}

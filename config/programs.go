@@ -1,0 +1,198 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Logging is shared by every program.
+type Logging struct {
+	// LogLevel is debug, info, warn or error. Default: info.
+	LogLevel string `split_words:"true" default:"info"`
+}
+
+// Level returns the slog level; Validate has already checked the name.
+func (l Logging) Level() slog.Level {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(l.LogLevel))
+	return level
+}
+
+// Validate checks the level's name.
+func (l Logging) Validate() error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.LogLevel)); err != nil {
+		return Invalid("SIGNALBOX_LOG_LEVEL", l.LogLevel, "must be debug, info, warn or error")
+	}
+	return nil
+}
+
+// Target holds the limits shared by every external system a worker calls.
+type Target struct {
+	Name        string
+	Rate        float64
+	Concurrency int
+	Timeout     time.Duration
+	RetryWindow time.Duration
+}
+
+func (t Target) validate() error {
+	prefix := "SIGNALBOX_" + strings.ToUpper(t.Name) + "_"
+	if err := checkPositive(prefix+"RATE", t.Rate); err != nil {
+		return err
+	}
+	if t.Concurrency < 1 {
+		return Invalid(prefix+"CONCURRENCY", fmt.Sprint(t.Concurrency), "must be at least 1")
+	}
+	if t.Timeout <= 0 {
+		return Invalid(prefix+"TIMEOUT", t.Timeout.String(), "must be greater than zero")
+	}
+	if t.RetryWindow < t.Timeout {
+		return Invalid(prefix+"RETRY_WINDOW", t.RetryWindow.String(), "must be at least "+prefix+"TIMEOUT ("+t.Timeout.String()+")")
+	}
+	return nil
+}
+
+// Worker configures the worker process (go run ./workers).
+type Worker struct {
+	Temporal
+	Database
+	Logging
+
+	// RegisterSearchAttributes creates missing custom search attributes at start;
+	// turn it off where the namespace is managed elsewhere. Default: true.
+	RegisterSearchAttributes bool `split_words:"true" default:"true"`
+	// Operators lists who may decide each team's exceptions: "sales=alice,bob;finance=carol".
+	// Default: none, so every decision is refused until it is set.
+	Operators Operators
+	// UIBaseURL is the Temporal UI that notifications link to. Default: http://localhost:8233.
+	UIBaseURL string `split_words:"true" default:"http://localhost:8233"`
+
+	// CRMBaseURL is the HubSpot-compatible API. Default: the sandbox, http://127.0.0.1:8091.
+	CRMBaseURL string `split_words:"true" default:"http://127.0.0.1:8091"`
+	// CRMToken is the CRM's bearer token (a HubSpot private-app token). Default: the sandbox's.
+	CRMToken string `split_words:"true" default:"sandbox-token"`
+	// CRMTimeout bounds one CRM request. Default: 10s.
+	CRMTimeout time.Duration `split_words:"true" default:"10s"`
+	// CRMRate caps CRM activities per second across all workers. Default: 20.
+	CRMRate float64 `split_words:"true" default:"20"`
+	// CRMConcurrency caps CRM activities running at once in this process. Default: 8.
+	CRMConcurrency int `split_words:"true" default:"8"`
+	// CRMRetryWindow is how long a CRM step keeps retrying before the item fails. Default: 10m.
+	CRMRetryWindow time.Duration `split_words:"true" default:"10m"`
+
+	// ChatWebhooks maps a team to its incoming-webhook URL: "sales=https://hooks.slack.com/services/...".
+	// A team missing here posts to ChatWebhookBaseURL/<team>. Default: none.
+	ChatWebhooks TeamMap `split_words:"true"`
+	// ChatWebhookBaseURL serves teams without their own webhook. Default: the sandbox, http://127.0.0.1:8091/services.
+	ChatWebhookBaseURL string `split_words:"true" default:"http://127.0.0.1:8091/services"`
+	// ChatTimeout bounds one chat post. Default: 10s.
+	ChatTimeout time.Duration `split_words:"true" default:"10s"`
+	// ChatRate caps chat posts per second across all workers (Slack allows about 1 per webhook). Default: 5.
+	ChatRate float64 `split_words:"true" default:"5"`
+	// ChatConcurrency caps chat posts running at once in this process. Default: 4.
+	ChatConcurrency int `split_words:"true" default:"4"`
+	// ChatRetryWindow is how long a chat post keeps retrying before the item fails. Default: 10m.
+	ChatRetryWindow time.Duration `split_words:"true" default:"10m"`
+}
+
+// CRM returns the CRM target's limits.
+func (w Worker) CRM() Target {
+	return Target{Name: "crm", Rate: w.CRMRate, Concurrency: w.CRMConcurrency, Timeout: w.CRMTimeout, RetryWindow: w.CRMRetryWindow}
+}
+
+// Chat returns the chat target's limits.
+func (w Worker) Chat() Target {
+	return Target{Name: "chat", Rate: w.ChatRate, Concurrency: w.ChatConcurrency, Timeout: w.ChatTimeout, RetryWindow: w.ChatRetryWindow}
+}
+
+// Validate checks every setting.
+func (w Worker) Validate() error {
+	checks := []func() error{
+		w.Temporal.Validate, w.Database.Validate, w.Logging.Validate,
+		func() error { return checkURL("SIGNALBOX_UI_BASE_URL", w.UIBaseURL, "http", "https") },
+		func() error { return checkURL("SIGNALBOX_CRM_BASE_URL", w.CRMBaseURL, "http", "https") },
+		func() error {
+			return checkURL("SIGNALBOX_CHAT_WEBHOOK_BASE_URL", w.ChatWebhookBaseURL, "http", "https")
+		},
+		w.CRM().validate, w.Chat().validate,
+	}
+	if w.CRMToken == "" {
+		return Invalid("SIGNALBOX_CRM_TOKEN", "", "must not be empty")
+	}
+	for _, team := range w.ChatWebhooks.Teams() {
+		if err := checkURL("SIGNALBOX_CHAT_WEBHOOKS", w.ChatWebhooks[team], "http", "https"); err != nil {
+			return fmt.Errorf("config: SIGNALBOX_CHAT_WEBHOOKS: the URL of team %q must be an absolute http(s) URL", team)
+		}
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Intake configures the HTTP intake (go run ./starter serve) and the starter's commands.
+type Intake struct {
+	Temporal
+	Logging
+
+	// IntakeAddr is where the intake listens. Default: 127.0.0.1:8080.
+	IntakeAddr string `split_words:"true" default:"127.0.0.1:8080"`
+}
+
+// Validate checks every setting.
+func (i Intake) Validate() error {
+	if err := i.Temporal.Validate(); err != nil {
+		return err
+	}
+	if err := i.Logging.Validate(); err != nil {
+		return err
+	}
+	return checkHostPort("SIGNALBOX_INTAKE_ADDR", i.IntakeAddr)
+}
+
+// Signals configures the operator CLI (go run ./signals).
+type Signals struct {
+	Temporal
+	Database
+
+	// Operator is who decisions are made as, unless --as says otherwise. Default: the OS user.
+	Operator string
+}
+
+// Validate checks every setting.
+func (s Signals) Validate() error {
+	if err := s.Temporal.Validate(); err != nil {
+		return err
+	}
+	return s.Database.Validate()
+}
+
+// Sandbox configures the local emulators of external APIs (go run ./sandbox).
+type Sandbox struct {
+	Logging
+
+	// SandboxAddr is where the emulators listen. Default: 127.0.0.1:8091.
+	SandboxAddr string `split_words:"true" default:"127.0.0.1:8091"`
+	// SandboxToken is the bearer token the CRM emulator accepts. Default: sandbox-token.
+	SandboxToken string `split_words:"true" default:"sandbox-token"`
+	// SandboxSeed makes injected faults reproducible. Default: 1.
+	SandboxSeed int64 `split_words:"true" default:"1"`
+	// SandboxFaults is the initial fault plan as JSON (see README). Default: no faults.
+	SandboxFaults string `split_words:"true"`
+}
+
+// Validate checks every setting.
+func (s Sandbox) Validate() error {
+	if err := s.Logging.Validate(); err != nil {
+		return err
+	}
+	if s.SandboxToken == "" {
+		return Invalid("SIGNALBOX_SANDBOX_TOKEN", "", "must not be empty")
+	}
+	return checkHostPort("SIGNALBOX_SANDBOX_ADDR", s.SandboxAddr)
+}

@@ -1,0 +1,77 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// TeamMap maps a team name to a value, written "team=value;team=value".
+// It decodes SIGNALBOX_CHAT_WEBHOOKS.
+type TeamMap map[string]string
+
+// Decode implements envconfig.Decoder.
+func (m *TeamMap) Decode(value string) error {
+	out := TeamMap{}
+	for _, entry := range splitNonEmpty(value, ";") {
+		team, v, ok := strings.Cut(entry, "=")
+		team, v = strings.TrimSpace(team), strings.TrimSpace(v)
+		if !ok || team == "" || v == "" {
+			return fmt.Errorf("entry %q must be team=value (entries separated by ';')", entry)
+		}
+		if _, dup := out[team]; dup {
+			return fmt.Errorf("team %q appears twice", team)
+		}
+		out[team] = v
+	}
+	*m = out
+	return nil
+}
+
+// Teams lists the map's teams in order.
+func (m TeamMap) Teams() []string {
+	teams := make([]string, 0, len(m))
+	for t := range m {
+		teams = append(teams, t)
+	}
+	sort.Strings(teams)
+	return teams
+}
+
+// Operators maps a team to the people who may decide its exceptions, written
+// "team=alice,bob;finance=carol".
+type Operators map[string][]string
+
+// Decode implements envconfig.Decoder.
+func (o *Operators) Decode(value string) error {
+	var m TeamMap
+	if err := m.Decode(value); err != nil {
+		return err
+	}
+	out := Operators{}
+	for team, list := range m {
+		seen := map[string]bool{}
+		for _, name := range splitNonEmpty(list, ",") {
+			if strings.ContainsAny(name, " \t=;") {
+				return fmt.Errorf("operator %q of team %q must be a single word", name, team)
+			}
+			if !seen[name] {
+				seen[name] = true
+				out[team] = append(out[team], name)
+			}
+		}
+		sort.Strings(out[team])
+	}
+	*o = out
+	return nil
+}
+
+func splitNonEmpty(s, sep string) []string {
+	var out []string
+	for _, part := range strings.Split(s, sep) {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}

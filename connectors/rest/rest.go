@@ -1,0 +1,231 @@
+// Package rest is the one JSON-over-HTTP client that signalbox's connectors
+// share, so every external call gets the same timeouts, headers and typed errors.
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxBody bounds how much of a response is read.
+const maxBody = 1 << 20
+
+// Client calls one external system.
+type Client struct {
+	// Target names the system in errors: "crm", "chat".
+	Target string
+	// BaseURL prefixes relative paths.
+	BaseURL string
+	// HTTP sends the requests; its Timeout bounds each call.
+	HTTP *http.Client
+	// Header is sent with every request (for example Authorization).
+	Header http.Header
+	// Now tells the time for Retry-After dates. Default: time.Now.
+	Now func() time.Time
+}
+
+// NewClient returns a client with its own http.Client bounded by timeout.
+func NewClient(target, baseURL string, timeout time.Duration, header http.Header) *Client {
+	return &Client{
+		Target:  target,
+		BaseURL: strings.TrimSuffix(baseURL, "/"),
+		HTTP:    &http.Client{Timeout: timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		Header:  header,
+	}
+}
+
+// Request is one call.
+type Request struct {
+	Method string
+	// Path is relative to BaseURL, or an absolute URL.
+	Path string
+	// Header adds to the client's headers.
+	Header http.Header
+	// Body is sent as JSON when not nil.
+	Body any
+}
+
+// Do sends req and decodes a 2xx JSON response into out (when out is not nil).
+// Any failure is returned as *Error.
+func (c *Client) Do(ctx context.Context, req Request, out any) error {
+	op := req.Method + " " + pathOnly(req.Path)
+	fail := func(status int, err error) *Error {
+		return &Error{Target: c.Target, Op: op, StatusCode: status, Err: err}
+	}
+	target := req.Path
+	if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
+		target = c.BaseURL + target
+	}
+	var body io.Reader
+	if req.Body != nil {
+		b, err := json.Marshal(req.Body)
+		if err != nil {
+			return fail(0, fmt.Errorf("encode request: %w", err))
+		}
+		body = bytes.NewReader(b)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, req.Method, target, body)
+	if err != nil {
+		return fail(0, err)
+	}
+	for k, vs := range c.Header {
+		hreq.Header[k] = vs
+	}
+	for k, vs := range req.Header {
+		hreq.Header[k] = vs
+	}
+	hreq.Header.Set("Accept", "application/json")
+	hreq.Header.Set("User-Agent", "signalbox/1")
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.HTTP.Do(hreq)
+	if err != nil {
+		// *url.Error repeats the whole URL, which may carry a secret (webhooks).
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return fail(0, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return fail(resp.StatusCode, fmt.Errorf("read response: %w", err))
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := &Error{Target: c.Target, Op: op, StatusCode: resp.StatusCode}
+		e.Code, e.Message, e.Param = vendorMessage(raw)
+		e.RetryAfter, e.HasRetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+		return e
+	}
+	if out == nil || len(raw) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fail(resp.StatusCode, fmt.Errorf("decode response: %w", err))
+	}
+	return nil
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// pathOnly keeps the path of a URL so that errors never carry a webhook's secret
+// path segments or query parameters: "/services/…" stays generic.
+func pathOnly(p string) string {
+	u, err := url.Parse(p)
+	if err != nil {
+		return "?"
+	}
+	if u.Host != "" {
+		return u.Host
+	}
+	return u.Path
+}
+
+// vendorMessage pulls a code, message and parameter out of the JSON error shapes
+// of HubSpot ({"category","message"}), Stripe ({"error":{"type","message","param"}})
+// and Slack (plain text such as "invalid_payload").
+func vendorMessage(raw []byte) (code, message, param string) {
+	var body struct {
+		Category string `json:"category"`
+		Message  string `json:"message"`
+		Error    *struct {
+			Type    string `json:"type"`
+			Code    string `json:"code"`
+			Message string `json:"message"`
+			Param   string `json:"param"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(raw, &body) == nil {
+		if body.Error != nil {
+			return body.Error.Type, body.Error.Message, body.Error.Param
+		}
+		if body.Message != "" || body.Category != "" {
+			return body.Category, body.Message, ""
+		}
+	}
+	text := strings.TrimSpace(string(raw))
+	if len(text) > 200 {
+		text = text[:200] + "…"
+	}
+	return "", text, ""
+}
+
+// ParseRetryAfter reads a Retry-After header, given in seconds or as an HTTP date.
+func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(secs * float64(time.Second)), true
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(at.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// Error is a failed call. StatusCode is zero when no response arrived.
+type Error struct {
+	Target     string
+	Op         string
+	StatusCode int
+	// Code and Message are the vendor's; Param names the field at fault, if any.
+	Code    string
+	Message string
+	Param   string
+	// RetryAfter is how long the server asked us to wait (HasRetryAfter says whether it did).
+	RetryAfter    time.Duration
+	HasRetryAfter bool
+	// Err is the transport or decoding failure, if that is what happened.
+	Err error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s: ", e.Target, e.Op)
+	switch {
+	case e.StatusCode != 0 && e.Err == nil:
+		fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
+		if e.Code != "" {
+			fmt.Fprintf(&b, " %s", e.Code)
+		}
+		if e.Message != "" {
+			fmt.Fprintf(&b, ": %s", e.Message)
+		}
+		if e.Param != "" {
+			fmt.Fprintf(&b, " (parameter %s)", e.Param)
+		}
+	case e.Err != nil:
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Timeout reports whether the call gave up waiting for the server.
+func (e *Error) Timeout() bool {
+	var ne net.Error
+	return errors.Is(e.Err, context.DeadlineExceeded) || (errors.As(e.Err, &ne) && ne.Timeout())
+}

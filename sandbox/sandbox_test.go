@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/signalbox-dev/signalbox/connectors/chat"
+	"github.com/signalbox-dev/signalbox/connectors/crm"
+	"github.com/signalbox-dev/signalbox/connectors/rest"
+)
+
+func newSandbox(t *testing.T, plan Plan) (*Server, *httptest.Server) {
+	t.Helper()
+	s := NewServer("tok", 42, plan, slog.New(slog.DiscardHandler))
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return s, ts
+}
+
+func TestCRMContactsAPI(t *testing.T) {
+	t.Parallel()
+	_, ts := newSandbox(t, nil)
+	ctx := context.Background()
+	c := crm.New(ts.URL, "tok", 5*time.Second)
+
+	created, err := c.Create(ctx, crm.Properties{"email": "Ada@Example.com", "firstname": "Ada", "lastname": "Lovelace", "company": "Engines"})
+	require.NoError(t, err)
+	require.Equal(t, "101", created.ID)
+	require.Equal(t, "Ada", created.Properties["firstname"])
+
+	_, err = c.Create(ctx, crm.Properties{"email": "ada@example.com"})
+	id, ok := crm.ExistingID(err)
+	require.True(t, ok, "a duplicate email is a 409 naming the existing contact: %v", err)
+	require.Equal(t, "101", id)
+
+	found, err := c.Search(ctx, []crm.FilterGroup{crm.Equals(crm.Properties{"email": "ADA@example.com"})}, []string{"email", "company"})
+	require.NoError(t, err)
+	require.Len(t, found, 1, "email search ignores case")
+	require.Equal(t, crm.Properties{"email": "Ada@Example.com", "company": "Engines"}, found[0].Properties)
+
+	byName := crm.Equals(crm.Properties{"firstname": "ada", "lastname": "lovelace", "company": "engines"})
+	nobody := crm.Equals(crm.Properties{"email": "nobody@example.com"})
+	found, err = c.Search(ctx, []crm.FilterGroup{nobody, byName}, nil)
+	require.NoError(t, err)
+	require.Len(t, found, 1, "filter groups are ORed, filters within a group ANDed")
+
+	updated, err := c.Update(ctx, "101", crm.Properties{"phone": "+44 20 7946 0000"})
+	require.NoError(t, err)
+	require.Equal(t, "+44 20 7946 0000", updated.Properties["phone"])
+	got, err := c.Get(ctx, "101", []string{"phone", "email"})
+	require.NoError(t, err)
+	require.Equal(t, crm.Properties{"phone": "+44 20 7946 0000", "email": "Ada@Example.com"}, got.Properties)
+
+	_, err = c.Get(ctx, "999", nil)
+	requireStatus(t, err, http.StatusNotFound)
+}
+
+func TestCRMRefusals(t *testing.T) {
+	t.Parallel()
+	_, ts := newSandbox(t, nil)
+	ctx := context.Background()
+
+	_, err := crm.New(ts.URL, "wrong", time.Second).Create(ctx, crm.Properties{"email": "a@b.co"})
+	requireStatus(t, err, http.StatusUnauthorized)
+
+	c := crm.New(ts.URL, "tok", time.Second)
+	_, err = c.Create(ctx, crm.Properties{"email": "ada@engines.invalid"})
+	e := requireStatus(t, err, http.StatusBadRequest)
+	require.Equal(t, "VALIDATION_ERROR", e.Code)
+	require.Contains(t, e.Message, "INVALID_EMAIL")
+
+	_, err = c.Create(ctx, crm.Properties{"email": "a@b.co", "shoe_size": "9"})
+	e = requireStatus(t, err, http.StatusBadRequest)
+	require.Contains(t, e.Message, `Property "shoe_size" does not exist`)
+
+	_, err = c.Search(ctx, []crm.FilterGroup{{Filters: []crm.Filter{{PropertyName: "email", Operator: "CONTAINS_TOKEN", Value: "x"}}}}, nil)
+	requireStatus(t, err, http.StatusBadRequest)
+}
+
+func TestChatWebhook(t *testing.T) {
+	t.Parallel()
+	s, ts := newSandbox(t, nil)
+	ctx := context.Background()
+	c := chat.New(nil, ts.URL+"/services", time.Second)
+	require.NoError(t, c.Post(ctx, "sales", chat.Message{Text: "hello"}, "k1"))
+	require.NoError(t, c.Post(ctx, "sales", chat.Message{Text: "hello"}, "k1"))
+	err := c.Post(ctx, "sales", chat.Message{Text: "  "}, "k2")
+	e := requireStatus(t, err, http.StatusBadRequest)
+	require.Equal(t, "no_text", e.Message)
+
+	var got struct{ Messages []message }
+	getJSON(t, ts.URL+"/_sandbox/messages?team=sales", &got)
+	require.Len(t, got.Messages, 2, "like Slack, the webhook posts a repeated message again")
+	require.Equal(t, 1, s.stats().DuplicateMessages)
+}
+
+func TestFaultsAreReproducibleFromTheSeed(t *testing.T) {
+	t.Parallel()
+	f := Fault{Rate429: 0.1, Rate5xx: 0.3, RateHang: 0.05, RateReset: 0.05, AfterEffect: 0.5}
+	counts := map[string]int{}
+	for i := range 2000 {
+		id := "email:" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676))
+		a := decide(7, "crm.create", id, 1, f)
+		require.Equal(t, a, decide(7, "crm.create", id, 1, f), "the same seed and request give the same fault")
+		counts[a.Kind]++
+	}
+	require.InDelta(t, 200, counts["429"], 60)
+	require.InDelta(t, 600, counts["5xx"], 90)
+	require.InDelta(t, 100, counts["hang"], 45)
+	require.InDelta(t, 100, counts["reset"], 45)
+
+	differs := false
+	for i := range 50 {
+		id := "key:" + string(rune('a'+i))
+		if decide(7, "chat.post", id, 1, f) != decide(8, "chat.post", id, 1, f) {
+			differs = true
+		}
+	}
+	require.True(t, differs, "another seed gives other faults")
+}
+
+func TestRetryAfterIsGivenAndEarlyRetriesAreCounted(t *testing.T) {
+	t.Parallel()
+	s, ts := newSandbox(t, Plan{"chat.post": {Rate429: 1, RetryAfter: Duration(2 * time.Second)}})
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+	c := chat.New(nil, ts.URL+"/services", time.Second)
+
+	err := c.Post(context.Background(), "ops", chat.Message{Text: "x"}, "same")
+	e := requireStatus(t, err, http.StatusTooManyRequests)
+	require.True(t, e.HasRetryAfter)
+	require.Equal(t, 2*time.Second, e.RetryAfter)
+
+	now = now.Add(time.Second)
+	_ = c.Post(context.Background(), "ops", chat.Message{Text: "x"}, "same")
+	require.Equal(t, 1, s.stats().EarlyRetries, "a retry one second into a two-second Retry-After is early")
+	_ = c.Post(context.Background(), "ops", chat.Message{Text: "x"}, "other")
+	require.Equal(t, 1, s.stats().EarlyRetries, "another request is not a retry")
+
+	now = now.Add(2 * time.Second)
+	_ = c.Post(context.Background(), "ops", chat.Message{Text: "x"}, "same")
+	require.Equal(t, 1, s.stats().EarlyRetries, "a retry after the wait is on time")
+}
+
+func TestRetryAfterAsHTTPDate(t *testing.T) {
+	t.Parallel()
+	s, ts := newSandbox(t, Plan{"crm.*": {Rate429: 1, RetryAfter: Duration(3 * time.Second), RetryAfterDate: true}})
+	now := time.Date(2026, 11, 26, 12, 0, 0, 400e6, time.UTC)
+	s.now = func() time.Time { return now }
+	resp, err := http.Post(ts.URL+"/crm/v3/objects/contacts/search", "application/json", strings.NewReader(`{}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	at, err := http.ParseTime(resp.Header.Get("Retry-After"))
+	require.NoError(t, err)
+	require.Equal(t, time.Date(2026, 11, 26, 12, 0, 4, 0, time.UTC), at.UTC(), "the date is never earlier than the wait")
+}
+
+func TestFaultsAfterEffectStillChangeState(t *testing.T) {
+	t.Parallel()
+	s, ts := newSandbox(t, Plan{"crm.create": {Rate5xx: 1, AfterEffect: 1}})
+	c := crm.New(ts.URL, "tok", time.Second)
+	_, err := c.Create(context.Background(), crm.Properties{"email": "a@b.co"})
+	e := requireStatus(t, err, 0)
+	require.GreaterOrEqual(t, e.StatusCode, 500)
+	st := s.stats()
+	require.Equal(t, 1, st.Contacts, "the contact was created although the client saw a 5xx")
+	require.Equal(t, 1, st.Effects["crm.create"])
+}
+
+func TestHangOutlastsTheClientTimeoutAndResetDropsTheConnection(t *testing.T) {
+	t.Parallel()
+	_, ts := newSandbox(t, Plan{"crm.search": {RateHang: 1}, "crm.get": {RateReset: 1}})
+	c := crm.New(ts.URL, "tok", 200*time.Millisecond)
+	_, err := c.Search(context.Background(), nil, nil)
+	var e *rest.Error
+	require.ErrorAs(t, err, &e)
+	require.True(t, e.Timeout(), "a hung request ends in the client's timeout: %v", err)
+	require.Zero(t, e.StatusCode)
+
+	_, err = c.Get(context.Background(), "1", nil)
+	require.ErrorAs(t, err, &e)
+	require.Zero(t, e.StatusCode)
+	require.False(t, e.Timeout())
+}
+
+func TestUnauthorizedAndDownFaults(t *testing.T) {
+	t.Parallel()
+	s, ts := newSandbox(t, Plan{"crm.*": {Unauthorized: true}})
+	c := crm.New(ts.URL, "tok", time.Second)
+	_, err := c.Create(context.Background(), crm.Properties{"email": "a@b.co"})
+	requireStatus(t, err, http.StatusUnauthorized)
+
+	postJSON(t, ts.URL+"/_sandbox/faults", `{"*": {"down": true}}`, http.StatusOK)
+	_, err = c.Create(context.Background(), crm.Properties{"email": "a@b.co"})
+	requireStatus(t, err, http.StatusServiceUnavailable)
+	postJSON(t, ts.URL+"/_sandbox/faults", `{}`, http.StatusOK)
+	_, err = c.Create(context.Background(), crm.Properties{"email": "a@b.co"})
+	require.NoError(t, err)
+	require.Equal(t, 1, s.stats().Contacts)
+}
+
+func TestFaultPlanValidation(t *testing.T) {
+	t.Parallel()
+	_, ts := newSandbox(t, nil)
+	for body, want := range map[string]string{
+		`{"crm.create": {"rate5xx": 1.5}}`:                 "rate5xx must be between 0 and 1",
+		`{"crm.create": {"rate5xx": 0.6, "rate429": 0.6}}`: "must not exceed 1",
+		`{"billing.x": {}}`:                                `matches no endpoint`,
+		`{"crm.create": {"rate": 0.1}}`:                    `unknown field "rate"`,
+		`{"crm.create": {"latency": "soon"}}`:              "is not a duration",
+		`[1,2]`:                                            "fault plan",
+	} {
+		resp := postJSON(t, ts.URL+"/_sandbox/faults", body, http.StatusBadRequest)
+		require.Contains(t, resp["error"], want, body)
+	}
+	require.Equal(t, Fault{Rate5xx: 0.2}, Plan{"crm.*": {Rate5xx: 0.2}, "*": {Down: true}}.For("crm.get"))
+	require.Equal(t, Fault{Rate429: 1}, Plan{"crm.*": {Rate5xx: 0.2}, "crm.get": {Rate429: 1}}.For("crm.get"))
+}
+
+func TestRequestLog(t *testing.T) {
+	t.Parallel()
+	_, ts := newSandbox(t, nil)
+	c := crm.New(ts.URL, "tok", time.Second)
+	_, err := c.Create(context.Background(), crm.Properties{"email": "a@b.co"})
+	require.NoError(t, err)
+	_, _ = c.Create(context.Background(), crm.Properties{"email": "A@b.co"})
+	var log struct{ Requests []Entry }
+	getJSON(t, ts.URL+"/_sandbox/requests?endpoint=crm.create", &log)
+	require.Len(t, log.Requests, 2)
+	require.Equal(t, "email:a@b.co", log.Requests[0].Identity)
+	require.Equal(t, 2, log.Requests[1].Attempt, "a create for the same email counts as a repeat")
+	require.True(t, log.Requests[0].Effect)
+	require.Equal(t, http.StatusConflict, log.Requests[1].Status)
+	require.False(t, log.Requests[1].Effect)
+
+	postJSON(t, ts.URL+"/_sandbox/reset", `{}`, http.StatusOK)
+	getJSON(t, ts.URL+"/_sandbox/requests", &log)
+	require.Empty(t, log.Requests)
+}
+
+func requireStatus(t *testing.T, err error, status int) *rest.Error {
+	t.Helper()
+	var e *rest.Error
+	require.True(t, errors.As(err, &e), "want *rest.Error, got %v", err)
+	if status != 0 {
+		require.Equal(t, status, e.StatusCode, "%v", err)
+	}
+	return e
+}
+
+func getJSON(t *testing.T, url string, out any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(out))
+}
+
+func postJSON(t *testing.T, url, body string, status int) map[string]any {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	require.Equal(t, status, resp.StatusCode, string(raw))
+	out := map[string]any{}
+	_ = json.Unmarshal(raw, &out)
+	return out
+}

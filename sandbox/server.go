@@ -1,0 +1,371 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// endpoints lists every emulated endpoint; fault plans name them.
+var endpoints = []string{"crm.search", "crm.create", "crm.get", "crm.update", "chat.post"}
+
+// maxRequestBody bounds what an emulator reads of a request.
+const maxRequestBody = 1 << 20
+
+// maxLogEntries bounds the request log; older entries are dropped.
+const maxLogEntries = 1_000_000
+
+// Entry is one request as the sandbox saw it.
+type Entry struct {
+	Seq            int       `json:"seq"`
+	At             time.Time `json:"at"`
+	Endpoint       string    `json:"endpoint"`
+	Method         string    `json:"method"`
+	Path           string    `json:"path"`
+	Identity       string    `json:"identity"`
+	Attempt        int       `json:"attempt"`
+	IdempotencyKey string    `json:"idempotencyKey,omitempty"`
+	Status         int       `json:"status"`
+	Fault          string    `json:"fault,omitempty"`
+	AfterEffect    bool      `json:"afterEffect,omitempty"`
+	// Effect is true when the request changed the emulator's state.
+	Effect bool `json:"effect,omitempty"`
+	// EarlyRetry is true when the request came before a Retry-After we gave had passed.
+	EarlyRetry bool  `json:"earlyRetry,omitempty"`
+	DurationMS int64 `json:"durationMs"`
+}
+
+// result is what an emulator's handler produces for one request.
+type result struct {
+	status int
+	body   any // JSON-encoded unless it is a string
+	effect bool
+}
+
+type handler func(r *http.Request, body []byte) result
+
+// Server hosts the emulators, the fault injection and the request log.
+type Server struct {
+	seed       int64
+	token      string
+	hangLimit  time.Duration
+	now        func() time.Time
+	log        *slog.Logger
+	mu         sync.Mutex
+	plan       Plan
+	attempts   map[string]int
+	notBefore  map[string]time.Time
+	entries    []Entry
+	seq        int
+	earlyCount int
+	crm        *crmState
+	chat       *chatState
+}
+
+// NewServer returns a sandbox with the given CRM token, fault seed and plan.
+func NewServer(token string, seed int64, plan Plan, logger *slog.Logger) *Server {
+	s := &Server{seed: seed, token: token, hangLimit: 2 * time.Minute, now: time.Now, log: logger, plan: plan}
+	s.resetLocked()
+	return s
+}
+
+func (s *Server) resetLocked() {
+	s.attempts = map[string]int{}
+	s.notBefore = map[string]time.Time{}
+	s.entries = nil
+	s.seq = 0
+	s.earlyCount = 0
+	s.crm = newCRMState()
+	s.chat = newChatState()
+}
+
+// Handler routes every request.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /crm/v3/objects/contacts/search", s.emulate("crm.search", s.crmAuth(s.crmSearch)))
+	mux.Handle("POST /crm/v3/objects/contacts", s.emulate("crm.create", s.crmAuth(s.crmCreate)))
+	mux.Handle("GET /crm/v3/objects/contacts/{id}", s.emulate("crm.get", s.crmAuth(s.crmGet)))
+	mux.Handle("PATCH /crm/v3/objects/contacts/{id}", s.emulate("crm.update", s.crmAuth(s.crmUpdate)))
+	mux.Handle("POST /services/{team...}", s.emulate("chat.post", s.chatPost))
+
+	mux.HandleFunc("GET /_sandbox/requests", s.getRequests)
+	mux.HandleFunc("GET /_sandbox/stats", s.getStats)
+	mux.HandleFunc("GET /_sandbox/contacts", s.getContacts)
+	mux.HandleFunc("GET /_sandbox/messages", s.getMessages)
+	mux.HandleFunc("GET /_sandbox/faults", s.getFaults)
+	mux.HandleFunc("POST /_sandbox/faults", s.setFaults)
+	mux.HandleFunc("POST /_sandbox/reset", s.reset)
+	mux.HandleFunc("GET /_sandbox/health", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	return mux
+}
+
+// emulate wraps an emulator handler with the request log, fault injection and
+// Retry-After accounting.
+func (s *Server) emulate(endpoint string, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+		if err != nil {
+			s.writeResult(w, endpoint, result{status: http.StatusRequestEntityTooLarge, body: errorBody(endpoint, "request body too large")})
+			return
+		}
+		key := r.Header.Get("Idempotency-Key")
+		identity := requestIdentity(endpoint, r, body)
+
+		s.mu.Lock()
+		s.attempts[endpoint+" "+identity]++
+		attempt := s.attempts[endpoint+" "+identity]
+		fault := s.plan.For(endpoint)
+		inj := decide(s.seed, endpoint, identity, attempt, fault)
+		early := false
+		if nb, ok := s.notBefore[endpoint+" "+identity]; ok && start.Before(nb) {
+			early = true
+			s.earlyCount++
+		}
+		s.mu.Unlock()
+
+		entry := Entry{At: start, Endpoint: endpoint, Method: r.Method, Path: r.URL.Path, Identity: identity,
+			Attempt: attempt, IdempotencyKey: key, Fault: inj.Kind, AfterEffect: inj.AfterEffect, EarlyRetry: early}
+		defer func() {
+			entry.DurationMS = s.now().Sub(start).Milliseconds()
+			s.record(entry)
+		}()
+
+		if fault.Latency > 0 {
+			select {
+			case <-time.After(time.Duration(fault.Latency)):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if inj.Kind != "" && !inj.AfterEffect {
+			entry.Status = s.inject(w, r, endpoint, identity, inj, fault)
+			return
+		}
+		res := h(r, body)
+		entry.Effect = res.effect
+		if inj.Kind != "" {
+			entry.Status = s.inject(w, r, endpoint, identity, inj, fault)
+			return
+		}
+		entry.Status = res.status
+		s.writeResult(w, endpoint, res)
+	})
+}
+
+// inject misbehaves as inj says and returns the status sent (0 for none).
+func (s *Server) inject(w http.ResponseWriter, r *http.Request, endpoint, identity string, inj Injection, f Fault) int {
+	switch inj.Kind {
+	case "429":
+		wait := time.Duration(f.RetryAfter)
+		if wait <= 0 {
+			wait = time.Second
+		}
+		var header string
+		var notBefore time.Time
+		if f.RetryAfterDate {
+			// HTTP dates have whole seconds: promise the second after the wait ends.
+			notBefore = s.now().Add(wait).Truncate(time.Second).Add(time.Second)
+			header = notBefore.UTC().Format(http.TimeFormat)
+		} else {
+			secs := int(math.Ceil(wait.Seconds()))
+			notBefore = s.now().Add(time.Duration(secs) * time.Second)
+			header = strconv.Itoa(secs)
+		}
+		s.mu.Lock()
+		s.notBefore[endpoint+" "+identity] = notBefore
+		s.mu.Unlock()
+		w.Header().Set("Retry-After", header)
+		s.writeResult(w, endpoint, result{status: http.StatusTooManyRequests, body: errorBody(endpoint, "You have reached your secondly limit.")})
+		return http.StatusTooManyRequests
+	case "5xx", "down":
+		s.writeResult(w, endpoint, result{status: inj.Status, body: errorBody(endpoint, "internal error (injected by the sandbox)")})
+		return inj.Status
+	case "401":
+		s.writeResult(w, endpoint, result{status: http.StatusUnauthorized, body: unauthorizedBody(endpoint)})
+		return http.StatusUnauthorized
+	case "hang":
+		select {
+		case <-r.Context().Done():
+		case <-time.After(s.hangLimit):
+		}
+		return 0
+	case "reset":
+		resetConnection(w)
+		return 0
+	}
+	return 0
+}
+
+// resetConnection drops the TCP connection with an RST and no response.
+func resetConnection(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler)
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+// requestIdentity names "the same request" across retries: the idempotency key
+// when the client sends one, the email for a contact create, else the digest of
+// method, path and body.
+func requestIdentity(endpoint string, r *http.Request, body []byte) string {
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		return "key:" + key
+	}
+	if endpoint == "crm.create" {
+		var in struct {
+			Properties map[string]string `json:"properties"`
+		}
+		if json.Unmarshal(body, &in) == nil && in.Properties["email"] != "" {
+			return "email:" + strings.ToLower(in.Properties["email"])
+		}
+	}
+	sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.RequestURI()+"\n"), body...))
+	return "sha:" + hex.EncodeToString(sum[:8])
+}
+
+func (s *Server) record(e Entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	e.Seq = s.seq
+	if len(s.entries) >= maxLogEntries {
+		s.entries = s.entries[1:]
+	}
+	s.entries = append(s.entries, e)
+}
+
+func (s *Server) writeResult(w http.ResponseWriter, endpoint string, res result) {
+	if text, ok := res.body.(string); ok {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(res.status)
+		_, _ = io.WriteString(w, text)
+		return
+	}
+	writeJSON(w, res.status, res.body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// errorBody is an error in the target's own shape: HubSpot's JSON, Slack's text.
+func errorBody(endpoint, message string) any {
+	if strings.HasPrefix(endpoint, "chat.") {
+		return message
+	}
+	return hubspotError("ERROR", message)
+}
+
+func unauthorizedBody(endpoint string) any {
+	if strings.HasPrefix(endpoint, "chat.") {
+		return "invalid_token"
+	}
+	return hubspotError("INVALID_AUTHENTICATION", "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview")
+}
+
+func hubspotError(category, message string) map[string]any {
+	return map[string]any{"status": "error", "message": message, "category": category, "correlationId": "sandbox"}
+}
+
+// Stats summarises the log for tests and people.
+type Stats struct {
+	Requests     map[string]int `json:"requests"`
+	Effects      map[string]int `json:"effects"`
+	Faults       map[string]int `json:"faults"`
+	EarlyRetries int            `json:"earlyRetries"`
+	Contacts     int            `json:"contacts"`
+	Messages     int            `json:"messages"`
+	// DuplicateMessages counts chat messages delivered again under a key already delivered.
+	DuplicateMessages int `json:"duplicateMessages"`
+}
+
+func (s *Server) stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{Requests: map[string]int{}, Effects: map[string]int{}, Faults: map[string]int{}, EarlyRetries: s.earlyCount}
+	for _, e := range s.entries {
+		st.Requests[e.Endpoint]++
+		if e.Effect {
+			st.Effects[e.Endpoint]++
+		}
+		if e.Fault != "" {
+			st.Faults[e.Endpoint+" "+e.Fault]++
+		}
+	}
+	st.Contacts = len(s.crm.contacts)
+	st.Messages = len(s.chat.messages)
+	st.DuplicateMessages = s.chat.duplicates()
+	return st
+}
+
+func (s *Server) getStats(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.stats())
+}
+
+func (s *Server) getRequests(w http.ResponseWriter, r *http.Request) {
+	endpoint := r.URL.Query().Get("endpoint")
+	s.mu.Lock()
+	out := make([]Entry, 0, len(s.entries))
+	for _, e := range s.entries {
+		if endpoint == "" || e.Endpoint == endpoint || strings.HasPrefix(e.Endpoint, strings.TrimSuffix(endpoint, "*")) && strings.HasSuffix(endpoint, "*") {
+			out = append(out, e)
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"requests": out})
+}
+
+func (s *Server) getFaults(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	plan := s.plan
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, plan)
+}
+
+func (s *Server) setFaults(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "fault plan too large"})
+		return
+	}
+	plan, err := ParsePlan(raw)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	s.mu.Lock()
+	s.plan = plan
+	s.mu.Unlock()
+	s.log.Info("fault plan replaced", "plan", string(raw))
+	writeJSON(w, http.StatusOK, plan)
+}
+
+func (s *Server) reset(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	s.resetLocked()
+	s.plan = Plan{}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]string{"status": "reset"})
+}

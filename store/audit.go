@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// AuditEvent is one row of the audit trail: a status change, a decision, or a
+// refused decision, with who did it and why.
+type AuditEvent struct {
+	Integration string         `json:"integration"`
+	WorkflowID  string         `json:"workflowId"`
+	RunID       string         `json:"runId"`
+	Seq         int            `json:"seq"`
+	At          time.Time      `json:"at"`
+	Actor       string         `json:"actor"`
+	Action      string         `json:"action"`
+	FromStatus  string         `json:"fromStatus,omitempty"`
+	ToStatus    string         `json:"toStatus,omitempty"`
+	Reason      string         `json:"reason,omitempty"`
+	Details     map[string]any `json:"details,omitempty"`
+}
+
+// InsertAudit writes events in one round trip. An event already stored under the
+// same (workflow ID, run ID, seq) is left as it is, so retries are harmless.
+func (s *Store) InsertAudit(ctx context.Context, events ...AuditEvent) error {
+	batch := &pgx.Batch{}
+	for _, e := range events {
+		details, err := json.Marshal(e.Details)
+		if err != nil {
+			return fmt.Errorf("audit details of %s #%d: %w", e.WorkflowID, e.Seq, err)
+		}
+		if e.Details == nil {
+			details = []byte("{}")
+		}
+		batch.Queue(`INSERT INTO audit_events
+			(integration, workflow_id, run_id, seq, at, actor, action, from_status, to_status, reason, details)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			ON CONFLICT (workflow_id, run_id, seq) DO NOTHING`,
+			e.Integration, e.WorkflowID, e.RunID, e.Seq, e.At, e.Actor, e.Action, e.FromStatus, e.ToStatus, e.Reason, details)
+	}
+	if err := s.db.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("insert audit events: %w", err)
+	}
+	return nil
+}
+
+// AuditTrail returns every event of a workflow ID, across its runs, oldest first.
+func (s *Store) AuditTrail(ctx context.Context, workflowID string) ([]AuditEvent, error) {
+	rows, err := s.db.Query(ctx, `SELECT integration, workflow_id, run_id, seq, at, actor, action,
+			from_status, to_status, reason, details
+		FROM audit_events WHERE workflow_id = $1 ORDER BY at, id`, workflowID)
+	if err != nil {
+		return nil, fmt.Errorf("read audit trail of %s: %w", workflowID, err)
+	}
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AuditEvent, error) {
+		var e AuditEvent
+		err := row.Scan(&e.Integration, &e.WorkflowID, &e.RunID, &e.Seq, &e.At, &e.Actor, &e.Action,
+			&e.FromStatus, &e.ToStatus, &e.Reason, &e.Details)
+		e.At = e.At.UTC()
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read audit trail of %s: %w", workflowID, err)
+	}
+	return events, nil
+}
