@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/signalbox-dev/signalbox/config"
+	"github.com/signalbox-dev/signalbox/sandbox/emulator"
 )
 
 func main() {
@@ -31,7 +32,7 @@ func run() error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Level()}))
-	plan, err := ParsePlan([]byte(cfg.SandboxFaults))
+	plan, err := emulator.ParsePlan([]byte(cfg.SandboxFaults))
 	if err != nil {
 		return fmt.Errorf("SIGNALBOX_SANDBOX_FAULTS: %w", err)
 	}
@@ -40,7 +41,7 @@ func run() error {
 		return fmt.Errorf("listen on SIGNALBOX_SANDBOX_ADDR=%s: %w", cfg.SandboxAddr, err)
 	}
 	srv := &http.Server{
-		Handler:           NewServer(cfg.SandboxToken, cfg.SandboxSeed, plan, logger).Handler(),
+		Handler:           emulator.NewServer(cfg.SandboxToken, cfg.SandboxSeed, plan, logger).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

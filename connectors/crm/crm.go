@@ -6,6 +6,7 @@ package crm
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -83,7 +84,7 @@ func (c *Client) Search(ctx context.Context, groups []FilterGroup, properties []
 // Equals is a filter group matching every given property exactly.
 func Equals(props Properties) FilterGroup {
 	var g FilterGroup
-	for _, name := range sortedKeys(props) {
+	for _, name := range slices.Sorted(maps.Keys(props)) {
 		g.Filters = append(g.Filters, Filter{PropertyName: name, Operator: "EQ", Value: props[name]})
 	}
 	return g
@@ -128,13 +129,4 @@ func ExistingID(err error) (string, bool) {
 		return "", false
 	}
 	return m[1], true
-}
-
-func sortedKeys(m Properties) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -1,4 +1,7 @@
-package main
+// Package emulator holds the sandbox's emulators of external APIs — a HubSpot-compatible
+// CRM and Slack-compatible webhooks — with seeded fault injection and a request
+// log that tests read to prove exactly-once effects.
+package emulator
 
 import (
 	"crypto/sha256"
@@ -301,7 +304,8 @@ type Stats struct {
 	DuplicateMessages int `json:"duplicateMessages"`
 }
 
-func (s *Server) stats() Stats {
+// Stats summarises the request log and the emulators' state.
+func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{Requests: map[string]int{}, Effects: map[string]int{}, Faults: map[string]int{}, EarlyRetries: s.earlyCount}
@@ -321,7 +325,7 @@ func (s *Server) stats() Stats {
 }
 
 func (s *Server) getStats(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.stats())
+	writeJSON(w, http.StatusOK, s.Stats())
 }
 
 func (s *Server) getRequests(w http.ResponseWriter, r *http.Request) {

@@ -1,10 +1,12 @@
-package main
+package emulator
 
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,12 +80,7 @@ var emailPattern = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 // domains are refused, which lets tests provoke a target-side rejection of
 // input that signalbox's own validation accepts.
 func checkProperties(props map[string]string) *result {
-	var names []string
-	for name := range props {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(props)) {
 		if !crmProperties[name] {
 			return &result{status: http.StatusBadRequest, body: hubspotError("VALIDATION_ERROR", fmt.Sprintf("Property \"%s\" does not exist", name))}
 		}
@@ -97,22 +94,20 @@ func checkProperties(props map[string]string) *result {
 	return nil
 }
 
-func decodeProperties(body []byte) (map[string]string, *result) {
+// writeRequest reads the properties of a create or update and validates them.
+func writeRequest(body []byte) (map[string]string, *result) {
 	var in struct {
 		Properties map[string]string `json:"properties"`
 	}
 	if err := json.Unmarshal(body, &in); err != nil || in.Properties == nil {
 		return nil, &result{status: http.StatusBadRequest, body: hubspotError("VALIDATION_ERROR", "Invalid input JSON: expected {\"properties\": {...}}")}
 	}
-	return in.Properties, nil
+	return in.Properties, checkProperties(in.Properties)
 }
 
 func (s *Server) crmCreate(_ *http.Request, body []byte) result {
-	props, bad := decodeProperties(body)
+	props, bad := writeRequest(body)
 	if bad != nil {
-		return *bad
-	}
-	if bad := checkProperties(props); bad != nil {
 		return *bad
 	}
 	s.mu.Lock()
@@ -131,7 +126,7 @@ func (s *Server) crmCreate(_ *http.Request, body []byte) result {
 	if email != "" {
 		s.crm.byEmail[email] = c.ID
 	}
-	return result{status: http.StatusCreated, body: c.view(keys(props)), effect: true}
+	return result{status: http.StatusCreated, body: c.view(slices.Sorted(maps.Keys(props))), effect: true}
 }
 
 func (s *Server) crmGet(r *http.Request, _ []byte) result {
@@ -149,11 +144,8 @@ func (s *Server) crmGet(r *http.Request, _ []byte) result {
 }
 
 func (s *Server) crmUpdate(r *http.Request, body []byte) result {
-	props, bad := decodeProperties(body)
+	props, bad := writeRequest(body)
 	if bad != nil {
-		return *bad
-	}
-	if bad := checkProperties(props); bad != nil {
 		return *bad
 	}
 	s.mu.Lock()
@@ -180,7 +172,7 @@ func (s *Server) crmUpdate(r *http.Request, body []byte) result {
 	if changed {
 		c.UpdatedAt = s.now().UTC()
 	}
-	return result{status: http.StatusOK, body: c.view(keys(props)), effect: changed}
+	return result{status: http.StatusOK, body: c.view(slices.Sorted(maps.Keys(props))), effect: changed}
 }
 
 type searchRequest struct {
@@ -258,20 +250,11 @@ func (s *Server) getContacts(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
 	var out []contact
 	for _, c := range s.crm.sorted() {
-		out = append(out, c.view(keys(c.Props)))
+		out = append(out, c.view(slices.Sorted(maps.Keys(c.Props))))
 	}
 	s.mu.Unlock()
 	if out == nil {
 		out = []contact{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"contacts": out})
-}
-
-func keys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

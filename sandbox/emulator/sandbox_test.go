@@ -1,4 +1,4 @@
-package main
+package emulator
 
 import (
 	"context"
@@ -101,7 +101,7 @@ func TestChatWebhook(t *testing.T) {
 	var got struct{ Messages []message }
 	getJSON(t, ts.URL+"/_sandbox/messages?team=sales", &got)
 	require.Len(t, got.Messages, 2, "like Slack, the webhook posts a repeated message again")
-	require.Equal(t, 1, s.stats().DuplicateMessages)
+	require.Equal(t, 1, s.Stats().DuplicateMessages)
 }
 
 func TestFaultsAreReproducibleFromTheSeed(t *testing.T) {
@@ -143,13 +143,13 @@ func TestRetryAfterIsGivenAndEarlyRetriesAreCounted(t *testing.T) {
 
 	now = now.Add(time.Second)
 	_ = c.Post(context.Background(), "ops", chat.Message{Text: "x"}, "same")
-	require.Equal(t, 1, s.stats().EarlyRetries, "a retry one second into a two-second Retry-After is early")
+	require.Equal(t, 1, s.Stats().EarlyRetries, "a retry one second into a two-second Retry-After is early")
 	_ = c.Post(context.Background(), "ops", chat.Message{Text: "x"}, "other")
-	require.Equal(t, 1, s.stats().EarlyRetries, "another request is not a retry")
+	require.Equal(t, 1, s.Stats().EarlyRetries, "another request is not a retry")
 
 	now = now.Add(2 * time.Second)
 	_ = c.Post(context.Background(), "ops", chat.Message{Text: "x"}, "same")
-	require.Equal(t, 1, s.stats().EarlyRetries, "a retry after the wait is on time")
+	require.Equal(t, 1, s.Stats().EarlyRetries, "a retry after the wait is on time")
 }
 
 func TestRetryAfterAsHTTPDate(t *testing.T) {
@@ -173,7 +173,7 @@ func TestFaultsAfterEffectStillChangeState(t *testing.T) {
 	_, err := c.Create(context.Background(), crm.Properties{"email": "a@b.co"})
 	e := requireStatus(t, err, 0)
 	require.GreaterOrEqual(t, e.StatusCode, 500)
-	st := s.stats()
+	st := s.Stats()
 	require.Equal(t, 1, st.Contacts, "the contact was created although the client saw a 5xx")
 	require.Equal(t, 1, st.Effects["crm.create"])
 }
@@ -207,7 +207,7 @@ func TestUnauthorizedAndDownFaults(t *testing.T) {
 	postJSON(t, ts.URL+"/_sandbox/faults", `{}`, http.StatusOK)
 	_, err = c.Create(context.Background(), crm.Properties{"email": "a@b.co"})
 	require.NoError(t, err)
-	require.Equal(t, 1, s.stats().Contacts)
+	require.Equal(t, 1, s.Stats().Contacts)
 }
 
 func TestFaultPlanValidation(t *testing.T) {
