@@ -89,3 +89,20 @@ func TestLinks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, l, got)
 }
+
+func TestNotificationsAreClaimedOnceAndRememberDelivery(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := store.New(storetest.NewPool(t))
+	sent, err := s.ClaimNotification(ctx, "lead-to-crm:l1/synced", "sales", "lead-to-crm:l1")
+	require.NoError(t, err)
+	require.False(t, sent)
+	sent, err = s.ClaimNotification(ctx, "lead-to-crm:l1/synced", "sales", "lead-to-crm:l1")
+	require.NoError(t, err)
+	require.False(t, sent, "claimed but not delivered: a retry must send it")
+
+	require.NoError(t, s.MarkNotificationSent(ctx, "lead-to-crm:l1/synced"))
+	sent, err = s.ClaimNotification(ctx, "lead-to-crm:l1/synced", "sales", "lead-to-crm:l1")
+	require.NoError(t, err)
+	require.True(t, sent)
+}

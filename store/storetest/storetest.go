@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -29,27 +30,42 @@ func ServerURL() string {
 // drops it when the test ends.
 func NewDatabaseURL(t testing.TB) string {
 	t.Helper()
-	cfg, err := pgx.ParseConfig(ServerURL())
+	url, drop, err := NewDatabase(ServerURL())
 	require.NoError(t, err)
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Logf("drop test database: %v", err)
+		}
+	})
+	return url
+}
+
+// NewDatabase names a new database on the server at serverURL (signalbox's
+// programs create it on first use) and returns a function that drops it.
+func NewDatabase(serverURL string) (dbURL string, drop func() error, err error) {
+	cfg, err := pgx.ParseConfig(serverURL)
+	if err != nil {
+		return "", nil, err
+	}
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("SIGNALBOX_TEST_DATABASE_URL must be a postgres:// URL: %w", err)
+	}
 	suffix := make([]byte, 6)
 	_, _ = rand.Read(suffix)
 	name := "signalbox_test_" + hex.EncodeToString(suffix)
-	t.Cleanup(func() {
+	u.Path = "/" + name
+	drop = func() error {
 		ctx := context.Background()
 		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err != nil {
-			t.Logf("drop %s: %v", name, err)
-			return
+			return err
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Logf("drop %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(ServerURL())
-	require.NoError(t, err, "SIGNALBOX_TEST_DATABASE_URL must be a postgres:// URL")
-	u.Path = "/" + name
-	return u.String()
+		_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		return err
+	}
+	return u.String(), drop, nil
 }
 
 // NewPool opens a fresh, migrated database for the test.

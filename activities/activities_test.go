@@ -1,0 +1,213 @@
+package activities
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/signalbox-dev/signalbox/connectors/chat"
+	"github.com/signalbox-dev/signalbox/connectors/crm"
+	"github.com/signalbox-dev/signalbox/sandbox/emulator"
+	"github.com/signalbox-dev/signalbox/store"
+	"github.com/signalbox-dev/signalbox/store/storetest"
+)
+
+type world struct {
+	sandbox *emulator.Server
+	url     string
+	store   *store.Store
+	crm     *CRM
+	chat    *Chat
+	env     *testsuite.TestActivityEnvironment
+}
+
+func newWorld(t *testing.T, plan emulator.Plan) *world {
+	t.Helper()
+	sb := emulator.NewServer("tok", 1, plan, slog.New(slog.DiscardHandler))
+	ts := httptest.NewServer(sb.Handler())
+	t.Cleanup(ts.Close)
+	st := store.New(storetest.NewPool(t))
+	w := &world{sandbox: sb, url: ts.URL, store: st,
+		crm:  &CRM{Client: crm.New(ts.URL, "tok", 2*time.Second), Store: st},
+		chat: &Chat{Client: chat.New(nil, ts.URL+"/services", 2*time.Second), Store: st, UIBaseURL: "http://ui", Namespace: "default"},
+	}
+	var suite testsuite.WorkflowTestSuite
+	w.env = suite.NewTestActivityEnvironment()
+	w.env.RegisterActivity(w.crm)
+	w.env.RegisterActivity(w.chat)
+	return w
+}
+
+var adaProps = crm.Properties{crm.PropEmail: "ada@example.com", crm.PropFirstName: "Ada", crm.PropLastName: "Lovelace", crm.PropCompany: "Engines"}
+
+func (w *world) find(t *testing.T, key, email string) FindContactResult {
+	t.Helper()
+	v, err := w.env.ExecuteActivity(w.crm.FindContact, FindContactInput{Integration: "lead-to-crm", SourceKey: key, Email: email,
+		FirstName: "Ada", LastName: "Lovelace", Company: "Engines", Properties: []string{"email", "firstname"}})
+	require.NoError(t, err)
+	var r FindContactResult
+	require.NoError(t, v.Get(&r))
+	return r
+}
+
+func (w *world) write(t *testing.T, key, contactID string, props crm.Properties) (WriteContactResult, error) {
+	t.Helper()
+	v, err := w.env.ExecuteActivity(w.crm.WriteContact, WriteContactInput{Integration: "lead-to-crm", SourceKey: key,
+		WorkflowID: "lead-to-crm:" + key, ContactID: contactID, Properties: props, Hash: "h-" + key})
+	var r WriteContactResult
+	if err == nil {
+		require.NoError(t, v.Get(&r))
+	}
+	return r, err
+}
+
+func TestCreateIsIdempotentThroughTheConflictAnswer(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	first, err := w.write(t, "l1", "", adaProps)
+	require.NoError(t, err)
+	require.True(t, first.Created)
+
+	// A retry after a lost response creates nothing: the 409 names the contact.
+	again, err := w.write(t, "l1", "", adaProps)
+	require.NoError(t, err)
+	require.False(t, again.Created)
+	require.Equal(t, first.ContactID, again.ContactID)
+	require.Equal(t, 1, w.sandbox.Stats().Contacts)
+
+	link, err := w.store.GetLink(context.Background(), "lead-to-crm", "l1", TargetCRM)
+	require.NoError(t, err)
+	require.Equal(t, first.ContactID, link.TargetID)
+	require.Equal(t, "h-l1", link.SyncedHash)
+}
+
+func TestCreateAfterAResponseLostPastTheEffect(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, emulator.Plan{"crm.create": {Rate5xx: 1, AfterEffect: 1}})
+	_, err := w.write(t, "l1", "", adaProps)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, ErrTargetUnavailable, appErr.Type())
+	require.Equal(t, 1, w.sandbox.Stats().Contacts, "the CRM created the contact although the answer was lost")
+
+	require.NoError(t, postPlan(w.url, `{}`))
+	r, err := w.write(t, "l1", "", adaProps)
+	require.NoError(t, err)
+	require.False(t, r.Created)
+	require.Equal(t, 1, w.sandbox.Stats().Contacts, "the retry found it instead of duplicating it")
+}
+
+func TestFindContactByLinkEmailAndName(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	require.Nil(t, w.find(t, "l1", "ada@example.com").Contact)
+
+	created, err := w.write(t, "l1", "", adaProps)
+	require.NoError(t, err)
+	byLink := w.find(t, "l1", "whatever@example.com")
+	require.Equal(t, "link", byLink.Via)
+	require.Equal(t, created.ContactID, byLink.Contact.ID)
+	require.Equal(t, "h-l1", byLink.SyncedHash)
+
+	byEmail := w.find(t, "l2", "ADA@example.com")
+	require.Equal(t, "email", byEmail.Via)
+	require.Equal(t, created.ContactID, byEmail.Contact.ID)
+	require.Empty(t, byEmail.SyncedHash)
+
+	similar := w.find(t, "l3", "countess@example.com")
+	require.Nil(t, similar.Contact)
+	require.Len(t, similar.Similar, 1, "same name and company, other email")
+	require.Equal(t, created.ContactID, similar.Similar[0].ID)
+}
+
+func TestFindContactSearchesAgainWhenTheLinkedContactIsGone(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	require.NoError(t, w.store.SaveLink(context.Background(), store.Link{Integration: "lead-to-crm", SourceKey: "l1",
+		TargetSystem: TargetCRM, TargetID: "999", WorkflowID: "x", SyncedAt: time.Now()}))
+	r := w.find(t, "l1", "ada@example.com")
+	require.Nil(t, r.Contact)
+	require.Empty(t, r.Via)
+}
+
+func TestUpdateWritesAndRelinks(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	created, err := w.write(t, "l1", "", adaProps)
+	require.NoError(t, err)
+	changed := crm.Properties{crm.PropEmail: "ada@example.com", crm.PropPhone: "+1 555 0100"}
+	r, err := w.write(t, "l9", created.ContactID, changed)
+	require.NoError(t, err)
+	require.Equal(t, created.ContactID, r.ContactID)
+	c, err := w.crm.Client.Get(context.Background(), created.ContactID, []string{"phone"})
+	require.NoError(t, err)
+	require.Equal(t, "+1 555 0100", c.Properties["phone"])
+	link, err := w.store.GetLink(context.Background(), "lead-to-crm", "l9", TargetCRM)
+	require.NoError(t, err)
+	require.Equal(t, created.ContactID, link.TargetID)
+}
+
+func TestNotifyPostsOncePerKey(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, emulator.Plan{"chat.post": {Rate5xx: 1}})
+	in := NotifyInput{Team: "sales", Key: "lead-to-crm:l1/synced/abc", WorkflowID: "lead-to-crm:l1", Text: "Lead l1 synced."}
+	_, err := w.env.ExecuteActivity(w.chat.Notify, in)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, ErrTargetUnavailable, appErr.Type(), "a 5xx is retried")
+	require.Zero(t, w.sandbox.Stats().Messages)
+
+	require.NoError(t, postPlan(w.url, `{}`))
+	v, err := w.env.ExecuteActivity(w.chat.Notify, in)
+	require.NoError(t, err)
+	var r NotifyResult
+	require.NoError(t, v.Get(&r))
+	require.True(t, r.Posted)
+
+	v, err = w.env.ExecuteActivity(w.chat.Notify, in)
+	require.NoError(t, err)
+	require.NoError(t, v.Get(&r))
+	require.False(t, r.Posted, "a re-run finds the message delivered")
+	st := w.sandbox.Stats()
+	require.Equal(t, 1, st.Messages)
+	require.Zero(t, st.DuplicateMessages)
+}
+
+func TestNotifyLinksToTheItemInTheUI(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	_, err := w.env.ExecuteActivity(w.chat.Notify, NotifyInput{Team: "sales", Key: "k", WorkflowID: "lead-to-crm:a b", Text: "hi"})
+	require.NoError(t, err)
+	require.Equal(t, "http://ui/namespaces/default/workflows/lead-to-crm:a%20b", w.chat.itemURL("lead-to-crm:a b"))
+}
+
+func TestSpineBeginRecordsAndReturnsThePolicy(t *testing.T) {
+	t.Parallel()
+	st := store.New(storetest.NewPool(t))
+	policy := Policy{Operators: map[string][]string{"sales": {"alice"}}, Targets: map[string]TargetPolicy{"crm": {Timeout: time.Second, RetryWindow: time.Minute}}}
+	s := &Spine{Store: st, Policy: policy}
+	ev := store.AuditEvent{Integration: "lead-to-crm", WorkflowID: "lead-to-crm:l1", RunID: "r", Seq: 1, At: time.Now().UTC(), Actor: "system", Action: "accepted", ToStatus: "Pending"}
+	r, err := s.Begin(context.Background(), BeginInput{Events: []store.AuditEvent{ev}})
+	require.NoError(t, err)
+	require.Equal(t, policy, r.Policy)
+	require.NoError(t, s.RecordAudit(context.Background(), RecordAuditInput{Events: []store.AuditEvent{ev}}), "a repeat is harmless")
+	trail, err := st.AuditTrail(context.Background(), "lead-to-crm:l1")
+	require.NoError(t, err)
+	require.Len(t, trail, 1)
+}
+
+func postPlan(url, plan string) error {
+	resp, err := http.Post(url+"/_sandbox/faults", "application/json", strings.NewReader(plan))
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}

@@ -1,0 +1,66 @@
+package activities
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/signalbox-dev/signalbox/connectors/chat"
+	"github.com/signalbox-dev/signalbox/store"
+)
+
+// Chat holds the activity that notifies teams.
+type Chat struct {
+	Client *chat.Client
+	Store  *store.Store
+	// UIBaseURL and Namespace build the link to the item in the Temporal UI.
+	UIBaseURL string
+	Namespace string
+}
+
+// NotifyInput is one message to a team's channel.
+type NotifyInput struct {
+	Team string
+	// Key identifies the message across retries and re-runs: "<workflow ID>/<step>".
+	Key        string
+	WorkflowID string
+	Text       string
+}
+
+// NotifyResult says whether this call posted.
+type NotifyResult struct {
+	// Posted is false when an earlier attempt already delivered the message.
+	Posted bool
+}
+
+// Notify posts the message once per key. The key is claimed in PostgreSQL before
+// posting and marked delivered after, so retries and re-runs do not post again;
+// only a crash between the post and the mark can repeat it, because chat
+// webhooks offer no idempotency of their own.
+func (a *Chat) Notify(ctx context.Context, in NotifyInput) (NotifyResult, error) {
+	sent, err := a.Store.ClaimNotification(ctx, in.Key, in.Team, in.WorkflowID)
+	if err != nil {
+		return NotifyResult{}, Classify(err)
+	}
+	if sent {
+		activity.GetLogger(ctx).Info("notification already delivered", "key", in.Key)
+		return NotifyResult{}, nil
+	}
+	text := in.Text
+	if link := a.itemURL(in.WorkflowID); link != "" {
+		text += "\n<" + link + "|Open in Temporal UI>"
+	}
+	if err := a.Client.Post(ctx, in.Team, chat.Message{Text: text}, in.Key); err != nil {
+		return NotifyResult{}, Classify(err)
+	}
+	return NotifyResult{Posted: true}, Classify(a.Store.MarkNotificationSent(ctx, in.Key))
+}
+
+func (a *Chat) itemURL(workflowID string) string {
+	if a.UIBaseURL == "" || workflowID == "" {
+		return ""
+	}
+	return strings.TrimSuffix(a.UIBaseURL, "/") + "/namespaces/" + url.PathEscape(a.Namespace) + "/workflows/" + url.PathEscape(workflowID)
+}

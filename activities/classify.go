@@ -1,0 +1,92 @@
+// Package activities adapts connectors and the store to Temporal: activity
+// structs whose dependencies are injected once in the worker, and the one place
+// where connector errors become Temporal errors.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/signalbox-dev/signalbox/connectors/rest"
+)
+
+// Error types of the ApplicationErrors activities return. Workflows read them to
+// decide which exception an exhausted or refused step raises.
+const (
+	// ErrAuthFailed: the target refused our credentials (401/403). Not retried.
+	ErrAuthFailed = "AuthFailed"
+	// ErrTargetRejected: the target refused the request's content (other 4xx). Not retried.
+	ErrTargetRejected = "TargetRejected"
+	// ErrConflict: the target reports a conflicting record (409) the step did not resolve. Not retried.
+	ErrConflict = "Conflict"
+	// ErrRateLimited: the target asked us to slow down (429). Retried after Retry-After.
+	ErrRateLimited = "RateLimited"
+	// ErrTargetUnavailable: 408, 5xx, network failure or timeout. Retried.
+	ErrTargetUnavailable = "TargetUnavailable"
+	// ErrInternal: signalbox's own dependency (PostgreSQL) failed. Retried.
+	ErrInternal = "Internal"
+)
+
+// MaxRetryAfter caps how long a Retry-After can postpone the next attempt.
+const MaxRetryAfter = 5 * time.Minute
+
+// Classify turns an error from a connector or the store into the Temporal error
+// the activity returns. It is the only place where that decision is made.
+// Expected refusals are marked benign so they do not raise alarms in metrics or logs.
+func Classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return err // already classified
+	}
+	var e *rest.Error
+	if !errors.As(err, &e) {
+		return temporal.NewApplicationErrorWithOptions(err.Error(), ErrInternal, temporal.ApplicationErrorOptions{Cause: err})
+	}
+	status := e.StatusCode
+	switch {
+	case status == 0 || status == http.StatusRequestTimeout || status >= 500:
+		return temporal.NewApplicationErrorWithOptions(e.Error(), ErrTargetUnavailable, temporal.ApplicationErrorOptions{})
+	case status == http.StatusTooManyRequests:
+		opts := temporal.ApplicationErrorOptions{Category: temporal.ApplicationErrorCategoryBenign}
+		if e.HasRetryAfter {
+			// A zero Retry-After means "now": keep the retry policy's backoff then.
+			opts.NextRetryDelay = min(e.RetryAfter, MaxRetryAfter)
+		}
+		return temporal.NewApplicationErrorWithOptions(e.Error(), ErrRateLimited, opts)
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return temporal.NewApplicationErrorWithOptions(
+			fmt.Sprintf("%s (check the %s credentials, then decide retry)", e.Error(), e.Target),
+			ErrAuthFailed, temporal.ApplicationErrorOptions{NonRetryable: true})
+	case status == http.StatusConflict:
+		return temporal.NewApplicationErrorWithOptions(e.Error(), ErrConflict,
+			temporal.ApplicationErrorOptions{NonRetryable: true, Category: temporal.ApplicationErrorCategoryBenign, Details: []any{rejection(e)}})
+	default:
+		return temporal.NewApplicationErrorWithOptions(e.Error(), ErrTargetRejected,
+			temporal.ApplicationErrorOptions{NonRetryable: true, Category: temporal.ApplicationErrorCategoryBenign, Details: []any{rejection(e)}})
+	}
+}
+
+// Rejection is what a target said when it refused a request; it travels as the
+// details of TargetRejected and Conflict errors so operators see it.
+type Rejection struct {
+	Target  string `json:"target"`
+	Status  int    `json:"status"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	Param   string `json:"param,omitempty"`
+}
+
+func rejection(e *rest.Error) Rejection {
+	return Rejection{Target: e.Target, Status: e.StatusCode, Code: e.Code, Message: e.Message, Param: e.Param}
+}

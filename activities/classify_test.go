@@ -1,0 +1,116 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/signalbox-dev/signalbox/connectors/rest"
+)
+
+// respond makes a server that answers every request with status, header and body.
+func respond(t *testing.T, status int, header map[string]string, body string) string {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+func call(url string, timeout time.Duration) error {
+	return rest.NewClient("crm", url, timeout, nil).Do(context.Background(), rest.Request{Method: "POST", Path: "/x"}, nil)
+}
+
+func TestClassifyRealResponses(t *testing.T) {
+	t.Parallel()
+	future := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
+	cases := []struct {
+		name         string
+		status       int
+		header       map[string]string
+		body         string
+		typ          string
+		nonRetryable bool
+		benign       bool
+		delayMin     time.Duration
+		delayMax     time.Duration
+	}{
+		{"400 validation", 400, nil, `{"category":"VALIDATION_ERROR","message":"bad email"}`, ErrTargetRejected, true, true, 0, 0},
+		{"404", 404, nil, `{"message":"not found"}`, ErrTargetRejected, true, true, 0, 0},
+		{"422", 422, nil, `{}`, ErrTargetRejected, true, true, 0, 0},
+		{"401", 401, nil, `{"category":"INVALID_AUTHENTICATION"}`, ErrAuthFailed, true, false, 0, 0},
+		{"403", 403, nil, `forbidden`, ErrAuthFailed, true, false, 0, 0},
+		{"409", 409, nil, `{"category":"CONFLICT","message":"Contact already exists. Existing ID: 5"}`, ErrConflict, true, true, 0, 0},
+		{"429 seconds", 429, map[string]string{"Retry-After": "7"}, ``, ErrRateLimited, false, true, 7 * time.Second, 7 * time.Second},
+		{"429 date", 429, map[string]string{"Retry-After": future}, ``, ErrRateLimited, false, true, 80 * time.Second, 91 * time.Second},
+		{"429 capped", 429, map[string]string{"Retry-After": "86400"}, ``, ErrRateLimited, false, true, MaxRetryAfter, MaxRetryAfter},
+		{"429 without header", 429, nil, ``, ErrRateLimited, false, true, 0, 0},
+		{"408", 408, nil, ``, ErrTargetUnavailable, false, false, 0, 0},
+		{"500", 500, nil, ``, ErrTargetUnavailable, false, false, 0, 0},
+		{"502", 502, nil, `<html>bad gateway</html>`, ErrTargetUnavailable, false, false, 0, 0},
+		{"503 with Retry-After", 503, map[string]string{"Retry-After": "3"}, ``, ErrTargetUnavailable, false, false, 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := Classify(call(respond(t, tc.status, tc.header, tc.body), time.Second))
+			var appErr *temporal.ApplicationError
+			require.ErrorAs(t, err, &appErr)
+			require.Equal(t, tc.typ, appErr.Type())
+			require.Equal(t, tc.nonRetryable, appErr.NonRetryable())
+			require.Equal(t, tc.benign, appErr.Category() == temporal.ApplicationErrorCategoryBenign)
+			require.GreaterOrEqual(t, appErr.NextRetryDelay(), tc.delayMin)
+			require.LessOrEqual(t, appErr.NextRetryDelay(), tc.delayMax)
+		})
+	}
+}
+
+func TestClassifyTransportFailures(t *testing.T) {
+	t.Parallel()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer hang.Close()
+	for name, err := range map[string]error{
+		"connection refused": call(closed.URL, time.Second),
+		"timeout":            call(hang.URL, 50*time.Millisecond),
+	} {
+		var appErr *temporal.ApplicationError
+		require.ErrorAs(t, Classify(err), &appErr, name)
+		require.Equal(t, ErrTargetUnavailable, appErr.Type(), name)
+		require.False(t, appErr.NonRetryable(), name)
+	}
+}
+
+func TestClassifyOtherErrors(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, Classify(nil))
+	require.ErrorIs(t, Classify(context.Canceled), context.Canceled, "cancellation passes through")
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, Classify(errors.New("pg: too many connections")), &appErr)
+	require.Equal(t, ErrInternal, appErr.Type())
+	require.False(t, appErr.NonRetryable())
+	already := temporal.NewNonRetryableApplicationError("x", "Custom", nil)
+	require.Same(t, already, Classify(already), "an error is classified once")
+}
+
+func TestRejectionDetailsReachTheWorkflow(t *testing.T) {
+	t.Parallel()
+	err := Classify(call(respond(t, 400, nil, `{"error":{"type":"invalid_request_error","message":"No such currency: zzz","param":"currency"}}`), time.Second))
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	var r Rejection
+	require.NoError(t, appErr.Details(&r))
+	require.Equal(t, Rejection{Target: "crm", Status: 400, Code: "invalid_request_error", Message: "No such currency: zzz", Param: "currency"}, r)
+}
