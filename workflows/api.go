@@ -1,0 +1,253 @@
+// Package workflows holds signalbox's integrations as Temporal workflows and the
+// spine they share: one status model, exceptions that wait for a person,
+// decisions with identity, and an audit trail.
+//
+// This file declares every name that crosses a process boundary — task queues,
+// workflow types, update, signal and query names, their payloads, search
+// attributes — so that the worker, the starter, the operator CLI and the tests
+// agree on them.
+package workflows
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Task queues. Workflows run on TaskQueueIntegrations; activities that call a
+// target run on that target's queue so one worker option caps its rate.
+const (
+	TaskQueueIntegrations = "integrations"
+	TaskQueueCRM          = "crm"
+	TaskQueueChat         = "chat"
+)
+
+// Message names of every integration workflow.
+const (
+	// UpdateDecide delivers a Decision and answers with a DecisionOutcome or a refusal.
+	UpdateDecide = "decide"
+	// SignalDecision delivers a Decision without an answer (Temporal UI, temporal CLI).
+	SignalDecision = "decision"
+	// QueryStatus returns the ItemState.
+	QueryStatus = "status"
+)
+
+// Search attributes. They hold identifiers and states only, never personal data.
+var (
+	AttrIntegrationName   = temporal.NewSearchAttributeKeyKeyword("IntegrationName")
+	AttrIntegrationOwner  = temporal.NewSearchAttributeKeyKeyword("IntegrationOwner")
+	AttrSourceKey         = temporal.NewSearchAttributeKeyKeyword("SourceKey")
+	AttrIntegrationStatus = temporal.NewSearchAttributeKeyKeyword("IntegrationStatus")
+	AttrExceptionKind     = temporal.NewSearchAttributeKeyKeyword("ExceptionKind")
+	AttrAttentionSince    = temporal.NewSearchAttributeKeyTime("AttentionSince")
+)
+
+// SearchAttributes lists the custom search attributes signalbox needs, with their types.
+func SearchAttributes() map[string]enumspb.IndexedValueType {
+	return map[string]enumspb.IndexedValueType{
+		AttrIntegrationName.GetName():   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		AttrIntegrationOwner.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		AttrSourceKey.GetName():         enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		AttrIntegrationStatus.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		AttrExceptionKind.GetName():     enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		AttrAttentionSince.GetName():    enumspb.INDEXED_VALUE_TYPE_DATETIME,
+	}
+}
+
+// Status is where an item stands; published as IntegrationStatus.
+type Status string
+
+// The status model (see docs and design.md).
+const (
+	StatusPending          Status = "Pending"
+	StatusRunning          Status = "Running"
+	StatusBlocked          Status = "Blocked"
+	StatusFailed           Status = "Failed"
+	StatusSynced           Status = "Synced"
+	StatusRejected         Status = "Rejected"
+	StatusManuallyResolved Status = "ManuallyResolved"
+	StatusCancelled        Status = "Cancelled"
+)
+
+// Statuses lists every status in lifecycle order.
+var Statuses = []Status{StatusPending, StatusRunning, StatusBlocked, StatusFailed, StatusSynced, StatusRejected, StatusManuallyResolved, StatusCancelled}
+
+// Meaning says what a status means and how an item leaves it.
+func (s Status) Meaning() string {
+	switch s {
+	case StatusPending:
+		return "accepted, not yet worked on; leaves when a worker picks it up"
+	case StatusRunning:
+		return "steps under way, transient failures retried inside; leaves for Synced, Blocked or Failed"
+	case StatusBlocked:
+		return "a business exception needs a person's judgment; leaves by a decision"
+	case StatusFailed:
+		return "retries exhausted on a technical failure; leaves by retry, resolve or cancel"
+	case StatusSynced:
+		return "done: the target matches the source"
+	case StatusRejected:
+		return "a person decided it must not be integrated"
+	case StatusManuallyResolved:
+		return "a person fixed it outside signalbox and recorded where"
+	case StatusCancelled:
+		return "withdrawn"
+	}
+	return "unknown status"
+}
+
+// Waiting reports whether the item waits for a person's decision.
+func (s Status) Waiting() bool { return s == StatusBlocked || s == StatusFailed }
+
+// Terminal reports whether the item is finished.
+func (s Status) Terminal() bool {
+	return s == StatusSynced || s == StatusRejected || s == StatusManuallyResolved || s == StatusCancelled
+}
+
+// ParseStatus accepts a status name in any case.
+func ParseStatus(s string) (Status, error) {
+	for _, st := range Statuses {
+		if strings.EqualFold(s, string(st)) {
+			return st, nil
+		}
+	}
+	return "", fmt.Errorf("unknown status %q (one of %s)", s, joinStatuses())
+}
+
+func joinStatuses() string {
+	names := make([]string, len(Statuses))
+	for i, s := range Statuses {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
+
+// ExceptionKind names a situation that needs judgment; published as ExceptionKind.
+type ExceptionKind string
+
+// Exception kinds.
+const (
+	ConsentMissing     ExceptionKind = "ConsentMissing"
+	DuplicateSuspected ExceptionKind = "DuplicateSuspected"
+	ValidationFailed   ExceptionKind = "ValidationFailed"
+	ApprovalRequired   ExceptionKind = "ApprovalRequired"
+	Conflict           ExceptionKind = "Conflict"
+	TargetRejected     ExceptionKind = "TargetRejected"
+	TargetUnavailable  ExceptionKind = "TargetUnavailable"
+	AuthFailed         ExceptionKind = "AuthFailed"
+)
+
+// Action is what an operator decides.
+type Action string
+
+// Decision actions.
+const (
+	ActionApprove Action = "approve"
+	ActionReject  Action = "reject"
+	ActionAmend   Action = "amend"
+	ActionRetry   Action = "retry"
+	ActionResolve Action = "resolve"
+	ActionCancel  Action = "cancel"
+)
+
+// Actions lists every action.
+var Actions = []Action{ActionApprove, ActionReject, ActionAmend, ActionRetry, ActionResolve, ActionCancel}
+
+// ActorSystem is the actor of what signalbox does by itself.
+const ActorSystem = "system"
+
+// Decision is an operator's answer to an exception; the payload of both
+// UpdateDecide and SignalDecision.
+type Decision struct {
+	Action Action `json:"action"`
+	// Actor is who decides; they must be an operator of the deciding team.
+	Actor string `json:"actor"`
+	// Reason is required: it goes to the audit trail.
+	Reason string `json:"reason"`
+	// Choice picks among the exception's choices, where it offers some.
+	Choice string `json:"choice,omitempty"`
+	// Set holds field changes for amend.
+	Set map[string]string `json:"set,omitempty"`
+	// ExternalRef says where the item was fixed by hand, for resolve.
+	ExternalRef string `json:"externalRef,omitempty"`
+}
+
+// DecisionOutcome answers an accepted decision.
+type DecisionOutcome struct {
+	// Status is the item's status once the decision was applied.
+	Status  Status `json:"status"`
+	Message string `json:"message"`
+}
+
+// ExceptionState is an exception that an item waits on.
+type ExceptionState struct {
+	Kind    ExceptionKind `json:"kind"`
+	Summary string        `json:"summary"`
+	// Details tell the operator what they need to decide.
+	Details map[string]string `json:"details,omitempty"`
+	// Decisions are the allowed actions; Choices the options of approve, if any.
+	Decisions []Action `json:"decisions"`
+	Choices   []Choice `json:"choices,omitempty"`
+	// Deciders is the team whose operators may decide.
+	Deciders   string        `json:"deciders"`
+	Since      time.Time     `json:"since"`
+	SLA        time.Duration `json:"sla"`
+	Deadline   time.Time     `json:"deadline,omitzero"`
+	AtDeadline Action        `json:"atDeadline,omitempty"`
+	Reminders  int           `json:"reminders"`
+}
+
+// DecisionRecord is a decision as the item applied or refused it.
+type DecisionRecord struct {
+	Decision
+	At      time.Time `json:"at"`
+	Via     string    `json:"via"` // "update" or "signal"
+	Applied bool      `json:"applied"`
+	Refusal string    `json:"refusal,omitempty"`
+}
+
+// ItemState is everything the status query returns.
+type ItemState struct {
+	Integration string          `json:"integration"`
+	WorkflowID  string          `json:"workflowId"`
+	SourceKey   string          `json:"sourceKey"`
+	Owner       string          `json:"owner"`
+	Status      Status          `json:"status"`
+	Step        string          `json:"step,omitempty"`
+	Exception   *ExceptionState `json:"exception,omitempty"`
+	// Attempts counts how often each step was run (decisions to retry add one).
+	Attempts    map[string]int    `json:"attempts,omitempty"`
+	ExternalIDs map[string]string `json:"externalIds,omitempty"`
+	// Decisions holds the most recent decisions, newest last.
+	Decisions []DecisionRecord `json:"decisions,omitempty"`
+	StartedAt time.Time        `json:"startedAt"`
+	UpdatedAt time.Time        `json:"updatedAt"`
+}
+
+// Result is what an integration workflow returns.
+type Result struct {
+	Status      Status            `json:"status"`
+	ExternalIDs map[string]string `json:"externalIds,omitempty"`
+}
+
+var sourceKeyPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~@+-]{0,199}$`)
+
+// CheckSourceKey says what is wrong with a source key, if anything.
+func CheckSourceKey(key string) error {
+	if !sourceKeyPattern.MatchString(key) {
+		return fmt.Errorf("must be 1 to 200 characters of letters, digits and . _ ~ @ + -, starting with a letter or digit")
+	}
+	return nil
+}
+
+// ItemID is the workflow ID of an item: "<integration>:<source key>".
+func ItemID(integration, sourceKey string) string { return integration + ":" + sourceKey }
+
+// SplitItemID splits a workflow ID into integration and source key.
+func SplitItemID(workflowID string) (integration, sourceKey string, ok bool) {
+	integration, sourceKey, ok = strings.Cut(workflowID, ":")
+	return integration, sourceKey, ok && integration != "" && sourceKey != ""
+}

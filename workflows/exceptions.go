@@ -1,0 +1,341 @@
+package workflows
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/signalbox-dev/signalbox/activities"
+)
+
+// ErrDecisionRefused is the error type of a refused decision.
+const ErrDecisionRefused = "DecisionRefused"
+
+// Limits on a decision's fields.
+const (
+	maxReasonLen = 2000
+	maxActorLen  = 100
+	maxSetFields = 50
+)
+
+func refusal(format string, args ...any) error {
+	return temporal.NewApplicationErrorWithOptions(fmt.Sprintf(format, args...), ErrDecisionRefused, temporal.ApplicationErrorOptions{NonRetryable: true})
+}
+
+// Complete checks the decision's payload on its own, before any state is consulted.
+func (d Decision) Complete() error {
+	var problems []string
+	if !slices.Contains(Actions, d.Action) {
+		problems = append(problems, fmt.Sprintf("action %q is not one of %s", d.Action, joinActions(Actions)))
+	}
+	if strings.TrimSpace(d.Actor) == "" {
+		problems = append(problems, "actor is required")
+	} else if len(d.Actor) > maxActorLen || strings.ContainsAny(d.Actor, " \t\r\n") {
+		problems = append(problems, fmt.Sprintf("actor must be one word of at most %d characters", maxActorLen))
+	}
+	if strings.TrimSpace(d.Reason) == "" {
+		problems = append(problems, "reason is required")
+	} else if len(d.Reason) > maxReasonLen {
+		problems = append(problems, fmt.Sprintf("reason must be at most %d characters", maxReasonLen))
+	}
+	if d.Action == ActionResolve && strings.TrimSpace(d.ExternalRef) == "" {
+		problems = append(problems, "resolve needs externalRef: where the item was fixed by hand")
+	}
+	if d.Action == ActionAmend && len(d.Set) == 0 {
+		problems = append(problems, "amend needs at least one field in set")
+	}
+	if d.Action != ActionAmend && len(d.Set) > 0 {
+		problems = append(problems, "set is only for amend")
+	}
+	if len(d.Set) > maxSetFields {
+		problems = append(problems, fmt.Sprintf("set may change at most %d fields", maxSetFields))
+	}
+	for _, s := range []string{d.Actor, d.Reason, d.Choice, d.ExternalRef} {
+		if !utf8.ValidString(s) {
+			problems = append(problems, "text must be valid UTF-8")
+			break
+		}
+	}
+	if len(problems) > 0 {
+		return refusal("incomplete decision: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func joinActions(actions []Action) string {
+	names := make([]string, len(actions))
+	for i, a := range actions {
+		names[i] = string(a)
+	}
+	return strings.Join(names, ", ")
+}
+
+// check decides whether d may be applied now; the update validator, the signal
+// handler and the wait loop all use it, so they can never disagree.
+func (it *item) check(d Decision) error {
+	if err := d.Complete(); err != nil {
+		return err
+	}
+	exc := it.state.Exception
+	if !it.state.Status.Waiting() || exc == nil {
+		return refusal("%s is %s, not waiting for a decision", it.state.WorkflowID, it.state.Status)
+	}
+	if !slices.Contains(exc.Decisions, d.Action) {
+		return refusal("%s is not allowed for %s; allowed: %s", d.Action, exc.Kind, joinActions(exc.Decisions))
+	}
+	if !slices.Contains(it.policy.Operators[exc.Deciders], d.Actor) {
+		return refusal("%q may not decide: only operators of team %s may decide %s (set in SIGNALBOX_OPERATORS)", d.Actor, exc.Deciders, exc.Kind)
+	}
+	if d.Action == ActionApprove && len(exc.Choices) > 0 {
+		names := choiceNames(exc.Choices)
+		if !slices.Contains(names, d.Choice) {
+			return refusal("approving %s needs a choice: one of %s", exc.Kind, strings.Join(names, ", "))
+		}
+	} else if d.Choice != "" {
+		return refusal("%s of %s takes no choice", d.Action, exc.Kind)
+	}
+	if d.Action == ActionAmend {
+		if it.amend == nil {
+			return refusal("%s has nothing to amend", it.spec.Name)
+		}
+		if err := it.amend(d.Set, false); err != nil {
+			return refusal("amendment refused: %v", err)
+		}
+	}
+	return nil
+}
+
+func choiceNames(choices []Choice) []string {
+	names := make([]string, len(choices))
+	for i, c := range choices {
+		names[i] = c.Name
+	}
+	return names
+}
+
+func (it *item) registerHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (ItemState, error) {
+		return it.snapshot(), nil
+	}, workflow.QueryHandlerOptions{Description: "The item's status, exception, allowed decisions, attempts, external IDs and recent decisions"}); err != nil {
+		return err
+	}
+	err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateDecide,
+		func(ctx workflow.Context, d Decision) (DecisionOutcome, error) {
+			t := &ticket{decision: d, via: "update"}
+			it.inbox = append(it.inbox, t)
+			if err := workflow.Await(ctx, func() bool { return t.done }); err != nil {
+				return DecisionOutcome{}, err
+			}
+			return t.outcome, t.err
+		},
+		workflow.UpdateHandlerOptions{
+			Validator:   func(_ workflow.Context, d Decision) error { return it.check(d) },
+			Description: "Decide an exception: approve, reject, amend, retry, resolve or cancel",
+		})
+	if err != nil {
+		return err
+	}
+	it.signals = workflow.GetSignalChannelWithOptions(ctx, SignalDecision, workflow.SignalChannelOptions{
+		Description: `Decide an exception without an answer: {"action":"approve","actor":"alice","reason":"..."}`,
+	})
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			// RawMessage accepts any JSON, so a malformed decision reaches us and
+			// is audited, instead of being dropped by the SDK's decoder.
+			var raw json.RawMessage
+			it.signals.Receive(ctx, &raw)
+			it.signalBusy = true
+			it.onSignal(ctx, raw)
+			it.signalBusy = false
+		}
+	})
+	return nil
+}
+
+func (it *item) onSignal(ctx workflow.Context, raw json.RawMessage) {
+	var d Decision
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&d)
+	if err != nil {
+		err = refusal("the signal is not a decision (%v); send {\"action\",\"actor\",\"reason\", ...}", err)
+	} else {
+		err = it.check(d)
+	}
+	if err == nil {
+		it.inbox = append(it.inbox, &ticket{decision: d, via: "signal"})
+		return
+	}
+	it.state.UpdatedAt = workflow.Now(ctx).UTC()
+	it.remember(d, "signal", false, message(err))
+	actor := d.Actor
+	if strings.TrimSpace(actor) == "" || len(actor) > maxActorLen {
+		actor = "unknown"
+	}
+	payload := string(raw)
+	if len(payload) > 1000 || !utf8.ValidString(payload) {
+		payload = strings.ToValidUTF8(payload[:min(len(payload), 1000)], "?")
+	}
+	ev := it.event(actor, "decision_refused", it.state.Status, it.state.Status, message(err), map[string]any{"via": "signal", "payload": payload})
+	if err := it.audit(ctx, "Audit refused decision", ev); err != nil {
+		it.logger.Error("could not audit a refused decision signal", "error", err)
+	}
+}
+
+// message is an error's text without the SDK's decoration.
+func message(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	return err.Error()
+}
+
+// Raise stops the item with an exception and waits for a decision. For
+// approve, amend and retry it returns the decision (an amendment already
+// applied); for reject, resolve and cancel it returns an error that ends the item.
+func (it *item) Raise(ctx workflow.Context, kind ExceptionKind, summary string, details map[string]string) (Decision, error) {
+	spec, ok := it.spec.Exception(kind)
+	if !ok {
+		return Decision{}, fmt.Errorf("integration %s raised %s, which its spec does not declare", it.spec.Name, kind)
+	}
+	now := workflow.Now(ctx).UTC()
+	exc := &ExceptionState{
+		Kind: kind, Summary: summary, Details: details, Decisions: spec.Decisions, Choices: spec.Choices,
+		Deciders: it.spec.deciders(spec), Since: now, SLA: spec.SLA, AtDeadline: spec.AtDeadline,
+	}
+	if spec.Deadline > 0 {
+		exc.Deadline = now.Add(spec.Deadline)
+	}
+	it.state.Exception = exc
+	auditDetails := map[string]any{"kind": string(kind)}
+	if len(details) > 0 {
+		auditDetails["details"] = details
+	}
+	if err := it.transition(ctx, spec.Status, ActorSystem, "raised", summary, auditDetails); err != nil {
+		return Decision{}, err
+	}
+	d, t, err := it.await(ctx)
+	if err != nil {
+		return Decision{}, err
+	}
+	if d.Action == ActionAmend {
+		if err := it.amend(d.Set, true); err != nil {
+			return Decision{}, err // check() passed moments ago in the same state, so this is a bug
+		}
+	}
+	next := statusAfter(d.Action)
+	it.state.Exception = nil
+	if err := it.transition(ctx, next, d.Actor, string(d.Action), d.Reason, decisionDetails(d, kind)); err != nil {
+		return Decision{}, err
+	}
+	via := "deadline"
+	if t != nil {
+		via = t.via
+		t.finish(DecisionOutcome{Status: next, Message: fmt.Sprintf("%s applied; %s is %s", d.Action, it.state.WorkflowID, next)}, nil)
+	}
+	it.remember(d, via, true, "")
+	if next.Terminal() {
+		return d, ended{next}
+	}
+	return d, nil
+}
+
+func statusAfter(a Action) Status {
+	switch a {
+	case ActionReject:
+		return StatusRejected
+	case ActionResolve:
+		return StatusManuallyResolved
+	case ActionCancel:
+		return StatusCancelled
+	default:
+		return StatusRunning
+	}
+}
+
+func decisionDetails(d Decision, kind ExceptionKind) map[string]any {
+	out := map[string]any{"exception": string(kind)}
+	if d.Choice != "" {
+		out["choice"] = d.Choice
+	}
+	if len(d.Set) > 0 {
+		out["set"] = d.Set
+	}
+	if d.ExternalRef != "" {
+		out["externalRef"] = d.ExternalRef
+	}
+	return out
+}
+
+// await waits for the first applicable decision, reminding the owner channel
+// at every SLA and applying the deadline action when the deadline passes.
+func (it *item) await(ctx workflow.Context) (Decision, *ticket, error) {
+	exc := it.state.Exception
+	remindCtx, stopReminders := workflow.WithCancel(ctx)
+	defer stopReminders()
+	for {
+		for len(it.inbox) > 0 {
+			t := it.inbox[0]
+			it.inbox = it.inbox[1:]
+			if err := it.check(t.decision); err != nil {
+				// Valid when sent, but another decision got there first.
+				t.finish(DecisionOutcome{}, err)
+				it.remember(t.decision, t.via, false, message(err))
+				continue
+			}
+			return t.decision, t, nil
+		}
+		now := workflow.Now(ctx)
+		wake := exc.Since.Add(time.Duration(exc.Reminders+1) * exc.SLA)
+		if !exc.Deadline.IsZero() && exc.Deadline.Before(wake) {
+			wake = exc.Deadline
+		}
+		decided, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
+			Timeout:      max(wake.Sub(now), time.Millisecond),
+			TimerOptions: workflow.TimerOptions{Summary: "Wait for a decision until " + wake.UTC().Format(time.RFC3339)},
+		}, func() bool { return len(it.inbox) > 0 })
+		if err != nil {
+			return Decision{}, nil, err
+		}
+		if decided {
+			continue
+		}
+		now = workflow.Now(ctx)
+		if !exc.Deadline.IsZero() && !now.Before(exc.Deadline) {
+			return Decision{Action: exc.AtDeadline, Actor: ActorSystem,
+				Reason: fmt.Sprintf("no decision within %s (deadline %s)", exc.Deadline.Sub(exc.Since), exc.Deadline.Format(time.RFC3339))}, nil, nil
+		}
+		exc.Reminders++
+		it.remind(remindCtx, exc, now)
+	}
+}
+
+// remind posts a reminder to the owner's channel without holding up the wait;
+// the reminder is abandoned if a decision arrives first.
+func (it *item) remind(ctx workflow.Context, exc *ExceptionState, now time.Time) {
+	age := now.Sub(it.state.StartedAt).Round(time.Minute)
+	waited := now.Sub(exc.Since).Round(time.Minute)
+	text := fmt.Sprintf("Reminder %d: %s has waited %s for a decision by %s (item age %s).\n%s: %s\nDecide: `%s`",
+		exc.Reminders, it.state.WorkflowID, waited, exc.Deciders, age, exc.Kind, exc.Summary,
+		DecideCommand(it.state.WorkflowID, exc.Decisions[0]))
+	in := activities.NotifyInput{
+		Team: it.spec.Owner, WorkflowID: it.state.WorkflowID, Text: text,
+		// A reminder belongs to one raise of one run: a later run reminds afresh.
+		Key: fmt.Sprintf("%s/%s/reminder-%d-%d", it.state.WorkflowID, it.runID, exc.Since.UnixMilli(), exc.Reminders),
+	}
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		err := workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueChat, "Remind "+it.spec.Owner+" of "+string(exc.Kind)), chatActivities.Notify, in).Get(ctx, nil)
+		if err != nil && !temporal.IsCanceledError(err) {
+			it.logger.Warn("reminder not delivered", "error", err)
+		}
+	})
+}

@@ -1,0 +1,201 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/signalbox-dev/signalbox/activities"
+	"github.com/signalbox-dev/signalbox/store"
+)
+
+// fixture runs one workflow in the test suite's environment with every
+// activity mocked, and records what the workflow did: audit rows, search
+// attribute upserts, notifications.
+type fixture struct {
+	t   *testing.T
+	env *testsuite.TestWorkflowEnvironment
+
+	mu       sync.Mutex
+	audit    []store.AuditEvent
+	statuses []Status
+	kinds    []string
+	notified []activities.NotifyInput
+	updates  map[string]*updateResult
+}
+
+type updateResult struct {
+	accepted bool
+	rejected error
+	outcome  DecisionOutcome
+	err      error
+	done     bool
+}
+
+var testPolicy = activities.Policy{
+	Operators: map[string][]string{"sales": {"alice", "bob"}, "finance": {"carol"}},
+	Targets: map[string]activities.TargetPolicy{
+		TaskQueueCRM:  {Timeout: 5 * time.Second, RetryWindow: 2 * time.Minute},
+		TaskQueueChat: {Timeout: 5 * time.Second, RetryWindow: 2 * time.Minute},
+	},
+}
+
+var testStart = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+
+// notifyDelay makes every Notify take d of workflow time.
+type notifyDelay time.Duration
+
+func newFixture(t *testing.T, workflowID string, opts ...notifyDelay) *fixture {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetStartTime(testStart)
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflowID, TaskQueue: TaskQueueIntegrations})
+	f := &fixture{t: t, env: env, updates: map[string]*updateResult{}}
+
+	env.RegisterActivity(&activities.Spine{})
+	env.RegisterActivity(&activities.CRM{})
+	env.RegisterActivity(&activities.Chat{})
+	for _, s := range Specs() {
+		env.RegisterWorkflowWithOptions(s.Workflow, workflow.RegisterOptions{Name: s.WorkflowType})
+	}
+
+	env.OnActivity("Begin", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BeginInput) (activities.BeginResult, error) {
+		f.record(in.Events...)
+		return activities.BeginResult{Policy: testPolicy}, nil
+	}).Maybe()
+	env.OnActivity("RecordAudit", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordAuditInput) error {
+		f.record(in.Events...)
+		return nil
+	}).Maybe()
+	notify := env.OnActivity("Notify", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyInput) (activities.NotifyResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.notified = append(f.notified, in)
+		return activities.NotifyResult{Posted: true}, nil
+	}).Maybe()
+	for _, d := range opts {
+		notify.After(time.Duration(d))
+	}
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		sa := args.Get(0).(temporal.SearchAttributes)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if v, ok := sa.GetKeyword(AttrIntegrationStatus); ok {
+			f.statuses = append(f.statuses, Status(v))
+		}
+		for k, v := range sa.GetUntypedValues() {
+			if k.GetName() == AttrExceptionKind.GetName() {
+				kind, _ := v.(string) // nil: unset
+				f.kinds = append(f.kinds, kind)
+			}
+		}
+	}).Return(nil).Maybe()
+	return f
+}
+
+func (f *fixture) record(events ...store.AuditEvent) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.audit = append(f.audit, events...)
+}
+
+// at runs fn once the workflow's clock has advanced by d.
+func (f *fixture) at(d time.Duration, fn func()) {
+	f.env.RegisterDelayedCallback(fn, d)
+}
+
+// decide sends the decide update under id and remembers how it ended.
+func (f *fixture) decide(id string, d Decision) {
+	r := &updateResult{}
+	f.updates[id] = r
+	f.env.UpdateWorkflow(UpdateDecide, id, &testsuite.TestUpdateCallback{
+		OnAccept: func() { r.accepted = true },
+		OnReject: func(err error) { r.rejected = err; r.done = true },
+		OnComplete: func(v any, err error) {
+			r.done = true
+			r.err = err
+			if err == nil {
+				r.outcome = v.(DecisionOutcome)
+			}
+		},
+	}, d)
+}
+
+func (f *fixture) signal(payload any) {
+	f.env.SignalWorkflow(SignalDecision, payload)
+}
+
+func (f *fixture) state() ItemState {
+	f.t.Helper()
+	v, err := f.env.QueryWorkflow(QueryStatus)
+	require.NoError(f.t, err)
+	var s ItemState
+	require.NoError(f.t, v.Get(&s))
+	return s
+}
+
+func (f *fixture) result() Result {
+	f.t.Helper()
+	require.True(f.t, f.env.IsWorkflowCompleted())
+	require.NoError(f.t, f.env.GetWorkflowError())
+	var r Result
+	require.NoError(f.t, f.env.GetWorkflowResult(&r))
+	return r
+}
+
+// actions lists the audit trail as "action from→to by actor".
+func (f *fixture) actions() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, len(f.audit))
+	for i, e := range f.audit {
+		out[i] = e.Action + " " + e.FromStatus + "→" + e.ToStatus + " " + e.Actor
+	}
+	return out
+}
+
+// requireAuditSequence checks that audit rows are numbered 1..n in one run.
+func (f *fixture) requireAuditSequence() {
+	f.t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, e := range f.audit {
+		require.Equal(f.t, i+1, e.Seq, "audit row %d", i)
+		require.Equal(f.t, f.audit[0].RunID, e.RunID)
+	}
+}
+
+func appError(msg, typ string, nonRetryable bool, details ...any) error {
+	return temporal.NewApplicationErrorWithOptions(msg, typ, temporal.ApplicationErrorOptions{NonRetryable: nonRetryable, Details: details})
+}
+
+// testWriter sends log lines to the test's log, shown only when it fails.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func errType(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type()
+	}
+	return ""
+}

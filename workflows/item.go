@@ -1,0 +1,235 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/signalbox-dev/signalbox/activities"
+	"github.com/signalbox-dev/signalbox/store"
+)
+
+// ItemInput is what every integration's input carries besides its payload.
+type ItemInput struct {
+	// StartedBy says who or what started the item (e.g. "intake", "cli:alice").
+	StartedBy string `json:"startedBy,omitempty"`
+}
+
+// recentDecisions is how many decisions the status query keeps.
+const recentDecisions = 10
+
+var spineActivities *activities.Spine
+
+// item is the spine of one running integration item: its status, its exception
+// and decisions, and the audit trail of every change.
+type item struct {
+	spec   Spec
+	state  ItemState
+	policy activities.Policy
+	runID  string
+	seq    int
+	inbox  []*ticket
+	// amend checks (and with apply, makes) an amendment of the input.
+	amend  func(set map[string]string, apply bool) error
+	logger log.Logger
+	// signals delivers decision signals; signalBusy is true while one is handled.
+	signals    workflow.ReceiveChannel
+	signalBusy bool
+}
+
+// ticket is a decision waiting for the item to apply it.
+type ticket struct {
+	decision Decision
+	via      string
+	done     bool
+	outcome  DecisionOutcome
+	err      error
+}
+
+// ended is returned when a decision ended the item (reject, resolve, cancel).
+type ended struct{ status Status }
+
+func (e ended) Error() string { return "item ended: " + string(e.status) }
+
+// runItem is the frame of every integration workflow: it begins the item,
+// registers its handlers, runs the integration's work and records the outcome.
+// work returns nil when the item is synced; a step error it could not handle
+// itself becomes a Failed exception.
+func runItem(ctx workflow.Context, spec Spec, in ItemInput, amend func(map[string]string, bool) error, work func(workflow.Context, *item) error) (Result, error) {
+	it, err := beginItem(ctx, spec, in, amend)
+	if err != nil {
+		return Result{}, err
+	}
+	err = work(ctx, it)
+	var end ended
+	switch {
+	case err == nil:
+		err = it.transition(ctx, StatusSynced, ActorSystem, "synced", "", nil)
+	case errors.As(err, &end):
+		err = nil
+	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
+		return it.cancelled(ctx)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if err := it.drain(ctx); err != nil {
+		return Result{}, err
+	}
+	return Result{Status: it.state.Status, ExternalIDs: it.state.ExternalIDs}, nil
+}
+
+func beginItem(ctx workflow.Context, spec Spec, in ItemInput, amend func(map[string]string, bool) error) (*item, error) {
+	info := workflow.GetInfo(ctx)
+	_, key, ok := SplitItemID(info.WorkflowExecution.ID)
+	if !ok {
+		key = info.WorkflowExecution.ID
+	}
+	it := &item{
+		spec:   spec,
+		runID:  info.WorkflowExecution.RunID,
+		amend:  amend,
+		logger: workflow.GetLogger(ctx),
+		state: ItemState{
+			Integration: spec.Name, WorkflowID: info.WorkflowExecution.ID, SourceKey: key, Owner: spec.Owner,
+			Status: StatusPending, Attempts: map[string]int{}, ExternalIDs: map[string]string{},
+			StartedAt: info.WorkflowStartTime.UTC(), UpdatedAt: info.WorkflowStartTime.UTC(),
+		},
+	}
+	if err := it.registerHandlers(ctx); err != nil {
+		return nil, err
+	}
+	startedBy := in.StartedBy
+	if startedBy == "" {
+		startedBy = "unknown"
+	}
+	accepted := it.event(ActorSystem, "accepted", "", StatusPending, "started by "+startedBy, nil)
+	accepted.At = it.state.StartedAt
+	it.state.Status = StatusRunning
+	it.state.UpdatedAt = workflow.Now(ctx).UTC()
+	started := it.event(ActorSystem, "started", StatusPending, StatusRunning, "", nil)
+
+	// The first upsert also sets the identity attributes, in case the starter did not.
+	err := workflow.UpsertTypedSearchAttributes(ctx,
+		AttrIntegrationName.ValueSet(spec.Name), AttrIntegrationOwner.ValueSet(spec.Owner),
+		AttrSourceKey.ValueSet(key), AttrIntegrationStatus.ValueSet(string(StatusRunning)))
+	if err != nil {
+		return nil, err
+	}
+	it.renderDetails(ctx)
+	var begun activities.BeginResult
+	err = workflow.ExecuteLocalActivity(localCtx(ctx, "Begin: audit Pending → Running"), spineActivities.Begin,
+		activities.BeginInput{Events: []store.AuditEvent{accepted, started}}).Get(ctx, &begun)
+	if err != nil {
+		return nil, err
+	}
+	it.policy = begun.Policy
+	return it, nil
+}
+
+// localCtx runs spine activities locally, retrying for as long as it takes:
+// an audit row must never be skipped.
+func localCtx(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+		Summary:             summary,
+	})
+}
+
+// event builds the next audit event of the run.
+func (it *item) event(actor, action string, from, to Status, reason string, details map[string]any) store.AuditEvent {
+	it.seq++
+	return store.AuditEvent{
+		Integration: it.spec.Name, WorkflowID: it.state.WorkflowID, RunID: it.runID, Seq: it.seq,
+		At: it.state.UpdatedAt, Actor: actor, Action: action, FromStatus: string(from), ToStatus: string(to),
+		Reason: reason, Details: details,
+	}
+}
+
+func (it *item) audit(ctx workflow.Context, summary string, events ...store.AuditEvent) error {
+	return workflow.ExecuteLocalActivity(localCtx(ctx, summary), spineActivities.RecordAudit,
+		activities.RecordAuditInput{Events: events}).Get(ctx, nil)
+}
+
+// transition moves the item to status `to`: it publishes the search attributes
+// and the UI's current details, and writes the audit row.
+func (it *item) transition(ctx workflow.Context, to Status, actor, action, reason string, details map[string]any) error {
+	from := it.state.Status
+	it.state.Status = to
+	it.state.UpdatedAt = workflow.Now(ctx).UTC()
+	updates := []temporal.SearchAttributeUpdate{AttrIntegrationStatus.ValueSet(string(to))}
+	switch {
+	case to.Waiting():
+		updates = append(updates, AttrExceptionKind.ValueSet(string(it.state.Exception.Kind)),
+			AttrAttentionSince.ValueSet(it.state.Exception.Since))
+	case from.Waiting():
+		updates = append(updates, AttrExceptionKind.ValueUnset(), AttrAttentionSince.ValueUnset())
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
+		return err
+	}
+	it.renderDetails(ctx)
+	return it.audit(ctx, fmt.Sprintf("Audit %s → %s", from, to), it.event(actor, action, from, to, reason, details))
+}
+
+// cancelled records a cancellation requested through Temporal and ends the run
+// as cancelled.
+func (it *item) cancelled(ctx workflow.Context) (Result, error) {
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	it.state.Exception = nil
+	if err := it.transition(dctx, StatusCancelled, ActorSystem, "cancelled", "cancellation requested through Temporal", nil); err != nil {
+		return Result{}, err
+	}
+	it.refuseQueued("the item was cancelled")
+	return Result{Status: StatusCancelled, ExternalIDs: it.state.ExternalIDs}, temporal.NewCanceledError()
+}
+
+// drain refuses decisions still queued and waits until every handler has
+// finished, so no update or signal is lost when the workflow completes.
+func (it *item) drain(ctx workflow.Context) error {
+	it.refuseQueued(fmt.Sprintf("the item already ended as %s", it.state.Status))
+	return workflow.Await(ctx, func() bool {
+		return len(it.inbox) == 0 && it.signals.Len() == 0 && !it.signalBusy && workflow.AllHandlersFinished(ctx)
+	})
+}
+
+func (it *item) refuseQueued(why string) {
+	for _, t := range it.inbox {
+		t.finish(DecisionOutcome{}, refusal("%s", why))
+		it.remember(t.decision, t.via, false, why)
+	}
+	it.inbox = nil
+}
+
+func (t *ticket) finish(outcome DecisionOutcome, err error) {
+	t.done, t.outcome, t.err = true, outcome, err
+}
+
+// remember keeps a decision for the status query.
+func (it *item) remember(d Decision, via string, applied bool, refusal string) {
+	it.state.Decisions = append(it.state.Decisions, DecisionRecord{Decision: d, At: it.state.UpdatedAt, Via: via, Applied: applied, Refusal: refusal})
+	if n := len(it.state.Decisions); n > recentDecisions {
+		it.state.Decisions = slices.Clone(it.state.Decisions[n-recentDecisions:])
+	}
+}
+
+// snapshot copies the state for the query.
+func (it *item) snapshot() ItemState {
+	s := it.state
+	s.Attempts = maps.Clone(s.Attempts)
+	s.ExternalIDs = maps.Clone(s.ExternalIDs)
+	s.Decisions = slices.Clone(s.Decisions)
+	if s.Exception != nil {
+		e := *s.Exception
+		s.Exception = &e
+	}
+	return s
+}

@@ -1,0 +1,160 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Spec declares an integration: who owns it, which system owns each field, the
+// exceptions it can raise and who decides them. The workflow runs from it and
+// `signals describe` prints it, so the card and the code cannot drift apart.
+type Spec struct {
+	// Name is the integration's name and the prefix of its items' workflow IDs.
+	Name string
+	// WorkflowType is the Temporal workflow type that runs it, and Workflow its function.
+	WorkflowType string
+	Workflow     any
+	Title        string
+	Description  string
+	// Owner is the team that owns the integration and hears about its items.
+	Owner string
+	// Source and Target are the systems data flows between.
+	Source, Target string
+	Fields         []Field
+	Exceptions     []ExceptionSpec
+}
+
+// Field is one mapped field and the system that owns its value.
+type Field struct {
+	Name string
+	// TargetName is the field's name in the target, if it goes there.
+	TargetName string
+	// Owner is the system of record; signalbox never silently overwrites an
+	// owner's edit from another system.
+	Owner       string
+	Required    bool
+	Description string
+}
+
+// Choice is one option an operator picks when approving.
+type Choice struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// ExceptionSpec says how an integration handles one exception kind.
+type ExceptionSpec struct {
+	Kind ExceptionKind
+	// Status is Blocked for business judgment, Failed for technical failure.
+	Status Status
+	// When says what raises it.
+	When string
+	// Decisions are the actions allowed; Choices the options of approve.
+	Decisions []Action
+	Choices   []Choice
+	// Deciders is the team whose operators may decide; empty means the owner.
+	Deciders string
+	// SLA is how long it may wait before the owner channel is reminded (and again
+	// after each further SLA).
+	SLA time.Duration
+	// Deadline, when set, is how long it may wait in all; then AtDeadline
+	// (reject or cancel: nothing is ever approved by default) is applied.
+	Deadline   time.Duration
+	AtDeadline Action
+}
+
+// Exception returns the spec of kind.
+func (s *Spec) Exception(kind ExceptionKind) (ExceptionSpec, bool) {
+	for _, e := range s.Exceptions {
+		if e.Kind == kind {
+			return e, true
+		}
+	}
+	return ExceptionSpec{}, false
+}
+
+// deciders is the team that decides e.
+func (s *Spec) deciders(e ExceptionSpec) string {
+	if e.Deciders != "" {
+		return e.Deciders
+	}
+	return s.Owner
+}
+
+// Check reports the first inconsistency in the spec.
+func (s *Spec) Check() error {
+	if s.Name == "" || s.WorkflowType == "" || s.Owner == "" {
+		return fmt.Errorf("spec %q: name, workflow type and owner are required", s.Name)
+	}
+	if err := CheckSourceKey(s.Name); err != nil {
+		return fmt.Errorf("spec %q: the name %v", s.Name, err)
+	}
+	seen := map[ExceptionKind]bool{}
+	for _, e := range s.Exceptions {
+		where := fmt.Sprintf("spec %q, exception %s", s.Name, e.Kind)
+		if seen[e.Kind] {
+			return fmt.Errorf("%s: declared twice", where)
+		}
+		seen[e.Kind] = true
+		if !e.Status.Waiting() {
+			return fmt.Errorf("%s: status must be Blocked or Failed", where)
+		}
+		if len(e.Decisions) == 0 {
+			return fmt.Errorf("%s: no decision would end the wait", where)
+		}
+		for _, a := range e.Decisions {
+			if !slices.Contains(Actions, a) {
+				return fmt.Errorf("%s: unknown action %q", where, a)
+			}
+		}
+		if len(e.Choices) > 0 && !slices.Contains(e.Decisions, ActionApprove) {
+			return fmt.Errorf("%s: choices need the approve decision", where)
+		}
+		if e.SLA <= 0 {
+			return fmt.Errorf("%s: an SLA is required", where)
+		}
+		if (e.Deadline > 0) != (e.AtDeadline != "") {
+			return fmt.Errorf("%s: a deadline and its action go together", where)
+		}
+		if e.AtDeadline != "" && e.AtDeadline != ActionReject && e.AtDeadline != ActionCancel {
+			return fmt.Errorf("%s: at the deadline only reject or cancel may apply, never %s", where, e.AtDeadline)
+		}
+		if e.AtDeadline != "" && !slices.Contains(e.Decisions, e.AtDeadline) {
+			return fmt.Errorf("%s: the deadline action %s must also be an allowed decision", where, e.AtDeadline)
+		}
+	}
+	return nil
+}
+
+// technicalExceptions are the exceptions every step can raise when a target
+// refuses or stays down; integrations include them in their spec.
+func technicalExceptions(sla time.Duration) []ExceptionSpec {
+	return []ExceptionSpec{
+		{Kind: TargetRejected, Status: StatusBlocked, When: "the target refused the request's content (HTTP 4xx)",
+			Decisions: []Action{ActionAmend, ActionRetry, ActionResolve, ActionReject, ActionCancel}, SLA: sla},
+		{Kind: Conflict, Status: StatusBlocked, When: "the target holds an edit, by someone else, of a field this integration owns",
+			Decisions: []Action{ActionApprove, ActionResolve, ActionReject, ActionCancel}, SLA: sla},
+		{Kind: TargetUnavailable, Status: StatusFailed, When: "the target kept failing (5xx, timeouts, 429) for the whole retry window",
+			Decisions: []Action{ActionRetry, ActionResolve, ActionCancel}, SLA: sla},
+		{Kind: AuthFailed, Status: StatusFailed, When: "the target refused signalbox's credentials (HTTP 401/403)",
+			Decisions: []Action{ActionRetry, ActionResolve, ActionCancel}, SLA: sla},
+	}
+}
+
+// Specs lists every integration.
+func Specs() []Spec {
+	return []Spec{LeadToCRMSpec()}
+}
+
+// SpecByName returns the integration called name.
+func SpecByName(name string) (Spec, error) {
+	var names []string
+	for _, s := range Specs() {
+		if s.Name == name {
+			return s, nil
+		}
+		names = append(names, s.Name)
+	}
+	return Spec{}, fmt.Errorf("unknown integration %q (known: %v)", name, names)
+}
