@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelseyhightower/envconfig"
 	"github.com/stretchr/testify/require"
 )
 
@@ -146,4 +147,22 @@ func TestTemporalTLSPairs(t *testing.T) {
 	opts, err = Temporal{Address: "a:1", Namespace: "n"}.ClientOptions(nil)
 	require.NoError(t, err)
 	require.Nil(t, opts.ConnectionOptions.TLS)
+}
+
+// TestREADMEListsEveryVariable keeps the README's configuration table true.
+func TestREADMEListsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	for _, spec := range []Validator{&Worker{}, &Intake{}, &Signals{}, &Sandbox{}} {
+		var keys strings.Builder
+		require.NoError(t, envconfig.Usagef(Prefix, spec, &keys, "{{range .}}{{usage_key .}}\n{{end}}"))
+		for _, key := range strings.Fields(keys.String()) {
+			// Connection settings are documented under their usual names.
+			usual := strings.TrimPrefix(key, "SIGNALBOX_")
+			if strings.HasPrefix(usual, "TEMPORAL_") || usual == "DATABASE_URL" {
+				key = usual
+			}
+			require.True(t, strings.Contains(string(readme), "`"+key+"`"), "README.md's configuration table lacks %s", key)
+		}
+	}
 }

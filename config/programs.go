@@ -69,6 +69,8 @@ type Worker struct {
 	Operators Operators
 	// UIBaseURL is the Temporal UI that notifications link to. Default: http://localhost:8233.
 	UIBaseURL string `split_words:"true" default:"http://localhost:8233"`
+	// WorkerHealthAddr, when set, serves GET /healthz: 200 once every worker runs. Default: off.
+	WorkerHealthAddr string `split_words:"true"`
 
 	// CRMBaseURL is the HubSpot-compatible API. Default: the sandbox, http://127.0.0.1:8091.
 	CRMBaseURL string `split_words:"true" default:"http://127.0.0.1:8091"`
@@ -118,6 +120,12 @@ func (w Worker) Validate() error {
 			return checkURL("SIGNALBOX_CHAT_WEBHOOK_BASE_URL", w.ChatWebhookBaseURL, "http", "https")
 		},
 		w.CRM().validate, w.Chat().validate,
+		func() error {
+			if w.WorkerHealthAddr == "" {
+				return nil
+			}
+			return checkHostPort("SIGNALBOX_WORKER_HEALTH_ADDR", w.WorkerHealthAddr)
+		},
 	}
 	if w.CRMToken == "" {
 		return Invalid("SIGNALBOX_CRM_TOKEN", "", "must not be empty")

@@ -1,0 +1,155 @@
+// Command signals is the operator CLI: find the items that need attention, see
+// everything about one, decide its exception, and print an integration's card.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"os/user"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+
+	"github.com/signalbox-dev/signalbox/config"
+	"github.com/signalbox-dev/signalbox/store"
+)
+
+const usage = `signals is signalbox's operator CLI.
+
+Find what needs attention:
+  signals list [--status S] [--integration I] [--owner TEAM] [--exception KIND]
+               [--older-than 2h] [--query 'VISIBILITY QUERY'] [--limit N] [-o table|json]
+  signals count [same filters]
+  signals show ID [-o text|json]          status, exception, allowed decisions, audit trail
+
+Decide (as $SIGNALBOX_OPERATOR, else your OS user, unless --as says otherwise):
+  signals approve|reject|amend|retry|resolve|cancel ID --reason "why"
+          [--as ACTOR] [--choice NAME] [--set field=value ...] [--external-ref REF]
+  signals approve|... --query 'VISIBILITY QUERY' --reason "why" [--yes] [--parallel N]
+
+Learn an integration:
+  signals describe INTEGRATION [-o text|markdown]
+
+IDs look like lead-to-crm:lead-8f2c. Exit status: 0 done, 1 refused or failed, 2 bad usage.
+`
+
+// errUsage marks a command line that makes no sense; main exits 2.
+var errUsage = errors.New("usage")
+
+// errRefused marks a decision (or some of a bulk run) that was refused; main exits 1.
+var errRefused = errors.New("refused")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, now: time.Now}
+	err := a.run(ctx, os.Args[1:])
+	stop()
+	a.close()
+	switch {
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	case errors.Is(err, errRefused):
+		os.Exit(1)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "signals:", err)
+		os.Exit(1)
+	}
+}
+
+// app holds what the commands share; connections are opened on first use.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	now            func() time.Time
+	cfg            config.Signals
+	client         client.Client
+	pool           *pgxpool.Pool
+}
+
+func (a *app) run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(a.stderr, usage)
+		return errUsage
+	}
+	cmd, rest := args[0], args[1:]
+	if cmd == "help" || cmd == "-h" || cmd == "--help" {
+		fmt.Fprint(a.stdout, usage)
+		return nil
+	}
+	if cmd == "describe" {
+		return a.describe(rest)
+	}
+	if err := config.Load(&a.cfg); err != nil {
+		return err
+	}
+	switch cmd {
+	case "list":
+		return a.list(ctx, rest, false)
+	case "count":
+		return a.list(ctx, rest, true)
+	case "show":
+		return a.show(ctx, rest)
+	case "approve", "reject", "amend", "retry", "resolve", "cancel":
+		return a.decide(ctx, cmd, rest)
+	default:
+		fmt.Fprintf(a.stderr, "signals: unknown command %q\n\n%s", cmd, usage)
+		return errUsage
+	}
+}
+
+func (a *app) temporal(ctx context.Context) (client.Client, error) {
+	if a.client != nil {
+		return a.client, nil
+	}
+	opts, err := a.cfg.Temporal.ClientOptions(slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w (is it running? check TEMPORAL_ADDRESS)", a.cfg.Address, a.cfg.Namespace, err)
+	}
+	a.client = c
+	return c, nil
+}
+
+func (a *app) store(ctx context.Context) (*store.Store, error) {
+	if a.pool == nil {
+		pool, err := store.Open(ctx, a.cfg.Database.URL)
+		if err != nil {
+			return nil, err
+		}
+		a.pool = pool
+	}
+	return store.New(a.pool), nil
+}
+
+func (a *app) close() {
+	if a.client != nil {
+		a.client.Close()
+	}
+	if a.pool != nil {
+		a.pool.Close()
+	}
+}
+
+// actor is who decides: --as, else SIGNALBOX_OPERATOR, else the OS user.
+func (a *app) actor(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if a.cfg.Operator != "" {
+		return a.cfg.Operator
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/signalbox-dev/signalbox/workflows"
+)
+
+// fakeItems records starts instead of talking to Temporal.
+type fakeItems struct {
+	mu      sync.Mutex
+	starts  []fakeStart
+	failing bool
+	states  map[string]workflows.ItemState
+}
+
+type fakeStart struct {
+	spec  string
+	key   string
+	input any
+}
+
+func (f *fakeItems) Start(_ context.Context, spec workflows.Spec, key string, input any) (started, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failing {
+		return started{}, errors.New("connection refused")
+	}
+	f.starts = append(f.starts, fakeStart{spec.Name, key, input})
+	return started{WorkflowID: workflows.ItemID(spec.Name, key), RunID: "run-1"}, nil
+}
+
+func (f *fakeItems) Status(_ context.Context, id string) (workflows.ItemState, error) {
+	s, ok := f.states[id]
+	if !ok {
+		return s, workflows.ErrNoItem
+	}
+	return s, nil
+}
+
+func newIntake() (*fakeItems, http.Handler) {
+	f := &fakeItems{states: map[string]workflows.ItemState{}}
+	return f, (&intake{items: f, logger: slog.New(slog.DiscardHandler)}).routes()
+}
+
+func do(h http.Handler, method, path, contentType, body string, header map[string]string) (*httptest.ResponseRecorder, map[string]any) {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	out := map[string]any{}
+	_ = json.Unmarshal(rec.Body.Bytes(), &out)
+	return rec, out
+}
+
+const goodLead = `{"id":"lead-1","email":"ada@example.com","firstName":"Ada","lastName":"Lovelace","consent":true}`
+
+func TestPostLeadStartsAnItem(t *testing.T) {
+	t.Parallel()
+	f, h := newIntake()
+	rec, body := do(h, "POST", "/v1/leads", "application/json; charset=utf-8", goodLead, nil)
+	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	require.Equal(t, "lead-to-crm:lead-1", body["workflowId"])
+	require.Equal(t, "run-1", body["runId"])
+	require.Equal(t, "/v1/items/lead-to-crm:lead-1", rec.Header().Get("Location"))
+	require.Len(t, f.starts, 1)
+	in := f.starts[0].input.(workflows.LeadInput)
+	require.Equal(t, "intake", in.StartedBy)
+	require.Equal(t, "ada@example.com", in.Lead.Email)
+}
+
+func TestIdempotencyKeyHeaderNamesTheItem(t *testing.T) {
+	t.Parallel()
+	f, h := newIntake()
+	rec, body := do(h, "POST", "/v1/leads", "application/json", goodLead, map[string]string{"Idempotency-Key": "form-42"})
+	require.Equal(t, http.StatusAccepted, rec.Code)
+	require.Equal(t, "lead-to-crm:form-42", body["workflowId"])
+	require.Equal(t, "form-42", f.starts[0].key)
+}
+
+func TestBadLeadsAreRefusedWithEveryProblem(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, contentType, body string
+		header                  map[string]string
+		status                  int
+		err                     string
+		fields                  []string
+	}{
+		{"wrong content type", "text/plain", goodLead, nil, 415, "send Content-Type: application/json", nil},
+		{"empty", "application/json", "", nil, 400, "the body is empty", nil},
+		{"malformed", "application/json", `{"email":`, nil, 400, "the JSON ends too early", nil},
+		{"syntax", "application/json", `{"email" "x"}`, nil, 400, "malformed JSON at byte", nil},
+		{"array", "application/json", `[1,2]`, nil, 400, "expected a JSON object, not a JSON array", nil},
+		{"wrong type", "application/json", `{"consent":"yes"}`, nil, 400, "field consent must be a bool, not a JSON string", nil},
+		{"unknown field", "application/json", `{"id":"a","shoeSize":9}`, nil, 400, `unknown field "shoeSize"`, nil},
+		{"two values", "application/json", goodLead + goodLead, nil, 400, "more than one JSON value", nil},
+		{"not utf-8", "application/json", "{\"id\":\"a\xff\"}", nil, 400, "not valid UTF-8", nil},
+		{"invalid fields", "application/json", `{"id":"a","email":"nope","lastName":"` + strings.Repeat("x", 101) + `","phone":"call me"}`, nil, 400, "the lead is invalid",
+			[]string{"email", "firstName", "lastName", "phone"}},
+		{"no key", "application/json", `{"email":"a@b.co","firstName":"A","lastName":"B"}`, nil, 400, "needs a key", []string{"id"}},
+		{"bad header key", "application/json", goodLead, map[string]string{"Idempotency-Key": "a b/c"}, 400, "key is invalid", []string{"Idempotency-Key"}},
+		{"too large", "application/json", `{"id":"` + strings.Repeat("a", maxBody) + `"}`, nil, 413, "exceeds", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f, h := newIntake()
+			rec, body := do(h, "POST", "/v1/leads", tc.contentType, tc.body, tc.header)
+			require.Equal(t, tc.status, rec.Code, rec.Body.String())
+			require.Contains(t, body["error"], tc.err)
+			var fields []string
+			if list, ok := body["fields"].([]any); ok {
+				for _, fe := range list {
+					fields = append(fields, fe.(map[string]any)["field"].(string))
+				}
+			}
+			require.Equal(t, tc.fields, fields)
+			require.Empty(t, f.starts, "nothing is started")
+		})
+	}
+}
+
+func TestTemporalDownAnswers503(t *testing.T) {
+	t.Parallel()
+	f, h := newIntake()
+	f.failing = true
+	rec, body := do(h, "POST", "/v1/leads", "application/json", goodLead, nil)
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	require.Equal(t, "5", rec.Header().Get("Retry-After"))
+	require.Contains(t, body["error"], "retry with the same key")
+}
+
+func TestGetItem(t *testing.T) {
+	t.Parallel()
+	f, h := newIntake()
+	f.states["lead-to-crm:a"] = workflows.ItemState{WorkflowID: "lead-to-crm:a", Status: workflows.StatusBlocked}
+	rec, body := do(h, "GET", "/v1/items/lead-to-crm:a", "", "", nil)
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Equal(t, "Blocked", body["status"])
+	rec, _ = do(h, "GET", "/v1/items/lead-to-crm:b", "", "", nil)
+	require.Equal(t, http.StatusNotFound, rec.Code)
+	rec, _ = do(h, "GET", "/v1/items/nonsense", "", "", nil)
+	require.Equal(t, http.StatusBadRequest, rec.Code)
+}
+
+func TestStarterUsage(t *testing.T) {
+	var out, errOut strings.Builder
+	require.ErrorIs(t, run(context.Background(), nil, strings.NewReader(""), &out, &errOut), errUsage)
+	require.Contains(t, out.String(), "starter serve")
+	require.ErrorIs(t, run(context.Background(), []string{"fly"}, strings.NewReader(""), &out, &errOut), errUsage)
+	require.Contains(t, errOut.String(), `unknown command "fly"`)
+	require.ErrorIs(t, run(context.Background(), []string{"lead"}, strings.NewReader(""), &out, &errOut), errUsage)
+
+	err := run(context.Background(), []string{"lead", "--file", "-"}, strings.NewReader(`{"id":"x","email":"bad"}`), &out, &errOut)
+	require.ErrorContains(t, err, "the lead is invalid\n  email: must be an address")
+}

@@ -1,0 +1,186 @@
+// Command starter starts integration items: `starter serve` runs the HTTP
+// intake, the other commands start items from the command line.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/signalbox-dev/signalbox/config"
+	"github.com/signalbox-dev/signalbox/workflows"
+)
+
+const usage = `starter starts signalbox items.
+
+Usage:
+  starter serve                      run the HTTP intake on SIGNALBOX_INTAKE_ADDR
+  starter lead --file lead.json      start a lead → CRM item from a JSON file ("-" reads stdin)
+                [--key KEY]          the item's key (default: the lead's "id")
+
+Configuration comes from the environment: see README.md, "Configuration".
+`
+
+// errUsage marks a command line that makes no sense; main exits 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "starter:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	var cfg config.Intake
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Level()}))
+	switch args[0] {
+	case "serve":
+		return serve(ctx, cfg, logger)
+	case "lead":
+		return startLead(ctx, cfg, logger, args[1:], stdin, stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "starter: unknown command %q\n\n%s", args[0], usage)
+		return errUsage
+	}
+}
+
+func dial(ctx context.Context, cfg config.Intake, logger *slog.Logger) (client.Client, error) {
+	opts, err := cfg.Temporal.ClientOptions(logger)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w (is it running? check TEMPORAL_ADDRESS)", cfg.Address, cfg.Namespace, err)
+	}
+	return c, nil
+}
+
+func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger) error {
+	c, err := dial(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ln, err := net.Listen("tcp", cfg.IntakeAddr)
+	if err != nil {
+		return fmt.Errorf("listen on SIGNALBOX_INTAKE_ADDR=%s: %w", cfg.IntakeAddr, err)
+	}
+	in := &intake{items: &temporalItems{client: c}, logger: logger}
+	srv := &http.Server{
+		Handler:           in.routes(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	logger.Info("intake listening", "addr", ln.Addr().String())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func startLead(ctx context.Context, cfg config.Intake, logger *slog.Logger, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("starter lead", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("file", "", `JSON file holding the lead ("-" for stdin)`)
+	key := fs.String("key", "", `the item's key (default: the lead's "id")`)
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *file == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "starter lead: give exactly --file FILE")
+		return errUsage
+	}
+	body, err := readInput(*file, stdin)
+	if err != nil {
+		return err
+	}
+	lead, err := decodeLead(body)
+	if err == nil {
+		*key, err = sourceKey(*key, lead.ID)
+	}
+	if err != nil {
+		return describeBadInput(err)
+	}
+	c, err := dial(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	items := &temporalItems{client: c}
+	s, err := items.Start(ctx, workflows.LeadToCRMSpec(), *key, workflows.LeadInput{ItemInput: workflows.ItemInput{StartedBy: "cli"}, Lead: lead})
+	if err != nil {
+		return fmt.Errorf("start %s: %w", workflows.ItemID(workflows.IntegrationLeadToCRM, *key), err)
+	}
+	fmt.Fprintf(stdout, "started %s (run %s)\nfollow it: signals show %s\n", s.WorkflowID, s.RunID, s.WorkflowID)
+	return nil
+}
+
+func readInput(file string, stdin io.Reader) ([]byte, error) {
+	var r io.Reader = stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	body, err := io.ReadAll(io.LimitReader(r, maxBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxBody {
+		return nil, fmt.Errorf("%s exceeds %d bytes", file, maxBody)
+	}
+	return body, nil
+}
+
+// describeBadInput renders a refusal with every field problem on its own line.
+func describeBadInput(err error) error {
+	var bad *badInput
+	if !errors.As(err, &bad) {
+		return err
+	}
+	msg := bad.problem.Error
+	for _, f := range bad.Fields {
+		msg += fmt.Sprintf("\n  %s: %s", f.Field, f.Problem)
+	}
+	return errors.New(msg)
+}

@@ -1,0 +1,204 @@
+// Command workers runs signalbox's Temporal workers: one for the integration
+// workflows and one per external target, each target's activities capped to
+// the rate its vendor allows.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/signalbox-dev/signalbox/activities"
+	"github.com/signalbox-dev/signalbox/config"
+	"github.com/signalbox-dev/signalbox/connectors/chat"
+	"github.com/signalbox-dev/signalbox/connectors/crm"
+	"github.com/signalbox-dev/signalbox/store"
+	"github.com/signalbox-dev/signalbox/workflows"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "workers:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var cfg config.Worker
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Level()}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	opts, err := cfg.Temporal.ClientOptions(logger)
+	if err != nil {
+		return err
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s (namespace %s): %w (is it running? check TEMPORAL_ADDRESS)", cfg.Address, cfg.Namespace, err)
+	}
+	defer c.Close()
+	if err := ensureSearchAttributes(ctx, c.OperatorService(), cfg.Namespace, cfg.RegisterSearchAttributes, logger); err != nil {
+		return err
+	}
+	pool, err := store.Open(ctx, cfg.Database.URL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	var ready atomic.Bool
+	if cfg.WorkerHealthAddr != "" {
+		stopHealth, err := serveHealth(cfg.WorkerHealthAddr, &ready)
+		if err != nil {
+			return err
+		}
+		defer stopHealth()
+	}
+	workers := newWorkers(c, cfg, store.New(pool))
+	for i, w := range workers {
+		if err := w.Start(); err != nil {
+			for _, started := range workers[:i] {
+				started.Stop()
+			}
+			return fmt.Errorf("start worker: %w", err)
+		}
+	}
+	ready.Store(true)
+	logger.Info("workers running", "namespace", cfg.Namespace,
+		"queues", strings.Join([]string{workflows.TaskQueueIntegrations, workflows.TaskQueueCRM, workflows.TaskQueueChat}, ","),
+		"crmRate", cfg.CRMRate, "chatRate", cfg.ChatRate)
+	<-ctx.Done()
+	ready.Store(false)
+	logger.Info("stopping workers")
+	for _, w := range workers {
+		w.Stop()
+	}
+	return nil
+}
+
+// serveHealth answers GET /healthz with 200 while ready is set, else 503.
+func serveHealth(addr string, ready *atomic.Bool) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on SIGNALBOX_WORKER_HEALTH_ADDR=%s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "starting or stopping", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }, nil
+}
+
+// newWorkers builds one worker for the workflows and one per target queue.
+func newWorkers(c client.Client, cfg config.Worker, st *store.Store) []worker.Worker {
+	policy := activities.Policy{
+		Operators: cfg.Operators,
+		Targets: map[string]activities.TargetPolicy{
+			workflows.TaskQueueCRM:  {Timeout: cfg.CRMTimeout, RetryWindow: cfg.CRMRetryWindow},
+			workflows.TaskQueueChat: {Timeout: cfg.ChatTimeout, RetryWindow: cfg.ChatRetryWindow},
+		},
+	}
+	stopTimeout := 10 * time.Second
+
+	integrations := worker.New(c, workflows.TaskQueueIntegrations, worker.Options{
+		LocalActivityWorkerOnly: true,
+		WorkerStopTimeout:       stopTimeout,
+	})
+	workflows.Register(integrations, &activities.Spine{Store: st, Policy: policy})
+
+	target := func(queue string, t config.Target) worker.Worker {
+		return worker.New(c, queue, worker.Options{
+			DisableWorkflowWorker:              true,
+			TaskQueueActivitiesPerSecond:       t.Rate,
+			MaxConcurrentActivityExecutionSize: t.Concurrency,
+			WorkerStopTimeout:                  stopTimeout,
+		})
+	}
+	crmWorker := target(workflows.TaskQueueCRM, cfg.CRM())
+	crmWorker.RegisterActivity(&activities.CRM{Client: crm.New(cfg.CRMBaseURL, cfg.CRMToken, cfg.CRMTimeout), Store: st})
+	chatWorker := target(workflows.TaskQueueChat, cfg.Chat())
+	chatWorker.RegisterActivity(&activities.Chat{Client: chat.New(cfg.ChatWebhooks, cfg.ChatWebhookBaseURL, cfg.ChatTimeout), Store: st,
+		UIBaseURL: cfg.UIBaseURL, Namespace: cfg.Namespace})
+	return []worker.Worker{integrations, crmWorker, chatWorker}
+}
+
+// ensureSearchAttributes checks that the namespace has signalbox's custom search
+// attributes with the right types and, when register is set, creates the
+// missing ones.
+func ensureSearchAttributes(ctx context.Context, ops operatorservice.OperatorServiceClient, namespace string, register bool, logger *slog.Logger) error {
+	resp, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes of namespace %s: %w", namespace, err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, want := range workflows.SearchAttributes() {
+		got, ok := resp.GetCustomAttributes()[name]
+		switch {
+		case !ok:
+			missing[name] = want
+		case got != want:
+			return fmt.Errorf("search attribute %s exists in namespace %s with type %s, but signalbox needs %s: remove it or use another namespace",
+				name, namespace, typeName(got), typeName(want))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(missing))
+	for name := range missing {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	if !register {
+		var create strings.Builder
+		for _, name := range names {
+			fmt.Fprintf(&create, " --name %s --type %s", name, typeName(missing[name]))
+		}
+		return fmt.Errorf("namespace %s lacks search attributes %s: create them with `temporal operator search-attribute create --namespace %s%s` (or on Temporal Cloud with tcld), or set SIGNALBOX_REGISTER_SEARCH_ATTRIBUTES=true",
+			namespace, strings.Join(names, ", "), namespace, create.String())
+	}
+	_, err = ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) { // another worker may have added them first
+		return fmt.Errorf("register search attributes %s in namespace %s: %w (create them by hand, see README)", strings.Join(names, ", "), namespace, err)
+	}
+	logger.Info("registered search attributes", "namespace", namespace, "names", strings.Join(names, ","))
+	return nil
+}
+
+func typeName(t enumspb.IndexedValueType) string {
+	switch t {
+	case enumspb.INDEXED_VALUE_TYPE_KEYWORD:
+		return "Keyword"
+	case enumspb.INDEXED_VALUE_TYPE_DATETIME:
+		return "Datetime"
+	default:
+		return strings.TrimPrefix(t.String(), "INDEXED_VALUE_TYPE_")
+	}
+}
