@@ -1,0 +1,63 @@
+# signalbox — `make run` brings up the local stack with demo data; `make test`
+# runs every test, end to end included. Both install what they need into ./bin.
+
+TEMPORAL_CLI_VERSION := v1.5.1
+STRIPE_MOCK_VERSION  := v0.203.0
+BIN      := $(CURDIR)/bin
+PROGRAMS := workers starter signals sandbox devstack
+
+.PHONY: run test build vet docs clean postgres tools help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make run    start the local stack (Temporal + UI, sandbox, worker, intake) with demo data"
+	@echo "make test   go vet and every test, end to end included"
+	@echo "make build  build $(PROGRAMS) into ./bin"
+	@echo "make docs   regenerate docs/integrations/*.md from the integration specs"
+	@echo "make clean  remove ./bin and ./.data"
+
+# The pinned Temporal CLI, built from the Go module proxy. A stamp file per
+# version makes a change of version rebuild it, and CI reuse it otherwise.
+$(BIN)/.temporal-$(TEMPORAL_CLI_VERSION):
+	@mkdir -p $(BIN)
+	@echo "installing the Temporal CLI $(TEMPORAL_CLI_VERSION) into ./bin (first time only; takes a few minutes)"
+	GOBIN=$(BIN) go install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+	@touch $@
+
+$(BIN)/temporal: $(BIN)/.temporal-$(TEMPORAL_CLI_VERSION)
+
+$(BIN)/.stripe-mock-$(STRIPE_MOCK_VERSION):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
+	@touch $@
+
+$(BIN)/stripe-mock: $(BIN)/.stripe-mock-$(STRIPE_MOCK_VERSION)
+
+tools: $(BIN)/temporal
+
+build:
+	go build -o $(BIN)/ $(addprefix ./,$(PROGRAMS))
+
+# PostgreSQL must answer at 127.0.0.1:5432 (or DATABASE_URL); start the local
+# cluster if it is down.
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { \
+		echo "PostgreSQL is not answering; starting the local cluster"; \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start && \
+		for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
+
+run: tools build postgres
+	$(BIN)/devstack
+
+vet:
+	go vet ./...
+
+test: tools postgres vet
+	go test -count=1 -race -timeout 20m ./...
+
+# The integration cards are generated from the specs the workflows run.
+docs:
+	go test ./signals -run TestIntegrationCardsAreCurrent -update
+
+clean:
+	rm -rf $(BIN) .data

@@ -1,0 +1,185 @@
+// Command devstack runs the whole local stack in the foreground — Temporal dev
+// server and UI, sandbox, worker and intake — seeds demo items, and stops
+// everything cleanly on Ctrl-C. `make run` builds the programs and runs it.
+package main
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/signalbox-dev/signalbox/stack"
+	"github.com/signalbox-dev/signalbox/workflows"
+)
+
+//go:embed demo/leads.json
+var demoLeads []byte
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	seed := flag.Bool("seed", true, "post the demo leads once the stack is up")
+	binDir := flag.String("bin", "bin", "where the built programs and the temporal CLI are")
+	dataDir := flag.String("data", ".data", "where the dev server's SQLite file and the logs go")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for _, addr := range []string{"127.0.0.1:7233", "127.0.0.1:8233", "127.0.0.1:8080", "127.0.0.1:8091"} {
+		if err := checkFree(addr); err != nil {
+			return err
+		}
+	}
+	operator := "you"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		operator = u.Username
+	}
+	logs := filepath.Join(*dataDir, "logs")
+	fmt.Printf("starting the local stack (logs in %s/) ...\n", logs)
+	s, err := stack.Start(ctx, stack.Options{
+		BinDir:                   *binDir,
+		TemporalCLI:              filepath.Join(*binDir, "temporal"),
+		DataDir:                  logs,
+		TemporalAddr:             "127.0.0.1:7233",
+		UIPort:                   "8233",
+		EnableUI:                 true,
+		PersistTemporal:          true,
+		RegisterSearchAttributes: true,
+		DatabaseURL:              envOr("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/signalbox"),
+		SandboxAddr:              "127.0.0.1:8091",
+		IntakeAddr:               "127.0.0.1:8080",
+		SandboxSeed:              1,
+		Env: []string{
+			// The demo operators, and you, may decide every team's exceptions.
+			fmt.Sprintf("SIGNALBOX_OPERATORS=sales=alice,bob,%s;finance=carol,%s", operator, operator),
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Println("\nstopping: intake, worker, sandbox, Temporal ...")
+		s.Stop()
+		fmt.Println("stopped.")
+	}()
+	if *seed {
+		if err := seedDemo(ctx, s.IntakeURL()); err != nil {
+			return err
+		}
+	}
+	fmt.Printf(`
+signalbox is running. Press Ctrl-C to stop everything.
+
+  Temporal UI  http://localhost:8233  (add the IntegrationStatus column; filter with IntegrationStatus="Blocked")
+  intake       http://127.0.0.1:8080  POST /v1/leads, GET /v1/items/{id}
+  sandbox      http://127.0.0.1:8091  GET /_sandbox/contacts, /_sandbox/messages, /_sandbox/requests
+  logs         %s/
+
+Try, in another shell:
+  ./bin/signals list
+  ./bin/signals list --status Blocked
+  ./bin/signals show lead-to-crm:demo-grace
+  ./bin/signals approve lead-to-crm:demo-grace --reason "consent given on the phone, call #42"
+  ./bin/temporal workflow list --query "IntegrationStatus='Synced'"
+`, logs)
+	<-ctx.Done()
+	return nil
+}
+
+// seedDemo posts the demo leads through the intake, as a web form would.
+func seedDemo(ctx context.Context, intakeURL string) error {
+	var leads []json.RawMessage
+	if err := json.Unmarshal(demoLeads, &leads); err != nil {
+		return fmt.Errorf("demo leads: %w", err)
+	}
+	fmt.Printf("seeding %d demo leads:\n", len(leads))
+	for _, l := range leads {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, intakeURL+"/v1/leads", bytes.NewReader(l))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+		var body struct {
+			WorkflowID string                `json:"workflowId"`
+			Error      string                `json:"error"`
+			Fields     workflows.FieldErrors `json:"fields"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusAccepted {
+			// One at a time, so that each finds the contacts the previous ones made.
+			fmt.Printf("  %-34s %s\n", body.WorkflowID, settle(ctx, intakeURL, body.WorkflowID))
+		} else {
+			fmt.Printf("  %-34s refused %d: %s %v\n", "(invalid demo lead)", resp.StatusCode, body.Error, body.Fields)
+		}
+	}
+	return nil
+}
+
+// settle waits briefly for an item to leave Pending and Running.
+func settle(ctx context.Context, intakeURL, id string) workflows.Status {
+	var state workflows.ItemState
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, intakeURL+"/v1/items/"+id, nil)
+		if err != nil {
+			break
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&state)
+			resp.Body.Close()
+			if state.Status != "" && state.Status != workflows.StatusPending && state.Status != workflows.StatusRunning {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return state.Status
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if state.Exception != nil {
+		return state.Status + " (" + workflows.Status(state.Exception.Kind) + ")"
+	}
+	return state.Status
+}
+
+func checkFree(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		var opErr *net.OpError
+		if errors.As(err, &opErr) {
+			return fmt.Errorf("%s is in use: is another `make run` (or a Temporal server) running? Stop it first", addr)
+		}
+		return err
+	}
+	ln.Close()
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,222 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/signalbox-dev/signalbox/workflows"
+)
+
+// TemporalCLIVersion is the pinned Temporal CLI; it is the newest that
+// `go install` can build (later ones need replace directives).
+const TemporalCLIVersion = "v1.5.1"
+
+// Options describe a stack.
+type Options struct {
+	// BinDir holds the built programs: workers, starter, signals, sandbox.
+	BinDir string
+	// TemporalCLI is the temporal binary; DataDir receives logs (and the SQLite file).
+	TemporalCLI string
+	DataDir     string
+	// TemporalAddr and UIPort fix the dev server's ports; empty picks free ones.
+	TemporalAddr string
+	UIPort       string
+	// EnableUI serves the Temporal UI; PersistTemporal keeps state in DataDir/temporal.db.
+	EnableUI        bool
+	PersistTemporal bool
+	// RegisterSearchAttributes registers them with the dev server at start, as
+	// `make run` does; otherwise the worker does it.
+	RegisterSearchAttributes bool
+	// DatabaseURL is the PostgreSQL database the programs use.
+	DatabaseURL string
+	// SandboxAddr and IntakeAddr fix those ports; empty picks free ones.
+	SandboxAddr string
+	IntakeAddr  string
+	// SandboxSeed and SandboxFaults configure the sandbox's fault injection.
+	SandboxSeed   int64
+	SandboxFaults string
+	// Env adds variables to every signalbox program (e.g. SIGNALBOX_OPERATORS).
+	Env []string
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	opts     Options
+	temporal *testsuite.DevServer
+	Client   client.Client
+	Sandbox  *Process
+	Worker   *Process
+	Intake   *Process
+	// Env is what a signalbox program needs to reach this stack.
+	Env []string
+}
+
+// Start brings the stack up: dev server, sandbox, worker, intake.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	healthAddr := ""
+	for _, addr := range []*string{&opts.TemporalAddr, &opts.SandboxAddr, &opts.IntakeAddr, &healthAddr} {
+		if *addr == "" {
+			if *addr, err = FreeAddr(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s := &Stack{opts: opts}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	if err := s.StartTemporal(ctx); err != nil {
+		return nil, err
+	}
+	s.Env = append(os.Environ(),
+		"TEMPORAL_ADDRESS="+opts.TemporalAddr,
+		"TEMPORAL_NAMESPACE=default",
+		"DATABASE_URL="+opts.DatabaseURL,
+		"SIGNALBOX_CRM_BASE_URL=http://"+opts.SandboxAddr,
+		"SIGNALBOX_CHAT_WEBHOOK_BASE_URL=http://"+opts.SandboxAddr+"/services",
+		"SIGNALBOX_SANDBOX_ADDR="+opts.SandboxAddr,
+		"SIGNALBOX_INTAKE_ADDR="+opts.IntakeAddr,
+		fmt.Sprintf("SIGNALBOX_SANDBOX_SEED=%d", opts.SandboxSeed),
+		"SIGNALBOX_SANDBOX_FAULTS="+opts.SandboxFaults,
+	)
+	s.Env = append(s.Env, opts.Env...)
+	if opts.UIPort != "" {
+		s.Env = append(s.Env, "SIGNALBOX_UI_BASE_URL=http://localhost:"+opts.UIPort)
+	}
+	s.Sandbox = s.program("sandbox", nil, "", "http://"+opts.SandboxAddr+"/_sandbox/health")
+	s.Worker = s.program("workers", nil, "", "http://"+healthAddr+"/healthz")
+	s.Worker.Env = append(append([]string(nil), s.Env...), "SIGNALBOX_WORKER_HEALTH_ADDR="+healthAddr)
+	s.Intake = s.program("starter", []string{"serve"}, "", "http://"+opts.IntakeAddr+"/healthz")
+	s.Intake.Name = "intake"
+	for _, p := range []*Process{s.Sandbox, s.Worker, s.Intake} {
+		if err := p.Start(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Stack) program(name string, args []string, readyLine, readyURL string) *Process {
+	return &Process{
+		Name: name, Path: filepath.Join(s.opts.BinDir, name), Args: args, Env: s.Env,
+		LogPath: filepath.Join(s.opts.DataDir, name+".log"), ReadyLine: readyLine, ReadyURL: readyURL,
+	}
+}
+
+// StartTemporal starts (or restarts, on the same port and file) the dev server.
+func (s *Stack) StartTemporal(ctx context.Context) error {
+	logFile, err := os.OpenFile(filepath.Join(s.opts.DataDir, "temporal.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	devOpts := testsuite.DevServerOptions{
+		ExistingPath: s.opts.TemporalCLI,
+		ClientOptions: &client.Options{
+			HostPort:  s.opts.TemporalAddr,
+			Namespace: "default",
+			Logger:    log.NewStructuredLogger(slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))),
+		},
+		EnableUI:  s.opts.EnableUI,
+		UIPort:    s.opts.UIPort,
+		LogLevel:  "warn",
+		LogFormat: "json",
+		Stdout:    logFile,
+		Stderr:    logFile,
+	}
+	if s.opts.PersistTemporal {
+		devOpts.DBFilename = filepath.Join(s.opts.DataDir, "temporal.db")
+	}
+	if s.opts.RegisterSearchAttributes {
+		var updates []temporal.SearchAttributeUpdate
+		for name, typ := range workflows.SearchAttributes() {
+			switch typ {
+			case enumspb.INDEXED_VALUE_TYPE_DATETIME:
+				updates = append(updates, temporal.NewSearchAttributeKeyTime(name).ValueSet(time.Time{}))
+			default:
+				updates = append(updates, temporal.NewSearchAttributeKeyKeyword(name).ValueSet(""))
+			}
+		}
+		devOpts.SearchAttributes = temporal.NewSearchAttributes(updates...)
+	}
+	if _, err := os.Stat(s.opts.TemporalCLI); err != nil {
+		return fmt.Errorf("no Temporal CLI at %s: run `make bin/temporal` (go install github.com/temporalio/cli/cmd/temporal@%s)", s.opts.TemporalCLI, TemporalCLIVersion)
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	srv, err := testsuite.StartDevServer(startCtx, devOpts)
+	if err != nil {
+		return fmt.Errorf("start the Temporal dev server on %s: %w (see %s)", s.opts.TemporalAddr, err, logFile.Name())
+	}
+	s.temporal = srv
+	s.Client = srv.Client()
+	return nil
+}
+
+// StopTemporal stops the dev server (its SQLite file, if any, stays).
+func (s *Stack) StopTemporal() error {
+	if s.temporal == nil {
+		return nil
+	}
+	s.Client.Close()
+	err := s.temporal.Stop()
+	s.temporal, s.Client = nil, nil
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return nil // it exits non-zero on SIGINT
+	}
+	return err
+}
+
+// TemporalAddr is the dev server's frontend address.
+func (s *Stack) TemporalAddr() string { return s.opts.TemporalAddr }
+
+// IntakeURL is the intake's base URL.
+func (s *Stack) IntakeURL() string { return "http://" + s.opts.IntakeAddr }
+
+// SandboxURL is the sandbox's base URL.
+func (s *Stack) SandboxURL() string { return "http://" + s.opts.SandboxAddr }
+
+// Command runs one of the stack's programs (signals, starter) to completion
+// with the stack's environment, returning its stdout, stderr and exit code.
+func (s *Stack) Command(ctx context.Context, stdin string, name string, args ...string) (stdout, stderr string, code int, err error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(s.opts.BinDir, name), args...)
+	cmd.Env = s.Env
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return out.String(), errOut.String(), exit.ExitCode(), nil
+	}
+	return out.String(), errOut.String(), 0, err
+}
+
+// Stop stops every process, intake first, dev server last.
+func (s *Stack) Stop() {
+	for _, p := range []*Process{s.Intake, s.Worker, s.Sandbox} {
+		if p != nil {
+			_ = p.Stop(15 * time.Second)
+		}
+	}
+	_ = s.StopTemporal()
+}

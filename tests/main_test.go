@@ -1,0 +1,111 @@
+// Package tests holds signalbox's end-to-end tests: the real Temporal dev
+// server, real PostgreSQL, the sandbox, and the real worker and intake
+// programs, built from this checkout.
+package tests
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/signalbox-dev/signalbox/stack"
+	"github.com/signalbox-dev/signalbox/store/storetest"
+)
+
+// Operators is who may decide in the end-to-end stack.
+const Operators = "sales=alice,bob;finance=carol"
+
+var (
+	root   string       // the repository
+	binDir string       // the programs built for this run
+	shared *stack.Stack // the stack most tests share
+	dbURL  string
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("tests: end-to-end tests skipped in -short mode")
+		os.Exit(0)
+	}
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx := context.Background()
+	var err error
+	if root, err = filepath.Abs(".."); err != nil {
+		return fail(err)
+	}
+	tmp, err := os.MkdirTemp("", "signalbox-e2e-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(tmp)
+	binDir = filepath.Join(tmp, "bin")
+	if err := build(binDir); err != nil {
+		return fail(err)
+	}
+	url, drop, err := storetest.NewDatabase(storetest.ServerURL())
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if err := drop(); err != nil {
+			fmt.Fprintln(os.Stderr, "tests: drop database:", err)
+		}
+	}()
+	dbURL = url
+	shared, err = stack.Start(ctx, options(filepath.Join(tmp, "data")))
+	if err != nil {
+		return fail(err)
+	}
+	code := m.Run()
+	shared.Stop()
+	if code != 0 {
+		printLogs(filepath.Join(tmp, "data"))
+	}
+	return code
+}
+
+// options describe a stack like the shared one, logging into dataDir.
+func options(dataDir string) stack.Options {
+	return stack.Options{
+		BinDir:      binDir,
+		TemporalCLI: filepath.Join(root, "bin", "temporal"),
+		DataDir:     dataDir,
+		DatabaseURL: dbURL,
+		Env:         []string{"SIGNALBOX_OPERATORS=" + Operators, "SIGNALBOX_LOG_LEVEL=warn"},
+	}
+}
+
+// build compiles the programs under test from this checkout.
+func build(dir string) error {
+	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./workers", "./starter", "./signals", "./sandbox")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("build the programs: %v\n%s", err, out)
+	}
+	return nil
+}
+
+func fail(err error) int {
+	fmt.Fprintln(os.Stderr, "tests:", err)
+	return 1
+}
+
+func printLogs(dir string) {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, l := range logs {
+		b, _ := os.ReadFile(l)
+		if len(b) > 4000 {
+			b = b[len(b)-4000:]
+		}
+		fmt.Fprintf(os.Stderr, "----- %s (tail) -----\n%s\n", filepath.Base(l), b)
+	}
+}
