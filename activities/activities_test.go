@@ -58,51 +58,66 @@ func (w *world) find(t *testing.T, key, email string) FindContactResult {
 	return r
 }
 
-func (w *world) write(t *testing.T, key, contactID string, props crm.Properties) (WriteContactResult, error) {
+func (w *world) create(t *testing.T, key string, props crm.Properties) (CreateContactResult, error) {
 	t.Helper()
-	v, err := w.env.ExecuteActivity(w.crm.WriteContact, WriteContactInput{Integration: "lead-to-crm", SourceKey: key,
-		WorkflowID: "lead-to-crm:" + key, ContactID: contactID, Properties: props, Hash: "h-" + key})
-	var r WriteContactResult
+	v, err := w.env.ExecuteActivity(w.crm.CreateContact, CreateContactInput{Integration: "lead-to-crm", SourceKey: key,
+		WorkflowID: "lead-to-crm:" + key, Properties: props, Hash: "h-" + key})
+	var r CreateContactResult
 	if err == nil {
 		require.NoError(t, v.Get(&r))
 	}
 	return r, err
 }
 
+func (w *world) update(t *testing.T, key, contactID string, props crm.Properties) error {
+	t.Helper()
+	_, err := w.env.ExecuteActivity(w.crm.UpdateContact, UpdateContactInput{Integration: "lead-to-crm", SourceKey: key,
+		WorkflowID: "lead-to-crm:" + key, ContactID: contactID, Properties: props, Hash: "h2-" + key})
+	return err
+}
+
+func (w *world) link(t *testing.T, key string) store.Link {
+	t.Helper()
+	l, err := w.store.GetLink(context.Background(), "lead-to-crm", key, TargetCRM)
+	require.NoError(t, err)
+	return l
+}
+
 func TestCreateIsIdempotentThroughTheConflictAnswer(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, nil)
-	first, err := w.write(t, "l1", "", adaProps)
+	first, err := w.create(t, "l1", adaProps)
 	require.NoError(t, err)
-	require.True(t, first.Created)
+	require.False(t, first.Existed)
+	require.Equal(t, first.ContactID, w.link(t, "l1").TargetID)
+	require.Equal(t, "h-l1", w.link(t, "l1").SyncedHash)
 
 	// A retry after a lost response creates nothing: the 409 names the contact.
-	again, err := w.write(t, "l1", "", adaProps)
+	again, err := w.create(t, "l1", adaProps)
 	require.NoError(t, err)
-	require.False(t, again.Created)
+	require.True(t, again.Existed)
 	require.Equal(t, first.ContactID, again.ContactID)
 	require.Equal(t, 1, w.sandbox.Stats().Contacts)
-
-	link, err := w.store.GetLink(context.Background(), "lead-to-crm", "l1", TargetCRM)
-	require.NoError(t, err)
-	require.Equal(t, first.ContactID, link.TargetID)
-	require.Equal(t, "h-l1", link.SyncedHash)
 }
 
 func TestCreateAfterAResponseLostPastTheEffect(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, emulator.Plan{"crm.create": {Rate5xx: 1, AfterEffect: 1}})
-	_, err := w.write(t, "l1", "", adaProps)
+	_, err := w.create(t, "l1", adaProps)
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
 	require.Equal(t, ErrTargetUnavailable, appErr.Type())
 	require.Equal(t, 1, w.sandbox.Stats().Contacts, "the CRM created the contact although the answer was lost")
+	_, err = w.store.GetLink(context.Background(), "lead-to-crm", "l1", TargetCRM)
+	require.ErrorIs(t, err, store.ErrNotFound, "not linked until an attempt succeeds")
 
 	require.NoError(t, postPlan(w.url, `{}`))
-	r, err := w.write(t, "l1", "", adaProps)
+	r, err := w.create(t, "l1", adaProps)
 	require.NoError(t, err)
-	require.False(t, r.Created)
+	require.True(t, r.Existed)
+	require.NoError(t, w.update(t, "l1", r.ContactID, adaProps))
 	require.Equal(t, 1, w.sandbox.Stats().Contacts, "the retry found it instead of duplicating it")
+	require.Equal(t, r.ContactID, w.link(t, "l1").TargetID)
 }
 
 func TestFindContactByLinkEmailAndName(t *testing.T) {
@@ -110,7 +125,7 @@ func TestFindContactByLinkEmailAndName(t *testing.T) {
 	w := newWorld(t, nil)
 	require.Nil(t, w.find(t, "l1", "ada@example.com").Contact)
 
-	created, err := w.write(t, "l1", "", adaProps)
+	created, err := w.create(t, "l1", adaProps)
 	require.NoError(t, err)
 	byLink := w.find(t, "l1", "whatever@example.com")
 	require.Equal(t, "link", byLink.Via)
@@ -141,18 +156,26 @@ func TestFindContactSearchesAgainWhenTheLinkedContactIsGone(t *testing.T) {
 func TestUpdateWritesAndRelinks(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, nil)
-	created, err := w.write(t, "l1", "", adaProps)
+	created, err := w.create(t, "l1", adaProps)
 	require.NoError(t, err)
 	changed := crm.Properties{crm.PropEmail: "ada@example.com", crm.PropPhone: "+1 555 0100"}
-	r, err := w.write(t, "l9", created.ContactID, changed)
-	require.NoError(t, err)
-	require.Equal(t, created.ContactID, r.ContactID)
+	require.NoError(t, w.update(t, "l9", created.ContactID, changed))
+	require.NoError(t, w.update(t, "l9", created.ContactID, changed), "a repeat writes the same values")
 	c, err := w.crm.Client.Get(context.Background(), created.ContactID, []string{"phone"})
 	require.NoError(t, err)
 	require.Equal(t, "+1 555 0100", c.Properties["phone"])
-	link, err := w.store.GetLink(context.Background(), "lead-to-crm", "l9", TargetCRM)
-	require.NoError(t, err)
-	require.Equal(t, created.ContactID, link.TargetID)
+	require.Equal(t, created.ContactID, w.link(t, "l9").TargetID)
+	require.Equal(t, "h2-l9", w.link(t, "l9").SyncedHash)
+	require.Equal(t, 1, w.sandbox.Stats().Effects["crm.update"], "the repeat changed nothing")
+}
+
+func TestUpdateOfAVanishedContactIsRejected(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	err := w.update(t, "l1", "999", adaProps)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, ErrTargetRejected, appErr.Type())
 }
 
 func TestNotifyPostsOncePerKey(t *testing.T) {

@@ -40,6 +40,10 @@ type NotifyResult struct {
 // only a crash between the post and the mark can repeat it, because chat
 // webhooks offer no idempotency of their own.
 func (a *Chat) Notify(ctx context.Context, in NotifyInput) (NotifyResult, error) {
+	return heartbeating(ctx, func(ctx context.Context) (NotifyResult, error) { return a.notify(ctx, in) })
+}
+
+func (a *Chat) notify(ctx context.Context, in NotifyInput) (NotifyResult, error) {
 	sent, err := a.Store.ClaimNotification(ctx, in.Key, in.Team, in.WorkflowID)
 	if err != nil {
 		return NotifyResult{}, Classify(err)

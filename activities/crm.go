@@ -50,6 +50,10 @@ type FindContactResult struct {
 // FindContact looks the contact up by its external link, else by email, and
 // lists likely duplicates in the same request.
 func (a *CRM) FindContact(ctx context.Context, in FindContactInput) (FindContactResult, error) {
+	return heartbeating(ctx, func(ctx context.Context) (FindContactResult, error) { return a.findContact(ctx, in) })
+}
+
+func (a *CRM) findContact(ctx context.Context, in FindContactInput) (FindContactResult, error) {
 	link, err := a.Store.GetLink(ctx, in.Integration, in.SourceKey, TargetCRM)
 	switch {
 	case err == nil:
@@ -87,47 +91,64 @@ func (a *CRM) FindContact(ctx context.Context, in FindContactInput) (FindContact
 	return out, nil
 }
 
-// WriteContactInput creates or updates a contact and links it to the source record.
-type WriteContactInput struct {
+// CreateContactInput creates a contact for a source record.
+type CreateContactInput struct {
 	Integration string
 	SourceKey   string
 	WorkflowID  string
-	// ContactID is the contact to update; empty to create one.
-	ContactID  string
-	Properties crm.Properties
+	Properties  crm.Properties
 	// Hash identifies Properties; it becomes the link's synced hash.
 	Hash string
 }
 
-// WriteContactResult names the contact written.
-type WriteContactResult struct {
+// CreateContactResult names the contact.
+type CreateContactResult struct {
 	ContactID string
-	// Created is false when the contact existed (an update, or a create answered
-	// with 409 because an earlier attempt or someone else created it).
-	Created bool
+	// Existed is true when the CRM answered 409: a contact with the email exists
+	// (created by an earlier attempt or by someone else). It is not linked yet:
+	// the caller updates it, which links it.
+	Existed bool
 }
 
-// WriteContact creates the contact (a 409 "already exists" counts as success
-// with the existing ID) or updates it, then records the external link. Every
-// step is safe to repeat.
-func (a *CRM) WriteContact(ctx context.Context, in WriteContactInput) (WriteContactResult, error) {
-	out := WriteContactResult{ContactID: in.ContactID}
-	if in.ContactID == "" {
+// CreateContact creates the contact and links it to the source record. A 409
+// "already exists" is success with the existing ID. One request per attempt,
+// so the task queue's rate limit is the CRM's request rate.
+func (a *CRM) CreateContact(ctx context.Context, in CreateContactInput) (CreateContactResult, error) {
+	return heartbeating(ctx, func(ctx context.Context) (CreateContactResult, error) {
 		c, err := a.Client.Create(ctx, in.Properties)
 		if id, exists := crm.ExistingID(err); exists {
-			out.ContactID = id
-		} else if err != nil {
-			return out, Classify(err)
-		} else {
-			out.ContactID, out.Created = c.ID, true
+			return CreateContactResult{ContactID: id, Existed: true}, nil
 		}
-	}
-	if !out.Created {
-		if _, err := a.Client.Update(ctx, out.ContactID, in.Properties); err != nil {
-			return out, Classify(err)
+		if err != nil {
+			return CreateContactResult{}, Classify(err)
 		}
-	}
-	err := a.Store.SaveLink(ctx, store.Link{Integration: in.Integration, SourceKey: in.SourceKey, TargetSystem: TargetCRM,
-		TargetID: out.ContactID, SyncedHash: in.Hash, WorkflowID: in.WorkflowID, SyncedAt: time.Now().UTC()})
-	return out, Classify(err)
+		return CreateContactResult{ContactID: c.ID}, Classify(a.link(ctx, in.Integration, in.SourceKey, in.WorkflowID, c.ID, in.Hash))
+	})
+}
+
+// UpdateContactInput writes properties to an existing contact.
+type UpdateContactInput struct {
+	Integration string
+	SourceKey   string
+	WorkflowID  string
+	ContactID   string
+	Properties  crm.Properties
+	Hash        string
+}
+
+// UpdateContact writes the properties (a repeat writes the same values) and
+// links the contact to the source record with the new hash.
+func (a *CRM) UpdateContact(ctx context.Context, in UpdateContactInput) error {
+	_, err := heartbeating(ctx, func(ctx context.Context) (struct{}, error) {
+		if _, err := a.Client.Update(ctx, in.ContactID, in.Properties); err != nil {
+			return struct{}{}, Classify(err)
+		}
+		return struct{}{}, Classify(a.link(ctx, in.Integration, in.SourceKey, in.WorkflowID, in.ContactID, in.Hash))
+	})
+	return err
+}
+
+func (a *CRM) link(ctx context.Context, integration, sourceKey, workflowID, contactID, hash string) error {
+	return a.Store.SaveLink(ctx, store.Link{Integration: integration, SourceKey: sourceKey, TargetSystem: TargetCRM,
+		TargetID: contactID, SyncedHash: hash, WorkflowID: workflowID, SyncedAt: time.Now().UTC()})
 }

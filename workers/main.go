@@ -132,10 +132,13 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store) []worker.Wo
 	})
 	workflows.Register(integrations, &activities.Spine{Store: st, Policy: policy})
 
+	// The server caps a queue's rate across all workers; the same cap per
+	// process makes one worker exact too (the server's limiter allows bursts).
 	target := func(queue string, t config.Target) worker.Worker {
 		return worker.New(c, queue, worker.Options{
 			DisableWorkflowWorker:              true,
 			TaskQueueActivitiesPerSecond:       t.Rate,
+			WorkerActivitiesPerSecond:          t.Rate,
 			MaxConcurrentActivityExecutionSize: t.Concurrency,
 			WorkerStopTimeout:                  stopTimeout,
 		})

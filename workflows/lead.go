@@ -257,22 +257,18 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 	props, hash := s.desired(target, merged)
 	upToDate := target != nil && found.Via == "link" && found.SyncedHash == hash && sameValues(target.Properties, props)
 	if !upToDate {
-		var written activities.WriteContactResult
 		err = it.Do(ctx, "write contact", func(ctx workflow.Context) error {
 			// Recomputed on every run of the step: an amend may have changed the lead.
 			props, hash = s.desired(target, merged)
-			in := activities.WriteContactInput{Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey,
-				WorkflowID: it.state.WorkflowID, ContactID: contactID, Properties: props, Hash: hash}
-			summary := "Create the CRM contact"
-			if contactID != "" {
-				summary = "Update CRM contact " + contactID
+			id, err := s.write(ctx, it, contactID, props, hash)
+			if err == nil {
+				contactID = id
 			}
-			return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueCRM, summary), crmActivities.WriteContact, in).Get(ctx, &written)
+			return err
 		})
 		if err != nil {
 			return err
 		}
-		contactID = written.ContactID
 	}
 	it.state.ExternalIDs[activities.TargetCRM] = contactID
 
@@ -287,6 +283,24 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 		return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueChat, "Tell #"+it.spec.Owner+" the lead is synced"),
 			chatActivities.Notify, in).Get(ctx, nil)
 	})
+}
+
+// write creates the contact (when id is empty) or updates it, and returns its
+// ID. A create answered "already exists" becomes an update of that contact.
+func (s *leadSync) write(ctx workflow.Context, it *item, id string, props crm.Properties, hash string) (string, error) {
+	if id == "" {
+		var created activities.CreateContactResult
+		in := activities.CreateContactInput{Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey,
+			WorkflowID: it.state.WorkflowID, Properties: props, Hash: hash}
+		err := workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueCRM, "Create the CRM contact"), crmActivities.CreateContact, in).Get(ctx, &created)
+		if err != nil || !created.Existed {
+			return created.ContactID, err
+		}
+		id = created.ContactID
+	}
+	in := activities.UpdateContactInput{Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey,
+		WorkflowID: it.state.WorkflowID, ContactID: id, Properties: props, Hash: hash}
+	return id, workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueCRM, "Update CRM contact "+id), crmActivities.UpdateContact, in).Get(ctx, nil)
 }
 
 // desired is what the contact should hold, and its hash. A merged lead keeps

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/signalbox-dev/signalbox/activities"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
@@ -23,11 +24,29 @@ func leadInput(l Lead) LeadInput {
 
 // crmFake answers the CRM activities from a few fixed facts and records writes.
 type crmFake struct {
-	found   activities.FindContactResult
-	findErr []error // returned by successive FindContact calls, then success
-	writes  []activities.WriteContactInput
-	wErr    []error
-	finds   int
+	found    activities.FindContactResult
+	findErr  []error // returned by successive FindContact calls, then success
+	writes   []write
+	wErr     []error // returned by successive writes, then success
+	existing string  // when set, creates answer "already exists" with this ID
+	finds    int
+}
+
+// write is one create or update the workflow asked for.
+type write struct {
+	ContactID  string // empty for a create
+	Properties crm.Properties
+	SourceKey  string
+	Hash       string
+}
+
+func (c *crmFake) nextWriteErr() error {
+	if len(c.wErr) == 0 {
+		return nil
+	}
+	err := c.wErr[0]
+	c.wErr = c.wErr[1:]
+	return err
 }
 
 func (c *crmFake) install(f *fixture) {
@@ -40,17 +59,19 @@ func (c *crmFake) install(f *fixture) {
 		}
 		return c.found, nil
 	}).Maybe()
-	f.env.OnActivity("WriteContact", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.WriteContactInput) (activities.WriteContactResult, error) {
-		c.writes = append(c.writes, in)
-		if len(c.wErr) > 0 {
-			err := c.wErr[0]
-			c.wErr = c.wErr[1:]
-			return activities.WriteContactResult{}, err
+	f.env.OnActivity("CreateContact", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CreateContactInput) (activities.CreateContactResult, error) {
+		c.writes = append(c.writes, write{Properties: in.Properties, SourceKey: in.SourceKey, Hash: in.Hash})
+		if err := c.nextWriteErr(); err != nil {
+			return activities.CreateContactResult{}, err
 		}
-		if in.ContactID != "" {
-			return activities.WriteContactResult{ContactID: in.ContactID}, nil
+		if c.existing != "" {
+			return activities.CreateContactResult{ContactID: c.existing, Existed: true}, nil
 		}
-		return activities.WriteContactResult{ContactID: "501", Created: true}, nil
+		return activities.CreateContactResult{ContactID: "501"}, nil
+	}).Maybe()
+	f.env.OnActivity("UpdateContact", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateContactInput) error {
+		c.writes = append(c.writes, write{ContactID: in.ContactID, Properties: in.Properties, SourceKey: in.SourceKey, Hash: in.Hash})
+		return c.nextWriteErr()
 	}).Maybe()
 }
 
@@ -468,4 +489,36 @@ func TestCancellationThroughTemporalEndsCancelled(t *testing.T) {
 	last := f.audit[len(f.audit)-1]
 	require.Equal(t, "cancelled Blocked→Cancelled system", last.Action+" "+last.FromStatus+"→"+last.ToStatus+" "+last.Actor)
 	require.Equal(t, StatusCancelled, f.statuses[len(f.statuses)-1])
+}
+
+func TestCreateAnsweredAlreadyExistsBecomesAnUpdate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "lead-to-crm:lead-15")
+	fake := &crmFake{existing: "321"}
+	fake.install(f)
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
+
+	r := f.result()
+	require.Equal(t, StatusSynced, r.Status)
+	require.Equal(t, "321", r.ExternalIDs["crm"])
+	require.Len(t, fake.writes, 2)
+	require.Empty(t, fake.writes[0].ContactID, "a create first")
+	require.Equal(t, "321", fake.writes[1].ContactID, "then an update of the contact that existed, which links it")
+}
+
+func TestTransientFailuresAreRetriedInsideTheStep(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "lead-to-crm:lead-16")
+	busy := temporal.NewApplicationErrorWithOptions("crm: HTTP 429", activities.ErrRateLimited,
+		temporal.ApplicationErrorOptions{NextRetryDelay: 30 * time.Second})
+	down := appError("crm: HTTP 503", activities.ErrTargetUnavailable, false)
+	fake := &crmFake{findErr: []error{busy, down, busy}, wErr: []error{down}}
+	fake.install(f)
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
+
+	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, 4, fake.finds, "three failures, then success")
+	require.Equal(t, []Status{StatusRunning, StatusSynced}, f.statuses, "transient failures never leave Running")
+	require.Equal(t, 1, f.state().Attempts["find contact"], "the step ran once; Temporal retried its activity")
+	require.GreaterOrEqual(t, f.env.Now().Sub(testStart), 60*time.Second, "both Retry-After delays were waited out")
 }

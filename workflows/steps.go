@@ -19,6 +19,10 @@ var (
 	chatActivities *activities.Chat
 )
 
+// heartbeatTimeout is how soon a worker that dies mid-call is noticed; the
+// activities heartbeat at half of it while a call runs.
+const heartbeatTimeout = 10 * time.Second
+
 // defaultTarget applies to a target the policy does not name.
 var defaultTarget = activities.TargetPolicy{Timeout: 10 * time.Second, RetryWindow: 10 * time.Minute}
 
@@ -31,9 +35,10 @@ func (it *item) targetCtx(ctx workflow.Context, target, summary string) workflow
 	}
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue: target,
-		// One attempt may make two requests (a lookup, then a write).
-		StartToCloseTimeout:    min(2*p.Timeout+5*time.Second, p.RetryWindow),
+		// One attempt makes one request, plus PostgreSQL.
+		StartToCloseTimeout:    min(p.Timeout+5*time.Second, p.RetryWindow),
 		ScheduleToCloseTimeout: p.RetryWindow,
+		HeartbeatTimeout:       heartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    time.Second,
 			BackoffCoefficient: 2,
