@@ -18,47 +18,47 @@ func TestOperatorApprovesALeadWithoutConsent(t *testing.T) {
 	key := uniqueKey(t, "e2e-consent")
 	l := lead(key)
 	l.Consent = false
-	code, _ := post(t, shared, "/v1/leads", l, nil)
+	code, _ := shared.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code)
 	id := workflows.ItemID(workflows.IntegrationLeadToCRM, key)
-	s := waitStatus(t, id, workflows.StatusBlocked)
+	s := shared.waitStatus(t, id, workflows.StatusBlocked)
 	require.Equal(t, workflows.ConsentMissing, s.Exception.Kind)
 
-	waitVisible(t, fmt.Sprintf("IntegrationStatus = 'Blocked' AND ExceptionKind = 'ConsentMissing' AND SourceKey = '%s'", key), 1)
-	out, stderr, code := signals(t, "", "list", "--status", "Blocked", "--integration", "lead-to-crm", "--exception", "ConsentMissing")
+	shared.waitVisible(t, fmt.Sprintf("IntegrationStatus = 'Blocked' AND ExceptionKind = 'ConsentMissing' AND SourceKey = '%s'", key), 1)
+	out, stderr, code := shared.signals(t, "", "list", "--status", "Blocked", "--integration", "lead-to-crm", "--exception", "ConsentMissing")
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, id)
 	require.Regexp(t, id+`\s+Blocked\s+ConsentMissing\s+sales: approve\|reject`, out)
 
-	out, stderr, code = signals(t, "", "list", "--status", "Blocked", "-o", "json")
+	out, stderr, code = shared.signals(t, "", "list", "--status", "Blocked", "-o", "json")
 	require.Equal(t, 0, code, stderr)
 	var rows []map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out), &rows))
 	require.NotEmpty(t, rows)
 
-	_, stderr, code = signals(t, "", "approve", id, "--reason", "looks fine", "--as", "mallory")
+	_, stderr, code = shared.signals(t, "", "approve", id, "--reason", "looks fine", "--as", "mallory")
 	require.Equal(t, 1, code, "an unknown actor is refused")
 	require.Contains(t, stderr, `"mallory" may not decide`)
-	require.Equal(t, workflows.StatusBlocked, waitStatus(t, id, workflows.StatusBlocked).Status, "nothing changed")
+	require.Equal(t, workflows.StatusBlocked, shared.waitStatus(t, id, workflows.StatusBlocked).Status, "nothing changed")
 
-	_, stderr, code = signals(t, "", "approve", id, "--as", "alice")
+	_, stderr, code = shared.signals(t, "", "approve", id, "--as", "alice")
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "reason is required")
 
-	out, stderr, code = signals(t, "", "show", id)
+	out, stderr, code = shared.signals(t, "", "show", id)
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "Exception ConsentMissing")
 	require.Contains(t, out, "allowed decisions: approve, reject")
 	require.Contains(t, out, "raised")
 
-	out, stderr, code = signals(t, "", "approve", id, "--as", "alice", "--reason", "signed consent form #4411")
+	out, stderr, code = shared.signals(t, "", "approve", id, "--as", "alice", "--reason", "signed consent form #4411")
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "approve applied")
-	require.Equal(t, workflows.StatusSynced, waitResult(t, id).Status)
-	require.Len(t, contactsWithEmail(t, shared, l.Email), 1)
-	waitVisible(t, fmt.Sprintf("IntegrationStatus = 'Synced' AND ExceptionKind IS NULL AND AttentionSince IS NULL AND SourceKey = '%s'", key), 1)
+	require.Equal(t, workflows.StatusSynced, shared.waitResult(t, id).Status)
+	require.Len(t, shared.contactsWithEmail(t, l.Email), 1)
+	shared.waitVisible(t, fmt.Sprintf("IntegrationStatus = 'Synced' AND ExceptionKind IS NULL AND AttentionSince IS NULL AND SourceKey = '%s'", key), 1)
 
-	trail := auditTrail(t, id)
+	trail := shared.auditTrail(t, id)
 	require.Equal(t, []string{
 		"accepted →Pending system", "started Pending→Running system", "raised Running→Blocked system",
 		"approve Blocked→Running alice", "synced Running→Synced system",
@@ -71,10 +71,10 @@ func TestTemporalCLISignalResumesAnItem(t *testing.T) {
 	key := uniqueKey(t, "e2e-signal")
 	l := lead(key)
 	l.Consent = false
-	code, _ := post(t, shared, "/v1/leads", l, nil)
+	code, _ := shared.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code)
 	id := workflows.ItemID(workflows.IntegrationLeadToCRM, key)
-	waitStatus(t, id, workflows.StatusBlocked)
+	shared.waitStatus(t, id, workflows.StatusBlocked)
 
 	temporal := func(input string) {
 		ctx := context.Background()
@@ -86,14 +86,14 @@ func TestTemporalCLISignalResumesAnItem(t *testing.T) {
 	// The documented payload (README, current details):
 	temporal(`{"action":"reject","actor":"bob","reason":"no consent on file; do not contact"}`)
 
-	require.Equal(t, workflows.StatusRejected, waitResult(t, id).Status)
-	trail := auditTrail(t, id)
+	require.Equal(t, workflows.StatusRejected, shared.waitResult(t, id).Status)
+	trail := shared.auditTrail(t, id)
 	require.Equal(t, []string{
 		"accepted →Pending system", "started Pending→Running system", "raised Running→Blocked system",
 		"decision_refused Blocked→Blocked nobody", "decision_refused Blocked→Blocked unknown",
 		"reject Blocked→Rejected bob",
 	}, transitions(trail))
-	require.Empty(t, contactsWithEmail(t, shared, l.Email), "a rejected lead never reaches the CRM")
+	require.Empty(t, shared.contactsWithEmail(t, l.Email), "a rejected lead never reaches the CRM")
 }
 
 func TestBulkApproveByQuery(t *testing.T) {
@@ -104,31 +104,31 @@ func TestBulkApproveByQuery(t *testing.T) {
 		l := lead(fmt.Sprintf("%s-%d", prefix, i))
 		l.Consent = false
 		l.Company = prefix // lets the query find exactly these
-		code, body := post(t, shared, "/v1/leads", l, nil)
+		code, body := shared.post(t, "/v1/leads", l, nil)
 		require.Equal(t, http.StatusAccepted, code)
 		ids = append(ids, body["workflowId"].(string))
 	}
 	for _, id := range ids {
-		waitStatus(t, id, workflows.StatusBlocked)
+		shared.waitStatus(t, id, workflows.StatusBlocked)
 	}
 	query := fmt.Sprintf("SourceKey STARTS_WITH '%s-'", prefix)
-	waitVisible(t, "IntegrationStatus = 'Blocked' AND "+query, 3)
+	shared.waitVisible(t, "IntegrationStatus = 'Blocked' AND "+query, 3)
 
-	out, _, code := signals(t, "n\n", "approve", "--query", query, "--reason", "batch consent", "--as", "bob")
+	out, _, code := shared.signals(t, "n\n", "approve", "--query", query, "--reason", "batch consent", "--as", "bob")
 	require.Equal(t, 0, code)
 	require.Contains(t, out, "3 running item(s) match")
 	require.Contains(t, out, "nothing done")
 
-	out, _, code = signals(t, "", "reject", "--query", query, "--reason", "r", "--as", "carol", "--yes")
+	out, _, code = shared.signals(t, "", "reject", "--query", query, "--reason", "r", "--as", "carol", "--yes")
 	require.Equal(t, 1, code, "refusals make the run fail")
 	require.Contains(t, out, "done: 0")
 	require.Contains(t, out, `refused: 3 — "carol" may not decide`)
 
-	out, stderr, code := signals(t, "y\n", "approve", "--query", query, "--reason", "batch consent", "--as", "bob")
+	out, stderr, code := shared.signals(t, "y\n", "approve", "--query", query, "--reason", "batch consent", "--as", "bob")
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "done: 3")
 	for _, id := range ids {
-		require.Equal(t, workflows.StatusSynced, waitResult(t, id).Status)
+		require.Equal(t, workflows.StatusSynced, shared.waitResult(t, id).Status)
 	}
 }
 
@@ -150,7 +150,7 @@ func TestSignalsCLIRefusesBadInput(t *testing.T) {
 		{[]string{"describe", "nope"}, 1, `unknown integration "nope"`},
 	}
 	for _, tc := range cases {
-		_, stderr, code := signals(t, "", tc.args...)
+		_, stderr, code := shared.signals(t, "", tc.args...)
 		require.Equal(t, tc.code, code, "%v: %s", tc.args, stderr)
 		require.Contains(t, stderr, tc.want, strings.Join(tc.args, " "))
 	}

@@ -17,9 +17,17 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/signalbox-dev/signalbox/stack"
 	"github.com/signalbox-dev/signalbox/store"
+	"github.com/signalbox-dev/signalbox/store/storetest"
 	"github.com/signalbox-dev/signalbox/workflows"
 )
+
+// env is a running stack and its database, as the tests use them.
+type env struct {
+	*stack.Stack
+	dbURL string
+}
 
 // waitFor is how long an end-to-end wait may take before the test fails.
 const waitFor = 60 * time.Second
@@ -34,7 +42,7 @@ func lead(key string) workflows.Lead {
 }
 
 // post sends body as JSON to the intake and decodes the answer.
-func post(t *testing.T, s stackLike, path string, body any, header map[string]string) (int, map[string]any) {
+func (s *env) post(t *testing.T, path string, body any, header map[string]string) (int, map[string]any) {
 	t.Helper()
 	raw, err := json.Marshal(body)
 	require.NoError(t, err)
@@ -52,24 +60,18 @@ func post(t *testing.T, s stackLike, path string, body any, header map[string]st
 	return resp.StatusCode, out
 }
 
-// stackLike is what the helpers need of a stack (the shared one or a test's own).
-type stackLike interface {
-	IntakeURL() string
-	SandboxURL() string
-}
-
 // waitStatus polls the item until it reaches want.
-func waitStatus(t *testing.T, id string, want workflows.Status) workflows.ItemState {
+func (s *env) waitStatus(t *testing.T, id string, want workflows.Status) workflows.ItemState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	var last workflows.ItemState
 	for {
-		s, _, err := workflows.ReadItem(ctx, shared.Client, id)
+		state, _, err := workflows.ReadItem(ctx, s.Client, id)
 		if err == nil {
-			last = s
-			if s.Status == want {
-				return s
+			last = state
+			if state.Status == want {
+				return state
 			}
 		}
 		select {
@@ -81,23 +83,23 @@ func waitStatus(t *testing.T, id string, want workflows.Status) workflows.ItemSt
 }
 
 // waitResult blocks until the item's workflow completes.
-func waitResult(t *testing.T, id string) workflows.Result {
+func (s *env) waitResult(t *testing.T, id string) workflows.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	var r workflows.Result
-	require.NoError(t, shared.Client.GetWorkflow(ctx, id, "").Get(ctx, &r))
+	require.NoError(t, s.Client.GetWorkflow(ctx, id, "").Get(ctx, &r))
 	return r
 }
 
 // waitVisible polls visibility until query matches want executions.
-func waitVisible(t *testing.T, query string, want int64) {
+func (s *env) waitVisible(t *testing.T, query string, want int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	var got int64
 	for {
-		resp, err := shared.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: query})
+		resp, err := s.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: query})
 		if err == nil {
 			if got = resp.GetCount(); got == want {
 				return
@@ -117,7 +119,7 @@ type contact struct {
 }
 
 // contactsWithEmail lists the sandbox CRM's contacts with this email.
-func contactsWithEmail(t *testing.T, s stackLike, email string) []contact {
+func (s *env) contactsWithEmail(t *testing.T, email string) []contact {
 	t.Helper()
 	var out struct{ Contacts []contact }
 	getJSON(t, s.SandboxURL()+"/_sandbox/contacts", &out)
@@ -135,7 +137,7 @@ type message struct {
 }
 
 // messagesAbout lists the sandbox chat messages that mention text.
-func messagesAbout(t *testing.T, s stackLike, text string) []message {
+func (s *env) messagesAbout(t *testing.T, text string) []message {
 	t.Helper()
 	var out struct{ Messages []message }
 	getJSON(t, s.SandboxURL()+"/_sandbox/messages", &out)
@@ -158,17 +160,17 @@ func getJSON(t *testing.T, url string, out any) {
 }
 
 // db opens the stack's database for the test.
-func db(t *testing.T) *store.Store {
+func (s *env) db(t *testing.T) *store.Store {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), dbURL)
+	pool, err := pgxpool.New(context.Background(), s.dbURL)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	return store.New(pool)
 }
 
-func auditTrail(t *testing.T, id string) []store.AuditEvent {
+func (s *env) auditTrail(t *testing.T, id string) []store.AuditEvent {
 	t.Helper()
-	trail, err := db(t).AuditTrail(context.Background(), id)
+	trail, err := s.db(t).AuditTrail(context.Background(), id)
 	require.NoError(t, err)
 	return trail
 }
@@ -182,12 +184,12 @@ func transitions(trail []store.AuditEvent) []string {
 	return out
 }
 
-// signals runs the operator CLI against the shared stack.
-func signals(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+// signals runs the operator CLI against the stack.
+func (s *env) signals(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	stdout, stderr, code, err := shared.Command(ctx, stdin, "signals", args...)
+	stdout, stderr, code, err := s.Command(ctx, stdin, "signals", args...)
 	require.NoError(t, err)
 	return stdout, stderr, code
 }
@@ -204,4 +206,90 @@ func writeJSON(path string, v any) error {
 func runTemporal(ctx context.Context, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, filepath.Join(root, "bin", "temporal"), args...).CombinedOutput()
 	return string(out), err
+}
+
+// startStack starts a stack of the test's own, with its own database, fault
+// plan and settings, and stops it when the test ends (printing its logs if the
+// test failed).
+func startStack(t *testing.T, faults string, settings ...string) *env {
+	t.Helper()
+	url, drop, err := storetest.NewDatabase(storetest.ServerURL())
+	require.NoError(t, err)
+	dataDir := t.TempDir()
+	opts := options(dataDir, url)
+	opts.SandboxFaults = faults
+	opts.SandboxSeed = 7
+	opts.Env = append(opts.Env, settings...)
+	s, err := stack.Start(context.Background(), opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			printLogs(dataDir)
+		}
+		if err := drop(); err != nil {
+			t.Logf("drop database: %v", err)
+		}
+	})
+	return &env{Stack: s, dbURL: url}
+}
+
+// sandboxRequests reads the sandbox's request log for endpoints matching pattern ("crm.*").
+func (s *env) sandboxRequests(t *testing.T, pattern string) []sandboxRequest {
+	t.Helper()
+	var out struct{ Requests []sandboxRequest }
+	getJSON(t, s.SandboxURL()+"/_sandbox/requests?endpoint="+pattern, &out)
+	return out.Requests
+}
+
+type sandboxRequest struct {
+	At         time.Time
+	Endpoint   string
+	Status     int
+	Fault      string
+	EarlyRetry bool
+	DurationMS int64
+}
+
+type sandboxStats struct {
+	Requests          map[string]int
+	InFlight          map[string]int
+	Faults            map[string]int
+	EarlyRetries      int
+	DuplicateMessages int
+}
+
+func (s *env) sandboxStats(t *testing.T) sandboxStats {
+	t.Helper()
+	var st sandboxStats
+	getJSON(t, s.SandboxURL()+"/_sandbox/stats", &st)
+	return st
+}
+
+// setFaults replaces the sandbox's fault plan.
+func (s *env) setFaults(t *testing.T, plan string) {
+	t.Helper()
+	resp, err := http.Post(s.SandboxURL()+"/_sandbox/faults", "application/json", strings.NewReader(plan))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// maxInWindow is the most requests that started within any window of length w.
+func maxInWindow(reqs []sandboxRequest, w time.Duration) int {
+	best := 0
+	for i, j := 0, 0; j < len(reqs); j++ {
+		for reqs[j].At.Sub(reqs[i].At) >= w {
+			i++
+		}
+		best = max(best, j-i+1)
+	}
+	return best
+}
+
+// waitInFlight waits until the sandbox is answering a request at endpoint.
+func (s *env) waitInFlight(t *testing.T, endpoint string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return s.sandboxStats(t).InFlight[endpoint] > 0 }, waitFor, 50*time.Millisecond,
+		"no request reached %s", endpoint)
 }

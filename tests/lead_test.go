@@ -17,32 +17,32 @@ func TestLeadPostedToTheIntakeEndsSynced(t *testing.T) {
 	t.Parallel()
 	key := uniqueKey(t, "e2e-lead")
 	l := lead(key)
-	code, body := post(t, shared, "/v1/leads", l, nil)
+	code, body := shared.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code, body)
 	id := workflows.ItemID(workflows.IntegrationLeadToCRM, key)
 	require.Equal(t, id, body["workflowId"])
 	require.NotEmpty(t, body["runId"])
 
-	r := waitResult(t, id)
+	r := shared.waitResult(t, id)
 	require.Equal(t, workflows.StatusSynced, r.Status)
 
-	contacts := contactsWithEmail(t, shared, l.Email)
+	contacts := shared.contactsWithEmail(t, l.Email)
 	require.Len(t, contacts, 1, "exactly one CRM contact for the lead")
 	require.Equal(t, contacts[0].ID, r.ExternalIDs["crm"])
 	require.Equal(t, "Ada", contacts[0].Properties["firstname"])
 
-	link, err := db(t).GetLink(context.Background(), workflows.IntegrationLeadToCRM, key, "crm")
+	link, err := shared.db(t).GetLink(context.Background(), workflows.IntegrationLeadToCRM, key, "crm")
 	require.NoError(t, err)
 	require.Equal(t, contacts[0].ID, link.TargetID)
 	require.Equal(t, id, link.WorkflowID)
 
-	require.Len(t, messagesAbout(t, shared, "Lead "+key+" synced"), 1, "one chat message")
-	waitVisible(t, fmt.Sprintf("IntegrationStatus = 'Synced' AND SourceKey = '%s'", key), 1)
-	waitVisible(t, fmt.Sprintf("IntegrationName = 'lead-to-crm' AND IntegrationOwner = 'sales' AND SourceKey = '%s' AND ExceptionKind IS NULL", key), 1)
+	require.Len(t, shared.messagesAbout(t, "Lead "+key+" synced"), 1, "one chat message")
+	shared.waitVisible(t, fmt.Sprintf("IntegrationStatus = 'Synced' AND SourceKey = '%s'", key), 1)
+	shared.waitVisible(t, fmt.Sprintf("IntegrationName = 'lead-to-crm' AND IntegrationOwner = 'sales' AND SourceKey = '%s' AND ExceptionKind IS NULL", key), 1)
 
 	require.Equal(t, []string{
 		"accepted →Pending system", "started Pending→Running system", "synced Running→Synced system",
-	}, transitions(auditTrail(t, id)))
+	}, transitions(shared.auditTrail(t, id)))
 
 	var item workflows.ItemState
 	getJSON(t, shared.IntakeURL()+"/v1/items/"+id, &item)
@@ -60,7 +60,7 @@ func TestSameLeadPostedTwiceAtOnceGivesOneItemAndOneContact(t *testing.T) {
 	codes := make([]int, 2)
 	for i := range 2 {
 		wg.Go(func() {
-			codes[i], answers[i] = post(t, shared, "/v1/leads", l, map[string]string{"Idempotency-Key": key})
+			codes[i], answers[i] = shared.post(t, "/v1/leads", l, map[string]string{"Idempotency-Key": key})
 		})
 	}
 	wg.Wait()
@@ -68,9 +68,9 @@ func TestSameLeadPostedTwiceAtOnceGivesOneItemAndOneContact(t *testing.T) {
 	require.Equal(t, answers[0]["workflowId"], answers[1]["workflowId"])
 	require.Equal(t, answers[0]["runId"], answers[1]["runId"], "the second start returns the running item")
 
-	require.Equal(t, workflows.StatusSynced, waitResult(t, workflows.ItemID(workflows.IntegrationLeadToCRM, key)).Status)
-	require.Len(t, contactsWithEmail(t, shared, l.Email), 1)
-	waitVisible(t, fmt.Sprintf("SourceKey = '%s'", key), 1)
+	require.Equal(t, workflows.StatusSynced, shared.waitResult(t, workflows.ItemID(workflows.IntegrationLeadToCRM, key)).Status)
+	require.Len(t, shared.contactsWithEmail(t, l.Email), 1)
+	shared.waitVisible(t, fmt.Sprintf("SourceKey = '%s'", key), 1)
 }
 
 func TestResyncAfterCompletionUpdatesInsteadOfDuplicating(t *testing.T) {
@@ -78,32 +78,32 @@ func TestResyncAfterCompletionUpdatesInsteadOfDuplicating(t *testing.T) {
 	key := uniqueKey(t, "e2e-resync")
 	l := lead(key)
 	id := workflows.ItemID(workflows.IntegrationLeadToCRM, key)
-	code, first := post(t, shared, "/v1/leads", l, nil)
+	code, first := shared.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code)
-	waitResult(t, id)
+	shared.waitResult(t, id)
 
 	l.Phone = "+44 20 7946 0000"
-	code, second := post(t, shared, "/v1/leads", l, nil)
+	code, second := shared.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code)
 	require.NotEqual(t, first["runId"], second["runId"], "a finished item runs again")
-	require.Equal(t, workflows.StatusSynced, waitResult(t, id).Status)
+	require.Equal(t, workflows.StatusSynced, shared.waitResult(t, id).Status)
 
-	contacts := contactsWithEmail(t, shared, l.Email)
+	contacts := shared.contactsWithEmail(t, l.Email)
 	require.Len(t, contacts, 1, "a re-sync updates the contact")
 	require.Equal(t, "+44 20 7946 0000", contacts[0].Properties["phone"])
-	require.Len(t, messagesAbout(t, shared, "Lead "+key+" synced"), 2, "changed content is announced again")
+	require.Len(t, shared.messagesAbout(t, "Lead "+key+" synced"), 2, "changed content is announced again")
 }
 
 func TestInvalidLeadsAreRefusedAndNothingStarts(t *testing.T) {
 	t.Parallel()
 	key := uniqueKey(t, "e2e-invalid")
-	code, body := post(t, shared, "/v1/leads", map[string]any{"id": key, "email": "nope", "consent": true}, nil)
+	code, body := shared.post(t, "/v1/leads", map[string]any{"id": key, "email": "nope", "consent": true}, nil)
 	require.Equal(t, http.StatusBadRequest, code)
 	fields := fmt.Sprint(body["fields"])
 	for _, f := range []string{"email", "firstName", "lastName"} {
 		require.Contains(t, fields, f, "every field error is listed")
 	}
-	waitVisible(t, fmt.Sprintf("SourceKey = '%s'", key), 0)
+	shared.waitVisible(t, fmt.Sprintf("SourceKey = '%s'", key), 0)
 	_, err := shared.Client.DescribeWorkflowExecution(context.Background(), workflows.ItemID(workflows.IntegrationLeadToCRM, key), "")
 	require.Error(t, err, "no workflow was started")
 }
@@ -119,7 +119,7 @@ func TestStarterCommandStartsALead(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stdout, "started lead-to-crm:"+key)
-	require.Equal(t, workflows.StatusSynced, waitResult(t, workflows.ItemID(workflows.IntegrationLeadToCRM, key)).Status)
+	require.Equal(t, workflows.StatusSynced, shared.waitResult(t, workflows.ItemID(workflows.IntegrationLeadToCRM, key)).Status)
 
 	_, stderr, code, err = shared.Command(ctx, `{"email":"x"}`, "starter", "lead", "--file", "-")
 	require.NoError(t, err)

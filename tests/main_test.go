@@ -20,10 +20,9 @@ import (
 const Operators = "sales=alice,bob;finance=carol"
 
 var (
-	root   string       // the repository
-	binDir string       // the programs built for this run
-	shared *stack.Stack // the stack most tests share
-	dbURL  string
+	root   string // the repository
+	binDir string // the programs built for this run
+	shared *env   // the stack most tests share
 )
 
 func TestMain(m *testing.M) {
@@ -59,11 +58,11 @@ func run(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "tests: drop database:", err)
 		}
 	}()
-	dbURL = url
-	shared, err = stack.Start(ctx, options(filepath.Join(tmp, "data")))
+	s, err := stack.Start(ctx, options(filepath.Join(tmp, "data"), url))
 	if err != nil {
 		return fail(err)
 	}
+	shared = &env{Stack: s, dbURL: url}
 	code := m.Run()
 	shared.Stop()
 	if code != 0 {
@@ -73,7 +72,7 @@ func run(m *testing.M) int {
 }
 
 // options describe a stack like the shared one, logging into dataDir.
-func options(dataDir string) stack.Options {
+func options(dataDir, dbURL string) stack.Options {
 	return stack.Options{
 		BinDir:      binDir,
 		TemporalCLI: filepath.Join(root, "bin", "temporal"),

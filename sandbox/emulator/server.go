@@ -68,6 +68,7 @@ type Server struct {
 	attempts   map[string]int
 	notBefore  map[string]time.Time
 	entries    []Entry
+	inFlight   map[string]int
 	seq        int
 	earlyCount int
 	crm        *crmState
@@ -85,6 +86,7 @@ func (s *Server) resetLocked() {
 	s.attempts = map[string]int{}
 	s.notBefore = map[string]time.Time{}
 	s.entries = nil
+	s.inFlight = map[string]int{}
 	s.seq = 0
 	s.earlyCount = 0
 	s.crm = newCRMState()
@@ -127,6 +129,7 @@ func (s *Server) emulate(endpoint string, h handler) http.Handler {
 		identity := requestIdentity(endpoint, r, body)
 
 		s.mu.Lock()
+		s.inFlight[endpoint]++
 		s.attempts[endpoint+" "+identity]++
 		attempt := s.attempts[endpoint+" "+identity]
 		fault := s.plan.For(endpoint)
@@ -143,6 +146,11 @@ func (s *Server) emulate(endpoint string, h handler) http.Handler {
 		defer func() {
 			entry.DurationMS = s.now().Sub(start).Milliseconds()
 			s.record(entry)
+		}()
+		defer func() {
+			s.mu.Lock()
+			s.inFlight[endpoint]--
+			s.mu.Unlock()
 		}()
 
 		if fault.Latency > 0 {
@@ -298,8 +306,10 @@ type Stats struct {
 	Effects      map[string]int `json:"effects"`
 	Faults       map[string]int `json:"faults"`
 	EarlyRetries int            `json:"earlyRetries"`
-	Contacts     int            `json:"contacts"`
-	Messages     int            `json:"messages"`
+	// InFlight counts requests being answered now (a hung one stays here).
+	InFlight map[string]int `json:"inFlight"`
+	Contacts int            `json:"contacts"`
+	Messages int            `json:"messages"`
 	// DuplicateMessages counts chat messages delivered again under a key already delivered.
 	DuplicateMessages int `json:"duplicateMessages"`
 }
@@ -308,7 +318,13 @@ type Stats struct {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Requests: map[string]int{}, Effects: map[string]int{}, Faults: map[string]int{}, EarlyRetries: s.earlyCount}
+	st := Stats{Requests: map[string]int{}, Effects: map[string]int{}, Faults: map[string]int{}, EarlyRetries: s.earlyCount,
+		InFlight: map[string]int{}}
+	for e, n := range s.inFlight {
+		if n > 0 {
+			st.InFlight[e] = n
+		}
+	}
 	for _, e := range s.entries {
 		st.Requests[e.Endpoint]++
 		if e.Effect {

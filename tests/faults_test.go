@@ -1,0 +1,156 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/signalbox-dev/signalbox/workflows"
+)
+
+// TestLeadsRideThroughFaultsExactlyOnce is the proof of safe retries: with 30%
+// 5xx (half of the CRM's after the write took effect), 10% 429 with
+// Retry-After, and added latency, every lead ends Synced with exactly one CRM
+// contact and one chat message, no request comes before its Retry-After, and
+// no target sees more requests than its configured rate.
+func TestLeadsRideThroughFaultsExactlyOnce(t *testing.T) {
+	t.Parallel()
+	const leads, crmRate, chatRate = 200, 25, 20
+	faults := `{
+		"crm.*":      {"rate5xx": 0.3, "rate429": 0.1, "retryAfter": "1s", "latency": "20ms"},
+		"crm.create": {"rate5xx": 0.3, "rate429": 0.1, "retryAfter": "2s", "latency": "20ms", "afterEffect": 0.5},
+		"chat.post":  {"rate5xx": 0.3, "rate429": 0.1, "retryAfter": "1s", "latency": "20ms"}
+	}`
+	s := startStack(t, faults,
+		fmt.Sprintf("SIGNALBOX_CRM_RATE=%d", crmRate), fmt.Sprintf("SIGNALBOX_CHAT_RATE=%d", chatRate),
+		"SIGNALBOX_CRM_CONCURRENCY=16", "SIGNALBOX_CHAT_CONCURRENCY=16")
+
+	prefix := uniqueKey(t, "fault")
+	keys := make([]string, leads)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 20)
+	for i := range leads {
+		keys[i] = fmt.Sprintf("%s-%03d", prefix, i)
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			code, body := s.post(t, "/v1/leads", lead(keys[i]), nil)
+			require.Equal(t, http.StatusAccepted, code, body)
+		})
+	}
+	wg.Wait()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for _, key := range keys {
+		var r workflows.Result
+		require.NoError(t, s.Client.GetWorkflow(ctx, workflows.ItemID(workflows.IntegrationLeadToCRM, key), "").Get(ctx, &r))
+		require.Equal(t, workflows.StatusSynced, r.Status, key)
+	}
+
+	stats := s.sandboxStats(t)
+	t.Logf("requests %v, faults %v", stats.Requests, stats.Faults)
+	require.Positive(t, stats.Faults["crm.create 5xx"], "faults were injected")
+	require.Positive(t, stats.Faults["chat.post 429"])
+	require.Zero(t, stats.EarlyRetries, "no request came before the Retry-After it was given")
+	require.Zero(t, stats.DuplicateMessages)
+	for _, key := range keys {
+		require.Len(t, s.contactsWithEmail(t, key+"@example.com"), 1, "one contact for %s", key)
+		require.Len(t, s.messagesAbout(t, "Lead "+key+" synced"), 1, "one message for %s", key)
+	}
+
+	for target, limit := range map[string]int{"crm.*": crmRate, "chat.*": chatRate} {
+		reqs := s.sandboxRequests(t, target)
+		sort.Slice(reqs, func(i, j int) bool { return reqs[i].At.Before(reqs[j].At) })
+		busiest := maxInWindow(reqs, time.Second)
+		t.Logf("%s: %d requests, at most %d in any second (limit %d/s)", target, len(reqs), busiest, limit)
+		// A window can straddle two ticks of the limiter: one request more than the rate.
+		require.LessOrEqual(t, busiest, limit+1, "%s exceeded its rate", target)
+	}
+}
+
+// TestCRMDownPastTheWindowFailsThenRetrySyncs: a CRM that stays down longer
+// than the retry window leaves items Failed/TargetUnavailable, waiting; once
+// it is back, `signals retry` brings them to Synced.
+func TestCRMDownPastTheWindowFailsThenRetrySyncs(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, `{"crm.*": {"down": true}}`, "SIGNALBOX_CRM_TIMEOUT=2s", "SIGNALBOX_CRM_RETRY_WINDOW=6s")
+	prefix := uniqueKey(t, "down")
+	var ids []string
+	for i := range 3 {
+		code, body := s.post(t, "/v1/leads", lead(fmt.Sprintf("%s-%d", prefix, i)), nil)
+		require.Equal(t, http.StatusAccepted, code)
+		ids = append(ids, body["workflowId"].(string))
+	}
+	for _, id := range ids {
+		st := s.waitStatus(t, id, workflows.StatusFailed)
+		require.Equal(t, workflows.TargetUnavailable, st.Exception.Kind)
+		require.Contains(t, st.Exception.Summary, "find contact failed")
+	}
+	query := fmt.Sprintf("SourceKey STARTS_WITH '%s-'", prefix)
+	s.waitVisible(t, "IntegrationStatus = 'Failed' AND ExceptionKind = 'TargetUnavailable' AND "+query, 3)
+
+	s.setFaults(t, `{}`)
+	out, stderr, code := s.signals(t, "", "retry", "--query", query, "--reason", "CRM is back", "--as", "alice", "--yes")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "done: 3")
+	for i, id := range ids {
+		require.Equal(t, workflows.StatusSynced, s.waitResult(t, id).Status)
+		require.Len(t, s.contactsWithEmail(t, fmt.Sprintf("%s-%d@example.com", prefix, i)), 1)
+		require.Equal(t, []string{
+			"accepted →Pending system", "started Pending→Running system", "raised Running→Failed system",
+			"retry Failed→Running alice", "synced Running→Synced system",
+		}, transitions(s.auditTrail(t, id)))
+	}
+}
+
+// TestHungCallsHeartbeat: an activity waiting on a hung request heartbeats, so
+// cancelling the item reaches the request long before the client's timeout, and
+// a worker killed mid-call is replaced within the heartbeat timeout rather than
+// the start-to-close timeout.
+func TestHungCallsHeartbeat(t *testing.T) {
+	t.Parallel()
+	const clientTimeout = 60 * time.Second
+	s := startStack(t, `{"crm.search": {"rateHang": 1}}`, "SIGNALBOX_CRM_TIMEOUT="+clientTimeout.String())
+	ctx := context.Background()
+
+	t.Run("cancellation reaches the call", func(t *testing.T) {
+		key := uniqueKey(t, "hang-cancel")
+		id := workflows.ItemID(workflows.IntegrationLeadToCRM, key)
+		code, _ := s.post(t, "/v1/leads", lead(key), nil)
+		require.Equal(t, http.StatusAccepted, code)
+		s.waitInFlight(t, "crm.search")
+		require.NoError(t, s.Client.CancelWorkflow(ctx, id, ""))
+		err := s.Client.GetWorkflow(ctx, id, "").Get(ctx, nil)
+		require.Error(t, err, "the item ends cancelled")
+		require.Eventually(t, func() bool { return s.sandboxStats(t).InFlight["crm.search"] == 0 }, 30*time.Second, 100*time.Millisecond)
+		reqs := s.sandboxRequests(t, "crm.search")
+		require.NotEmpty(t, reqs)
+		last := reqs[len(reqs)-1]
+		require.Equal(t, "hang", last.Fault)
+		require.Less(t, time.Duration(last.DurationMS)*time.Millisecond, clientTimeout/2, "the call was abandoned on cancellation, not at the client timeout")
+		trail := s.auditTrail(t, id)
+		require.Equal(t, "cancelled Running→Cancelled system", transitions(trail)[len(trail)-1])
+	})
+
+	t.Run("a killed worker is replaced within the heartbeat timeout", func(t *testing.T) {
+		key := uniqueKey(t, "hang-kill")
+		id := workflows.ItemID(workflows.IntegrationLeadToCRM, key)
+		code, _ := s.post(t, "/v1/leads", lead(key), nil)
+		require.Equal(t, http.StatusAccepted, code)
+		s.waitInFlight(t, "crm.search")
+		require.NoError(t, s.Worker.Kill())
+		killed := time.Now()
+		s.setFaults(t, `{}`)
+		require.NoError(t, s.Worker.Start(ctx))
+		require.Equal(t, workflows.StatusSynced, s.waitResult(t, id).Status)
+		require.Less(t, time.Since(killed), clientTimeout/2, "retried after the 10s heartbeat timeout, not the 65s start-to-close")
+		require.Len(t, s.contactsWithEmail(t, key+"@example.com"), 1)
+	})
+}
