@@ -108,6 +108,21 @@ func TestCRMDownPastTheWindowFailsThenRetrySyncs(t *testing.T) {
 			"retry Failed→Running alice", "synced Running→Synced system",
 		}, transitions(s.auditTrail(t, id)))
 	}
+
+	// Revoked credentials fail at once (no retry window), then retry succeeds.
+	s.setFaults(t, `{"crm.*": {"unauthorized": true}}`)
+	key := prefix + "-auth"
+	code, body := s.post(t, "/v1/leads", lead(key), nil)
+	require.Equal(t, http.StatusAccepted, code)
+	id := body["workflowId"].(string)
+	st := s.waitStatus(t, id, workflows.StatusFailed)
+	require.Equal(t, workflows.AuthFailed, st.Exception.Kind)
+	require.Contains(t, st.Exception.Summary, "check the crm credentials")
+	s.setFaults(t, `{}`)
+	_, stderr, code = s.signals(t, "", "retry", id, "--reason", "token rotated", "--as", "bob")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, workflows.StatusSynced, s.waitResult(t, id).Status)
+	require.Len(t, s.contactsWithEmail(t, key+"@example.com"), 1)
 }
 
 // TestHungCallsHeartbeat: an activity waiting on a hung request heartbeats, so

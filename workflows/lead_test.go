@@ -522,3 +522,39 @@ func TestTransientFailuresAreRetriedInsideTheStep(t *testing.T) {
 	require.Equal(t, 1, f.state().Attempts["find contact"], "the step ran once; Temporal retried its activity")
 	require.GreaterOrEqual(t, f.env.Now().Sub(testStart), 60*time.Second, "both Retry-After delays were waited out")
 }
+
+func TestCancelDecisionEndsCancelled(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "lead-to-crm:lead-17")
+	fake := &crmFake{}
+	fake.install(f)
+	bad := ada()
+	bad.FirstName = ""
+	f.at(5*time.Hour, func() {
+		f.decide("cancel", Decision{Action: ActionCancel, Actor: "bob", Reason: "a test submission"})
+	})
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(bad))
+
+	require.Equal(t, StatusCancelled, f.result().Status)
+	require.Equal(t, StatusCancelled, f.updates["cancel"].outcome.Status)
+	require.Len(t, f.notified, 1, "one reminder at the 4h SLA before the decision at 5h")
+	require.Contains(t, f.notified[0].Text, "ValidationFailed")
+	require.Empty(t, fake.writes)
+	last := f.audit[len(f.audit)-1]
+	require.Equal(t, "cancel Blocked→Cancelled bob", last.Action+" "+last.FromStatus+"→"+last.ToStatus+" "+last.Actor)
+}
+
+func TestDuplicateRejectedBySignalWithChoiceRules(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "lead-to-crm:lead-18")
+	fake := &crmFake{found: activities.FindContactResult{Similar: []crm.Contact{{ID: "88", Properties: crm.Properties{"email": "o@x.co"}}}}}
+	fake.install(f)
+	f.at(time.Minute, func() {
+		f.signal(Decision{Action: ActionApprove, Actor: "alice", Reason: "x", Choice: "both"})
+		f.signal(Decision{Action: ActionReject, Actor: "alice", Reason: "spam submission"})
+	})
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
+	require.Equal(t, StatusRejected, f.result().Status)
+	require.Empty(t, fake.writes)
+	require.Contains(t, f.actions(), "decision_refused Blocked→Blocked alice")
+}
