@@ -106,3 +106,47 @@ func TestNotificationsAreClaimedOnceAndRememberDelivery(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, sent)
 }
+
+func TestInvoices(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := store.New(storetest.NewPool(t))
+	_, err := s.GetInvoice(ctx, "INV-1")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	inv := store.Invoice{ID: "INV-1", CustomerID: "C-1", CustomerName: "Acme", CustomerEmail: "ap@acme.example", Currency: "eur",
+		DueDate: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC), Status: store.InvoiceReady,
+		Lines: []store.InvoiceLine{{LineNo: 1, Description: "Consulting", Quantity: 3, UnitAmount: 15000}, {LineNo: 2, Description: "Travel", Quantity: 1, UnitAmount: 4200}}}
+	require.NoError(t, s.InsertInvoice(ctx, inv))
+	require.NoError(t, s.InsertInvoice(ctx, inv), "inserting again is harmless")
+	got, err := s.GetInvoice(ctx, "INV-1")
+	require.NoError(t, err)
+	got.DueDate = got.DueDate.UTC()
+	require.Equal(t, inv, got)
+
+	ids, err := s.InvoiceIDs(ctx, store.InvoiceReady)
+	require.NoError(t, err)
+	require.Equal(t, []string{"INV-1"}, ids)
+	status, err := s.InvoiceStatus(ctx, "INV-1")
+	require.NoError(t, err)
+	require.Equal(t, store.InvoiceReady, status)
+	_, err = s.InvoiceStatus(ctx, "INV-404")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	require.NoError(t, s.UpdateInvoiceHeader(ctx, "INV-1", store.InvoiceHeader{CustomerName: "Acme Ltd", CustomerEmail: "billing@acme.example",
+		Currency: "gbp", DueDate: time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC)}))
+	require.NoError(t, s.SetBillingState(ctx, "INV-1", store.BillingState{StripeCustomerID: "cus_1"}))
+	require.NoError(t, s.SetBillingState(ctx, "INV-1", store.BillingState{Status: store.InvoiceBilled, StripeInvoiceID: "in_1", StripeStatus: "open"}))
+	got, err = s.GetInvoice(ctx, "INV-1")
+	require.NoError(t, err)
+	require.Equal(t, "billing@acme.example", got.CustomerEmail)
+	require.Equal(t, "gbp", got.Currency)
+	require.Equal(t, store.InvoiceBilled, got.Status)
+	require.Equal(t, "cus_1", got.StripeCustomerID, "an empty value keeps what was there")
+	require.Equal(t, "in_1", got.StripeInvoiceID)
+	require.Equal(t, "open", got.StripeStatus)
+	ids, err = s.InvoiceIDs(ctx, store.InvoiceReady)
+	require.NoError(t, err)
+	require.Empty(t, ids)
+	require.ErrorIs(t, s.SetBillingState(ctx, "INV-404", store.BillingState{Status: "billed"}), store.ErrNotFound)
+}

@@ -1,0 +1,166 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Invoice is one of the business's invoices, with its lines.
+type Invoice struct {
+	ID               string        `json:"id"`
+	CustomerID       string        `json:"customerId"`
+	CustomerName     string        `json:"customerName"`
+	CustomerEmail    string        `json:"customerEmail"`
+	Currency         string        `json:"currency"`
+	DueDate          time.Time     `json:"dueDate"`
+	Status           string        `json:"status"`
+	StripeCustomerID string        `json:"stripeCustomerId,omitempty"`
+	StripeInvoiceID  string        `json:"stripeInvoiceId,omitempty"`
+	StripeStatus     string        `json:"stripeStatus,omitempty"`
+	Lines            []InvoiceLine `json:"lines"`
+}
+
+// InvoiceLine is one line of an invoice; UnitAmount is in minor units.
+type InvoiceLine struct {
+	LineNo      int    `json:"lineNo"`
+	Description string `json:"description"`
+	Quantity    int64  `json:"quantity"`
+	UnitAmount  int64  `json:"unitAmount"`
+}
+
+// Invoice statuses.
+const (
+	InvoiceDraft     = "draft"
+	InvoiceReady     = "ready"
+	InvoiceBilled    = "billed"
+	InvoiceRejected  = "rejected"
+	InvoiceCancelled = "cancelled"
+)
+
+// GetInvoice reads an invoice and its lines, or returns ErrNotFound.
+func (s *Store) GetInvoice(ctx context.Context, id string) (Invoice, error) {
+	var inv Invoice
+	var stripeCustomer, stripeInvoice, stripeStatus *string
+	err := s.db.QueryRow(ctx, `SELECT id, customer_id, customer_name, customer_email, currency, due_date, status,
+			stripe_customer_id, stripe_invoice_id, stripe_status
+		FROM invoices WHERE id = $1`, id).Scan(&inv.ID, &inv.CustomerID, &inv.CustomerName, &inv.CustomerEmail,
+		&inv.Currency, &inv.DueDate, &inv.Status, &stripeCustomer, &stripeInvoice, &stripeStatus)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return inv, ErrNotFound
+	}
+	if err != nil {
+		return inv, fmt.Errorf("read invoice %s: %w", id, err)
+	}
+	inv.StripeCustomerID, inv.StripeInvoiceID, inv.StripeStatus = deref(stripeCustomer), deref(stripeInvoice), deref(stripeStatus)
+	rows, err := s.db.Query(ctx, `SELECT line_no, description, quantity, unit_amount FROM invoice_lines
+		WHERE invoice_id = $1 ORDER BY line_no`, id)
+	if err != nil {
+		return inv, fmt.Errorf("read lines of invoice %s: %w", id, err)
+	}
+	inv.Lines, err = pgx.CollectRows(rows, pgx.RowToStructByPos[InvoiceLine])
+	if err != nil {
+		return inv, fmt.Errorf("read lines of invoice %s: %w", id, err)
+	}
+	return inv, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// InvoiceIDs lists the IDs of invoices in a status, oldest first.
+func (s *Store) InvoiceIDs(ctx context.Context, status string) ([]string, error) {
+	rows, err := s.db.Query(ctx, `SELECT id FROM invoices WHERE status = $1 ORDER BY created_at, id`, status)
+	if err != nil {
+		return nil, fmt.Errorf("list %s invoices: %w", status, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list %s invoices: %w", status, err)
+	}
+	return ids, nil
+}
+
+// InvoiceStatus returns an invoice's status, or ErrNotFound.
+func (s *Store) InvoiceStatus(ctx context.Context, id string) (string, error) {
+	var status string
+	err := s.db.QueryRow(ctx, `SELECT status FROM invoices WHERE id = $1`, id).Scan(&status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up invoice %s: %w", id, err)
+	}
+	return status, nil
+}
+
+// InsertInvoice stores a new invoice and its lines; an existing ID is left as it is.
+func (s *Store) InsertInvoice(ctx context.Context, inv Invoice) error {
+	batch := &pgx.Batch{}
+	batch.Queue(`INSERT INTO invoices (id, customer_id, customer_name, customer_email, currency, due_date, status)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
+		inv.ID, inv.CustomerID, inv.CustomerName, inv.CustomerEmail, inv.Currency, inv.DueDate, inv.Status)
+	for _, l := range inv.Lines {
+		batch.Queue(`INSERT INTO invoice_lines (invoice_id, line_no, description, quantity, unit_amount)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, inv.ID, l.LineNo, l.Description, l.Quantity, l.UnitAmount)
+	}
+	if err := s.db.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("insert invoice %s: %w", inv.ID, err)
+	}
+	return nil
+}
+
+// InvoiceHeader holds the header fields an operator may amend.
+type InvoiceHeader struct {
+	CustomerName  string
+	CustomerEmail string
+	Currency      string
+	DueDate       time.Time
+}
+
+// UpdateInvoiceHeader writes amended header fields back to the source of truth.
+func (s *Store) UpdateInvoiceHeader(ctx context.Context, id string, h InvoiceHeader) error {
+	tag, err := s.db.Exec(ctx, `UPDATE invoices SET customer_name = $2, customer_email = $3, currency = $4, due_date = $5,
+		updated_at = now() WHERE id = $1`, id, h.CustomerName, h.CustomerEmail, h.Currency, h.DueDate)
+	if err != nil {
+		return fmt.Errorf("amend invoice %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// BillingState is what Stripe holds for an invoice, written back to it.
+type BillingState struct {
+	Status           string // ours: billed, rejected, cancelled; empty keeps it
+	StripeCustomerID string
+	StripeInvoiceID  string
+	StripeStatus     string
+}
+
+// SetBillingState writes the Stripe IDs and statuses back; empty values keep what is there.
+func (s *Store) SetBillingState(ctx context.Context, id string, b BillingState) error {
+	tag, err := s.db.Exec(ctx, `UPDATE invoices SET
+			status = COALESCE(NULLIF($2, ''), status),
+			stripe_customer_id = COALESCE(NULLIF($3, ''), stripe_customer_id),
+			stripe_invoice_id = COALESCE(NULLIF($4, ''), stripe_invoice_id),
+			stripe_status = COALESCE(NULLIF($5, ''), stripe_status),
+			billed_at = CASE WHEN $2 = 'billed' AND billed_at IS NULL THEN now() ELSE billed_at END,
+			updated_at = now()
+		WHERE id = $1`, id, b.Status, b.StripeCustomerID, b.StripeInvoiceID, b.StripeStatus)
+	if err != nil {
+		return fmt.Errorf("write billing state of invoice %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
