@@ -91,12 +91,7 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 	}
 	resp, err := c.HTTP.Do(hreq)
 	if err != nil {
-		// *url.Error repeats the whole URL, which may carry a secret (webhooks).
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		return fail(0, err)
+		return TransportError(c.Target, op, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -183,6 +178,16 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return max(at.Sub(now), 0), true
 	}
 	return 0, false
+}
+
+// TransportError is a call that got no response. *url.Error repeats the whole
+// URL, which may carry a secret (webhooks), so only its cause is kept.
+func TransportError(target, op string, err error) *Error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	return &Error{Target: target, Op: op, Err: err}
 }
 
 // Error is a failed call. StatusCode is zero when no response arrived.

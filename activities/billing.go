@@ -1,0 +1,191 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/signalbox-dev/signalbox/connectors/billing"
+	"github.com/signalbox-dev/signalbox/store"
+)
+
+// TargetStripe names Stripe in external links and external IDs.
+const TargetStripe = "stripe"
+
+// ErrNotFound is the error type of a source record that does not exist.
+const ErrNotFound = "NotFound"
+
+// Billing holds the activities that call Stripe. Each makes one request per
+// attempt, so the billing queue's rate limit is Stripe's request rate.
+type Billing struct {
+	Client *billing.Client
+	Store  *store.Store
+}
+
+// customerKey is the external link's source key of one of our customers.
+func customerKey(customerID string) string { return "customer:" + customerID }
+
+// FindCustomerInput names one of our customers.
+type FindCustomerInput struct {
+	Integration string
+	CustomerID  string
+}
+
+// FindCustomerResult is the Stripe customer, if there is one.
+type FindCustomerResult struct {
+	StripeCustomerID string
+	Found            bool
+}
+
+// FindCustomer returns the Stripe customer linked to ours, else the one whose
+// metadata names ours (and links it).
+func (a *Billing) FindCustomer(ctx context.Context, in FindCustomerInput) (FindCustomerResult, error) {
+	return heartbeating(ctx, func(ctx context.Context) (FindCustomerResult, error) {
+		link, err := a.Store.GetLink(ctx, in.Integration, customerKey(in.CustomerID), TargetStripe)
+		if err == nil {
+			return FindCustomerResult{StripeCustomerID: link.TargetID, Found: true}, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return FindCustomerResult{}, Classify(err)
+		}
+		c, found, err := a.Client.FindCustomer(ctx, in.CustomerID)
+		if err != nil || !found {
+			return FindCustomerResult{}, Classify(err)
+		}
+		return FindCustomerResult{StripeCustomerID: c.ID, Found: true}, Classify(a.linkCustomer(ctx, in.Integration, in.CustomerID, c.ID))
+	})
+}
+
+// CreateCustomerInput describes the Stripe customer to create.
+type CreateCustomerInput struct {
+	Integration             string
+	CustomerID, Name, Email string
+	IdempotencyKey          string
+}
+
+// CreateCustomerResult names the customer created.
+type CreateCustomerResult struct {
+	StripeCustomerID string
+}
+
+// CreateCustomer creates the Stripe customer under the idempotency key and links it.
+func (a *Billing) CreateCustomer(ctx context.Context, in CreateCustomerInput) (CreateCustomerResult, error) {
+	return heartbeating(ctx, func(ctx context.Context) (CreateCustomerResult, error) {
+		c, err := a.Client.CreateCustomer(ctx, billing.NewCustomer{OurID: in.CustomerID, Name: in.Name, Email: in.Email}, in.IdempotencyKey)
+		if err != nil {
+			return CreateCustomerResult{}, Classify(err)
+		}
+		return CreateCustomerResult{StripeCustomerID: c.ID}, Classify(a.linkCustomer(ctx, in.Integration, in.CustomerID, c.ID))
+	})
+}
+
+func (a *Billing) linkCustomer(ctx context.Context, integration, customerID, stripeID string) error {
+	return a.Store.SaveLink(ctx, store.Link{Integration: integration, SourceKey: customerKey(customerID), TargetSystem: TargetStripe,
+		TargetID: stripeID, WorkflowID: "", SyncedAt: time.Now().UTC()})
+}
+
+// CreateInvoiceInput describes the draft invoice to create.
+type CreateInvoiceInput struct {
+	InvoiceID, StripeCustomerID, Currency string
+	DueDate                               time.Time
+	IdempotencyKey                        string
+}
+
+// InvoiceResult is what Stripe holds for an invoice.
+type InvoiceResult struct {
+	StripeInvoiceID string
+	// StripeStatus is Stripe's (and payment's) status: draft, open, paid, ...
+	StripeStatus string
+	Total        int64
+}
+
+// CreateInvoice creates the draft invoice under the idempotency key.
+func (a *Billing) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (InvoiceResult, error) {
+	return heartbeating(ctx, func(ctx context.Context) (InvoiceResult, error) {
+		inv, err := a.Client.CreateInvoice(ctx, billing.NewInvoice{CustomerID: in.StripeCustomerID, OurID: in.InvoiceID,
+			Currency: in.Currency, DueDate: in.DueDate}, in.IdempotencyKey)
+		return invoiceResult(inv), Classify(err)
+	})
+}
+
+// AddInvoiceItemInput is one line to add to the draft invoice.
+type AddInvoiceItemInput struct {
+	StripeCustomerID, StripeInvoiceID, Currency string
+	Line                                        store.InvoiceLine
+	IdempotencyKey                              string
+}
+
+// AddInvoiceItem adds a line under the idempotency key and returns the item's ID.
+func (a *Billing) AddInvoiceItem(ctx context.Context, in AddInvoiceItemInput) (string, error) {
+	return heartbeating(ctx, func(ctx context.Context) (string, error) {
+		id, err := a.Client.AddItem(ctx, billing.NewItem{CustomerID: in.StripeCustomerID, InvoiceID: in.StripeInvoiceID,
+			Currency: in.Currency, Description: in.Line.Description, Quantity: in.Line.Quantity, UnitAmount: in.Line.UnitAmount,
+			LineNo: in.Line.LineNo}, in.IdempotencyKey)
+		return id, Classify(err)
+	})
+}
+
+// FinalizeInvoiceInput names the draft invoice to finalize.
+type FinalizeInvoiceInput struct {
+	StripeInvoiceID string
+	IdempotencyKey  string
+}
+
+// FinalizeInvoice finalizes the invoice under the idempotency key.
+func (a *Billing) FinalizeInvoice(ctx context.Context, in FinalizeInvoiceInput) (InvoiceResult, error) {
+	return heartbeating(ctx, func(ctx context.Context) (InvoiceResult, error) {
+		inv, err := a.Client.Finalize(ctx, in.StripeInvoiceID, in.IdempotencyKey)
+		return invoiceResult(inv), Classify(err)
+	})
+}
+
+// GetInvoice reads the invoice's status in Stripe.
+func (a *Billing) GetInvoice(ctx context.Context, stripeInvoiceID string) (InvoiceResult, error) {
+	return heartbeating(ctx, func(ctx context.Context) (InvoiceResult, error) {
+		inv, err := a.Client.GetInvoice(ctx, stripeInvoiceID)
+		return invoiceResult(inv), Classify(err)
+	})
+}
+
+func invoiceResult(inv billing.Invoice) InvoiceResult {
+	return InvoiceResult{StripeInvoiceID: inv.ID, StripeStatus: inv.Status, Total: inv.Total}
+}
+
+// Invoices holds the local activities that read and write the invoices the
+// business keeps in PostgreSQL, the source of truth of amounts and lines.
+type Invoices struct {
+	Store *store.Store
+}
+
+// LoadInvoice reads the invoice; a missing one is a non-retryable NotFound.
+func (a *Invoices) LoadInvoice(ctx context.Context, id string) (store.Invoice, error) {
+	inv, err := a.Store.GetInvoice(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return inv, temporal.NewNonRetryableApplicationError("invoice "+id+" does not exist in PostgreSQL", ErrNotFound, nil)
+	}
+	return inv, Classify(err)
+}
+
+// AmendInvoiceInput carries amended header fields back to PostgreSQL.
+type AmendInvoiceInput struct {
+	InvoiceID string
+	Header    store.InvoiceHeader
+}
+
+// AmendInvoice writes amended header fields to the source of truth.
+func (a *Invoices) AmendInvoice(ctx context.Context, in AmendInvoiceInput) error {
+	return Classify(a.Store.UpdateInvoiceHeader(ctx, in.InvoiceID, in.Header))
+}
+
+// RecordBillingInput writes what Stripe holds back to the invoice.
+type RecordBillingInput struct {
+	InvoiceID string
+	State     store.BillingState
+}
+
+// RecordBilling writes the Stripe IDs and statuses back to PostgreSQL.
+func (a *Invoices) RecordBilling(ctx context.Context, in RecordBillingInput) error {
+	return Classify(a.Store.SetBillingState(ctx, in.InvoiceID, in.State))
+}

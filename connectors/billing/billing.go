@@ -1,0 +1,192 @@
+// Package billing talks to Stripe through the official stripe-go client: find
+// or create customers, create invoices and their items, finalize them. Every
+// create carries the idempotency key its caller derives, and every failure is
+// returned as a *rest.Error, so activities classify Stripe like any target.
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v85"
+
+	"github.com/signalbox-dev/signalbox/connectors/rest"
+)
+
+// MetadataCustomerID and MetadataInvoiceID name our IDs in Stripe's metadata.
+const (
+	MetadataCustomerID = "signalbox_customer_id"
+	MetadataInvoiceID  = "signalbox_invoice_id"
+)
+
+// Client calls the Stripe API.
+type Client struct {
+	sc *stripe.Client
+}
+
+// New returns a client for the API at baseURL (https://api.stripe.com, or
+// stripe-mock behind the sandbox) with a secret key. stripe-go's own retries
+// are off: Temporal retries, with the same idempotency keys.
+func New(baseURL, key string, timeout time.Duration) *Client {
+	cfg := &stripe.BackendConfig{
+		URL:               stripe.String(strings.TrimSuffix(baseURL, "/")),
+		HTTPClient:        &http.Client{Timeout: timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		MaxNetworkRetries: stripe.Int64(0),
+		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
+	}
+	return &Client{sc: stripe.NewClient(key, stripe.WithBackends(stripe.NewBackendsWithConfig(cfg)))}
+}
+
+// Customer is a Stripe customer.
+type Customer struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+}
+
+// FindCustomer looks for the customer whose metadata carries our customer ID.
+// Stripe's search is eventually consistent (about a minute), which is why
+// creates also carry an idempotency key.
+func (c *Client) FindCustomer(ctx context.Context, ourID string) (Customer, bool, error) {
+	params := &stripe.CustomerSearchParams{SearchParams: stripe.SearchParams{
+		Query: fmt.Sprintf("metadata['%s']:'%s'", MetadataCustomerID, strings.ReplaceAll(ourID, "'", `\'`)),
+		Limit: stripe.Int64(10),
+	}}
+	list := c.sc.V1Customers.Search(ctx, params)
+	if err := list.Err(); err != nil {
+		return Customer{}, false, convert("GET /v1/customers/search", err)
+	}
+	for _, cu := range list.Data() {
+		if cu.Metadata[MetadataCustomerID] == ourID {
+			return Customer{ID: cu.ID, Email: cu.Email}, true, nil
+		}
+	}
+	return Customer{}, false, nil
+}
+
+// NewCustomer describes a customer to create.
+type NewCustomer struct {
+	OurID, Name, Email string
+}
+
+// CreateCustomer creates a customer under an idempotency key.
+func (c *Client) CreateCustomer(ctx context.Context, in NewCustomer, idempotencyKey string) (Customer, error) {
+	params := &stripe.CustomerCreateParams{
+		Name:     stripe.String(in.Name),
+		Email:    stripe.String(in.Email),
+		Metadata: map[string]string{MetadataCustomerID: in.OurID},
+	}
+	params.SetIdempotencyKey(idempotencyKey)
+	cu, err := c.sc.V1Customers.Create(ctx, params)
+	if err != nil {
+		return Customer{}, convert("POST /v1/customers", err)
+	}
+	return Customer{ID: cu.ID, Email: cu.Email}, nil
+}
+
+// Invoice is a Stripe invoice.
+type Invoice struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	// Total is in minor units.
+	Total int64 `json:"total"`
+}
+
+// NewInvoice describes a draft invoice to create.
+type NewInvoice struct {
+	CustomerID string
+	OurID      string
+	Currency   string
+	DueDate    time.Time
+}
+
+// CreateInvoice creates a draft invoice, sent to the customer for payment by
+// the due date, that takes only the items added to it explicitly.
+func (c *Client) CreateInvoice(ctx context.Context, in NewInvoice, idempotencyKey string) (Invoice, error) {
+	params := &stripe.InvoiceCreateParams{
+		Customer:                    stripe.String(in.CustomerID),
+		Currency:                    stripe.String(in.Currency),
+		CollectionMethod:            stripe.String(string(stripe.InvoiceCollectionMethodSendInvoice)),
+		DueDate:                     stripe.Int64(in.DueDate.Unix()),
+		AutoAdvance:                 stripe.Bool(false),
+		PendingInvoiceItemsBehavior: stripe.String("exclude"),
+		Metadata:                    map[string]string{MetadataInvoiceID: in.OurID},
+	}
+	params.SetIdempotencyKey(idempotencyKey)
+	inv, err := c.sc.V1Invoices.Create(ctx, params)
+	if err != nil {
+		return Invoice{}, convert("POST /v1/invoices", err)
+	}
+	return toInvoice(inv), nil
+}
+
+// NewItem is one line to add to a draft invoice; UnitAmount is in minor units.
+type NewItem struct {
+	CustomerID, InvoiceID, Currency, Description string
+	Quantity, UnitAmount                         int64
+	LineNo                                       int
+}
+
+// AddItem adds a line to a draft invoice and returns the item's ID.
+func (c *Client) AddItem(ctx context.Context, in NewItem, idempotencyKey string) (string, error) {
+	params := &stripe.InvoiceItemCreateParams{
+		Customer:    stripe.String(in.CustomerID),
+		Invoice:     stripe.String(in.InvoiceID),
+		Currency:    stripe.String(in.Currency),
+		Description: stripe.String(in.Description),
+		Quantity:    stripe.Int64(in.Quantity),
+		// Exact: minor units are integers far below 2^53.
+		UnitAmountDecimal: stripe.Float64(float64(in.UnitAmount)),
+		Metadata:          map[string]string{"signalbox_line_no": fmt.Sprint(in.LineNo)},
+	}
+	params.SetIdempotencyKey(idempotencyKey)
+	item, err := c.sc.V1InvoiceItems.Create(ctx, params)
+	if err != nil {
+		return "", convert("POST /v1/invoiceitems", err)
+	}
+	return item.ID, nil
+}
+
+// Finalize finalizes a draft invoice so it can be sent and paid.
+func (c *Client) Finalize(ctx context.Context, invoiceID, idempotencyKey string) (Invoice, error) {
+	params := &stripe.InvoiceFinalizeInvoiceParams{AutoAdvance: stripe.Bool(false)}
+	params.SetIdempotencyKey(idempotencyKey)
+	inv, err := c.sc.V1Invoices.FinalizeInvoice(ctx, invoiceID, params)
+	if err != nil {
+		return Invoice{}, convert("POST /v1/invoices/{id}/finalize", err)
+	}
+	return toInvoice(inv), nil
+}
+
+// GetInvoice reads an invoice, for its payment status.
+func (c *Client) GetInvoice(ctx context.Context, invoiceID string) (Invoice, error) {
+	inv, err := c.sc.V1Invoices.Retrieve(ctx, invoiceID, nil)
+	if err != nil {
+		return Invoice{}, convert("GET /v1/invoices/{id}", err)
+	}
+	return toInvoice(inv), nil
+}
+
+func toInvoice(inv *stripe.Invoice) Invoice {
+	return Invoice{ID: inv.ID, Status: string(inv.Status), Total: inv.Total}
+}
+
+// convert turns stripe-go's errors into *rest.Error: Stripe's type becomes
+// the code, and its message and parameter are kept for the operator.
+func convert(op string, err error) error {
+	var se *stripe.Error
+	if !errors.As(err, &se) || se.HTTPStatusCode == 0 {
+		return rest.TransportError("billing", op, err)
+	}
+	e := &rest.Error{Target: "billing", Op: op, StatusCode: se.HTTPStatusCode, Code: string(se.Type), Message: se.Msg, Param: se.Param}
+	if se.Code != "" {
+		e.Code += "/" + string(se.Code)
+	}
+	if se.LastResponse != nil {
+		e.RetryAfter, e.HasRetryAfter = rest.ParseRetryAfter(se.LastResponse.Header.Get("Retry-After"), time.Now())
+	}
+	return e
+}
