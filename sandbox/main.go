@@ -36,25 +36,41 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("SIGNALBOX_SANDBOX_FAULTS: %w", err)
 	}
-	ln, err := net.Listen("tcp", cfg.SandboxAddr)
-	if err != nil {
-		return fmt.Errorf("listen on SIGNALBOX_SANDBOX_ADDR=%s: %w", cfg.SandboxAddr, err)
-	}
-	srv := &http.Server{
-		Handler:           emulator.NewServer(cfg.SandboxToken, cfg.SandboxSeed, plan, logger).Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	emu := emulator.NewServer(cfg.SandboxToken, cfg.SandboxSeed, plan, logger)
+	emu.SetStripeURL(cfg.SandboxStripeURL)
+	// Contacts live in memory; numbering from the clock keeps a restarted
+	// sandbox from reusing the IDs that external_links still hold.
+	emu.SetFirstContactID(int(time.Now().Unix()%100_000_000) * 10)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-	}()
-	logger.Info("sandbox listening", "addr", ln.Addr().String(), "seed", cfg.SandboxSeed, "faults", len(plan))
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	errs := make(chan error, 2)
+	for _, l := range []struct {
+		variable, addr string
+		handler        http.Handler
+	}{
+		{"SIGNALBOX_SANDBOX_ADDR", cfg.SandboxAddr, emu.Handler()},
+		{"SIGNALBOX_SANDBOX_STRIPE_ADDR", cfg.SandboxStripeAddr, emu.StripeHandler()},
+	} {
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s=%s: %w", l.variable, l.addr, err)
+		}
+		srv := &http.Server{Handler: l.handler, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			<-ctx.Done()
+			shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(shutdown)
+		}()
+		go func() { errs <- srv.Serve(ln) }()
+	}
+	logger.Info("sandbox listening", "addr", cfg.SandboxAddr, "stripeAddr", cfg.SandboxStripeAddr, "stripeMock", cfg.SandboxStripeURL,
+		"seed", cfg.SandboxSeed, "faults", len(plan))
+	for range 2 {
+		if err := <-errs; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			stop()
+			return err
+		}
 	}
 	return nil
 }

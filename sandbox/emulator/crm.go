@@ -37,8 +37,8 @@ type crmState struct {
 	byEmail  map[string]string
 }
 
-func newCRMState() *crmState {
-	return &crmState{nextID: 101, contacts: map[string]*contact{}, byEmail: map[string]string{}}
+func newCRMState(firstID int) *crmState {
+	return &crmState{nextID: firstID, contacts: map[string]*contact{}, byEmail: map[string]string{}}
 }
 
 // view returns the contact with only the named properties, as HubSpot does.

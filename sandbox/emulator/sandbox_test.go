@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -278,4 +279,77 @@ func postJSON(t *testing.T, url, body string, status int) map[string]any {
 	out := map[string]any{}
 	_ = json.Unmarshal(raw, &out)
 	return out
+}
+
+func TestStripeProxyForwardsWithFaultsAndTheDueDateRule(t *testing.T) {
+	t.Parallel()
+	var seen []*http.Request
+	var bodies []string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		seen = append(seen, r)
+		bodies = append(bodies, string(b))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"in_1","object":"invoice"}`))
+	}))
+	defer upstream.Close()
+	s, sandbox := newSandbox(t, Plan{"stripe.invoiceitems.create": {Rate5xx: 1}})
+	s.SetStripeURL(upstream.URL)
+	ts := httptest.NewServer(s.StripeHandler())
+	defer ts.Close()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+
+	post := func(path, form, key string) (int, string) {
+		req, _ := http.NewRequest("POST", ts.URL+path, strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer sk_test_1")
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	future := fmt.Sprint(now.Add(24 * time.Hour).Unix())
+	code, body := post("/v1/invoices", "customer=cus_1&due_date="+future, "wf/invoice")
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, `"in_1"`)
+	require.Equal(t, "/v1/invoices", seen[0].URL.Path)
+	require.Equal(t, "wf/invoice", seen[0].Header.Get("Idempotency-Key"))
+	require.Equal(t, "Bearer sk_test_1", seen[0].Header.Get("Authorization"))
+	require.Contains(t, bodies[0], "customer=cus_1")
+
+	past := fmt.Sprint(now.Add(-24 * time.Hour).Unix())
+	code, body = post("/v1/invoices", "customer=cus_1&due_date="+past, "wf/invoice2")
+	require.Equal(t, 400, code)
+	require.Contains(t, body, `"param":"due_date"`)
+	require.Contains(t, body, "invalid_request_error")
+	require.Len(t, seen, 1, "refused before reaching stripe-mock")
+
+	code, body = post("/v1/invoiceitems", "invoice=in_1", "wf/item/1")
+	require.GreaterOrEqual(t, code, 500)
+	require.Contains(t, body, `"api_error"`)
+
+	var log struct{ Requests []Entry }
+	getJSON(t, sandbox.URL+"/_sandbox/requests?endpoint=stripe.*", &log)
+	require.Len(t, log.Requests, 3)
+	require.Equal(t, "stripe.invoices.create", log.Requests[0].Endpoint)
+	require.Equal(t, "key:wf/invoice", log.Requests[0].Identity)
+	require.True(t, log.Requests[0].Effect)
+	require.Equal(t, "stripe.invoiceitems.create", log.Requests[2].Endpoint)
+	require.Equal(t, "5xx", log.Requests[2].Fault)
+}
+
+func TestStripeProxyWithoutStripeMock(t *testing.T) {
+	t.Parallel()
+	s, _ := newSandbox(t, nil)
+	ts := httptest.NewServer(s.StripeHandler())
+	defer ts.Close()
+	resp, err := http.Get(ts.URL + "/v1/customers/search?query=x")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusBadGateway, resp.StatusCode)
+	require.Contains(t, string(b), "SIGNALBOX_SANDBOX_STRIPE_URL")
 }

@@ -19,7 +19,9 @@ import (
 )
 
 // endpoints lists every emulated endpoint; fault plans name them.
-var endpoints = []string{"crm.search", "crm.create", "crm.get", "crm.update", "chat.post"}
+var endpoints = []string{"crm.search", "crm.create", "crm.get", "crm.update", "chat.post",
+	"stripe.customers.search", "stripe.customers.create", "stripe.invoices.create", "stripe.invoiceitems.create",
+	"stripe.invoices.finalize", "stripe.invoices.get", "stripe.other"}
 
 // maxRequestBody bounds what an emulator reads of a request.
 const maxRequestBody = 1 << 20
@@ -50,8 +52,10 @@ type Entry struct {
 // result is what an emulator's handler produces for one request.
 type result struct {
 	status int
-	body   any // JSON-encoded unless it is a string
+	body   any // JSON-encoded unless it is a string or raw bytes
 	effect bool
+	// contentType goes with a []byte body.
+	contentType string
 }
 
 type handler func(r *http.Request, body []byte) result
@@ -60,6 +64,8 @@ type handler func(r *http.Request, body []byte) result
 type Server struct {
 	seed       int64
 	token      string
+	stripe     *stripeProxy
+	firstID    int
 	hangLimit  time.Duration
 	now        func() time.Time
 	log        *slog.Logger
@@ -77,7 +83,7 @@ type Server struct {
 
 // NewServer returns a sandbox with the given CRM token, fault seed and plan.
 func NewServer(token string, seed int64, plan Plan, logger *slog.Logger) *Server {
-	s := &Server{seed: seed, token: token, hangLimit: 2 * time.Minute, now: time.Now, log: logger, plan: plan}
+	s := &Server{seed: seed, token: token, hangLimit: 2 * time.Minute, now: time.Now, log: logger, plan: plan, stripe: &stripeProxy{}, firstID: 101}
 	s.resetLocked()
 	return s
 }
@@ -89,8 +95,18 @@ func (s *Server) resetLocked() {
 	s.inFlight = map[string]int{}
 	s.seq = 0
 	s.earlyCount = 0
-	s.crm = newCRMState()
+	s.crm = newCRMState(s.firstID)
 	s.chat = newChatState()
+}
+
+// SetFirstContactID makes the CRM number its contacts from n (after a reset
+// too). A sandbox that restarts should not hand out the IDs of contacts it
+// forgot, which links kept elsewhere still name.
+func (s *Server) SetFirstContactID(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.firstID = n
+	s.crm.nextID = n
 }
 
 // Handler routes every request.
@@ -101,7 +117,6 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /crm/v3/objects/contacts/{id}", s.emulate("crm.get", s.crmAuth(s.crmGet)))
 	mux.Handle("PATCH /crm/v3/objects/contacts/{id}", s.emulate("crm.update", s.crmAuth(s.crmUpdate)))
 	mux.Handle("POST /services/{team...}", s.emulate("chat.post", s.chatPost))
-
 	mux.HandleFunc("GET /_sandbox/requests", s.getRequests)
 	mux.HandleFunc("GET /_sandbox/stats", s.getStats)
 	mux.HandleFunc("GET /_sandbox/contacts", s.getContacts)
@@ -112,6 +127,24 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /_sandbox/health", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	return mux
+}
+
+// StripeHandler routes the Stripe pass-through. It is served on a port of its
+// own because Stripe's clients accept only a base URL without a path.
+func (s *Server) StripeHandler() http.Handler {
+	mux := http.NewServeMux()
+	for pattern, endpoint := range map[string]string{
+		"GET /v1/customers/search":        "stripe.customers.search",
+		"POST /v1/customers":              "stripe.customers.create",
+		"POST /v1/invoices":               "stripe.invoices.create",
+		"POST /v1/invoiceitems":           "stripe.invoiceitems.create",
+		"POST /v1/invoices/{id}/finalize": "stripe.invoices.finalize",
+		"GET /v1/invoices/{id}":           "stripe.invoices.get",
+		"/":                               "stripe.other",
+	} {
+		mux.Handle(pattern, s.emulate(endpoint, s.stripeForward))
+	}
 	return mux
 }
 
@@ -266,6 +299,12 @@ func (s *Server) record(e Entry) {
 }
 
 func (s *Server) writeResult(w http.ResponseWriter, endpoint string, res result) {
+	if raw, ok := res.body.([]byte); ok {
+		w.Header().Set("Content-Type", res.contentType)
+		w.WriteHeader(res.status)
+		_, _ = w.Write(raw)
+		return
+	}
 	if text, ok := res.body.(string); ok {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(res.status)
@@ -281,17 +320,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// errorBody is an error in the target's own shape: HubSpot's JSON, Slack's text.
+// errorBody is an error in the target's own shape: HubSpot's JSON, Slack's
+// text, Stripe's {"error": {...}}.
 func errorBody(endpoint, message string) any {
-	if strings.HasPrefix(endpoint, "chat.") {
+	switch {
+	case strings.HasPrefix(endpoint, "chat."):
 		return message
+	case strings.HasPrefix(endpoint, "stripe."):
+		return stripeError("api_error", message, "")
 	}
 	return hubspotError("ERROR", message)
 }
 
 func unauthorizedBody(endpoint string) any {
-	if strings.HasPrefix(endpoint, "chat.") {
+	switch {
+	case strings.HasPrefix(endpoint, "chat."):
 		return "invalid_token"
+	case strings.HasPrefix(endpoint, "stripe."):
+		return stripeError("invalid_request_error", "Invalid API Key provided: sk_test_***", "")
 	}
 	return hubspotError("INVALID_AUTHENTICATION", "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview")
 }
