@@ -23,6 +23,9 @@ type Policy struct {
 	Operators map[string][]string `json:"operators"`
 	// Targets holds each target's timeouts, by task queue name.
 	Targets map[string]TargetPolicy `json:"targets"`
+	// InvoiceApprovalThreshold is the invoice total, in minor units, above
+	// which finance must approve; zero means every invoice is billed without.
+	InvoiceApprovalThreshold int64 `json:"invoiceApprovalThreshold"`
 }
 
 // Spine holds the activities every integration's spine uses: the audit trail

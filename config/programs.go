@@ -85,6 +85,22 @@ type Worker struct {
 	// CRMRetryWindow is how long a CRM step keeps retrying before the item fails. Default: 10m.
 	CRMRetryWindow time.Duration `split_words:"true" default:"10m"`
 
+	// BillingBaseURL is the Stripe API. Default: the sandbox's pass-through to stripe-mock, http://127.0.0.1:8092.
+	BillingBaseURL string `split_words:"true" default:"http://127.0.0.1:8092"`
+	// BillingAPIKey is the Stripe secret key. Default: a test key stripe-mock accepts.
+	BillingAPIKey string `split_words:"true" default:"sk_test_signalbox"`
+	// BillingTimeout bounds one Stripe request. Default: 20s.
+	BillingTimeout time.Duration `split_words:"true" default:"20s"`
+	// BillingRate caps Stripe requests per second across all workers (test mode allows 25). Default: 20.
+	BillingRate float64 `split_words:"true" default:"20"`
+	// BillingConcurrency caps Stripe requests at once in this process. Default: 8.
+	BillingConcurrency int `split_words:"true" default:"8"`
+	// BillingRetryWindow is how long a Stripe step keeps retrying before the item fails. Default: 10m.
+	BillingRetryWindow time.Duration `split_words:"true" default:"10m"`
+	// InvoiceApprovalThreshold is the total, in minor units of the invoice's currency, above
+	// which finance must approve an invoice; 0 turns approval off. Default: 500000 (5,000.00).
+	InvoiceApprovalThreshold int64 `split_words:"true" default:"500000"`
+
 	// ChatWebhooks maps a team to its incoming-webhook URL: "sales=https://hooks.slack.com/services/...".
 	// A team missing here posts to ChatWebhookBaseURL/<team>. Default: none.
 	ChatWebhooks TeamMap `split_words:"true"`
@@ -105,6 +121,11 @@ func (w Worker) CRM() Target {
 	return Target{Name: "crm", Rate: w.CRMRate, Concurrency: w.CRMConcurrency, Timeout: w.CRMTimeout, RetryWindow: w.CRMRetryWindow}
 }
 
+// Billing returns the billing (Stripe) target's limits.
+func (w Worker) Billing() Target {
+	return Target{Name: "billing", Rate: w.BillingRate, Concurrency: w.BillingConcurrency, Timeout: w.BillingTimeout, RetryWindow: w.BillingRetryWindow}
+}
+
 // Chat returns the chat target's limits.
 func (w Worker) Chat() Target {
 	return Target{Name: "chat", Rate: w.ChatRate, Concurrency: w.ChatConcurrency, Timeout: w.ChatTimeout, RetryWindow: w.ChatRetryWindow}
@@ -119,7 +140,17 @@ func (w Worker) Validate() error {
 		func() error {
 			return checkURL("SIGNALBOX_CHAT_WEBHOOK_BASE_URL", w.ChatWebhookBaseURL, "http", "https")
 		},
-		w.CRM().validate, w.Chat().validate,
+		func() error { return checkURL("SIGNALBOX_BILLING_BASE_URL", w.BillingBaseURL, "http", "https") },
+		w.CRM().validate, w.Chat().validate, w.Billing().validate,
+		func() error {
+			if w.BillingAPIKey == "" {
+				return Invalid("SIGNALBOX_BILLING_API_KEY", "", "must not be empty")
+			}
+			if w.InvoiceApprovalThreshold < 0 {
+				return Invalid("SIGNALBOX_INVOICE_APPROVAL_THRESHOLD", fmt.Sprint(w.InvoiceApprovalThreshold), "must not be negative (0 turns approval off)")
+			}
+			return nil
+		},
 		func() error {
 			if w.WorkerHealthAddr == "" {
 				return nil
@@ -146,6 +177,7 @@ func (w Worker) Validate() error {
 // Intake configures the HTTP intake (go run ./starter serve) and the starter's commands.
 type Intake struct {
 	Temporal
+	Database
 	Logging
 
 	// IntakeAddr is where the intake listens. Default: 127.0.0.1:8080.
@@ -155,6 +187,9 @@ type Intake struct {
 // Validate checks every setting.
 func (i Intake) Validate() error {
 	if err := i.Temporal.Validate(); err != nil {
+		return err
+	}
+	if err := i.Database.Validate(); err != nil {
 		return err
 	}
 	if err := i.Logging.Validate(); err != nil {
@@ -192,6 +227,10 @@ type Sandbox struct {
 	SandboxSeed int64 `split_words:"true" default:"1"`
 	// SandboxFaults is the initial fault plan as JSON (see README). Default: no faults.
 	SandboxFaults string `split_words:"true"`
+	// SandboxStripeAddr is where the Stripe pass-through listens. Default: 127.0.0.1:8092.
+	SandboxStripeAddr string `split_words:"true" default:"127.0.0.1:8092"`
+	// SandboxStripeURL is the stripe-mock the pass-through forwards to. Default: http://127.0.0.1:12111.
+	SandboxStripeURL string `split_words:"true" default:"http://127.0.0.1:12111"`
 }
 
 // Validate checks every setting.
@@ -201,6 +240,12 @@ func (s Sandbox) Validate() error {
 	}
 	if s.SandboxToken == "" {
 		return Invalid("SIGNALBOX_SANDBOX_TOKEN", "", "must not be empty")
+	}
+	if err := checkURL("SIGNALBOX_SANDBOX_STRIPE_URL", s.SandboxStripeURL, "http", "https"); err != nil {
+		return err
+	}
+	if err := checkHostPort("SIGNALBOX_SANDBOX_STRIPE_ADDR", s.SandboxStripeAddr); err != nil {
+		return err
 	}
 	return checkHostPort("SIGNALBOX_SANDBOX_ADDR", s.SandboxAddr)
 }

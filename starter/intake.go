@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/workflows"
 )
 
@@ -22,13 +23,20 @@ const maxBody = 64 << 10
 
 // intake is the HTTP front door that turns submissions into items.
 type intake struct {
-	items  items
-	logger *slog.Logger
+	items    items
+	invoices invoiceStatuses
+	logger   *slog.Logger
+}
+
+// invoiceStatuses looks invoices up in PostgreSQL, their source of truth.
+type invoiceStatuses interface {
+	InvoiceStatus(ctx context.Context, id string) (string, error)
 }
 
 func (in *intake) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/leads", in.postLead)
+	mux.HandleFunc("POST /v1/invoices/{id}/sync", in.syncInvoice)
 	mux.HandleFunc("GET /v1/items/{workflowID}", in.getItem)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -144,6 +152,37 @@ func (in *intake) postLead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.start(w, r, workflows.LeadToCRMSpec(), key, workflows.LeadInput{ItemInput: workflows.ItemInput{StartedBy: "intake"}, Lead: lead})
+}
+
+func (in *intake) syncInvoice(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := checkInvoiceToSync(r.Context(), in.invoices, id); err != nil {
+		in.fail(w, r, err)
+		return
+	}
+	in.start(w, r, workflows.InvoiceToBillingSpec(), id, invoiceInput(id, "intake"))
+}
+
+func invoiceInput(id, startedBy string) workflows.InvoiceInput {
+	return workflows.InvoiceInput{ItemInput: workflows.ItemInput{StartedBy: startedBy}, InvoiceID: id}
+}
+
+// checkInvoiceToSync refuses unknown invoices and those not ready (a billed
+// one may be synced again: that refreshes its payment status).
+func checkInvoiceToSync(ctx context.Context, invoices invoiceStatuses, id string) error {
+	if err := workflows.CheckSourceKey(id); err != nil {
+		return invalid("the invoice ID is invalid", workflows.FieldErrors{{Field: "id", Problem: err.Error()}})
+	}
+	status, err := invoices.InvoiceStatus(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return &badInput{status: http.StatusNotFound, problem: problem{Error: "no invoice " + id}}
+	case err != nil:
+		return &badInput{status: http.StatusServiceUnavailable, problem: problem{Error: "could not read the invoice: PostgreSQL is unavailable; retry"}}
+	case status != store.InvoiceReady && status != store.InvoiceBilled:
+		return &badInput{status: http.StatusConflict, problem: problem{Error: fmt.Sprintf("invoice %s is %s; only ready invoices are billed (and billed ones refreshed)", id, status)}}
+	}
+	return nil
 }
 
 // start starts an item and answers 202 with its workflow and run IDs.

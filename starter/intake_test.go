@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/workflows"
 )
 
@@ -48,9 +49,24 @@ func (f *fakeItems) Status(_ context.Context, id string) (workflows.ItemState, e
 	return s, nil
 }
 
+// fakeInvoices holds invoice statuses.
+type fakeInvoices map[string]string
+
+func (f fakeInvoices) InvoiceStatus(_ context.Context, id string) (string, error) {
+	if id == "INV-DB-DOWN" {
+		return "", errors.New("connection refused")
+	}
+	s, ok := f[id]
+	if !ok {
+		return "", store.ErrNotFound
+	}
+	return s, nil
+}
+
 func newIntake() (*fakeItems, http.Handler) {
 	f := &fakeItems{states: map[string]workflows.ItemState{}}
-	return f, (&intake{items: f, logger: slog.New(slog.DiscardHandler)}).routes()
+	invoices := fakeInvoices{"INV-1": store.InvoiceReady, "INV-2": store.InvoiceBilled, "INV-3": store.InvoiceDraft}
+	return f, (&intake{items: f, invoices: invoices, logger: slog.New(slog.DiscardHandler)}).routes()
 }
 
 func do(h http.Handler, method, path, contentType, body string, header map[string]string) (*httptest.ResponseRecorder, map[string]any) {
@@ -169,4 +185,32 @@ func TestStarterUsage(t *testing.T) {
 
 	err := run(context.Background(), []string{"lead", "--file", "-"}, strings.NewReader(`{"id":"x","email":"bad"}`), &out, &errOut)
 	require.ErrorContains(t, err, "the lead is invalid\n  email: must be an address")
+}
+
+func TestSyncInvoice(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		id     string
+		status int
+		err    string
+	}{
+		{"INV-1", http.StatusAccepted, ""},
+		{"INV-2", http.StatusAccepted, ""},
+		{"INV-3", http.StatusConflict, "invoice INV-3 is draft; only ready invoices are billed"},
+		{"INV-404", http.StatusNotFound, "no invoice INV-404"},
+		{"INV-DB-DOWN", http.StatusServiceUnavailable, "PostgreSQL is unavailable"},
+		{"bad%20id", http.StatusBadRequest, "the invoice ID is invalid"},
+	}
+	for _, tc := range cases {
+		f, h := newIntake()
+		rec, body := do(h, "POST", "/v1/invoices/"+tc.id+"/sync", "", "", nil)
+		require.Equal(t, tc.status, rec.Code, tc.id)
+		if tc.err != "" {
+			require.Contains(t, body["error"], tc.err)
+			require.Empty(t, f.starts)
+			continue
+		}
+		require.Equal(t, "invoice-to-billing:"+tc.id, body["workflowId"])
+		require.Equal(t, workflows.InvoiceInput{ItemInput: workflows.ItemInput{StartedBy: "intake"}, InvoiceID: tc.id}, f.starts[0].input)
+	}
 }

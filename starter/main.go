@@ -13,12 +13,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
 
 	"github.com/signalbox-dev/signalbox/config"
+	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/workflows"
 )
 
@@ -28,6 +30,8 @@ Usage:
   starter serve                      run the HTTP intake on SIGNALBOX_INTAKE_ADDR
   starter lead --file lead.json      start a lead → CRM item from a JSON file ("-" reads stdin)
                 [--key KEY]          the item's key (default: the lead's "id")
+  starter invoice ID                 bill one invoice from PostgreSQL in Stripe
+  starter invoices --status ready    start every invoice in that status (safe to run twice)
 
 Configuration comes from the environment: see README.md, "Configuration".
 `
@@ -66,6 +70,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return serve(ctx, cfg, logger)
 	case "lead":
 		return startLead(ctx, cfg, logger, args[1:], stdin, stdout, stderr)
+	case "invoice":
+		return startInvoice(ctx, cfg, logger, args[1:], stdout, stderr)
+	case "invoices":
+		return startInvoices(ctx, cfg, logger, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "starter: unknown command %q\n\n%s", args[0], usage)
 		return errUsage
@@ -90,11 +98,16 @@ func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger) error {
 		return err
 	}
 	defer c.Close()
+	pool, err := store.Open(ctx, cfg.Database.URL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
 	ln, err := net.Listen("tcp", cfg.IntakeAddr)
 	if err != nil {
 		return fmt.Errorf("listen on SIGNALBOX_INTAKE_ADDR=%s: %w", cfg.IntakeAddr, err)
 	}
-	in := &intake{items: &temporalItems{client: c}, logger: logger}
+	in := &intake{items: &temporalItems{client: c}, invoices: store.New(pool), logger: logger}
 	srv := &http.Server{
 		Handler:           in.routes(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -183,4 +196,80 @@ func describeBadInput(err error) error {
 		msg += fmt.Sprintf("\n  %s: %s", f.Field, f.Problem)
 	}
 	return errors.New(msg)
+}
+
+func startInvoice(ctx context.Context, cfg config.Intake, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, "usage: starter invoice ID")
+		return errUsage
+	}
+	pool, err := store.Open(ctx, cfg.Database.URL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := checkInvoiceToSync(ctx, store.New(pool), args[0]); err != nil {
+		return describeBadInput(err)
+	}
+	c, err := dial(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	s, err := (&temporalItems{client: c}).Start(ctx, workflows.InvoiceToBillingSpec(), args[0], invoiceInput(args[0], "cli"))
+	if err != nil {
+		return fmt.Errorf("start %s: %w", workflows.ItemID(workflows.IntegrationInvoiceToBilling, args[0]), err)
+	}
+	fmt.Fprintf(stdout, "started %s (run %s)\nfollow it: signals show %s\n", s.WorkflowID, s.RunID, s.WorkflowID)
+	return nil
+}
+
+// startInvoices starts an item for every invoice in a status. Running it twice
+// is safe: an item already running is returned as it is, and a billed invoice
+// leaves the ready status.
+func startInvoices(ctx context.Context, cfg config.Intake, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("starter invoices", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	status := fs.String("status", store.InvoiceReady, "start the invoices in this status (ready, or billed to refresh payment status)")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return errUsage
+	}
+	if *status != store.InvoiceReady && *status != store.InvoiceBilled {
+		fmt.Fprintln(stderr, "starter invoices: --status must be ready or billed")
+		return errUsage
+	}
+	pool, err := store.Open(ctx, cfg.Database.URL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	ids, err := store.New(pool).InvoiceIDs(ctx, *status)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		fmt.Fprintf(stdout, "no %s invoices\n", *status)
+		return nil
+	}
+	c, err := dial(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	items := &temporalItems{client: c}
+	failed := 0
+	for i, id := range ids {
+		s, err := items.Start(ctx, workflows.InvoiceToBillingSpec(), id, invoiceInput(id, "cli"))
+		if err != nil {
+			failed++
+			fmt.Fprintf(stdout, "[%d/%d] %s: not started: %v\n", i+1, len(ids), id, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "[%d/%d] %s started (run %s)\n", i+1, len(ids), s.WorkflowID, s.RunID)
+	}
+	fmt.Fprintf(stdout, "started %d of %d; follow them: signals list --integration %s\n", len(ids)-failed, len(ids), workflows.IntegrationInvoiceToBilling)
+	if failed > 0 {
+		return fmt.Errorf("%d invoice(s) not started; run the command again to retry them", failed)
+	}
+	return nil
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/signalbox-dev/signalbox/activities"
 	"github.com/signalbox-dev/signalbox/config"
+	"github.com/signalbox-dev/signalbox/connectors/billing"
 	"github.com/signalbox-dev/signalbox/connectors/chat"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
 	"github.com/signalbox-dev/signalbox/store"
@@ -85,8 +86,8 @@ func run() error {
 	}
 	ready.Store(true)
 	logger.Info("workers running", "namespace", cfg.Namespace,
-		"queues", strings.Join([]string{workflows.TaskQueueIntegrations, workflows.TaskQueueCRM, workflows.TaskQueueChat}, ","),
-		"crmRate", cfg.CRMRate, "chatRate", cfg.ChatRate)
+		"queues", strings.Join([]string{workflows.TaskQueueIntegrations, workflows.TaskQueueCRM, workflows.TaskQueueChat, workflows.TaskQueueBilling}, ","),
+		"crmRate", cfg.CRMRate, "chatRate", cfg.ChatRate, "billingRate", cfg.BillingRate)
 	<-ctx.Done()
 	ready.Store(false)
 	logger.Info("stopping workers")
@@ -120,9 +121,11 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store) []worker.Wo
 	policy := activities.Policy{
 		Operators: cfg.Operators,
 		Targets: map[string]activities.TargetPolicy{
-			workflows.TaskQueueCRM:  {Timeout: cfg.CRMTimeout, RetryWindow: cfg.CRMRetryWindow},
-			workflows.TaskQueueChat: {Timeout: cfg.ChatTimeout, RetryWindow: cfg.ChatRetryWindow},
+			workflows.TaskQueueCRM:     {Timeout: cfg.CRMTimeout, RetryWindow: cfg.CRMRetryWindow},
+			workflows.TaskQueueChat:    {Timeout: cfg.ChatTimeout, RetryWindow: cfg.ChatRetryWindow},
+			workflows.TaskQueueBilling: {Timeout: cfg.BillingTimeout, RetryWindow: cfg.BillingRetryWindow},
 		},
+		InvoiceApprovalThreshold: cfg.InvoiceApprovalThreshold,
 	}
 	stopTimeout := 10 * time.Second
 
@@ -130,7 +133,7 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store) []worker.Wo
 		LocalActivityWorkerOnly: true,
 		WorkerStopTimeout:       stopTimeout,
 	})
-	workflows.Register(integrations, &activities.Spine{Store: st, Policy: policy})
+	workflows.Register(integrations, &activities.Spine{Store: st, Policy: policy}, &activities.Invoices{Store: st})
 
 	// The server caps a queue's rate across all workers; the same cap per
 	// process makes one worker exact too (the server's limiter allows bursts).
@@ -148,7 +151,9 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store) []worker.Wo
 	chatWorker := target(workflows.TaskQueueChat, cfg.Chat())
 	chatWorker.RegisterActivity(&activities.Chat{Client: chat.New(cfg.ChatWebhooks, cfg.ChatWebhookBaseURL, cfg.ChatTimeout), Store: st,
 		UIBaseURL: cfg.UIBaseURL, Namespace: cfg.Namespace})
-	return []worker.Worker{integrations, crmWorker, chatWorker}
+	billingWorker := target(workflows.TaskQueueBilling, cfg.Billing())
+	billingWorker.RegisterActivity(&activities.Billing{Client: billing.New(cfg.BillingBaseURL, cfg.BillingAPIKey, cfg.BillingTimeout), Store: st})
+	return []worker.Worker{integrations, crmWorker, chatWorker, billingWorker}
 }
 
 // ensureSearchAttributes checks that the namespace has signalbox's custom search

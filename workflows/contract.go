@@ -4,8 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/mail"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // FieldError is one problem with one input field.
@@ -53,4 +56,33 @@ func hashFields(values map[string]string, fields []string) string {
 		fmt.Fprintf(h, "%s=%q\n", f, values[f])
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+func checkText(errs *FieldErrors, field, v string, maxLen int, required bool) {
+	switch {
+	case strings.TrimSpace(v) == "":
+		if required {
+			errs.add(field, "is required")
+		}
+	case !utf8.ValidString(v):
+		errs.add(field, "must be valid UTF-8")
+	case utf8.RuneCountInString(v) > maxLen:
+		errs.add(field, "must be at most %d characters", maxLen)
+	case strings.IndexFunc(v, unicode.IsControl) >= 0:
+		errs.add(field, "must not contain control characters")
+	}
+}
+
+// checkEmail adds a problem unless v is a plain address like name@example.com.
+func checkEmail(errs *FieldErrors, field, v string) {
+	before := len(*errs)
+	checkText(errs, field, v, 254, true)
+	if len(*errs) > before {
+		return
+	}
+	addr, err := mail.ParseAddress(v)
+	domain := v[strings.LastIndex(v, "@")+1:]
+	if err != nil || addr.Address != strings.TrimSpace(v) || !strings.Contains(domain, ".") {
+		errs.add(field, "must be an address like name@example.com")
+	}
 }

@@ -103,10 +103,10 @@ func (it *item) check(d Decision) error {
 		return refusal("%s of %s takes no choice", d.Action, exc.Kind)
 	}
 	if d.Action == ActionAmend {
-		if it.amend == nil {
+		if it.hooks.amend == nil {
 			return refusal("%s has nothing to amend", it.spec.Name)
 		}
-		if err := it.amend(d.Set, false); err != nil {
+		if err := it.hooks.amend(d.Set, false); err != nil {
 			return refusal("amendment refused: %v", err)
 		}
 	}
@@ -228,7 +228,7 @@ func (it *item) Raise(ctx workflow.Context, kind ExceptionKind, summary string, 
 		return Decision{}, err
 	}
 	if d.Action == ActionAmend {
-		if err := it.amend(d.Set, true); err != nil {
+		if err := it.hooks.amend(d.Set, true); err != nil {
 			return Decision{}, err // check() passed moments ago in the same state, so this is a bug
 		}
 	}

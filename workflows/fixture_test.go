@@ -47,9 +47,11 @@ type updateResult struct {
 var testPolicy = activities.Policy{
 	Operators: map[string][]string{"sales": {"alice", "bob"}, "finance": {"carol"}},
 	Targets: map[string]activities.TargetPolicy{
-		TaskQueueCRM:  {Timeout: 5 * time.Second, RetryWindow: 2 * time.Minute},
-		TaskQueueChat: {Timeout: 5 * time.Second, RetryWindow: 2 * time.Minute},
+		TaskQueueCRM:     {Timeout: 5 * time.Second, RetryWindow: 2 * time.Minute},
+		TaskQueueChat:    {Timeout: 5 * time.Second, RetryWindow: 2 * time.Minute},
+		TaskQueueBilling: {Timeout: 5 * time.Second, RetryWindow: 2 * time.Minute},
 	},
+	InvoiceApprovalThreshold: 500_000,
 }
 
 var testStart = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
@@ -69,6 +71,8 @@ func newFixture(t *testing.T, workflowID string, opts ...notifyDelay) *fixture {
 	env.RegisterActivity(&activities.Spine{})
 	env.RegisterActivity(&activities.CRM{})
 	env.RegisterActivity(&activities.Chat{})
+	env.RegisterActivity(&activities.Billing{})
+	env.RegisterActivity(&activities.Invoices{})
 	for _, s := range Specs() {
 		env.RegisterWorkflowWithOptions(s.Workflow, workflow.RegisterOptions{Name: s.WorkflowType})
 	}

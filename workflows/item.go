@@ -35,8 +35,7 @@ type item struct {
 	runID  string
 	seq    int
 	inbox  []*ticket
-	// amend checks (and with apply, makes) an amendment of the input.
-	amend  func(set map[string]string, apply bool) error
+	hooks  hooks
 	logger log.Logger
 	// signals delivers decision signals; signalBusy is true while one is handled.
 	signals    workflow.ReceiveChannel
@@ -57,12 +56,22 @@ type ended struct{ status Status }
 
 func (e ended) Error() string { return "item ended: " + string(e.status) }
 
+// hooks are what an integration adds to the spine.
+type hooks struct {
+	// amend checks (and with apply, makes) an amendment of the input; nil when
+	// the integration has nothing to amend.
+	amend func(set map[string]string, apply bool) error
+	// ended, if set, runs when a decision ended the item (Rejected,
+	// ManuallyResolved, Cancelled), e.g. to write that back to the source.
+	ended func(ctx workflow.Context, status Status) error
+}
+
 // runItem is the frame of every integration workflow: it begins the item,
 // registers its handlers, runs the integration's work and records the outcome.
-// work returns nil when the item is synced; a step error it could not handle
-// itself becomes a Failed exception.
-func runItem(ctx workflow.Context, spec Spec, in ItemInput, amend func(map[string]string, bool) error, work func(workflow.Context, *item) error) (Result, error) {
-	it, err := beginItem(ctx, spec, in, amend)
+// work returns nil when the item is synced; every step error it meets inside
+// Do becomes an exception that waits for a person.
+func runItem(ctx workflow.Context, spec Spec, in ItemInput, h hooks, work func(workflow.Context, *item) error) (Result, error) {
+	it, err := beginItem(ctx, spec, in, h)
 	if err != nil {
 		return Result{}, err
 	}
@@ -73,6 +82,9 @@ func runItem(ctx workflow.Context, spec Spec, in ItemInput, amend func(map[strin
 		err = it.transition(ctx, StatusSynced, ActorSystem, "synced", "", nil)
 	case errors.As(err, &end):
 		err = nil
+		if h.ended != nil {
+			err = h.ended(ctx, end.status)
+		}
 	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
 		return it.cancelled(ctx)
 	}
@@ -85,7 +97,7 @@ func runItem(ctx workflow.Context, spec Spec, in ItemInput, amend func(map[strin
 	return Result{Status: it.state.Status, ExternalIDs: it.state.ExternalIDs}, nil
 }
 
-func beginItem(ctx workflow.Context, spec Spec, in ItemInput, amend func(map[string]string, bool) error) (*item, error) {
+func beginItem(ctx workflow.Context, spec Spec, in ItemInput, h hooks) (*item, error) {
 	info := workflow.GetInfo(ctx)
 	_, key, ok := SplitItemID(info.WorkflowExecution.ID)
 	if !ok {
@@ -94,7 +106,7 @@ func beginItem(ctx workflow.Context, spec Spec, in ItemInput, amend func(map[str
 	it := &item{
 		spec:   spec,
 		runID:  info.WorkflowExecution.RunID,
-		amend:  amend,
+		hooks:  h,
 		logger: workflow.GetLogger(ctx),
 		state: ItemState{
 			Integration: spec.Name, WorkflowID: info.WorkflowExecution.ID, SourceKey: key, Owner: spec.Owner,
@@ -189,6 +201,11 @@ func (it *item) cancelled(ctx workflow.Context) (Result, error) {
 		return Result{}, err
 	}
 	it.refuseQueued("the item was cancelled")
+	if it.hooks.ended != nil {
+		if err := it.hooks.ended(dctx, StatusCancelled); err != nil {
+			return Result{}, err
+		}
+	}
 	return Result{Status: StatusCancelled, ExternalIDs: it.state.ExternalIDs}, temporal.NewCanceledError()
 }
 

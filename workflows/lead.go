@@ -2,12 +2,10 @@ package workflows
 
 import (
 	"fmt"
-	"net/mail"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"go.temporal.io/sdk/workflow"
@@ -53,14 +51,7 @@ func (l Lead) Validate() FieldErrors {
 			errs.add("id", "%v", err)
 		}
 	}
-	checkText(&errs, "email", l.Email, 254, true)
-	if l.Email != "" && len(l.Email) <= 254 {
-		addr, err := mail.ParseAddress(l.Email)
-		domain := l.Email[strings.LastIndex(l.Email, "@")+1:]
-		if err != nil || addr.Address != strings.TrimSpace(l.Email) || !strings.Contains(domain, ".") {
-			errs.add("email", "must be an address like name@example.com")
-		}
-	}
+	checkEmail(&errs, "email", l.Email)
 	checkText(&errs, "firstName", l.FirstName, 100, true)
 	checkText(&errs, "lastName", l.LastName, 100, true)
 	checkText(&errs, "company", l.Company, 200, false)
@@ -70,21 +61,6 @@ func (l Lead) Validate() FieldErrors {
 		errs.add("phone", "must be digits, spaces and + ( ) . - only, 5 to 30 characters")
 	}
 	return errs
-}
-
-func checkText(errs *FieldErrors, field, v string, maxLen int, required bool) {
-	switch {
-	case strings.TrimSpace(v) == "":
-		if required {
-			errs.add(field, "is required")
-		}
-	case !utf8.ValidString(v):
-		errs.add(field, "must be valid UTF-8")
-	case utf8.RuneCountInString(v) > maxLen:
-		errs.add(field, "must be at most %d characters", maxLen)
-	case strings.IndexFunc(v, unicode.IsControl) >= 0:
-		errs.add(field, "must not contain control characters")
-	}
 }
 
 // amendableLeadFields are the fields an operator may change with amend. Consent
@@ -180,7 +156,7 @@ func LeadToCRMSpec() Spec {
 // LeadToCRM syncs one web-form lead into the CRM.
 func LeadToCRM(ctx workflow.Context, in LeadInput) (Result, error) {
 	s := &leadSync{lead: in.Lead}
-	return runItem(ctx, LeadToCRMSpec(), in.ItemInput, s.amend, s.run)
+	return runItem(ctx, LeadToCRMSpec(), in.ItemInput, hooks{amend: s.amend}, s.run)
 }
 
 // leadSync is the state of one LeadToCRM run.

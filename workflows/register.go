@@ -7,11 +7,13 @@ import (
 	"github.com/signalbox-dev/signalbox/activities"
 )
 
-// Register registers every integration's workflow on w, with the spine's local
-// activities that those workflows run.
-func Register(w worker.Registry, spine *activities.Spine) {
+// Register registers every integration's workflow on w, with the local
+// activities those workflows run: the spine's and the integrations' own
+// (PostgreSQL reads and writes, kept off the matching path).
+func Register(w worker.Registry, spine *activities.Spine, invoices *activities.Invoices) {
 	for _, s := range Specs() {
 		w.RegisterWorkflowWithOptions(s.Workflow, workflow.RegisterOptions{Name: s.WorkflowType})
 	}
 	w.RegisterActivity(spine)
+	w.RegisterActivity(invoices)
 }

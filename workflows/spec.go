@@ -144,7 +144,7 @@ func technicalExceptions(sla time.Duration) []ExceptionSpec {
 
 // Specs lists every integration.
 func Specs() []Spec {
-	return []Spec{LeadToCRMSpec()}
+	return []Spec{LeadToCRMSpec(), InvoiceToBillingSpec()}
 }
 
 // SpecByName returns the integration called name.

@@ -1,0 +1,275 @@
+package workflows
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/signalbox-dev/signalbox/activities"
+	"github.com/signalbox-dev/signalbox/store"
+)
+
+func acmeInvoice() store.Invoice {
+	return store.Invoice{ID: "INV-1", CustomerID: "C-1", CustomerName: "Acme", CustomerEmail: "ap@acme.example", Currency: "eur",
+		DueDate: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC), Status: store.InvoiceReady,
+		Lines: []store.InvoiceLine{{LineNo: 1, Description: "Consulting", Quantity: 3, UnitAmount: 15000}, {LineNo: 2, Description: "Travel", Quantity: 1, UnitAmount: 4200}}}
+}
+
+// billingFake plays PostgreSQL and Stripe for the invoice workflow.
+type billingFake struct {
+	loads      []store.Invoice // returned by successive loads; the last one repeats
+	notFound   bool
+	customer   string // an existing Stripe customer; empty to create one
+	amended    []store.InvoiceHeader
+	recorded   []store.BillingState
+	keys       map[string][]string // idempotency keys by activity, one per attempt
+	failures   map[string][]error  // errors returned by successive calls of an activity
+	paidStatus string
+}
+
+func (b *billingFake) fail(name string) error {
+	if errs := b.failures[name]; len(errs) > 0 {
+		b.failures[name] = errs[1:]
+		return errs[0]
+	}
+	return nil
+}
+
+func (b *billingFake) key(name, key string) {
+	if b.keys == nil {
+		b.keys = map[string][]string{}
+	}
+	b.keys[name] = append(b.keys[name], key)
+}
+
+func (b *billingFake) install(f *fixture) {
+	f.env.OnActivity("LoadInvoice", mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (store.Invoice, error) {
+		if b.notFound {
+			return store.Invoice{}, temporal.NewNonRetryableApplicationError("no invoice", activities.ErrNotFound, nil)
+		}
+		inv := b.loads[0]
+		if len(b.loads) > 1 {
+			b.loads = b.loads[1:]
+		}
+		return inv, nil
+	}).Maybe()
+	f.env.OnActivity("AmendInvoice", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AmendInvoiceInput) error {
+		b.amended = append(b.amended, in.Header)
+		return nil
+	}).Maybe()
+	f.env.OnActivity("RecordBilling", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordBillingInput) error {
+		b.recorded = append(b.recorded, in.State)
+		return nil
+	}).Maybe()
+	f.env.OnActivity("FindCustomer", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FindCustomerInput) (activities.FindCustomerResult, error) {
+		return activities.FindCustomerResult{StripeCustomerID: b.customer, Found: b.customer != ""}, b.fail("FindCustomer")
+	}).Maybe()
+	f.env.OnActivity("CreateCustomer", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CreateCustomerInput) (activities.CreateCustomerResult, error) {
+		b.key("CreateCustomer", in.IdempotencyKey)
+		return activities.CreateCustomerResult{StripeCustomerID: "cus_new"}, b.fail("CreateCustomer")
+	}).Maybe()
+	f.env.OnActivity("CreateInvoice", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CreateInvoiceInput) (activities.InvoiceResult, error) {
+		b.key("CreateInvoice", in.IdempotencyKey+" due "+in.DueDate.Format(time.DateOnly))
+		if err := b.fail("CreateInvoice"); err != nil {
+			return activities.InvoiceResult{}, err
+		}
+		return activities.InvoiceResult{StripeInvoiceID: "in_1", StripeStatus: "draft"}, nil
+	}).Maybe()
+	f.env.OnActivity("AddInvoiceItem", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AddInvoiceItemInput) (string, error) {
+		b.key("AddInvoiceItem", in.IdempotencyKey)
+		return "ii_x", b.fail("AddInvoiceItem")
+	}).Maybe()
+	f.env.OnActivity("FinalizeInvoice", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinalizeInvoiceInput) (activities.InvoiceResult, error) {
+		b.key("FinalizeInvoice", in.IdempotencyKey)
+		return activities.InvoiceResult{StripeInvoiceID: in.StripeInvoiceID, StripeStatus: "open"}, b.fail("FinalizeInvoice")
+	}).Maybe()
+	f.env.OnActivity("GetInvoice", mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.InvoiceResult, error) {
+		return activities.InvoiceResult{StripeInvoiceID: id, StripeStatus: b.paidStatus}, nil
+	}).Maybe()
+}
+
+func invoiceInput() InvoiceInput {
+	return InvoiceInput{ItemInput: ItemInput{StartedBy: "test"}, InvoiceID: "INV-1"}
+}
+
+func TestInvoiceBelowThresholdIsBilledWithIdempotencyKeys(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	b := &billingFake{loads: []store.Invoice{acmeInvoice()}}
+	b.install(f)
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+
+	r := f.result()
+	require.Equal(t, StatusSynced, r.Status)
+	require.Equal(t, map[string]string{"invoice": "INV-1", "stripe customer": "cus_new", "stripe invoice": "in_1"}, r.ExternalIDs)
+	require.Equal(t, []string{"signalbox/customer/C-1"}, b.keys["CreateCustomer"], "keyed by our customer, not the run")
+	require.Equal(t, []string{"invoice-to-billing:INV-1/invoice due 2026-12-31"}, b.keys["CreateInvoice"])
+	require.Equal(t, []string{"invoice-to-billing:INV-1/line/1", "invoice-to-billing:INV-1/line/2"}, b.keys["AddInvoiceItem"])
+	require.Equal(t, []string{"invoice-to-billing:INV-1/finalize"}, b.keys["FinalizeInvoice"])
+	require.Equal(t, []store.BillingState{
+		{StripeCustomerID: "cus_new", StripeInvoiceID: "in_1"},
+		{Status: store.InvoiceBilled, StripeCustomerID: "cus_new", StripeInvoiceID: "in_1", StripeStatus: "open"},
+	}, b.recorded, "the Stripe IDs are written back as soon as they exist, then the billed state")
+	require.Len(t, f.notified, 1)
+	require.Equal(t, "finance", f.notified[0].Team)
+	require.Contains(t, f.notified[0].Text, "Invoice INV-1 billed in Stripe as in_1: EUR 492.00, due 2026-12-31.")
+}
+
+func TestInvoiceAboveThresholdWaitsForFinance(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	big := acmeInvoice()
+	big.Lines[0].Quantity = 40 // 40 × 150.00 + 42.00 = 6,042.00
+	b := &billingFake{loads: []store.Invoice{big}, customer: "cus_old"}
+	b.install(f)
+	f.at(time.Hour, func() {
+		s := f.state()
+		require.Equal(t, ApprovalRequired, s.Exception.Kind)
+		require.Equal(t, "finance", s.Exception.Deciders)
+		require.Contains(t, s.Exception.Summary, "totals EUR 6,042.00, above the approval threshold of EUR 5,000.00")
+		f.decide("sales", Decision{Action: ActionApprove, Actor: "alice", Reason: "looks right"})
+		f.decide("finance", Decision{Action: ActionApprove, Actor: "carol", Reason: "contract #77 signed"})
+	})
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+
+	require.Equal(t, StatusSynced, f.result().Status)
+	require.ErrorContains(t, f.updates["sales"].rejected, `"alice" may not decide: only operators of team finance`)
+	require.NoError(t, f.updates["finance"].err)
+	require.Empty(t, b.keys["CreateCustomer"], "the existing customer is used")
+	require.Equal(t, "approve Blocked→Running carol", f.actions()[3])
+}
+
+func TestInvoiceApprovalRejectedIsWrittenBack(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	big := acmeInvoice()
+	big.Lines[0].UnitAmount = 1_000_000
+	b := &billingFake{loads: []store.Invoice{big}}
+	b.install(f)
+	f.at(time.Hour, func() {
+		f.decide("no", Decision{Action: ActionReject, Actor: "carol", Reason: "duplicate of INV-0"})
+	})
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+
+	require.Equal(t, StatusRejected, f.result().Status)
+	require.Equal(t, []store.BillingState{{Status: store.InvoiceRejected}}, b.recorded, "the source of truth hears about the rejection")
+	require.Empty(t, b.keys, "nothing reached Stripe")
+}
+
+func TestStripeRejectionThenAmendThenRetry(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	rejected := appError("billing POST /v1/invoices: HTTP 400 invalid_request_error: Invoice due_date must be in the future (parameter due_date)",
+		activities.ErrTargetRejected, true, activities.Rejection{Target: "billing", Status: 400, Code: "invalid_request_error",
+			Message: "Invoice due_date must be in the future", Param: "due_date"})
+	b := &billingFake{loads: []store.Invoice{acmeInvoice()}, customer: "cus_old", failures: map[string][]error{"CreateInvoice": {rejected}}}
+	b.install(f)
+	f.at(time.Minute, func() {
+		s := f.state()
+		require.Equal(t, TargetRejected, s.Exception.Kind)
+		require.Equal(t, "due_date", s.Exception.Details["parameter"])
+		require.Contains(t, s.Exception.Summary, "Invoice due_date must be in the future")
+		f.decide("lines", Decision{Action: ActionAmend, Actor: "carol", Reason: "x", Set: map[string]string{"lines": "[]"}})
+		f.decide("bad-date", Decision{Action: ActionAmend, Actor: "carol", Reason: "x", Set: map[string]string{"dueDate": "31/01/2027"}})
+		f.decide("ok", Decision{Action: ActionAmend, Actor: "carol", Reason: "customer agreed to end of January", Set: map[string]string{"dueDate": "2027-01-31"}})
+	})
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+
+	require.Equal(t, StatusSynced, f.result().Status)
+	require.ErrorContains(t, f.updates["lines"].rejected, "lines: cannot be amended")
+	require.ErrorContains(t, f.updates["bad-date"].rejected, "dueDate: must be a date like 2026-12-31")
+	require.Len(t, b.amended, 1, "the amendment is written to PostgreSQL, the source of truth")
+	require.Equal(t, time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC), b.amended[0].DueDate)
+	require.Equal(t, []string{"invoice-to-billing:INV-1/invoice due 2026-12-31", "invoice-to-billing:INV-1/invoice due 2027-01-31"}, b.keys["CreateInvoice"])
+}
+
+func TestStripeRetriesReuseTheIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	busy := temporal.NewApplicationErrorWithOptions("billing: HTTP 429", activities.ErrRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: 2 * time.Second})
+	down := appError("billing: HTTP 500 api_error", activities.ErrTargetUnavailable, false)
+	b := &billingFake{loads: []store.Invoice{acmeInvoice()}, failures: map[string][]error{
+		"CreateCustomer": {down, busy}, "AddInvoiceItem": {busy, down, down}, "FinalizeInvoice": {down}}}
+	b.install(f)
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+
+	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, []string{"signalbox/customer/C-1", "signalbox/customer/C-1", "signalbox/customer/C-1"}, b.keys["CreateCustomer"])
+	line1 := "invoice-to-billing:INV-1/line/1"
+	require.Equal(t, []string{line1, line1, line1, line1, "invoice-to-billing:INV-1/line/2"}, b.keys["AddInvoiceItem"])
+	require.Len(t, b.keys["FinalizeInvoice"], 2)
+	require.Equal(t, b.keys["FinalizeInvoice"][0], b.keys["FinalizeInvoice"][1])
+}
+
+func TestInvalidInvoiceWaitsForAFixThenRetryReloads(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	broken := acmeInvoice()
+	broken.Currency, broken.Lines = "zzz", nil
+	b := &billingFake{loads: []store.Invoice{broken, acmeInvoice()}, customer: "cus_old"}
+	b.install(f)
+	f.at(time.Minute, func() {
+		s := f.state()
+		require.Equal(t, ValidationFailed, s.Exception.Kind)
+		require.Contains(t, s.Exception.Details["currency"], "must be one of")
+		require.Equal(t, "an invoice needs at least one line", s.Exception.Details["lines"])
+		f.decide("retry", Decision{Action: ActionRetry, Actor: "carol", Reason: "fixed the lines and currency in the billing system"})
+	})
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	require.Equal(t, StatusSynced, f.result().Status)
+}
+
+func TestMissingInvoiceCanBeCancelled(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-404")
+	b := &billingFake{notFound: true}
+	b.install(f)
+	f.at(time.Minute, func() {
+		require.Equal(t, "no invoice INV-404 in PostgreSQL", f.state().Exception.Details["id"])
+		f.decide("cancel", Decision{Action: ActionCancel, Actor: "carol", Reason: "typo in the ID"})
+	})
+	f.env.ExecuteWorkflow(InvoiceToBilling, InvoiceInput{InvoiceID: "INV-404"})
+	require.Equal(t, StatusCancelled, f.result().Status)
+	require.Empty(t, b.recorded, "there is no invoice to write to")
+}
+
+func TestBilledInvoiceResyncRefreshesPaymentStatus(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	billed := acmeInvoice()
+	billed.Status, billed.StripeInvoiceID, billed.StripeStatus = store.InvoiceBilled, "in_9", "open"
+	b := &billingFake{loads: []store.Invoice{billed}, paidStatus: "paid"}
+	b.install(f)
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+
+	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, []store.BillingState{{StripeStatus: "paid"}}, b.recorded, "Stripe owns the payment status")
+	require.Empty(t, b.keys, "nothing is created again")
+}
+
+func TestInvoiceContract(t *testing.T) {
+	t.Parallel()
+	require.Empty(t, validateInvoice(acmeInvoice()))
+	bad := acmeInvoice()
+	bad.CustomerID, bad.CustomerEmail, bad.Currency, bad.DueDate = "", "nope", "EUR", time.Time{}
+	bad.Lines = append(bad.Lines, store.InvoiceLine{LineNo: 3, Description: "", Quantity: 0, UnitAmount: -5})
+	got := validateInvoice(bad).Details()
+	require.Equal(t, map[string]string{
+		"customerId": "must be 1 to 64 letters, digits, '.', '_' or '-'", "customerEmail": "must be an address like name@example.com",
+		"currency": got["currency"], "dueDate": "is required",
+		"lines[3].description": "is required", "lines[3].quantity": "must be between 1 and 1000000",
+		"lines[3].unitAmount": "must be a positive amount in minor units, at most 99999999",
+	}, got)
+	require.Contains(t, got["currency"], "must be one of")
+	huge := acmeInvoice()
+	huge.Lines[0].Quantity, huge.Lines[0].UnitAmount = 1_000_000, 99_999_999
+	require.Contains(t, validateInvoice(huge).Details()["lines"], "exceeds Stripe's maximum")
+
+	require.Equal(t, "EUR 1,234,567.89", formatAmount("eur", 123456789))
+	require.Equal(t, "EUR 0.05", formatAmount("eur", 5))
+	require.Equal(t, "JPY 1,234", formatAmount("jpy", 1234))
+}
