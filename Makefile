@@ -33,7 +33,7 @@ $(BIN)/.stripe-mock-$(STRIPE_MOCK_VERSION):
 
 $(BIN)/stripe-mock: $(BIN)/.stripe-mock-$(STRIPE_MOCK_VERSION)
 
-tools: $(BIN)/temporal
+tools: $(BIN)/temporal $(BIN)/stripe-mock
 
 build:
 	go build -o $(BIN)/ $(addprefix ./,$(PROGRAMS))

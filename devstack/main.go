@@ -17,10 +17,12 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/signalbox-dev/signalbox/stack"
+	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/workflows"
 )
 
@@ -42,7 +44,7 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	for _, addr := range []string{"127.0.0.1:7233", "127.0.0.1:8233", "127.0.0.1:8080", "127.0.0.1:8091"} {
+	for _, addr := range []string{"127.0.0.1:7233", "127.0.0.1:8233", "127.0.0.1:8080", "127.0.0.1:8091", "127.0.0.1:8092", "127.0.0.1:12111"} {
 		if err := checkFree(addr); err != nil {
 			return err
 		}
@@ -52,18 +54,22 @@ func run() error {
 		operator = u.Username
 	}
 	logs := filepath.Join(*dataDir, "logs")
+	dbURL := envOr("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/signalbox")
 	fmt.Printf("starting the local stack (logs in %s/) ...\n", logs)
 	s, err := stack.Start(ctx, stack.Options{
 		BinDir:                   *binDir,
 		TemporalCLI:              filepath.Join(*binDir, "temporal"),
+		StripeMock:               filepath.Join(*binDir, "stripe-mock"),
 		DataDir:                  logs,
 		TemporalAddr:             "127.0.0.1:7233",
 		UIPort:                   "8233",
 		EnableUI:                 true,
 		PersistTemporal:          true,
 		RegisterSearchAttributes: true,
-		DatabaseURL:              envOr("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/signalbox"),
+		DatabaseURL:              dbURL,
 		SandboxAddr:              "127.0.0.1:8091",
+		SandboxStripeAddr:        "127.0.0.1:8092",
+		StripeMockAddr:           "127.0.0.1:12111",
 		IntakeAddr:               "127.0.0.1:8080",
 		SandboxSeed:              1,
 		Env: []string{
@@ -80,7 +86,10 @@ func run() error {
 		fmt.Println("stopped.")
 	}()
 	if *seed {
-		if err := seedDemo(ctx, s.IntakeURL()); err != nil {
+		if err := seedLeads(ctx, s.IntakeURL()); err != nil {
+			return err
+		}
+		if err := seedInvoices(ctx, dbURL, s.IntakeURL()); err != nil {
 			return err
 		}
 	}
@@ -88,8 +97,9 @@ func run() error {
 signalbox is running. Press Ctrl-C to stop everything.
 
   Temporal UI  http://localhost:8233  (add the IntegrationStatus column; filter with IntegrationStatus="Blocked")
-  intake       http://127.0.0.1:8080  POST /v1/leads, GET /v1/items/{id}
+  intake       http://127.0.0.1:8080  POST /v1/leads, POST /v1/invoices/{id}/sync, GET /v1/items/{id}
   sandbox      http://127.0.0.1:8091  GET /_sandbox/contacts, /_sandbox/messages, /_sandbox/requests
+  Stripe       http://127.0.0.1:8092  the sandbox's pass-through to stripe-mock (127.0.0.1:12111)
   logs         %s/
 
 Try, in another shell:
@@ -97,14 +107,16 @@ Try, in another shell:
   ./bin/signals list --status Blocked
   ./bin/signals show lead-to-crm:demo-grace
   ./bin/signals approve lead-to-crm:demo-grace --reason "consent given on the phone, call #42"
+  ./bin/signals approve invoice-to-billing:INV-DEMO-2 --reason "annual licence, contract signed"
+  ./bin/signals amend invoice-to-billing:INV-DEMO-4 --set dueDate=%s --reason "customer agreed"
   ./bin/temporal workflow list --query "IntegrationStatus='Synced'"
-`, logs)
+`, logs, time.Now().AddDate(0, 1, 0).Format(time.DateOnly))
 	<-ctx.Done()
 	return nil
 }
 
-// seedDemo posts the demo leads through the intake, as a web form would.
-func seedDemo(ctx context.Context, intakeURL string) error {
+// seedLeads posts the demo leads through the intake, as a web form would.
+func seedLeads(ctx context.Context, intakeURL string) error {
 	var leads []json.RawMessage
 	if err := json.Unmarshal(demoLeads, &leads); err != nil {
 		return fmt.Errorf("demo leads: %w", err)
@@ -127,14 +139,76 @@ func seedDemo(ctx context.Context, intakeURL string) error {
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusAccepted {
-			// One at a time, so that each finds the contacts the previous ones made.
-			fmt.Printf("  %-34s %s\n", body.WorkflowID, settle(ctx, intakeURL, body.WorkflowID))
-		} else {
-			fmt.Printf("  %-34s refused %d: %s %v\n", "(invalid demo lead)", resp.StatusCode, body.Error, body.Fields)
-		}
+		report(ctx, intakeURL, resp.StatusCode, body.WorkflowID, body.Error, body.Fields)
 	}
 	return nil
+}
+
+// report prints how a demo start went, waiting for the item to settle so that
+// each demo item finds what the previous ones made.
+func report(ctx context.Context, intakeURL string, status int, workflowID, problem string, fields workflows.FieldErrors) {
+	if status == http.StatusAccepted {
+		fmt.Printf("  %-34s %s\n", workflowID, settle(ctx, intakeURL, workflowID))
+		return
+	}
+	msg := problem
+	if len(fields) > 0 {
+		msg += " (" + fields.Error() + ")"
+	}
+	fmt.Printf("  %-34s refused %d: %s\n", "(invalid demo item)", status, msg)
+}
+
+// seedInvoices stores the demo invoices in PostgreSQL, as the billing system
+// would, and asks the intake to bill each.
+func seedInvoices(ctx context.Context, dbURL, intakeURL string) error {
+	pool, err := store.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	st := store.New(pool)
+	fmt.Printf("seeding %d demo invoices:\n", len(demoInvoices()))
+	for _, inv := range demoInvoices() {
+		if err := st.InsertInvoice(ctx, inv); err != nil {
+			return err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, intakeURL+"/v1/invoices/"+inv.ID+"/sync", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+		var body struct {
+			WorkflowID string `json:"workflowId"`
+			Error      string `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		report(ctx, intakeURL, resp.StatusCode, body.WorkflowID, body.Error, nil)
+	}
+	return nil
+}
+
+// demoInvoices: one billed at once, one above the approval threshold, one
+// invalid, and one Stripe refuses because its due date has passed.
+func demoInvoices() []store.Invoice {
+	due := time.Now().UTC().AddDate(0, 0, 30).Truncate(24 * time.Hour)
+	inv := func(id, customer, currency string, due time.Time, lines ...store.InvoiceLine) store.Invoice {
+		return store.Invoice{ID: id, CustomerID: customer, CustomerName: customer + " Ltd", CustomerEmail: "ap@" + strings.ToLower(customer) + ".example",
+			Currency: currency, DueDate: due, Status: store.InvoiceReady, Lines: lines}
+	}
+	return []store.Invoice{
+		inv("INV-DEMO-1", "Acme", "eur", due,
+			store.InvoiceLine{LineNo: 1, Description: "Consulting, November", Quantity: 12, UnitAmount: 15000},
+			store.InvoiceLine{LineNo: 2, Description: "Travel", Quantity: 1, UnitAmount: 42000}),
+		inv("INV-DEMO-2", "Globex", "usd", due,
+			store.InvoiceLine{LineNo: 1, Description: "Annual licence", Quantity: 1, UnitAmount: 2_400_000}),
+		inv("INV-DEMO-3", "Initech", "zzz", due),
+		inv("INV-DEMO-4", "Umbrella", "gbp", due.AddDate(0, -2, 0),
+			store.InvoiceLine{LineNo: 1, Description: "Support plan", Quantity: 3, UnitAmount: 9900}),
+	}
 }
 
 // settle waits briefly for an item to leave Pending and Running.

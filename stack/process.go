@@ -32,6 +32,8 @@ type Process struct {
 	ReadyLine string
 	// ReadyURL, when set, answers 200 once the program is ready.
 	ReadyURL string
+	// ReadyAddr, when set, accepts TCP connections once the program is ready.
+	ReadyAddr string
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -123,6 +125,13 @@ func (p *Process) waitReady(ctx context.Context) error {
 }
 
 func (p *Process) ready() bool {
+	if p.ReadyAddr != "" {
+		conn, err := net.DialTimeout("tcp", p.ReadyAddr, time.Second)
+		if err != nil {
+			return false
+		}
+		conn.Close()
+	}
 	if p.ReadyURL != "" {
 		resp, err := http.Get(p.ReadyURL)
 		if err != nil {

@@ -24,12 +24,17 @@ import (
 // `go install` can build (later ones need replace directives).
 const TemporalCLIVersion = "v1.5.1"
 
+// StripeMockVersion is the pinned stripe-mock.
+const StripeMockVersion = "v0.203.0"
+
 // Options describe a stack.
 type Options struct {
 	// BinDir holds the built programs: workers, starter, signals, sandbox.
 	BinDir string
-	// TemporalCLI is the temporal binary; DataDir receives logs (and the SQLite file).
+	// TemporalCLI is the temporal binary and StripeMock stripe-mock's; DataDir
+	// receives logs (and the SQLite file).
 	TemporalCLI string
+	StripeMock  string
 	DataDir     string
 	// TemporalAddr and UIPort fix the dev server's ports; empty picks free ones.
 	TemporalAddr string
@@ -42,9 +47,12 @@ type Options struct {
 	RegisterSearchAttributes bool
 	// DatabaseURL is the PostgreSQL database the programs use.
 	DatabaseURL string
-	// SandboxAddr and IntakeAddr fix those ports; empty picks free ones.
-	SandboxAddr string
-	IntakeAddr  string
+	// SandboxAddr, SandboxStripeAddr, IntakeAddr and StripeMockAddr fix those
+	// ports; empty picks free ones.
+	SandboxAddr       string
+	SandboxStripeAddr string
+	IntakeAddr        string
+	StripeMockAddr    string
 	// SandboxSeed and SandboxFaults configure the sandbox's fault injection.
 	SandboxSeed   int64
 	SandboxFaults string
@@ -54,12 +62,13 @@ type Options struct {
 
 // Stack is a running local stack.
 type Stack struct {
-	opts     Options
-	temporal *testsuite.DevServer
-	Client   client.Client
-	Sandbox  *Process
-	Worker   *Process
-	Intake   *Process
+	opts       Options
+	temporal   *testsuite.DevServer
+	Client     client.Client
+	StripeMock *Process
+	Sandbox    *Process
+	Worker     *Process
+	Intake     *Process
 	// Env is what a signalbox program needs to reach this stack.
 	Env []string
 }
@@ -70,7 +79,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	healthAddr := ""
-	for _, addr := range []*string{&opts.TemporalAddr, &opts.SandboxAddr, &opts.IntakeAddr, &healthAddr} {
+	for _, addr := range []*string{&opts.TemporalAddr, &opts.SandboxAddr, &opts.SandboxStripeAddr, &opts.IntakeAddr, &opts.StripeMockAddr, &healthAddr} {
 		if *addr == "" {
 			if *addr, err = FreeAddr(); err != nil {
 				return nil, err
@@ -92,6 +101,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		"DATABASE_URL="+opts.DatabaseURL,
 		"SIGNALBOX_CRM_BASE_URL=http://"+opts.SandboxAddr,
 		"SIGNALBOX_CHAT_WEBHOOK_BASE_URL=http://"+opts.SandboxAddr+"/services",
+		"SIGNALBOX_BILLING_BASE_URL=http://"+opts.SandboxStripeAddr,
+		"SIGNALBOX_SANDBOX_STRIPE_ADDR="+opts.SandboxStripeAddr,
+		"SIGNALBOX_SANDBOX_STRIPE_URL=http://"+opts.StripeMockAddr,
 		"SIGNALBOX_SANDBOX_ADDR="+opts.SandboxAddr,
 		"SIGNALBOX_INTAKE_ADDR="+opts.IntakeAddr,
 		fmt.Sprintf("SIGNALBOX_SANDBOX_SEED=%d", opts.SandboxSeed),
@@ -101,12 +113,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.UIPort != "" {
 		s.Env = append(s.Env, "SIGNALBOX_UI_BASE_URL=http://localhost:"+opts.UIPort)
 	}
+	if _, err := os.Stat(opts.StripeMock); err != nil {
+		return nil, fmt.Errorf("no stripe-mock at %s: run `make bin/stripe-mock` (go install github.com/stripe/stripe-mock@%s)", opts.StripeMock, StripeMockVersion)
+	}
+	s.StripeMock = &Process{Name: "stripe-mock", Path: opts.StripeMock, Args: []string{"-http-addr", opts.StripeMockAddr, "-https-addr", "127.0.0.1:"},
+		LogPath: filepath.Join(opts.DataDir, "stripe-mock.log"), ReadyAddr: opts.StripeMockAddr}
 	s.Sandbox = s.program("sandbox", nil, "", "http://"+opts.SandboxAddr+"/_sandbox/health")
 	s.Worker = s.program("workers", nil, "", "http://"+healthAddr+"/healthz")
 	s.Worker.Env = append(append([]string(nil), s.Env...), "SIGNALBOX_WORKER_HEALTH_ADDR="+healthAddr)
 	s.Intake = s.program("starter", []string{"serve"}, "", "http://"+opts.IntakeAddr+"/healthz")
 	s.Intake.Name = "intake"
-	for _, p := range []*Process{s.Sandbox, s.Worker, s.Intake} {
+	for _, p := range []*Process{s.StripeMock, s.Sandbox, s.Worker, s.Intake} {
 		if err := p.Start(ctx); err != nil {
 			return nil, err
 		}
@@ -213,7 +230,7 @@ func (s *Stack) Command(ctx context.Context, stdin string, name string, args ...
 
 // Stop stops every process, intake first, dev server last.
 func (s *Stack) Stop() {
-	for _, p := range []*Process{s.Intake, s.Worker, s.Sandbox} {
+	for _, p := range []*Process{s.Intake, s.Worker, s.Sandbox, s.StripeMock} {
 		if p != nil {
 			_ = p.Stop(15 * time.Second)
 		}

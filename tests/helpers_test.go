@@ -245,6 +245,7 @@ func (s *env) sandboxRequests(t *testing.T, pattern string) []sandboxRequest {
 type sandboxRequest struct {
 	At         time.Time
 	Endpoint   string
+	Identity   string
 	Status     int
 	Fault      string
 	EarlyRetry bool

@@ -76,6 +76,7 @@ func options(dataDir, dbURL string) stack.Options {
 	return stack.Options{
 		BinDir:      binDir,
 		TemporalCLI: filepath.Join(root, "bin", "temporal"),
+		StripeMock:  filepath.Join(root, "bin", "stripe-mock"),
 		DataDir:     dataDir,
 		DatabaseURL: dbURL,
 		Env:         []string{"SIGNALBOX_OPERATORS=" + Operators, "SIGNALBOX_LOG_LEVEL=warn"},
