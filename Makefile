@@ -6,7 +6,7 @@ STRIPE_MOCK_VERSION  := v0.203.0
 BIN      := $(CURDIR)/bin
 PROGRAMS := workers starter signals sandbox devstack
 
-.PHONY: run test build vet docs clean postgres tools help
+.PHONY: run test build vet docs record-histories fuzz clean postgres tools help
 .DEFAULT_GOAL := help
 
 help:
@@ -14,6 +14,8 @@ help:
 	@echo "make test   go vet and every test, end to end included"
 	@echo "make build  build $(PROGRAMS) into ./bin"
 	@echo "make docs   regenerate docs/integrations/*.md from the integration specs"
+	@echo "make record-histories  record the replay-test histories from a real run"
+	@echo "make fuzz   run every fuzz target for FUZZTIME (default 30s)"
 	@echo "make clean  remove ./bin and ./.data"
 
 # The pinned Temporal CLI, built from the Go module proxy. A stamp file per
@@ -58,6 +60,22 @@ test: tools postgres vet
 # The integration cards are generated from the specs the workflows run.
 docs:
 	go test ./signals -run TestIntegrationCardsAreCurrent -update
+
+# Replay histories, recorded from real runs of every integration's paths;
+# workflows/replay_test.go replays them on every make test.
+record-histories: tools postgres
+	rm -f workflows/testdata/histories/*.json
+	go test ./tests -run TestRecordHistories -record-histories -count=1 -v
+
+# Each fuzz target for FUZZTIME (make test runs their seed corpora only).
+FUZZTIME ?= 30s
+FUZZ_TARGETS := FuzzDecisionPayload:./workflows FuzzLeadAmendment:./workflows FuzzInvoiceAmendment:./workflows \
+	FuzzDecodeLead:./starter FuzzParseRetryAfter:./connectors/rest FuzzParsePlan:./sandbox/emulator
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzzing $${t%%:*} for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) $${t#*:} || exit 1; \
+	done
 
 clean:
 	rm -rf $(BIN) .data

@@ -15,6 +15,7 @@ import (
 
 	"github.com/signalbox-dev/signalbox/connectors/chat"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
+	"github.com/signalbox-dev/signalbox/connectors/rest"
 	"github.com/signalbox-dev/signalbox/sandbox/emulator"
 	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/store/storetest"
@@ -36,8 +37,8 @@ func newWorld(t *testing.T, plan emulator.Plan) *world {
 	t.Cleanup(ts.Close)
 	st := store.New(storetest.NewPool(t))
 	w := &world{sandbox: sb, url: ts.URL, store: st,
-		crm:  &CRM{Client: crm.New(ts.URL, "tok", 2*time.Second), Store: st},
-		chat: &Chat{Client: chat.New(nil, ts.URL+"/services", 2*time.Second), Store: st, UIBaseURL: "http://ui", Namespace: "default"},
+		crm:  &CRM{Client: crm.New(ts.URL, "tok", rest.HTTPClient(2*time.Second, 0)), Store: st},
+		chat: &Chat{Client: chat.New(nil, ts.URL+"/services", rest.HTTPClient(2*time.Second, 0)), Store: st, UIBaseURL: "http://ui", Namespace: "default"},
 	}
 	var suite testsuite.WorkflowTestSuite
 	w.env = suite.NewTestActivityEnvironment()

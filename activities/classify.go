@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -35,6 +36,10 @@ const (
 // MaxRetryAfter caps how long a Retry-After can postpone the next attempt.
 const MaxRetryAfter = 5 * time.Minute
 
+// RetryAfterMargin is added to a Retry-After: Temporal's retry timers are not
+// exact to the millisecond, and a retry must never come early.
+const RetryAfterMargin = 250 * time.Millisecond
+
 // Classify turns an error from a connector or the store into the Temporal error
 // the activity returns. It is the only place where that decision is made.
 // Expected refusals are marked benign so they do not raise alarms in metrics or logs.
@@ -51,28 +56,29 @@ func Classify(err error) error {
 	}
 	var e *rest.Error
 	if !errors.As(err, &e) {
-		return temporal.NewApplicationErrorWithOptions(err.Error(), ErrInternal, temporal.ApplicationErrorOptions{Cause: err})
+		return temporal.NewApplicationErrorWithOptions(redact(err.Error()), ErrInternal, temporal.ApplicationErrorOptions{})
 	}
+	msg := redact(e.Error())
 	status := e.StatusCode
 	switch {
 	case status == 0 || status == http.StatusRequestTimeout || status >= 500:
-		return temporal.NewApplicationErrorWithOptions(e.Error(), ErrTargetUnavailable, temporal.ApplicationErrorOptions{})
+		return temporal.NewApplicationErrorWithOptions(msg, ErrTargetUnavailable, temporal.ApplicationErrorOptions{})
 	case status == http.StatusTooManyRequests:
 		opts := temporal.ApplicationErrorOptions{Category: temporal.ApplicationErrorCategoryBenign}
-		if e.HasRetryAfter {
+		if e.HasRetryAfter && e.RetryAfter > 0 {
 			// A zero Retry-After means "now": keep the retry policy's backoff then.
-			opts.NextRetryDelay = min(e.RetryAfter, MaxRetryAfter)
+			opts.NextRetryDelay = min(e.RetryAfter+RetryAfterMargin, MaxRetryAfter)
 		}
-		return temporal.NewApplicationErrorWithOptions(e.Error(), ErrRateLimited, opts)
+		return temporal.NewApplicationErrorWithOptions(msg, ErrRateLimited, opts)
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return temporal.NewApplicationErrorWithOptions(
-			fmt.Sprintf("%s (check the %s credentials, then decide retry)", e.Error(), e.Target),
+			fmt.Sprintf("%s (check the %s credentials, then decide retry)", msg, e.Target),
 			ErrAuthFailed, temporal.ApplicationErrorOptions{NonRetryable: true})
 	case status == http.StatusConflict:
-		return temporal.NewApplicationErrorWithOptions(e.Error(), ErrConflict,
+		return temporal.NewApplicationErrorWithOptions(msg, ErrConflict,
 			temporal.ApplicationErrorOptions{NonRetryable: true, Category: temporal.ApplicationErrorCategoryBenign, Details: []any{rejection(e)}})
 	default:
-		return temporal.NewApplicationErrorWithOptions(e.Error(), ErrTargetRejected,
+		return temporal.NewApplicationErrorWithOptions(msg, ErrTargetRejected,
 			temporal.ApplicationErrorOptions{NonRetryable: true, Category: temporal.ApplicationErrorCategoryBenign, Details: []any{rejection(e)}})
 	}
 }
@@ -88,5 +94,13 @@ type Rejection struct {
 }
 
 func rejection(e *rest.Error) Rejection {
-	return Rejection{Target: e.Target, Status: e.StatusCode, Code: e.Code, Message: e.Message, Param: e.Param}
+	return Rejection{Target: e.Target, Status: e.StatusCode, Code: e.Code, Message: redact(e.Message), Param: e.Param}
+}
+
+var emailLike = regexp.MustCompile(`[^\s"'<>@,;:\[\]]+@[^\s"'<>@,;:\[\]]+\.[A-Za-z]{2,}`)
+
+// redact hides email addresses in a vendor's message: error messages reach
+// logs and failure metrics, where personal data must not.
+func redact(msg string) string {
+	return emailLike.ReplaceAllString(msg, "<email>")
 }

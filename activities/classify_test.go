@@ -29,7 +29,7 @@ func respond(t *testing.T, status int, header map[string]string, body string) st
 }
 
 func call(url string, timeout time.Duration) error {
-	return rest.NewClient("crm", url, timeout, nil).Do(context.Background(), rest.Request{Method: "POST", Path: "/x"}, nil)
+	return rest.NewClient("crm", url, rest.HTTPClient(timeout, 0), nil).Do(context.Background(), rest.Request{Method: "POST", Path: "/x"}, nil)
 }
 
 func TestClassifyRealResponses(t *testing.T) {
@@ -52,8 +52,9 @@ func TestClassifyRealResponses(t *testing.T) {
 		{"401", 401, nil, `{"category":"INVALID_AUTHENTICATION"}`, ErrAuthFailed, true, false, 0, 0},
 		{"403", 403, nil, `forbidden`, ErrAuthFailed, true, false, 0, 0},
 		{"409", 409, nil, `{"category":"CONFLICT","message":"Contact already exists. Existing ID: 5"}`, ErrConflict, true, true, 0, 0},
-		{"429 seconds", 429, map[string]string{"Retry-After": "7"}, ``, ErrRateLimited, false, true, 7 * time.Second, 7 * time.Second},
-		{"429 date", 429, map[string]string{"Retry-After": future}, ``, ErrRateLimited, false, true, 80 * time.Second, 91 * time.Second},
+		{"429 seconds", 429, map[string]string{"Retry-After": "7"}, ``, ErrRateLimited, false, true, 7*time.Second + RetryAfterMargin, 7*time.Second + RetryAfterMargin},
+		{"429 date", 429, map[string]string{"Retry-After": future}, ``, ErrRateLimited, false, true, 80 * time.Second, 92 * time.Second},
+		{"429 now", 429, map[string]string{"Retry-After": "0"}, ``, ErrRateLimited, false, true, 0, 0},
 		{"429 capped", 429, map[string]string{"Retry-After": "86400"}, ``, ErrRateLimited, false, true, MaxRetryAfter, MaxRetryAfter},
 		{"429 without header", 429, nil, ``, ErrRateLimited, false, true, 0, 0},
 		{"408", 408, nil, ``, ErrTargetUnavailable, false, false, 0, 0},
@@ -113,4 +114,18 @@ func TestRejectionDetailsReachTheWorkflow(t *testing.T) {
 	var r Rejection
 	require.NoError(t, appErr.Details(&r))
 	require.Equal(t, Rejection{Target: "crm", Status: 400, Code: "invalid_request_error", Message: "No such currency: zzz", Param: "currency"}, r)
+}
+
+func TestClassifiedMessagesCarryNoEmailAddresses(t *testing.T) {
+	t.Parallel()
+	body := `{"category":"VALIDATION_ERROR","message":"Property values were not valid: [{\"message\":\"Email address edsger@dijkstra.invalid is invalid\"}]"}`
+	err := Classify(call(respond(t, 400, nil, body), time.Second))
+	require.NotContains(t, err.Error(), "edsger@")
+	require.Contains(t, err.Error(), "Email address <email> is invalid")
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	var r Rejection
+	require.NoError(t, appErr.Details(&r))
+	require.NotContains(t, r.Message, "edsger@")
+	require.Equal(t, "contact <email>, <email>; and a@b", redact("contact a.b+c@x.example.com, D@Y.ORG; and a@b"))
 }

@@ -36,7 +36,7 @@ func Load(spec Validator) error {
 func explain(err error) error {
 	var perr *envconfig.ParseError
 	if errors.As(err, &perr) {
-		return fmt.Errorf("config: %s=%q is not a valid %s (%v)", perr.KeyName, perr.Value, describeType(perr.TypeName), rootCause(perr.Err))
+		return fmt.Errorf("config: %s is not a valid %s (%v)", shown(perr.KeyName, perr.Value), describeType(perr.TypeName), rootCause(perr.Err))
 	}
 	msg := err.Error()
 	if key, ok := strings.CutPrefix(msg, "required key "); ok {
@@ -73,7 +73,21 @@ func describeType(goType string) string {
 
 // Invalid reports a value that parsed but makes no sense.
 func Invalid(variable, value, problem string) error {
-	return fmt.Errorf("config: %s=%q %s", variable, value, problem)
+	return fmt.Errorf("config: %s %s", shown(variable, value), problem)
+}
+
+// secretSuffixes mark variables whose values must never be printed.
+var secretSuffixes = []string{"_TOKEN", "_TOKENS", "_KEY", "_SECRET", "_SECRETS", "_WEBHOOKS", "DATABASE_URL"}
+
+// shown is how a variable and its value appear in an error: NAME="value", or
+// just NAME for a secret (a token, a key, a webhook URL, a password in a URL).
+func shown(variable, value string) string {
+	for _, suffix := range secretSuffixes {
+		if strings.HasSuffix(variable, suffix) {
+			return variable + " (value hidden)"
+		}
+	}
+	return fmt.Sprintf("%s=%q", variable, value)
 }
 
 func checkHostPort(variable, value string) error {

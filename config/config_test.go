@@ -92,10 +92,11 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"zero rate", "SIGNALBOX_CRM_RATE", "0", `config: SIGNALBOX_CRM_RATE="0" must be greater than zero`},
 		{"window shorter than timeout", "SIGNALBOX_CRM_RETRY_WINDOW", "1s", `config: SIGNALBOX_CRM_RETRY_WINDOW="1s" must be at least SIGNALBOX_CRM_TIMEOUT (10s)`},
 		{"address without port", "TEMPORAL_ADDRESS", "localhost", `config: TEMPORAL_ADDRESS="localhost" must be host:port`},
-		{"empty database URL", "DATABASE_URL", "", `config: DATABASE_URL="" must not be empty`},
+		{"empty database URL", "DATABASE_URL", "", `config: DATABASE_URL (value hidden) must not be empty`},
 		{"bad database URL", "DATABASE_URL", "postgres://u:secret@host:notaport/db", `config: DATABASE_URL is not a valid PostgreSQL connection string`},
 		{"relative CRM URL", "SIGNALBOX_CRM_BASE_URL", "/crm", `config: SIGNALBOX_CRM_BASE_URL="/crm" must be an absolute URL`},
-		{"operators without team", "SIGNALBOX_OPERATORS", "alice,bob", `config: SIGNALBOX_OPERATORS="alice,bob" is not a valid config.Operators (entry "alice,bob" must be team=value`},
+		{"operators without team", "SIGNALBOX_OPERATORS", "alice,bob", `config: SIGNALBOX_OPERATORS="alice,bob" is not a valid config.Operators (entry 1 must be name=value`},
+		{"webhooks are secrets", "SIGNALBOX_CHAT_WEBHOOKS", "sales:https://hooks.slack.com/services/T/B/secret", `config: SIGNALBOX_CHAT_WEBHOOKS (value hidden) is not a valid config.TeamMap`},
 		{"unknown log level", "SIGNALBOX_LOG_LEVEL", "loud", `config: SIGNALBOX_LOG_LEVEL="loud" must be debug, info, warn or error`},
 		{"webhook not a URL", "SIGNALBOX_CHAT_WEBHOOKS", "sales=hooks", `config: SIGNALBOX_CHAT_WEBHOOKS: the URL of team "sales" must be an absolute http(s) URL`},
 	}
@@ -132,7 +133,7 @@ func TestOperatorsDecode(t *testing.T) {
 
 	require.ErrorContains(t, o.Decode("sales=alice;sales=bob"), `team "sales" appears twice`)
 	require.ErrorContains(t, o.Decode("sales=al ice"), `operator "al ice" of team "sales" must be a single word`)
-	require.ErrorContains(t, o.Decode("=alice"), "must be team=value")
+	require.ErrorContains(t, o.Decode("=alice"), "entry 1 must be name=value")
 }
 
 func TestTemporalTLSPairs(t *testing.T) {
@@ -165,4 +166,16 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 			require.True(t, strings.Contains(string(readme), "`"+key+"`"), "README.md's configuration table lacks %s", key)
 		}
 	}
+}
+
+func TestIntakeAuthIsRequiredToServe(t *testing.T) {
+	t.Parallel()
+	var i Intake
+	require.ErrorContains(t, i.CheckIntakeAuth(), "the intake needs SIGNALBOX_INTAKE_TOKENS or SIGNALBOX_INTAKE_HMAC_SECRETS")
+	i.IntakeTokens = TeamMap{"webform": "short"}
+	err := i.CheckIntakeAuth()
+	require.ErrorContains(t, err, `SIGNALBOX_INTAKE_TOKENS: the secret of source "webform" must be at least 16 characters`)
+	require.NotContains(t, err.Error(), "short")
+	i.IntakeTokens = TeamMap{"webform": "0123456789abcdef"}
+	require.NoError(t, i.CheckIntakeAuth())
 }

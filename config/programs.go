@@ -182,6 +182,31 @@ type Intake struct {
 
 	// IntakeAddr is where the intake listens. Default: 127.0.0.1:8080.
 	IntakeAddr string `split_words:"true" default:"127.0.0.1:8080"`
+	// IntakeTokens are the bearer tokens the intake accepts, named by source:
+	// "webform=<token>;partner=<token>". Default: none.
+	IntakeTokens TeamMap `split_words:"true"`
+	// IntakeHMACSecrets are the secrets of sources that sign their bodies with
+	// HMAC-SHA256 (header X-Signature-256: sha256=<hex>): "shop=<secret>". Default: none.
+	IntakeHMACSecrets TeamMap `split_words:"true"`
+}
+
+// minSecretLen is the shortest intake token or HMAC secret accepted.
+const minSecretLen = 16
+
+// CheckIntakeAuth says what is wrong with the intake's credentials; serving
+// needs at least one token or secret, so no request goes unauthenticated.
+func (i Intake) CheckIntakeAuth() error {
+	if len(i.IntakeTokens) == 0 && len(i.IntakeHMACSecrets) == 0 {
+		return fmt.Errorf("config: the intake needs SIGNALBOX_INTAKE_TOKENS or SIGNALBOX_INTAKE_HMAC_SECRETS: every request must prove where it comes from")
+	}
+	for variable, m := range map[string]TeamMap{"SIGNALBOX_INTAKE_TOKENS": i.IntakeTokens, "SIGNALBOX_INTAKE_HMAC_SECRETS": i.IntakeHMACSecrets} {
+		for _, source := range m.Teams() {
+			if len(m[source]) < minSecretLen {
+				return fmt.Errorf("config: %s: the secret of source %q must be at least %d characters", variable, source, minSecretLen)
+			}
+		}
+	}
+	return nil
 }
 
 // Validate checks every setting.

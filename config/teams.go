@@ -13,11 +13,12 @@ type TeamMap map[string]string
 // Decode implements envconfig.Decoder.
 func (m *TeamMap) Decode(value string) error {
 	out := TeamMap{}
-	for _, entry := range splitNonEmpty(value, ";") {
+	for i, entry := range splitNonEmpty(value, ";") {
 		team, v, ok := strings.Cut(entry, "=")
 		team, v = strings.TrimSpace(team), strings.TrimSpace(v)
 		if !ok || team == "" || v == "" {
-			return fmt.Errorf("entry %q must be team=value (entries separated by ';')", entry)
+			// The entry itself is not echoed: values may be secrets.
+			return fmt.Errorf("entry %d must be name=value (entries separated by ';')", i+1)
 		}
 		if _, dup := out[team]; dup {
 			return fmt.Errorf("team %q appears twice", team)

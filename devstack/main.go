@@ -98,6 +98,7 @@ signalbox is running. Press Ctrl-C to stop everything.
 
   Temporal UI  http://localhost:8233  (add the IntegrationStatus column; filter with IntegrationStatus="Blocked")
   intake       http://127.0.0.1:8080  POST /v1/leads, POST /v1/invoices/{id}/sync, GET /v1/items/{id}
+               with Authorization: Bearer %s
   sandbox      http://127.0.0.1:8091  GET /_sandbox/contacts, /_sandbox/messages, /_sandbox/requests
   Stripe       http://127.0.0.1:8092  the sandbox's pass-through to stripe-mock (127.0.0.1:12111)
   logs         %s/
@@ -110,7 +111,7 @@ Try, in another shell:
   ./bin/signals approve invoice-to-billing:INV-DEMO-2 --reason "annual licence, contract signed"
   ./bin/signals amend invoice-to-billing:INV-DEMO-4 --set dueDate=%s --reason "customer agreed"
   ./bin/temporal workflow list --query "IntegrationStatus='Synced'"
-`, logs, time.Now().AddDate(0, 1, 0).Format(time.DateOnly))
+`, stack.IntakeToken, logs, time.Now().AddDate(0, 1, 0).Format(time.DateOnly))
 	<-ctx.Done()
 	return nil
 }
@@ -128,6 +129,7 @@ func seedLeads(ctx context.Context, intakeURL string) error {
 			return err
 		}
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+stack.IntakeToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return fmt.Errorf("seed: %w", err)
@@ -176,6 +178,7 @@ func seedInvoices(ctx context.Context, dbURL, intakeURL string) error {
 		if err != nil {
 			return err
 		}
+		req.Header.Set("Authorization", "Bearer "+stack.IntakeToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return fmt.Errorf("seed: %w", err)
@@ -219,6 +222,7 @@ func settle(ctx context.Context, intakeURL, id string) workflows.Status {
 		if err != nil {
 			break
 		}
+		req.Header.Set("Authorization", "Bearer "+stack.IntakeToken)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			_ = json.NewDecoder(resp.Body).Decode(&state)
 			resp.Body.Close()

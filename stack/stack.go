@@ -24,6 +24,10 @@ import (
 // `go install` can build (later ones need replace directives).
 const TemporalCLIVersion = "v1.5.1"
 
+// IntakeToken is the bearer token of the stack's intake (source "local"). It
+// guards a local stack only; never use it elsewhere.
+const IntakeToken = "local-intake-token-not-a-secret"
+
 // StripeMockVersion is the pinned stripe-mock.
 const StripeMockVersion = "v0.203.0"
 
@@ -106,6 +110,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		"SIGNALBOX_SANDBOX_STRIPE_URL=http://"+opts.StripeMockAddr,
 		"SIGNALBOX_SANDBOX_ADDR="+opts.SandboxAddr,
 		"SIGNALBOX_INTAKE_ADDR="+opts.IntakeAddr,
+		"SIGNALBOX_INTAKE_TOKENS=local="+IntakeToken,
 		fmt.Sprintf("SIGNALBOX_SANDBOX_SEED=%d", opts.SandboxSeed),
 		"SIGNALBOX_SANDBOX_FAULTS="+opts.SandboxFaults,
 	)

@@ -25,6 +25,7 @@ const maxBody = 64 << 10
 type intake struct {
 	items    items
 	invoices invoiceStatuses
+	auth     *authenticator
 	logger   *slog.Logger
 }
 
@@ -35,9 +36,9 @@ type invoiceStatuses interface {
 
 func (in *intake) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/leads", in.postLead)
-	mux.HandleFunc("POST /v1/invoices/{id}/sync", in.syncInvoice)
-	mux.HandleFunc("GET /v1/items/{workflowID}", in.getItem)
+	mux.HandleFunc("POST /v1/leads", in.authenticated(in.postLead))
+	mux.HandleFunc("POST /v1/invoices/{id}/sync", in.authenticated(in.syncInvoice))
+	mux.HandleFunc("GET /v1/items/{workflowID}", in.authenticated(in.getItem))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -120,47 +121,70 @@ func sourceKey(header, own string) (string, error) {
 	return key, nil
 }
 
-func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+func checkJSON(r *request) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return nil, &badInput{status: http.StatusUnsupportedMediaType, problem: problem{Error: "send Content-Type: application/json"}}
+		return &badInput{status: http.StatusUnsupportedMediaType, problem: problem{Error: "send Content-Type: application/json"}}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, &badInput{status: http.StatusRequestEntityTooLarge, problem: problem{Error: fmt.Sprintf("the body exceeds %d bytes", maxBody)}}
-	}
-	if err != nil {
-		return nil, invalid("could not read the body", nil)
-	}
-	return body, nil
+	return nil
 }
 
-func (in *intake) postLead(w http.ResponseWriter, r *http.Request) {
-	body, err := readJSONBody(w, r)
-	if err != nil {
-		in.fail(w, r, err)
+// request is an authenticated request: its body, read once, and its source.
+type request struct {
+	*http.Request
+	body   []byte
+	source string
+}
+
+// authenticated reads the body (within maxBody) and lets through only requests
+// from a known source.
+func (in *intake) authenticated(next func(http.ResponseWriter, *request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			in.fail(w, r, &badInput{status: http.StatusRequestEntityTooLarge, problem: problem{Error: fmt.Sprintf("the body exceeds %d bytes", maxBody)}})
+			return
+		}
+		if err != nil {
+			in.fail(w, r, invalid("could not read the body", nil))
+			return
+		}
+		source, ok := in.auth.source(r, body)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="signalbox intake"`)
+			in.fail(w, r, &badInput{status: http.StatusUnauthorized, problem: problem{
+				Error: "send Authorization: Bearer <token>, or " + signatureHeader + ": sha256=<hex HMAC-SHA256 of the body>"}})
+			return
+		}
+		next(w, &request{Request: r, body: body, source: source})
+	}
+}
+
+func (in *intake) postLead(w http.ResponseWriter, r *request) {
+	if err := checkJSON(r); err != nil {
+		in.fail(w, r.Request, err)
 		return
 	}
-	lead, err := decodeLead(body)
+	lead, err := decodeLead(r.body)
 	if err != nil {
-		in.fail(w, r, err)
+		in.fail(w, r.Request, err)
 		return
 	}
 	key, err := sourceKey(r.Header.Get("Idempotency-Key"), lead.ID)
 	if err != nil {
-		in.fail(w, r, err)
+		in.fail(w, r.Request, err)
 		return
 	}
-	in.start(w, r, workflows.LeadToCRMSpec(), key, workflows.LeadInput{ItemInput: workflows.ItemInput{StartedBy: "intake"}, Lead: lead})
+	in.start(w, r, workflows.LeadToCRMSpec(), key, workflows.LeadInput{ItemInput: workflows.ItemInput{StartedBy: "intake:" + r.source}, Lead: lead})
 }
 
-func (in *intake) syncInvoice(w http.ResponseWriter, r *http.Request) {
+func (in *intake) syncInvoice(w http.ResponseWriter, r *request) {
 	id := r.PathValue("id")
 	if err := checkInvoiceToSync(r.Context(), in.invoices, id); err != nil {
-		in.fail(w, r, err)
+		in.fail(w, r.Request, err)
 		return
 	}
-	in.start(w, r, workflows.InvoiceToBillingSpec(), id, invoiceInput(id, "intake"))
+	in.start(w, r, workflows.InvoiceToBillingSpec(), id, invoiceInput(id, "intake:"+r.source))
 }
 
 func invoiceInput(id, startedBy string) workflows.InvoiceInput {
@@ -186,7 +210,7 @@ func checkInvoiceToSync(ctx context.Context, invoices invoiceStatuses, id string
 }
 
 // start starts an item and answers 202 with its workflow and run IDs.
-func (in *intake) start(w http.ResponseWriter, r *http.Request, spec workflows.Spec, key string, input any) {
+func (in *intake) start(w http.ResponseWriter, r *request, spec workflows.Spec, key string, input any) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	s, err := in.items.Start(ctx, spec, key, input)
@@ -196,12 +220,12 @@ func (in *intake) start(w http.ResponseWriter, r *http.Request, spec workflows.S
 		writeJSON(w, http.StatusServiceUnavailable, problem{Error: "could not start the item: Temporal is unavailable; retry with the same key"})
 		return
 	}
-	in.logger.Info("item accepted", "workflowId", s.WorkflowID, "runId", s.RunID)
+	in.logger.Info("item accepted", "workflowId", s.WorkflowID, "runId", s.RunID, "source", r.source)
 	w.Header().Set("Location", "/v1/items/"+s.WorkflowID)
 	writeJSON(w, http.StatusAccepted, map[string]string{"workflowId": s.WorkflowID, "runId": s.RunID, "status": "/v1/items/" + s.WorkflowID})
 }
 
-func (in *intake) getItem(w http.ResponseWriter, r *http.Request) {
+func (in *intake) getItem(w http.ResponseWriter, r *request) {
 	id := r.PathValue("workflowID")
 	if _, _, ok := workflows.SplitItemID(id); !ok {
 		writeJSON(w, http.StatusBadRequest, problem{Error: "an item ID looks like lead-to-crm:<key>"})

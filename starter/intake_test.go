@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -63,14 +67,23 @@ func (f fakeInvoices) InvoiceStatus(_ context.Context, id string) (string, error
 	return s, nil
 }
 
-func newIntake() (*fakeItems, http.Handler) {
+const (
+	testToken  = "webform-token-0123456789"
+	testSecret = "shop-hmac-secret-0123456789"
+)
+
+func newIntakeLogging(logs io.Writer) (*fakeItems, http.Handler) {
 	f := &fakeItems{states: map[string]workflows.ItemState{}}
 	invoices := fakeInvoices{"INV-1": store.InvoiceReady, "INV-2": store.InvoiceBilled, "INV-3": store.InvoiceDraft}
-	return f, (&intake{items: f, invoices: invoices, logger: slog.New(slog.DiscardHandler)}).routes()
+	auth := newAuthenticator(map[string]string{"webform": testToken}, map[string]string{"shop": testSecret})
+	return f, (&intake{items: f, invoices: invoices, auth: auth, logger: slog.New(slog.NewTextHandler(logs, nil))}).routes()
 }
+
+func newIntake() (*fakeItems, http.Handler) { return newIntakeLogging(io.Discard) }
 
 func do(h http.Handler, method, path, contentType, body string, header map[string]string) (*httptest.ResponseRecorder, map[string]any) {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testToken)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -96,7 +109,7 @@ func TestPostLeadStartsAnItem(t *testing.T) {
 	require.Equal(t, "/v1/items/lead-to-crm:lead-1", rec.Header().Get("Location"))
 	require.Len(t, f.starts, 1)
 	in := f.starts[0].input.(workflows.LeadInput)
-	require.Equal(t, "intake", in.StartedBy)
+	require.Equal(t, "intake:webform", in.StartedBy, "the audit trail names the source")
 	require.Equal(t, "ada@example.com", in.Lead.Email)
 }
 
@@ -211,6 +224,59 @@ func TestSyncInvoice(t *testing.T) {
 			continue
 		}
 		require.Equal(t, "invoice-to-billing:"+tc.id, body["workflowId"])
-		require.Equal(t, workflows.InvoiceInput{ItemInput: workflows.ItemInput{StartedBy: "intake"}, InvoiceID: tc.id}, f.starts[0].input)
+		require.Equal(t, workflows.InvoiceInput{ItemInput: workflows.ItemInput{StartedBy: "intake:webform"}, InvoiceID: tc.id}, f.starts[0].input)
 	}
+}
+
+func sign(secret, body string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(body))
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+func TestRequestsMustProveTheirSource(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	f, h := newIntakeLogging(&logs)
+	send := func(header map[string]string, body string) int {
+		req := httptest.NewRequest("POST", "/v1/leads", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.NotContains(t, rec.Body.String(), testToken)
+		return rec.Code
+	}
+	require.Equal(t, http.StatusUnauthorized, send(nil, goodLead))
+	require.Equal(t, http.StatusUnauthorized, send(map[string]string{"Authorization": "Bearer wrong-token-0123456789"}, goodLead))
+	require.Equal(t, http.StatusUnauthorized, send(map[string]string{"Authorization": "Bearer " + testToken[:10]}, goodLead), "a prefix is not the token")
+	require.Equal(t, http.StatusUnauthorized, send(map[string]string{"Authorization": testToken}, goodLead), "the Bearer scheme is required")
+	require.Equal(t, http.StatusUnauthorized, send(map[string]string{signatureHeader: sign("other-secret-0123456789", goodLead)}, goodLead))
+	require.Equal(t, http.StatusUnauthorized, send(map[string]string{signatureHeader: sign(testSecret, goodLead+" ")}, goodLead), "the signature covers the exact body")
+	require.Equal(t, http.StatusUnauthorized, send(map[string]string{signatureHeader: "sha256=zz"}, goodLead))
+	require.Empty(t, f.starts, "nothing starts without a proven source")
+
+	require.Equal(t, http.StatusAccepted, send(map[string]string{signatureHeader: sign(testSecret, goodLead)}, goodLead))
+	require.Equal(t, "intake:shop", f.starts[0].input.(workflows.LeadInput).StartedBy)
+	require.Equal(t, http.StatusAccepted, send(map[string]string{"Authorization": "Bearer " + testToken}, goodLead))
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	require.Equal(t, http.StatusOK, rec.Code, "health needs no credentials")
+
+	require.NotContains(t, logs.String(), testToken)
+	require.NotContains(t, logs.String(), testSecret)
+	require.NotContains(t, logs.String(), "ada@example.com", "no personal data in the logs")
+	require.Contains(t, logs.String(), "source=shop")
+}
+
+func TestUnauthenticatedBodiesAreStillBounded(t *testing.T) {
+	t.Parallel()
+	_, h := newIntake()
+	req := httptest.NewRequest("POST", "/v1/leads", strings.NewReader(strings.Repeat("a", maxBody+1)))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
 }

@@ -93,6 +93,9 @@ func dial(ctx context.Context, cfg config.Intake, logger *slog.Logger) (client.C
 }
 
 func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger) error {
+	if err := cfg.CheckIntakeAuth(); err != nil {
+		return err
+	}
 	c, err := dial(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -107,7 +110,8 @@ func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on SIGNALBOX_INTAKE_ADDR=%s: %w", cfg.IntakeAddr, err)
 	}
-	in := &intake{items: &temporalItems{client: c}, invoices: store.New(pool), logger: logger}
+	in := &intake{items: &temporalItems{client: c}, invoices: store.New(pool), logger: logger,
+		auth: newAuthenticator(cfg.IntakeTokens, cfg.IntakeHMACSecrets)}
 	srv := &http.Server{
 		Handler:           in.routes(),
 		ReadHeaderTimeout: 5 * time.Second,

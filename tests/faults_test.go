@@ -58,6 +58,9 @@ func TestLeadsRideThroughFaultsExactlyOnce(t *testing.T) {
 	t.Logf("requests %v, faults %v", stats.Requests, stats.Faults)
 	require.Positive(t, stats.Faults["crm.create 5xx"], "faults were injected")
 	require.Positive(t, stats.Faults["chat.post 429"])
+	if stats.EarlyRetries > 0 {
+		s.logEarlyRetries(t)
+	}
 	require.Zero(t, stats.EarlyRetries, "no request came before the Retry-After it was given")
 	require.Zero(t, stats.DuplicateMessages)
 	for _, key := range keys {

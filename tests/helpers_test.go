@@ -49,6 +49,7 @@ func (s *env) post(t *testing.T, path string, body any, header map[string]string
 	req, err := http.NewRequest(http.MethodPost, s.IntakeURL()+path, bytes.NewReader(raw))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+stack.IntakeToken)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
@@ -152,7 +153,10 @@ func (s *env) messagesAbout(t *testing.T, text string) []message {
 
 func getJSON(t *testing.T, url string, out any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+stack.IntakeToken)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, url)
@@ -293,4 +297,29 @@ func (s *env) waitInFlight(t *testing.T, endpoint string) {
 	t.Helper()
 	require.Eventually(t, func() bool { return s.sandboxStats(t).InFlight[endpoint] > 0 }, waitFor, 50*time.Millisecond,
 		"no request reached %s", endpoint)
+}
+
+// logEarlyRetries logs every request to an identity that saw an early retry.
+func (s *env) logEarlyRetries(t *testing.T) {
+	t.Helper()
+	reqs := s.sandboxRequests(t, "*")
+	early := map[string]bool{}
+	for _, r := range reqs {
+		if r.EarlyRetry {
+			early[r.Endpoint+" "+r.Identity] = true
+		}
+	}
+	for _, r := range reqs {
+		if early[r.Endpoint+" "+r.Identity] {
+			t.Logf("%s %s %s status=%d fault=%s early=%v took=%dms", r.At.Format("15:04:05.000"), r.Endpoint, r.Identity, r.Status, r.Fault, r.EarlyRetry, r.DurationMS)
+		}
+	}
+}
+
+// signal sends a raw decision signal with the temporal CLI.
+func (s *env) signal(t *testing.T, id, input string) {
+	t.Helper()
+	out, err := runTemporal(context.Background(), "workflow", "signal", "--address", s.TemporalAddr(), "--workflow-id", id,
+		"--name", workflows.SignalDecision, "--input", input)
+	require.NoError(t, err, out)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/signalbox-dev/signalbox/stack"
@@ -65,10 +66,39 @@ func run(m *testing.M) int {
 	shared = &env{Stack: s, dbURL: url}
 	code := m.Run()
 	shared.Stop()
+	if code == 0 {
+		if err := checkLogsClean(filepath.Join(tmp, "data")); err != nil {
+			fmt.Fprintln(os.Stderr, "tests:", err)
+			code = 1
+		}
+	}
 	if code != 0 {
 		printLogs(filepath.Join(tmp, "data"))
 	}
 	return code
+}
+
+// secretsAndPersonalData are strings the tests send that signalbox's own
+// programs must never log: the leads' and invoices' email domains, the
+// intake's token and the Stripe key.
+var secretsAndPersonalData = []string{"@example.com", "@acme.example", stack.IntakeToken, "sk_test_signalbox"}
+
+// checkLogsClean reads the logs of signalbox's programs (not the dev
+// server's, nor the emulators') after every test has run.
+func checkLogsClean(dir string) error {
+	for _, name := range []string{"workers.log", "starter.log"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		for _, s := range secretsAndPersonalData {
+			if i := strings.Index(string(b), s); i >= 0 {
+				start := max(0, i-200)
+				return fmt.Errorf("%s logged %q: ...%s...", name, s, b[start:min(len(b), i+100)])
+			}
+		}
+	}
+	return nil
 }
 
 // options describe a stack like the shared one, logging into dataDir.

@@ -29,6 +29,7 @@ import (
 	"github.com/signalbox-dev/signalbox/connectors/billing"
 	"github.com/signalbox-dev/signalbox/connectors/chat"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
+	"github.com/signalbox-dev/signalbox/connectors/rest"
 	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/workflows"
 )
@@ -135,24 +136,24 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store) []worker.Wo
 	})
 	workflows.Register(integrations, &activities.Spine{Store: st, Policy: policy}, &activities.Invoices{Store: st})
 
-	// The server caps a queue's rate across all workers; the same cap per
-	// process makes one worker exact too (the server's limiter allows bursts).
+	// The server caps a queue's activities across all workers (allowing short
+	// bursts); each target's HTTP client spaces this process's requests
+	// exactly (rest.HTTPClient).
 	target := func(queue string, t config.Target) worker.Worker {
 		return worker.New(c, queue, worker.Options{
 			DisableWorkflowWorker:              true,
 			TaskQueueActivitiesPerSecond:       t.Rate,
-			WorkerActivitiesPerSecond:          t.Rate,
 			MaxConcurrentActivityExecutionSize: t.Concurrency,
 			WorkerStopTimeout:                  stopTimeout,
 		})
 	}
 	crmWorker := target(workflows.TaskQueueCRM, cfg.CRM())
-	crmWorker.RegisterActivity(&activities.CRM{Client: crm.New(cfg.CRMBaseURL, cfg.CRMToken, cfg.CRMTimeout), Store: st})
+	crmWorker.RegisterActivity(&activities.CRM{Client: crm.New(cfg.CRMBaseURL, cfg.CRMToken, rest.HTTPClient(cfg.CRMTimeout, cfg.CRMRate)), Store: st})
 	chatWorker := target(workflows.TaskQueueChat, cfg.Chat())
-	chatWorker.RegisterActivity(&activities.Chat{Client: chat.New(cfg.ChatWebhooks, cfg.ChatWebhookBaseURL, cfg.ChatTimeout), Store: st,
+	chatWorker.RegisterActivity(&activities.Chat{Client: chat.New(cfg.ChatWebhooks, cfg.ChatWebhookBaseURL, rest.HTTPClient(cfg.ChatTimeout, cfg.ChatRate)), Store: st,
 		UIBaseURL: cfg.UIBaseURL, Namespace: cfg.Namespace})
 	billingWorker := target(workflows.TaskQueueBilling, cfg.Billing())
-	billingWorker.RegisterActivity(&activities.Billing{Client: billing.New(cfg.BillingBaseURL, cfg.BillingAPIKey, cfg.BillingTimeout), Store: st})
+	billingWorker.RegisterActivity(&activities.Billing{Client: billing.New(cfg.BillingBaseURL, cfg.BillingAPIKey, rest.HTTPClient(cfg.BillingTimeout, cfg.BillingRate)), Store: st})
 	return []worker.Worker{integrations, crmWorker, chatWorker, billingWorker}
 }
 

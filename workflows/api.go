@@ -233,12 +233,15 @@ type Result struct {
 	ExternalIDs map[string]string `json:"externalIds,omitempty"`
 }
 
-var sourceKeyPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~@+-]{0,199}$`)
+var sourceKeyPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~-]{0,199}$`)
 
-// CheckSourceKey says what is wrong with a source key, if anything.
+// CheckSourceKey says what is wrong with a source key, if anything. A key is
+// an identifier — it becomes the workflow ID and the SourceKey search
+// attribute, which are not encrypted — so characters of email addresses are
+// refused: no personal data can become a key.
 func CheckSourceKey(key string) error {
 	if !sourceKeyPattern.MatchString(key) {
-		return fmt.Errorf("must be 1 to 200 characters of letters, digits and . _ ~ @ + -, starting with a letter or digit")
+		return fmt.Errorf("must be 1 to 200 characters of letters, digits and . _ ~ -, starting with a letter or digit (an identifier, never personal data)")
 	}
 	return nil
 }

@@ -27,7 +27,8 @@ func TestLeadValidate(t *testing.T) {
 		{"not utf-8", func(l *Lead) { l.LastName = "Lovel\xffce" }, map[string]string{"lastName": "must be valid UTF-8"}},
 		{"phone", func(l *Lead) { l.Phone = "call me maybe" }, map[string]string{"phone": "must be digits, spaces and + ( ) . - only, 5 to 30 characters"}},
 		{"good phone", func(l *Lead) { l.Phone = "+44 (20) 7946-0000" }, nil},
-		{"bad id", func(l *Lead) { l.ID = "has space" }, map[string]string{"id": "must be 1 to 200 characters of letters, digits and . _ ~ @ + -, starting with a letter or digit"}},
+		{"bad id", func(l *Lead) { l.ID = "has space" }, map[string]string{"id": "must be 1 to 200 characters of letters, digits and . _ ~ -, starting with a letter or digit (an identifier, never personal data)"}},
+		{"email as id", func(l *Lead) { l.ID = "ada@example.com" }, map[string]string{"id": "must be 1 to 200 characters of letters, digits and . _ ~ -, starting with a letter or digit (an identifier, never personal data)"}},
 	}
 	for _, tc := range cases {
 		l := ada()

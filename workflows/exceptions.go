@@ -160,14 +160,24 @@ func (it *item) registerHandlers(ctx workflow.Context) error {
 	return nil
 }
 
-func (it *item) onSignal(ctx workflow.Context, raw json.RawMessage) {
+// DecodeDecision reads a decision payload strictly: one JSON object with the
+// fields of Decision and nothing else.
+func DecodeDecision(raw []byte) (Decision, error) {
 	var d Decision
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(&d)
-	if err != nil {
-		err = refusal("the signal is not a decision (%v); send {\"action\",\"actor\",\"reason\", ...}", err)
-	} else {
+	if err := dec.Decode(&d); err != nil {
+		return d, refusal("the signal is not a decision (%v); send {\"action\",\"actor\",\"reason\", ...}", err)
+	}
+	if dec.More() {
+		return d, refusal("the signal holds more than one JSON value")
+	}
+	return d, nil
+}
+
+func (it *item) onSignal(ctx workflow.Context, raw json.RawMessage) {
+	d, err := DecodeDecision(raw)
+	if err == nil {
 		err = it.check(d)
 	}
 	if err == nil {

@@ -29,12 +29,13 @@ type Client struct {
 }
 
 // New returns a client for the API at baseURL (https://api.stripe.com, or
-// stripe-mock behind the sandbox) with a secret key. stripe-go's own retries
-// are off: Temporal retries, with the same idempotency keys.
-func New(baseURL, key string, timeout time.Duration) *Client {
+// stripe-mock behind the sandbox) with a secret key, over hc (see
+// rest.HTTPClient). stripe-go's own retries are off: Temporal retries, with
+// the same idempotency keys.
+func New(baseURL, key string, hc *http.Client) *Client {
 	cfg := &stripe.BackendConfig{
 		URL:               stripe.String(strings.TrimSuffix(baseURL, "/")),
-		HTTPClient:        &http.Client{Timeout: timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		HTTPClient:        hc,
 		MaxNetworkRetries: stripe.Int64(0),
 		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
 	}

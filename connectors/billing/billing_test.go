@@ -32,7 +32,7 @@ func stripeLike(t *testing.T, status int, header map[string]string, body string)
 		_, _ = w.Write([]byte(body))
 	}))
 	t.Cleanup(ts.Close)
-	return New(ts.URL, "sk_test_x", 2*time.Second), &reqs, &forms
+	return New(ts.URL, "sk_test_x", rest.HTTPClient(2*time.Second, 0)), &reqs, &forms
 }
 
 func TestCreateInvoiceSendsTheIdempotencyKeyAndParameters(t *testing.T) {
@@ -97,7 +97,7 @@ func TestStripeErrorsBecomeRestErrors(t *testing.T) {
 	require.True(t, e.HasRetryAfter)
 	require.Equal(t, 3*time.Second, e.RetryAfter)
 
-	_, err = New("http://127.0.0.1:1", "sk_test_x", time.Second).GetInvoice(context.Background(), "in_1")
+	_, err = New("http://127.0.0.1:1", "sk_test_x", rest.HTTPClient(time.Second, 0)).GetInvoice(context.Background(), "in_1")
 	require.ErrorAs(t, err, &e)
 	require.Zero(t, e.StatusCode, "no answer at all")
 	require.True(t, errors.Is(err, e.Err))

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/signalbox-dev/signalbox/connectors/rest"
 )
@@ -26,9 +25,9 @@ type Client struct {
 
 // New returns a client that posts to webhooks[team], or to baseURL/<team> for a
 // team without its own webhook (the sandbox serves those); config requires baseURL.
-func New(webhooks map[string]string, baseURL string, timeout time.Duration) *Client {
+func New(webhooks map[string]string, baseURL string, hc *http.Client) *Client {
 	return &Client{
-		api:      rest.NewClient("chat", "", timeout, nil),
+		api:      rest.NewClient("chat", "", hc, nil),
 		webhooks: webhooks,
 		baseURL:  strings.TrimSuffix(baseURL, "/"),
 	}

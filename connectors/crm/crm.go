@@ -47,9 +47,9 @@ type Client struct {
 }
 
 // New returns a client for the API at baseURL (e.g. https://api.hubapi.com)
-// authenticated with a bearer token, each request bounded by timeout.
-func New(baseURL, token string, timeout time.Duration) *Client {
-	return &Client{api: rest.NewClient("crm", baseURL, timeout, http.Header{"Authorization": {"Bearer " + token}})}
+// authenticated with a bearer token, over hc (see rest.HTTPClient).
+func New(baseURL, token string, hc *http.Client) *Client {
+	return &Client{api: rest.NewClient("crm", baseURL, hc, http.Header{"Authorization": {"Bearer " + token}})}
 }
 
 const contactsPath = "/crm/v3/objects/contacts"

@@ -9,12 +9,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // maxBody bounds how much of a response is read.
@@ -34,14 +37,33 @@ type Client struct {
 	Now func() time.Time
 }
 
-// NewClient returns a client with its own http.Client bounded by timeout.
-func NewClient(target, baseURL string, timeout time.Duration, header http.Header) *Client {
-	return &Client{
-		Target:  target,
-		BaseURL: strings.TrimSuffix(baseURL, "/"),
-		HTTP:    &http.Client{Timeout: timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()},
-		Header:  header,
+// NewClient returns a client for one target over hc (see HTTPClient).
+func NewClient(target, baseURL string, hc *http.Client, header http.Header) *Client {
+	return &Client{Target: target, BaseURL: strings.TrimSuffix(baseURL, "/"), HTTP: hc, Header: header}
+}
+
+// HTTPClient returns an http.Client of its own for one target: each request
+// bounded by timeout and, when perSecond > 0, started no sooner than the
+// target's rate allows (no bursts), so one process never exceeds a vendor's
+// limit whatever its concurrency.
+func HTTPClient(timeout time.Duration, perSecond float64) *http.Client {
+	var rt http.RoundTripper = http.DefaultTransport.(*http.Transport).Clone()
+	if perSecond > 0 {
+		rt = &limitedTransport{next: rt, limiter: rate.NewLimiter(rate.Limit(perSecond), 1)}
 	}
+	return &http.Client{Timeout: timeout, Transport: rt}
+}
+
+type limitedTransport struct {
+	next    http.RoundTripper
+	limiter *rate.Limiter
+}
+
+func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.limiter.Wait(req.Context()); err != nil {
+		return nil, err
+	}
+	return t.next.RoundTrip(req)
 }
 
 // Request is one call.
@@ -168,11 +190,12 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs < 0 {
-			return 0, false
+	if isDigits(v) { // delay-seconds = 1*DIGIT (RFC 9110)
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || secs > int64(math.MaxInt64/time.Second) {
+			return time.Duration(math.MaxInt64), true // absurdly far: the caller caps it
 		}
-		return time.Duration(secs * float64(time.Second)), true
+		return time.Duration(secs) * time.Second, true
 	}
 	if at, err := http.ParseTime(v); err == nil {
 		return max(at.Sub(now), 0), true
@@ -188,6 +211,15 @@ func TransportError(target, op string, err error) *Error {
 		err = uerr.Err
 	}
 	return &Error{Target: target, Op: op, Err: err}
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Error is a failed call. StatusCode is zero when no response arrived.

@@ -2,8 +2,11 @@ package rest
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,8 +24,10 @@ func TestParseRetryAfter(t *testing.T) {
 		{"", 0, false},
 		{"7", 7 * time.Second, true},
 		{" 0 ", 0, true},
-		{"1.5", 1500 * time.Millisecond, true},
+		{"1.5", 0, false},
 		{"-3", 0, false},
+		{"Inf", 0, false},
+		{"99999999999999999999", time.Duration(math.MaxInt64), true},
 		{"soon", 0, false},
 		{"Thu, 26 Nov 2026 12:00:30 GMT", 30 * time.Second, true},
 		{"Thu, 26 Nov 2026 11:59:00 GMT", 0, true},
@@ -53,7 +58,7 @@ func TestVendorErrorShapes(t *testing.T) {
 				_, _ = w.Write([]byte(tc.body))
 			}))
 			defer ts.Close()
-			err := NewClient("x", ts.URL, time.Second, nil).Do(context.Background(), Request{Method: "POST", Path: "/v1/things", Body: map[string]int{"a": 1}}, nil)
+			err := NewClient("x", ts.URL, HTTPClient(time.Second, 0), nil).Do(context.Background(), Request{Method: "POST", Path: "/v1/things", Body: map[string]int{"a": 1}}, nil)
 			var e *Error
 			require.ErrorAs(t, err, &e)
 			require.Equal(t, http.StatusBadRequest, e.StatusCode)
@@ -75,7 +80,7 @@ func TestRequestCarriesHeadersAndDecodesResponse(t *testing.T) {
 		_, _ = w.Write([]byte(`{"id":"9"}`))
 	}))
 	defer ts.Close()
-	c := NewClient("x", ts.URL+"/", time.Second, http.Header{"Authorization": {"Bearer t"}})
+	c := NewClient("x", ts.URL+"/", HTTPClient(time.Second, 0), http.Header{"Authorization": {"Bearer t"}})
 	var out struct{ ID string }
 	require.NoError(t, c.Do(context.Background(), Request{Method: "POST", Path: "/a", Header: http.Header{"Idempotency-Key": {"k"}}, Body: struct{}{}}, &out))
 	require.Equal(t, "9", out.ID)
@@ -85,7 +90,7 @@ func TestTransportErrorsHideTheURL(t *testing.T) {
 	t.Parallel()
 	ts := httptest.NewServer(http.NotFoundHandler())
 	ts.Close()
-	c := NewClient("chat", "", time.Second, nil)
+	c := NewClient("chat", "", HTTPClient(time.Second, 0), nil)
 	err := c.Do(context.Background(), Request{Method: "POST", Path: ts.URL + "/services/T0/B0/secret-token"}, nil)
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "secret-token")
@@ -105,8 +110,43 @@ func TestTimeout(t *testing.T) {
 	}))
 	defer ts.Close()
 	defer close(release)
-	err := NewClient("x", ts.URL, 50*time.Millisecond, nil).Do(context.Background(), Request{Method: "GET", Path: "/"}, nil)
+	err := NewClient("x", ts.URL, HTTPClient(50*time.Millisecond, 0), nil).Do(context.Background(), Request{Method: "GET", Path: "/"}, nil)
 	var e *Error
 	require.ErrorAs(t, err, &e)
 	require.True(t, e.Timeout())
+}
+
+func FuzzParseRetryAfter(f *testing.F) {
+	for _, seed := range []string{"", "0", "7", "1.5", "-1", "NaN", "Inf", "1e309", "Thu, 26 Nov 2026 12:00:30 GMT", "Mon, 02 Jan 2006"} {
+		f.Add(seed)
+	}
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, header string) {
+		d, ok := ParseRetryAfter(header, now)
+		if d < 0 || (!ok && d != 0) {
+			t.Fatalf("ParseRetryAfter(%q) = %v, %v", header, d, ok)
+		}
+	})
+}
+
+func TestHTTPClientSpacesRequestsAtItsRate(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var arrivals []time.Time
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		arrivals = append(arrivals, time.Now())
+		mu.Unlock()
+	}))
+	defer ts.Close()
+	c := NewClient("x", ts.URL, HTTPClient(time.Second, 20), nil)
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() { _ = c.Do(context.Background(), Request{Method: "GET", Path: "/"}, nil) })
+	}
+	wg.Wait()
+	sort.Slice(arrivals, func(i, j int) bool { return arrivals[i].Before(arrivals[j]) })
+	require.Len(t, arrivals, 6)
+	// 20/s with no burst: six concurrent requests span at least five intervals of 50ms.
+	require.GreaterOrEqual(t, arrivals[5].Sub(arrivals[0]), 5*45*time.Millisecond)
 }

@@ -32,7 +32,7 @@ func TestCRMContactsAPI(t *testing.T) {
 	t.Parallel()
 	_, ts := newSandbox(t, nil)
 	ctx := context.Background()
-	c := crm.New(ts.URL, "tok", 5*time.Second)
+	c := crm.New(ts.URL, "tok", rest.HTTPClient(5*time.Second, 0))
 
 	created, err := c.Create(ctx, crm.Properties{"email": "Ada@Example.com", "firstname": "Ada", "lastname": "Lovelace", "company": "Engines"})
 	require.NoError(t, err)
@@ -71,10 +71,10 @@ func TestCRMRefusals(t *testing.T) {
 	_, ts := newSandbox(t, nil)
 	ctx := context.Background()
 
-	_, err := crm.New(ts.URL, "wrong", time.Second).Create(ctx, crm.Properties{"email": "a@b.co"})
+	_, err := crm.New(ts.URL, "wrong", rest.HTTPClient(time.Second, 0)).Create(ctx, crm.Properties{"email": "a@b.co"})
 	requireStatus(t, err, http.StatusUnauthorized)
 
-	c := crm.New(ts.URL, "tok", time.Second)
+	c := crm.New(ts.URL, "tok", rest.HTTPClient(time.Second, 0))
 	_, err = c.Create(ctx, crm.Properties{"email": "ada@engines.invalid"})
 	e := requireStatus(t, err, http.StatusBadRequest)
 	require.Equal(t, "VALIDATION_ERROR", e.Code)
@@ -92,7 +92,7 @@ func TestChatWebhook(t *testing.T) {
 	t.Parallel()
 	s, ts := newSandbox(t, nil)
 	ctx := context.Background()
-	c := chat.New(nil, ts.URL+"/services", time.Second)
+	c := chat.New(nil, ts.URL+"/services", rest.HTTPClient(time.Second, 0))
 	require.NoError(t, c.Post(ctx, "sales", chat.Message{Text: "hello"}, "k1"))
 	require.NoError(t, c.Post(ctx, "sales", chat.Message{Text: "hello"}, "k1"))
 	err := c.Post(ctx, "sales", chat.Message{Text: "  "}, "k2")
@@ -135,7 +135,7 @@ func TestRetryAfterIsGivenAndEarlyRetriesAreCounted(t *testing.T) {
 	s, ts := newSandbox(t, Plan{"chat.post": {Rate429: 1, RetryAfter: Duration(2 * time.Second)}})
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	s.now = func() time.Time { return now }
-	c := chat.New(nil, ts.URL+"/services", time.Second)
+	c := chat.New(nil, ts.URL+"/services", rest.HTTPClient(time.Second, 0))
 
 	err := c.Post(context.Background(), "ops", chat.Message{Text: "x"}, "same")
 	e := requireStatus(t, err, http.StatusTooManyRequests)
@@ -170,7 +170,7 @@ func TestRetryAfterAsHTTPDate(t *testing.T) {
 func TestFaultsAfterEffectStillChangeState(t *testing.T) {
 	t.Parallel()
 	s, ts := newSandbox(t, Plan{"crm.create": {Rate5xx: 1, AfterEffect: 1}})
-	c := crm.New(ts.URL, "tok", time.Second)
+	c := crm.New(ts.URL, "tok", rest.HTTPClient(time.Second, 0))
 	_, err := c.Create(context.Background(), crm.Properties{"email": "a@b.co"})
 	e := requireStatus(t, err, 0)
 	require.GreaterOrEqual(t, e.StatusCode, 500)
@@ -182,7 +182,7 @@ func TestFaultsAfterEffectStillChangeState(t *testing.T) {
 func TestHangOutlastsTheClientTimeoutAndResetDropsTheConnection(t *testing.T) {
 	t.Parallel()
 	_, ts := newSandbox(t, Plan{"crm.search": {RateHang: 1}, "crm.get": {RateReset: 1}})
-	c := crm.New(ts.URL, "tok", 200*time.Millisecond)
+	c := crm.New(ts.URL, "tok", rest.HTTPClient(200*time.Millisecond, 0))
 	_, err := c.Search(context.Background(), nil, nil)
 	var e *rest.Error
 	require.ErrorAs(t, err, &e)
@@ -198,7 +198,7 @@ func TestHangOutlastsTheClientTimeoutAndResetDropsTheConnection(t *testing.T) {
 func TestUnauthorizedAndDownFaults(t *testing.T) {
 	t.Parallel()
 	s, ts := newSandbox(t, Plan{"crm.*": {Unauthorized: true}})
-	c := crm.New(ts.URL, "tok", time.Second)
+	c := crm.New(ts.URL, "tok", rest.HTTPClient(time.Second, 0))
 	_, err := c.Create(context.Background(), crm.Properties{"email": "a@b.co"})
 	requireStatus(t, err, http.StatusUnauthorized)
 
@@ -232,7 +232,7 @@ func TestFaultPlanValidation(t *testing.T) {
 func TestRequestLog(t *testing.T) {
 	t.Parallel()
 	_, ts := newSandbox(t, nil)
-	c := crm.New(ts.URL, "tok", time.Second)
+	c := crm.New(ts.URL, "tok", rest.HTTPClient(time.Second, 0))
 	_, err := c.Create(context.Background(), crm.Properties{"email": "a@b.co"})
 	require.NoError(t, err)
 	_, _ = c.Create(context.Background(), crm.Properties{"email": "A@b.co"})
@@ -352,4 +352,22 @@ func TestStripeProxyWithoutStripeMock(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	require.Equal(t, http.StatusBadGateway, resp.StatusCode)
 	require.Contains(t, string(b), "SIGNALBOX_SANDBOX_STRIPE_URL")
+}
+
+func FuzzParsePlan(f *testing.F) {
+	for _, seed := range []string{`{}`, `{"crm.*":{"rate5xx":0.3}}`, `{"*":{"down":true}}`, `{"[":{}}`, `{"crm.create":{"rate429":1e400}}`, `[]`, ``} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		plan, err := ParsePlan(raw)
+		if err != nil {
+			return
+		}
+		for pattern, fault := range plan {
+			if fault.validate() != nil {
+				t.Fatalf("accepted an invalid fault for %s: %+v", pattern, fault)
+			}
+			_ = decide(1, "crm.create", "x", 1, fault)
+		}
+	})
 }

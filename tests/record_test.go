@@ -1,0 +1,118 @@
+package tests
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	historypb "go.temporal.io/api/history/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/signalbox-dev/signalbox/store"
+	"github.com/signalbox-dev/signalbox/workflows"
+)
+
+var recordHistories = flag.Bool("record-histories", false, "record the replay histories into workflows/testdata/histories (make record-histories)")
+
+// TestRecordHistories runs every path of every integration on the real stack
+// and stores each item's event history, which the workflows package replays
+// on every test run: a change to workflow code that would break items already
+// running then fails CI. It runs only when asked (make record-histories),
+// alone, because it sets sandbox faults.
+func TestRecordHistories(t *testing.T) {
+	if !*recordHistories {
+		t.Skip("run with -record-histories (make record-histories) to refresh workflows/testdata/histories")
+	}
+	s := shared
+	ctx := context.Background()
+	dir := filepath.Join(root, "workflows", "testdata", "histories")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	record := func(name, id string) {
+		t.Helper()
+		s.waitResult(t, id)
+		iter := s.Client.GetWorkflowHistory(ctx, id, "", false, 0)
+		h := &historypb.History{}
+		for iter.HasNext() {
+			e, err := iter.Next()
+			require.NoError(t, err)
+			h.Events = append(h.Events, e)
+		}
+		b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644))
+		t.Logf("recorded %s: %d events", name, len(h.Events))
+	}
+	decide := func(args ...string) {
+		t.Helper()
+		_, stderr, code := s.signals(t, "", args...)
+		require.Equal(t, 0, code, stderr)
+	}
+	start := func(l workflows.Lead) string {
+		t.Helper()
+		code, body := s.post(t, "/v1/leads", l, nil)
+		require.Equal(t, http.StatusAccepted, code, body)
+		return body["workflowId"].(string)
+	}
+	key := func(name string) string { return fmt.Sprintf("rec-%s-%d", name, time.Now().UnixNano()) }
+
+	id := start(lead(key("happy")))
+	record("lead-happy", id)
+
+	l := lead(key("consent"))
+	l.Consent = false
+	id = start(l)
+	s.waitStatus(t, id, workflows.StatusBlocked)
+	s.signal(t, id, `"not a decision"`)
+	decide("approve", id, "--as", "alice", "--reason", "consent form on file")
+	record("lead-blocked-then-approved", id)
+
+	first := lead(key("dup"))
+	start(first)
+	s.waitResult(t, workflows.ItemID(workflows.IntegrationLeadToCRM, first.ID))
+	twin := lead(key("dup-twin"))
+	twin.LastName = first.LastName
+	id = start(twin)
+	s.waitStatus(t, id, workflows.StatusBlocked)
+	decide("approve", id, "--as", "bob", "--choice", "merge", "--reason", "same person")
+	record("lead-duplicate-merged", id)
+
+	s.setFaults(t, `{"crm.*": {"unauthorized": true}}`)
+	id = start(lead(key("auth")))
+	s.waitStatus(t, id, workflows.StatusFailed)
+	s.setFaults(t, `{}`)
+	decide("retry", id, "--as", "alice", "--reason", "token rotated")
+	record("lead-failed-then-retried", id)
+
+	l = lead(key("reject"))
+	l.Consent = false
+	id = start(l)
+	s.waitStatus(t, id, workflows.StatusBlocked)
+	decide("reject", id, "--as", "alice", "--reason", "no consent")
+	record("lead-rejected", id)
+
+	inv := key("inv")
+	s.invoice(t, inv)
+	record("invoice-happy", s.syncInvoice(t, inv))
+
+	inv = key("inv-big")
+	s.invoice(t, inv, store.InvoiceLine{LineNo: 1, Description: "Licence", Quantity: 1, UnitAmount: 900_000})
+	id = s.syncInvoice(t, inv)
+	s.waitStatus(t, id, workflows.StatusBlocked)
+	decide("approve", id, "--as", "carol", "--reason", "contract signed")
+	record("invoice-approved", id)
+
+	inv = key("inv-late")
+	stored := s.invoice(t, inv)
+	require.NoError(t, s.db(t).UpdateInvoiceHeader(ctx, inv, store.InvoiceHeader{CustomerName: stored.CustomerName,
+		CustomerEmail: stored.CustomerEmail, Currency: stored.Currency, DueDate: time.Now().AddDate(0, 0, -1)}))
+	id = s.syncInvoice(t, inv)
+	s.waitStatus(t, id, workflows.StatusBlocked)
+	decide("amend", id, "--as", "carol", "--set", "dueDate="+time.Now().AddDate(0, 1, 0).Format(time.DateOnly), "--reason", "agreed")
+	record("invoice-rejected-by-stripe-then-amended", id)
+}
