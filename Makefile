@@ -6,7 +6,7 @@ STRIPE_MOCK_VERSION  := v0.203.0
 BIN      := $(CURDIR)/bin
 PROGRAMS := workers starter signals sandbox devstack
 
-.PHONY: run test build vet docs record-histories fuzz clean postgres tools help
+.PHONY: run test build vet docs record-histories fuzz chaos clean postgres tools help
 .DEFAULT_GOAL := help
 
 help:
@@ -16,6 +16,7 @@ help:
 	@echo "make docs   regenerate docs/integrations/*.md from the integration specs"
 	@echo "make record-histories  record the replay-test histories from a real run"
 	@echo "make fuzz   run every fuzz target for FUZZTIME (default 30s)"
+	@echo "make chaos  several hundred items through worker kills, server restarts and faults (SEED=n reproduces)"
 	@echo "make clean  remove ./bin and ./.data"
 
 # The pinned Temporal CLI, built from the Go module proxy. A stamp file per
@@ -66,6 +67,12 @@ docs:
 record-histories: tools postgres
 	rm -f workflows/testdata/histories/*.json
 	go test ./tests -run TestRecordHistories -record-histories -count=1 -v
+
+# The large chaos run; make test runs a small one. SEED=<n> reproduces a run.
+SEED ?= 0
+chaos: tools postgres
+	go test ./tests -run '^TestChaos$$' -count=1 -v -timeout 40m -chaos.seed=$(SEED) \
+		-chaos.leads=300 -chaos.invoices=100 -chaos.workers=3 -chaos.kills=12 -chaos.server-restarts=2 -chaos.timeout=25m
 
 # Each fuzz target for FUZZTIME (make test runs their seed corpora only).
 FUZZTIME ?= 30s

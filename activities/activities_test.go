@@ -2,10 +2,12 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,7 +40,7 @@ func newWorld(t *testing.T, plan emulator.Plan) *world {
 	st := store.New(storetest.NewPool(t))
 	w := &world{sandbox: sb, url: ts.URL, store: st,
 		crm:  &CRM{Client: crm.New(ts.URL, "tok", rest.HTTPClient(2*time.Second, 0)), Store: st},
-		chat: &Chat{Client: chat.New(nil, ts.URL+"/services", rest.HTTPClient(2*time.Second, 0)), Store: st, UIBaseURL: "http://ui", Namespace: "default"},
+		chat: &Chat{Client: chat.New(nil, ts.URL+"/services", rest.HTTPClient(2*time.Second, 0)), Store: st, UIBaseURL: "http://ui", Namespace: "default", Lease: time.Minute},
 	}
 	var suite testsuite.WorkflowTestSuite
 	w.env = suite.NewTestActivityEnvironment()
@@ -234,4 +236,45 @@ func postPlan(url, plan string) error {
 		return err
 	}
 	return resp.Body.Close()
+}
+
+func TestNotifyWhileAnotherAttemptSendsIsRetried(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	in := NotifyInput{Team: "sales", Key: "lead-to-crm:l1/synced/x", WorkflowID: "lead-to-crm:l1", Text: "hi"}
+	c, err := w.store.ClaimNotification(context.Background(), in.Key, in.Team, in.WorkflowID, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, store.Claimed, c, "another attempt holds it")
+	_, err = w.env.ExecuteActivity(w.chat.Notify, in)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.False(t, appErr.NonRetryable())
+	require.Contains(t, appErr.Message(), "another attempt is sending")
+	require.Zero(t, w.sandbox.Stats().Messages, "nothing was posted twice")
+}
+
+func TestConcurrentMergesIntoOneContactKeepEveryEmail(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, emulator.Plan{"crm.get": {Latency: emulator.Duration(30 * time.Millisecond)}})
+	created, err := w.create(t, "l1", adaProps)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make([]error, 5)
+	for i := range errs {
+		wg.Go(func() {
+			errs[i] = w.crm.MergeContact(context.Background(), UpdateContactInput{Integration: "lead-to-crm",
+				SourceKey: fmt.Sprintf("twin-%d", i), WorkflowID: "wf", ContactID: created.ContactID, Properties: adaProps,
+				Hash: "h", AddEmail: fmt.Sprintf("twin%d@example.com", i)})
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	c, err := w.crm.Client.Get(context.Background(), created.ContactID, []string{crm.PropEmail, crm.PropAdditionalEmails})
+	require.NoError(t, err)
+	require.Equal(t, "ada@example.com", c.Properties[crm.PropEmail], "the contact keeps its primary email")
+	for i := range errs {
+		require.Contains(t, c.Properties[crm.PropAdditionalEmails], fmt.Sprintf("twin%d@example.com", i), "no merge lost another's email")
+	}
 }

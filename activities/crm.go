@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -122,7 +123,7 @@ func (a *CRM) CreateContact(ctx context.Context, in CreateContactInput) (CreateC
 		if err != nil {
 			return CreateContactResult{}, Classify(err)
 		}
-		return CreateContactResult{ContactID: c.ID}, Classify(a.link(ctx, in.Integration, in.SourceKey, in.WorkflowID, c.ID, in.Hash))
+		return CreateContactResult{ContactID: c.ID}, Classify(link(ctx, a.Store, in.Integration, in.SourceKey, in.WorkflowID, c.ID, in.Hash))
 	})
 }
 
@@ -134,6 +135,8 @@ type UpdateContactInput struct {
 	ContactID   string
 	Properties  crm.Properties
 	Hash        string
+	// AddEmail, for MergeContact, is the email to add to the contact's additional emails.
+	AddEmail string
 }
 
 // UpdateContact writes the properties (a repeat writes the same values) and
@@ -143,12 +146,38 @@ func (a *CRM) UpdateContact(ctx context.Context, in UpdateContactInput) error {
 		if _, err := a.Client.Update(ctx, in.ContactID, in.Properties); err != nil {
 			return struct{}{}, Classify(err)
 		}
-		return struct{}{}, Classify(a.link(ctx, in.Integration, in.SourceKey, in.WorkflowID, in.ContactID, in.Hash))
+		return struct{}{}, Classify(link(ctx, a.Store, in.Integration, in.SourceKey, in.WorkflowID, in.ContactID, in.Hash))
 	})
 	return err
 }
 
-func (a *CRM) link(ctx context.Context, integration, sourceKey, workflowID, contactID, hash string) error {
-	return a.Store.SaveLink(ctx, store.Link{Integration: integration, SourceKey: sourceKey, TargetSystem: TargetCRM,
+// MergeContact merges a source record into an existing contact: under a lock
+// on the contact (all workers share it), it reads the contact's additional
+// emails, adds AddEmail, and writes them with the properties, keeping the
+// contact's primary email. Without the lock, two items merging into one
+// contact at once could each overwrite the other's email. It makes two
+// requests (read, write); merges are rare.
+func (a *CRM) MergeContact(ctx context.Context, in UpdateContactInput) error {
+	_, err := heartbeating(ctx, func(ctx context.Context) (struct{}, error) {
+		err := a.Store.WithLock(ctx, "crm-contact:"+in.ContactID, func(ctx context.Context, locked *store.Store) error {
+			c, err := a.Client.Get(ctx, in.ContactID, []string{crm.PropEmail, crm.PropAdditionalEmails})
+			if err != nil {
+				return err
+			}
+			props := maps.Clone(in.Properties)
+			props[crm.PropEmail] = c.Properties[crm.PropEmail]
+			props[crm.PropAdditionalEmails] = crm.AddEmail(c.Properties[crm.PropAdditionalEmails], in.AddEmail)
+			if _, err := a.Client.Update(ctx, in.ContactID, props); err != nil {
+				return err
+			}
+			return link(ctx, locked, in.Integration, in.SourceKey, in.WorkflowID, in.ContactID, in.Hash)
+		})
+		return struct{}{}, Classify(err)
+	})
+	return err
+}
+
+func link(ctx context.Context, s *store.Store, integration, sourceKey, workflowID, contactID, hash string) error {
+	return s.SaveLink(ctx, store.Link{Integration: integration, SourceKey: sourceKey, TargetSystem: TargetCRM,
 		TargetID: contactID, SyncedHash: hash, WorkflowID: workflowID, SyncedAt: time.Now().UTC()})
 }

@@ -1,11 +1,13 @@
 package config
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -111,4 +113,33 @@ func orDefault(logger *slog.Logger) *slog.Logger {
 		return slog.Default()
 	}
 	return logger
+}
+
+// Dial connects to Temporal. A long-running program passes patience > 0: it
+// keeps trying, logging each failure, for that long, so that it rides through
+// a server restart or a start before the server; a command passes 0 and fails
+// at once.
+func (t Temporal) Dial(ctx context.Context, logger *slog.Logger, patience time.Duration) (client.Client, error) {
+	opts, err := t.ClientOptions(logger)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(patience)
+	wait := 250 * time.Millisecond
+	for {
+		c, err := client.DialContext(ctx, opts)
+		if err == nil {
+			return c, nil
+		}
+		if time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w (is it running? check TEMPORAL_ADDRESS)", t.Address, t.Namespace, err)
+		}
+		orDefault(logger).Warn("Temporal is not reachable yet; retrying", "address", t.Address, "in", wait, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }

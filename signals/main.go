@@ -108,13 +108,9 @@ func (a *app) temporal(ctx context.Context) (client.Client, error) {
 	if a.client != nil {
 		return a.client, nil
 	}
-	opts, err := a.cfg.Temporal.ClientOptions(slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	c, err := a.cfg.Temporal.Dial(ctx, slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), 0)
 	if err != nil {
 		return nil, err
-	}
-	c, err := client.DialContext(ctx, opts)
-	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w (is it running? check TEMPORAL_ADDRESS)", a.cfg.Address, a.cfg.Namespace, err)
 	}
 	a.client = c
 	return c, nil

@@ -145,6 +145,9 @@ func TestBadLeadsAreRefusedWithEveryProblem(t *testing.T) {
 		{"no key", "application/json", `{"email":"a@b.co","firstName":"A","lastName":"B"}`, nil, 400, "needs a key", []string{"id"}},
 		{"bad header key", "application/json", goodLead, map[string]string{"Idempotency-Key": "a b/c"}, 400, "key is invalid", []string{"Idempotency-Key"}},
 		{"too large", "application/json", `{"id":"` + strings.Repeat("a", maxBody) + `"}`, nil, 413, "exceeds", nil},
+		{"deeply nested", "application/json", `{"id":` + strings.Repeat(`{"a":`, 5000) + `1` + strings.Repeat(`}`, 5000) + `}`, nil, 400, "field id must be a string, not a JSON object", nil},
+		{"truncated UTF-8", "application/json", "{\"id\":\"a\xe2\x82\"}", nil, 400, "not valid UTF-8", nil},
+		{"null body", "application/json", `null`, nil, 400, "the lead is invalid", []string{"email", "firstName", "lastName"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

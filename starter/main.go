@@ -80,23 +80,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 }
 
+// dial connects to Temporal; serving waits for it a while, commands do not.
 func dial(ctx context.Context, cfg config.Intake, logger *slog.Logger) (client.Client, error) {
-	opts, err := cfg.Temporal.ClientOptions(logger)
-	if err != nil {
-		return nil, err
-	}
-	c, err := client.DialContext(ctx, opts)
-	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w (is it running? check TEMPORAL_ADDRESS)", cfg.Address, cfg.Namespace, err)
-	}
-	return c, nil
+	return cfg.Temporal.Dial(ctx, logger, 0)
 }
 
 func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger) error {
 	if err := cfg.CheckIntakeAuth(); err != nil {
 		return err
 	}
-	c, err := dial(ctx, cfg, logger)
+	c, err := cfg.Temporal.Dial(ctx, logger, 2*time.Minute)
 	if err != nil {
 		return err
 	}

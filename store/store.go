@@ -24,6 +24,7 @@ type DBTX interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // Store runs signalbox's queries on a DBTX.
@@ -173,4 +174,18 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		}
 	}
 	return nil
+}
+
+// WithLock runs fn in a transaction holding a PostgreSQL advisory lock on
+// name, so that every worker process serialises the read-modify-write of one
+// external record. fn must use the Store it is given: it runs on the
+// transaction's connection (taking another from the pool while holding the
+// lock could exhaust the pool when many wait for the same lock).
+func (s *Store) WithLock(ctx context.Context, name string, fn func(context.Context, *Store) error) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", name); err != nil {
+			return fmt.Errorf("lock %s: %w", name, err)
+		}
+		return fn(ctx, New(tx))
+	})
 }

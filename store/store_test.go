@@ -94,17 +94,26 @@ func TestNotificationsAreClaimedOnceAndRememberDelivery(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := store.New(storetest.NewPool(t))
-	sent, err := s.ClaimNotification(ctx, "lead-to-crm:l1/synced", "sales", "lead-to-crm:l1")
-	require.NoError(t, err)
-	require.False(t, sent)
-	sent, err = s.ClaimNotification(ctx, "lead-to-crm:l1/synced", "sales", "lead-to-crm:l1")
-	require.NoError(t, err)
-	require.False(t, sent, "claimed but not delivered: a retry must send it")
+	const key, lease = "lead-to-crm:l1/synced", time.Minute
+	claim := func() store.Claim {
+		c, err := s.ClaimNotification(ctx, key, "sales", "lead-to-crm:l1", lease)
+		require.NoError(t, err)
+		return c
+	}
+	require.Equal(t, store.Claimed, claim())
+	require.Equal(t, store.Busy, claim(), "a second attempt at the same time must not send too")
 
-	require.NoError(t, s.MarkNotificationSent(ctx, "lead-to-crm:l1/synced"))
-	sent, err = s.ClaimNotification(ctx, "lead-to-crm:l1/synced", "sales", "lead-to-crm:l1")
+	require.NoError(t, s.ReleaseNotification(ctx, key))
+	require.Equal(t, store.Claimed, claim(), "a failed attempt released its claim")
+
+	c, err := s.ClaimNotification(ctx, key, "sales", "lead-to-crm:l1", 0)
 	require.NoError(t, err)
-	require.True(t, sent)
+	require.Equal(t, store.Claimed, c, "a claim older than the lease is taken over (its holder died)")
+
+	require.NoError(t, s.MarkNotificationSent(ctx, key))
+	require.Equal(t, store.AlreadySent, claim())
+	require.NoError(t, s.ReleaseNotification(ctx, key))
+	require.Equal(t, store.AlreadySent, claim(), "a delivered notification stays delivered")
 }
 
 func TestInvoices(t *testing.T) {

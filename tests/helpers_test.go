@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +27,17 @@ import (
 // env is a running stack and its database, as the tests use them.
 type env struct {
 	*stack.Stack
-	dbURL string
+	dbURL  string
+	dbOnce sync.Once
+	pool   *pgxpool.Pool
+	dbErr  error
+}
+
+// close releases the env's database pool.
+func (s *env) close() {
+	if s.pool != nil {
+		s.pool.Close()
+	}
 }
 
 // waitFor is how long an end-to-end wait may take before the test fails.
@@ -39,6 +50,27 @@ func uniqueKey(t *testing.T, prefix string) string {
 
 func lead(key string) workflows.Lead {
 	return workflows.Lead{ID: key, Email: key + "@example.com", FirstName: "Ada", LastName: "Lovelace-" + key, Company: "Engines", Consent: true}
+}
+
+// tryPost sends body as JSON to the intake and returns the status; it may be
+// called from any goroutine.
+func (s *env) tryPost(path string, body any) (int, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequest(http.MethodPost, s.IntakeURL()+path, bytes.NewReader(raw))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+stack.IntakeToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }
 
 // post sends body as JSON to the intake and decodes the answer.
@@ -163,13 +195,12 @@ func getJSON(t *testing.T, url string, out any) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(out))
 }
 
-// db opens the stack's database for the test.
+// db is the stack's database, opened once per stack.
 func (s *env) db(t *testing.T) *store.Store {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), s.dbURL)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return store.New(pool)
+	s.dbOnce.Do(func() { s.pool, s.dbErr = pgxpool.New(context.Background(), s.dbURL) })
+	require.NoError(t, s.dbErr)
+	return store.New(s.pool)
 }
 
 func (s *env) auditTrail(t *testing.T, id string) []store.AuditEvent {
@@ -217,16 +248,26 @@ func runTemporal(ctx context.Context, args ...string) (string, error) {
 // test failed).
 func startStack(t *testing.T, faults string, settings ...string) *env {
 	t.Helper()
+	return startStackWith(t, func(o *stack.Options) {
+		o.SandboxFaults = faults
+		o.Env = append(o.Env, settings...)
+	})
+}
+
+// startStackWith is startStack with the options changed by configure.
+func startStackWith(t *testing.T, configure func(*stack.Options)) *env {
+	t.Helper()
 	url, drop, err := storetest.NewDatabase(storetest.ServerURL())
 	require.NoError(t, err)
 	dataDir := t.TempDir()
 	opts := options(dataDir, url)
-	opts.SandboxFaults = faults
 	opts.SandboxSeed = 7
-	opts.Env = append(opts.Env, settings...)
+	configure(&opts)
 	s, err := stack.Start(context.Background(), opts)
 	require.NoError(t, err)
+	e := &env{Stack: s, dbURL: url}
 	t.Cleanup(func() {
+		e.close()
 		s.Stop()
 		if t.Failed() {
 			printLogs(dataDir)
@@ -235,7 +276,7 @@ func startStack(t *testing.T, faults string, settings ...string) *env {
 			t.Logf("drop database: %v", err)
 		}
 	})
-	return &env{Stack: s, dbURL: url}
+	return e
 }
 
 // sandboxRequests reads the sandbox's request log for endpoints matching pattern ("crm.*").

@@ -65,6 +65,7 @@ func run(m *testing.M) int {
 	}
 	shared = &env{Stack: s, dbURL: url}
 	code := m.Run()
+	shared.close()
 	shared.Stop()
 	if code == 0 {
 		if err := checkLogsClean(filepath.Join(tmp, "data")); err != nil {

@@ -2,6 +2,8 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/signalbox-dev/signalbox/stack"
+	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 // runProgram runs one of the built programs with the shared stack's
@@ -77,4 +80,49 @@ func TestWorkerStopsGracefullyOnSIGTERM(t *testing.T) {
 	}
 	require.NoError(t, p.Start(context.Background()))
 	require.NoError(t, p.Stop(20*time.Second), "exits 0 on SIGTERM within the stop timeout:\n%s", p.Tail(20))
+}
+
+// TestHostileBodiesAreRefusedWithoutStartingAnything sends the real intake
+// bodies no web form should: every one is a 4xx with a specific message, none
+// a 5xx, and no item starts.
+func TestHostileBodiesAreRefusedWithoutStartingAnything(t *testing.T) {
+	t.Parallel()
+	key := uniqueKey(t, "hostile")
+	cases := []struct {
+		name, contentType, auth, body string
+		status                        int
+		want                          string
+	}{
+		{"no credentials", "application/json", "", `{"id":"` + key + `"}`, http.StatusUnauthorized, "Authorization: Bearer"},
+		{"wrong token", "application/json", "Bearer not-the-token-0123456789", `{"id":"` + key + `"}`, http.StatusUnauthorized, "Authorization: Bearer"},
+		{"malformed", "application/json", "", `{"id":"` + key + `",`, http.StatusBadRequest, "the JSON ends too early"},
+		{"truncated", "application/json", "", `{"id":"` + key, http.StatusBadRequest, "the JSON ends too early"},
+		{"oversized", "application/json", "", `{"id":"` + strings.Repeat("x", 70_000) + `"}`, http.StatusRequestEntityTooLarge, "exceeds"},
+		{"wrong type", "application/json", "", `{"id":"` + key + `","consent":"yes"}`, http.StatusBadRequest, "field consent must be a bool"},
+		{"unknown field", "application/json", "", `{"id":"` + key + `","admin":true}`, http.StatusBadRequest, `unknown field "admin"`},
+		{"deeply nested", "application/json", "", `{"id":` + strings.Repeat("[", 3000) + strings.Repeat("]", 3000) + `}`, http.StatusBadRequest, "field id must be a string"},
+		{"not UTF-8", "application/json", "", "{\"id\":\"" + key + "\",\"firstName\":\"\xc3\x28\"}", http.StatusBadRequest, "not valid UTF-8"},
+		{"not JSON", "text/plain", "", "id=" + key, http.StatusUnsupportedMediaType, "application/json"},
+		{"key with an email", "application/json", "", `{"id":"ada@example.com","email":"ada@example.com","firstName":"A","lastName":"B"}`, http.StatusBadRequest, "never personal data"},
+	}
+	for _, tc := range cases {
+		req, err := http.NewRequest(http.MethodPost, shared.IntakeURL()+"/v1/leads", strings.NewReader(tc.body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", tc.contentType)
+		if tc.auth == "" {
+			tc.auth = "Bearer " + stack.IntakeToken
+		}
+		if tc.name != "no credentials" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err, tc.name)
+		var body struct{ Error string }
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		require.Equal(t, tc.status, resp.StatusCode, tc.name)
+		require.Contains(t, body.Error, tc.want, tc.name)
+	}
+	_, err := shared.Client.DescribeWorkflowExecution(context.Background(), workflows.ItemID(workflows.IntegrationLeadToCRM, key), "")
+	require.Error(t, err, "no item was started")
 }

@@ -34,6 +34,9 @@ import (
 	"github.com/signalbox-dev/signalbox/workflows"
 )
 
+// connectPatience is how long the worker keeps trying to reach Temporal at start.
+const connectPatience = 2 * time.Minute
+
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "workers:", err)
@@ -50,16 +53,16 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	opts, err := cfg.Temporal.ClientOptions(logger)
+	c, err := cfg.Temporal.Dial(ctx, logger, connectPatience)
 	if err != nil {
 		return err
 	}
-	c, err := client.DialContext(ctx, opts)
-	if err != nil {
-		return fmt.Errorf("connect to Temporal at %s (namespace %s): %w (is it running? check TEMPORAL_ADDRESS)", cfg.Address, cfg.Namespace, err)
-	}
 	defer c.Close()
-	if err := ensureSearchAttributes(ctx, c.OperatorService(), cfg.Namespace, cfg.RegisterSearchAttributes, logger); err != nil {
+	deadline := time.Now().Add(connectPatience)
+	err = patiently(ctx, deadline, logger, "check search attributes", func() error {
+		return ensureSearchAttributes(ctx, c.OperatorService(), cfg.Namespace, cfg.RegisterSearchAttributes, logger)
+	})
+	if err != nil {
 		return err
 	}
 	pool, err := store.Open(ctx, cfg.Database.URL)
@@ -76,14 +79,21 @@ func run() error {
 		}
 		defer stopHealth()
 	}
-	workers := newWorkers(c, cfg, store.New(pool))
-	for i, w := range workers {
-		if err := w.Start(); err != nil {
-			for _, started := range workers[:i] {
-				started.Stop()
+	var workers []worker.Worker
+	err = patiently(ctx, deadline, logger, "start workers", func() error {
+		workers = newWorkers(c, cfg, store.New(pool))
+		for i, w := range workers {
+			if err := w.Start(); err != nil {
+				for _, started := range workers[:i] {
+					started.Stop()
+				}
+				return fmt.Errorf("start worker: %w", err)
 			}
-			return fmt.Errorf("start worker: %w", err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	ready.Store(true)
 	logger.Info("workers running", "namespace", cfg.Namespace,
@@ -97,6 +107,32 @@ func run() error {
 	}
 	return nil
 }
+
+// patiently runs fn until it succeeds or the deadline passes, so that a worker
+// starting while Temporal restarts waits for it instead of exiting. Errors
+// that say what is wrong with the namespace are not retried.
+func patiently(ctx context.Context, deadline time.Time, logger *slog.Logger, what string, fn func() error) error {
+	wait := 250 * time.Millisecond
+	for {
+		err := fn()
+		var config *misconfigured
+		if err == nil || errors.As(err, &config) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		logger.Warn("retrying", "step", what, "in", wait, "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// misconfigured is a problem only a person can fix: retrying will not help.
+type misconfigured struct{ error }
+
+func (m *misconfigured) Unwrap() error { return m.error }
 
 // serveHealth answers GET /healthz with 200 while ready is set, else 503.
 func serveHealth(addr string, ready *atomic.Bool) (stop func(), err error) {
@@ -151,7 +187,7 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store) []worker.Wo
 	crmWorker.RegisterActivity(&activities.CRM{Client: crm.New(cfg.CRMBaseURL, cfg.CRMToken, rest.HTTPClient(cfg.CRMTimeout, cfg.CRMRate)), Store: st})
 	chatWorker := target(workflows.TaskQueueChat, cfg.Chat())
 	chatWorker.RegisterActivity(&activities.Chat{Client: chat.New(cfg.ChatWebhooks, cfg.ChatWebhookBaseURL, rest.HTTPClient(cfg.ChatTimeout, cfg.ChatRate)), Store: st,
-		UIBaseURL: cfg.UIBaseURL, Namespace: cfg.Namespace})
+		UIBaseURL: cfg.UIBaseURL, Namespace: cfg.Namespace, Lease: cfg.ChatTimeout + 5*time.Second})
 	billingWorker := target(workflows.TaskQueueBilling, cfg.Billing())
 	billingWorker.RegisterActivity(&activities.Billing{Client: billing.New(cfg.BillingBaseURL, cfg.BillingAPIKey, rest.HTTPClient(cfg.BillingTimeout, cfg.BillingRate)), Store: st})
 	return []worker.Worker{integrations, crmWorker, chatWorker, billingWorker}
@@ -172,8 +208,8 @@ func ensureSearchAttributes(ctx context.Context, ops operatorservice.OperatorSer
 		case !ok:
 			missing[name] = want
 		case got != want:
-			return fmt.Errorf("search attribute %s exists in namespace %s with type %s, but signalbox needs %s: remove it or use another namespace",
-				name, namespace, typeName(got), typeName(want))
+			return &misconfigured{fmt.Errorf("search attribute %s exists in namespace %s with type %s, but signalbox needs %s: remove it or use another namespace",
+				name, namespace, typeName(got), typeName(want))}
 		}
 	}
 	if len(missing) == 0 {
@@ -189,8 +225,8 @@ func ensureSearchAttributes(ctx context.Context, ops operatorservice.OperatorSer
 		for _, name := range names {
 			fmt.Fprintf(&create, " --name %s --type %s", name, typeName(missing[name]))
 		}
-		return fmt.Errorf("namespace %s lacks search attributes %s: create them with `temporal operator search-attribute create --namespace %s%s` (or on Temporal Cloud with tcld), or set SIGNALBOX_REGISTER_SEARCH_ATTRIBUTES=true",
-			namespace, strings.Join(names, ", "), namespace, create.String())
+		return &misconfigured{fmt.Errorf("namespace %s lacks search attributes %s: create them with `temporal operator search-attribute create --namespace %s%s` (or on Temporal Cloud with tcld), or set SIGNALBOX_REGISTER_SEARCH_ATTRIBUTES=true",
+			namespace, strings.Join(names, ", "), namespace, create.String())}
 	}
 	_, err = ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
 	var exists *serviceerror.AlreadyExists

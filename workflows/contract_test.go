@@ -72,9 +72,9 @@ func TestEmailHelpers(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, "a***@example.com", maskEmail("ada@example.com"))
 	require.Equal(t, "***", maskEmail("nonsense"))
-	require.Equal(t, "x@a.co", addEmail("", "x@a.co"))
-	require.Equal(t, "y@a.co;x@a.co", addEmail("y@a.co", "x@a.co"))
-	require.Equal(t, "y@a.co;X@a.co", addEmail("y@a.co;X@a.co", "x@a.co"), "already there")
+	require.Equal(t, "x@a.co", crm.AddEmail("", "x@a.co"))
+	require.Equal(t, "y@a.co;x@a.co", crm.AddEmail("y@a.co", "x@a.co"))
+	require.Equal(t, "y@a.co;X@a.co", crm.AddEmail("y@a.co;X@a.co", "x@a.co"), "already there")
 }
 
 func TestEverySpecIsConsistent(t *testing.T) {

@@ -205,7 +205,7 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 	// merged: the lead lives in a contact whose primary email is another's, its
 	// own address filed among the additional ones (decided earlier, or now).
 	merged := target != nil && found.Via == "link" && !strings.EqualFold(target.Properties[crm.PropEmail], s.lead.Properties()[crm.PropEmail]) &&
-		addEmail(target.Properties[crm.PropAdditionalEmails], s.lead.Properties()[crm.PropEmail]) == target.Properties[crm.PropAdditionalEmails]
+		crm.AddEmail(target.Properties[crm.PropAdditionalEmails], s.lead.Properties()[crm.PropEmail]) == target.Properties[crm.PropAdditionalEmails]
 	switch {
 	case target != nil && found.SyncedHash != "" && hashFields(target.Properties, leadOwnedProperties) != found.SyncedHash:
 		details := s.differences(target.Properties)
@@ -236,7 +236,11 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 		err = it.Do(ctx, "write contact", func(ctx workflow.Context) error {
 			// Recomputed on every run of the step: an amend may have changed the lead.
 			props, hash = s.desired(target, merged)
-			id, err := s.write(ctx, it, contactID, props, hash)
+			merge := ""
+			if merged {
+				merge = s.lead.Properties()[crm.PropEmail]
+			}
+			id, err := s.write(ctx, it, contactID, props, hash, merge)
 			if err == nil {
 				contactID = id
 			}
@@ -263,7 +267,8 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 
 // write creates the contact (when id is empty) or updates it, and returns its
 // ID. A create answered "already exists" becomes an update of that contact.
-func (s *leadSync) write(ctx workflow.Context, it *item, id string, props crm.Properties, hash string) (string, error) {
+// merge, when set, is the lead's email to add to a merged contact.
+func (s *leadSync) write(ctx workflow.Context, it *item, id string, props crm.Properties, hash, merge string) (string, error) {
 	if id == "" {
 		var created activities.CreateContactResult
 		in := activities.CreateContactInput{Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey,
@@ -276,6 +281,13 @@ func (s *leadSync) write(ctx workflow.Context, it *item, id string, props crm.Pr
 	}
 	in := activities.UpdateContactInput{Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey,
 		WorkflowID: it.state.WorkflowID, ContactID: id, Properties: props, Hash: hash}
+	// Items that began before merges took a lock keep updating as they did.
+	if merge != "" && workflow.GetVersion(ctx, "merge-under-lock", workflow.DefaultVersion, 1) == 1 {
+		// Adding to the contact's additional emails is a read-modify-write that
+		// other items may race: the activity does it under a lock.
+		in.AddEmail = merge
+		return id, workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueCRM, "Merge into CRM contact "+id), crmActivities.MergeContact, in).Get(ctx, nil)
+	}
 	return id, workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueCRM, "Update CRM contact "+id), crmActivities.UpdateContact, in).Get(ctx, nil)
 }
 
@@ -284,7 +296,7 @@ func (s *leadSync) write(ctx workflow.Context, it *item, id string, props crm.Pr
 func (s *leadSync) desired(target *crm.Contact, merged bool) (crm.Properties, string) {
 	props := s.lead.Properties()
 	if merged {
-		props[crm.PropAdditionalEmails] = addEmail(target.Properties[crm.PropAdditionalEmails], props[crm.PropEmail])
+		props[crm.PropAdditionalEmails] = crm.AddEmail(target.Properties[crm.PropAdditionalEmails], props[crm.PropEmail])
 		props[crm.PropEmail] = target.Properties[crm.PropEmail]
 	}
 	return props, hashFields(props, leadOwnedProperties)
@@ -309,19 +321,6 @@ func sameValues(target, want crm.Properties) bool {
 		}
 	}
 	return true
-}
-
-func addEmail(list, email string) string {
-	var out []string
-	for _, e := range strings.Split(list, ";") {
-		if e = strings.TrimSpace(e); e != "" {
-			if strings.EqualFold(e, email) {
-				return list
-			}
-			out = append(out, e)
-		}
-	}
-	return strings.Join(append(out, email), ";")
 }
 
 // maskEmail shows enough of an address to tell two apart, not to read it.

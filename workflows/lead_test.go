@@ -38,6 +38,7 @@ type write struct {
 	Properties crm.Properties
 	SourceKey  string
 	Hash       string
+	Merge      string // the email a merge adds
 }
 
 func (c *crmFake) nextWriteErr() error {
@@ -71,6 +72,10 @@ func (c *crmFake) install(f *fixture) {
 	}).Maybe()
 	f.env.OnActivity("UpdateContact", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateContactInput) error {
 		c.writes = append(c.writes, write{ContactID: in.ContactID, Properties: in.Properties, SourceKey: in.SourceKey, Hash: in.Hash})
+		return c.nextWriteErr()
+	}).Maybe()
+	f.env.OnActivity("MergeContact", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateContactInput) error {
+		c.writes = append(c.writes, write{ContactID: in.ContactID, Properties: in.Properties, SourceKey: in.SourceKey, Hash: in.Hash, Merge: in.AddEmail})
 		return c.nextWriteErr()
 	}).Maybe()
 }
@@ -276,6 +281,7 @@ func TestDuplicateSuspectedMergeUpdatesTheExistingContact(t *testing.T) {
 	require.Equal(t, "88", w.ContactID)
 	require.Equal(t, "ada@engines.com", w.Properties[crm.PropEmail], "the existing contact keeps its primary email")
 	require.Equal(t, "ada@example.com", w.Properties[crm.PropAdditionalEmails])
+	require.Equal(t, "ada@example.com", w.Merge, "merged under the contact's lock")
 	require.Equal(t, "merge", f.audit[3].Details["choice"])
 }
 

@@ -130,3 +130,18 @@ func ExistingID(err error) (string, bool) {
 	}
 	return m[1], true
 }
+
+// AddEmail adds email to a contact's ";"-separated additional emails, unless
+// it is there already (in any case).
+func AddEmail(list, email string) string {
+	var out []string
+	for _, e := range strings.Split(list, ";") {
+		if e = strings.TrimSpace(e); e != "" {
+			if strings.EqualFold(e, email) {
+				return list
+			}
+			out = append(out, e)
+		}
+	}
+	return strings.Join(append(out, email), ";")
+}
