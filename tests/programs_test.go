@@ -117,11 +117,14 @@ func TestHostileBodiesAreRefusedWithoutStartingAnything(t *testing.T) {
 		}
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err, tc.name)
-		var body struct{ Error string }
+		var body struct {
+			Error  string
+			Fields workflows.FieldErrors
+		}
 		_ = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
 		require.Equal(t, tc.status, resp.StatusCode, tc.name)
-		require.Contains(t, body.Error, tc.want, tc.name)
+		require.Contains(t, body.Error+" "+body.Fields.Error(), tc.want, tc.name)
 	}
 	_, err := shared.Client.DescribeWorkflowExecution(context.Background(), workflows.ItemID(workflows.IntegrationLeadToCRM, key), "")
 	require.Error(t, err, "no item was started")
