@@ -57,7 +57,9 @@ type chaosItem struct {
 type chaosRun struct {
 	t     *testing.T
 	s     *env
-	seed  uint64
+	seed uint64
+	// rng plans the run; each goroutine has a generator of its own, derived
+	// from the seed, so that runs reproduce and generators are not shared.
 	rng   *rand.Rand
 	items []*chaosItem
 	// workers are the worker processes; kills records when each kill happened.
@@ -177,7 +179,11 @@ func (c *chaosRun) plan() {
 
 // post starts every item through the intake over a few seconds, retrying
 // while the intake cannot reach Temporal, as a web form's sender would.
+// stream is the seed's generator for one goroutine of the run.
+func (c *chaosRun) stream(n uint64) *rand.Rand { return rand.New(rand.NewPCG(c.seed, n)) }
+
 func (c *chaosRun) post(ctx context.Context) {
+	rng := c.stream(1)
 	for _, it := range c.items {
 		path, body := "/v1/leads", any(it.lead)
 		if it.invoice != nil {
@@ -199,24 +205,25 @@ func (c *chaosRun) post(ctx context.Context) {
 			case <-time.After(500 * time.Millisecond):
 			}
 		}
-		time.Sleep(time.Duration(c.rng.IntN(60)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.IntN(60)) * time.Millisecond)
 	}
 }
 
 // killWorkers kills a random worker process now and then, and starts it again.
 func (c *chaosRun) killWorkers(ctx context.Context) {
+	rng := c.stream(2)
 	for range *chaosKills {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Duration(1500+c.rng.IntN(3000)) * time.Millisecond):
+		case <-time.After(time.Duration(1500+rng.IntN(3000)) * time.Millisecond):
 		}
-		w := c.workers[c.rng.IntN(len(c.workers))]
+		w := c.workers[rng.IntN(len(c.workers))]
 		_ = w.Kill()
 		c.killsMu.Lock()
 		c.kills = append(c.kills, time.Now())
 		c.killsMu.Unlock()
-		time.Sleep(time.Duration(300+c.rng.IntN(1200)) * time.Millisecond)
+		time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
 		if err := w.Start(ctx); err != nil {
 			c.t.Errorf("restart %s: %v", w.Name, err)
 			return
@@ -226,11 +233,12 @@ func (c *chaosRun) killWorkers(ctx context.Context) {
 
 // restartServer stops the dev server and starts it again on its SQLite file.
 func (c *chaosRun) restartServer(ctx context.Context) {
+	rng := c.stream(3)
 	for range *chaosRestarts {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Duration(2000+c.rng.IntN(3000)) * time.Millisecond):
+		case <-time.After(time.Duration(2000+rng.IntN(3000)) * time.Millisecond):
 		}
 		require.NoError(c.t, c.s.StopTemporal())
 		time.Sleep(time.Second)
