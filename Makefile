@@ -6,7 +6,7 @@ STRIPE_MOCK_VERSION  := v0.203.0
 BIN      := $(CURDIR)/bin
 PROGRAMS := workers starter signals sandbox devstack
 
-.PHONY: run test build vet docs record-histories fuzz chaos clean postgres tools help
+.PHONY: run test build vet docs record-histories fuzz chaos bench clean postgres tools help
 .DEFAULT_GOAL := help
 
 help:
@@ -16,6 +16,7 @@ help:
 	@echo "make docs   regenerate docs/integrations/*.md from the integration specs"
 	@echo "make record-histories  record the replay-test histories from a real run"
 	@echo "make fuzz   run every fuzz target for FUZZTIME (default 30s)"
+	@echo "make bench  throughput, latency and cost per item against bare Temporal; writes docs/benchmarks.md"
 	@echo "make chaos  several hundred items through worker kills, server restarts and faults (SEED=n reproduces)"
 	@echo "make clean  remove ./bin and ./.data"
 
@@ -67,6 +68,11 @@ docs:
 record-histories: tools postgres
 	rm -f workflows/testdata/histories/*.json
 	go test ./tests -run TestRecordHistories -record-histories -count=1 -v
+
+# Benchmarks against a bare Temporal workflow; writes docs/benchmarks.md.
+# BENCH_FLAGS=-blocked=0 skips the 10,000 waiting items.
+bench: tools build postgres
+	go run ./bench $(BENCH_FLAGS)
 
 # The large chaos run; make test runs a small one. SEED=<n> reproduces a run.
 SEED ?= 0

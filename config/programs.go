@@ -71,6 +71,10 @@ type Worker struct {
 	UIBaseURL string `split_words:"true" default:"http://localhost:8233"`
 	// WorkerHealthAddr, when set, serves GET /healthz: 200 once every worker runs. Default: off.
 	WorkerHealthAddr string `split_words:"true"`
+	// WorkflowCacheSize is how many items the worker keeps in memory between
+	// their events; others are replayed from history on their next event.
+	// Default: 2000.
+	WorkflowCacheSize int `split_words:"true" default:"2000"`
 
 	// CRMBaseURL is the HubSpot-compatible API. Default: the sandbox, http://127.0.0.1:8091.
 	CRMBaseURL string `split_words:"true" default:"http://127.0.0.1:8091"`
@@ -142,6 +146,12 @@ func (w Worker) Validate() error {
 		},
 		func() error { return checkURL("SIGNALBOX_BILLING_BASE_URL", w.BillingBaseURL, "http", "https") },
 		w.CRM().validate, w.Chat().validate, w.Billing().validate,
+		func() error {
+			if w.WorkflowCacheSize < 1 {
+				return Invalid("SIGNALBOX_WORKFLOW_CACHE_SIZE", fmt.Sprint(w.WorkflowCacheSize), "must be at least 1")
+			}
+			return nil
+		},
 		func() error {
 			if w.BillingAPIKey == "" {
 				return Invalid("SIGNALBOX_BILLING_API_KEY", "", "must not be empty")

@@ -124,25 +124,34 @@ func seedLeads(ctx context.Context, intakeURL string) error {
 	}
 	fmt.Printf("seeding %d demo leads:\n", len(leads))
 	for _, l := range leads {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, intakeURL+"/v1/leads", bytes.NewReader(l))
-		if err != nil {
+		if err := seedItem(ctx, intakeURL, "/v1/leads", l); err != nil {
 			return err
 		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+stack.IntakeToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return fmt.Errorf("seed: %w", err)
-		}
-		var body struct {
-			WorkflowID string                `json:"workflowId"`
-			Error      string                `json:"error"`
-			Fields     workflows.FieldErrors `json:"fields"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		report(ctx, intakeURL, resp.StatusCode, body.WorkflowID, body.Error, body.Fields)
 	}
+	return nil
+}
+
+// seedItem posts one demo item to the intake, as its source would, and
+// reports how it went.
+func seedItem(ctx context.Context, intakeURL, path string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, intakeURL+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+stack.IntakeToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	var answer struct {
+		WorkflowID string                `json:"workflowId"`
+		Error      string                `json:"error"`
+		Fields     workflows.FieldErrors `json:"fields"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&answer)
+	resp.Body.Close()
+	report(ctx, intakeURL, resp.StatusCode, answer.WorkflowID, answer.Error, answer.Fields)
 	return nil
 }
 
@@ -174,22 +183,9 @@ func seedInvoices(ctx context.Context, dbURL, intakeURL string) error {
 		if err := st.InsertInvoice(ctx, inv); err != nil {
 			return err
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, intakeURL+"/v1/invoices/"+inv.ID+"/sync", nil)
-		if err != nil {
+		if err := seedItem(ctx, intakeURL, "/v1/invoices/"+inv.ID+"/sync", []byte("{}")); err != nil {
 			return err
 		}
-		req.Header.Set("Authorization", "Bearer "+stack.IntakeToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return fmt.Errorf("seed: %w", err)
-		}
-		var body struct {
-			WorkflowID string `json:"workflowId"`
-			Error      string `json:"error"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		report(ctx, intakeURL, resp.StatusCode, body.WorkflowID, body.Error, nil)
 	}
 	return nil
 }

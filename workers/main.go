@@ -53,6 +53,9 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// Bounds memory however many items wait (a waiting item costs ~50 KiB
+	// cached); set before any worker exists, as the SDK requires.
+	worker.SetStickyWorkflowCacheSize(cfg.WorkflowCacheSize)
 	c, err := cfg.Temporal.Dial(ctx, logger, connectPatience)
 	if err != nil {
 		return err

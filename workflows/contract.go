@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/mail"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -85,4 +86,15 @@ func checkEmail(errs *FieldErrors, field, v string) {
 	if err != nil || addr.Address != strings.TrimSpace(v) || !strings.Contains(domain, ".") {
 		errs.add(field, "must be an address like name@example.com")
 	}
+}
+
+// amended is the result of an amendment: v, or every field error, sorted by
+// field, of the amendment itself and of v's validation.
+func amended[T any](v T, errs FieldErrors, validate func(T) FieldErrors) (T, error) {
+	errs = append(errs, validate(v)...)
+	if len(errs) == 0 {
+		return v, nil
+	}
+	slices.SortStableFunc(errs, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
+	return v, errs
 }

@@ -138,12 +138,7 @@ func withAmendments(inv store.Invoice, set map[string]string) (store.Invoice, er
 			errs.add(field, "cannot be amended (amendable: %s; change lines and amounts in the billing system, then retry)", strings.Join(amendableInvoiceFields, ", "))
 		}
 	}
-	errs = append(errs, validateInvoice(inv)...)
-	if len(errs) > 0 {
-		slices.SortStableFunc(errs, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
-		return inv, errs
-	}
-	return inv, nil
+	return amended(inv, errs, validateInvoice)
 }
 
 // InvoiceToBillingSpec declares the invoice → billing integration.

@@ -89,12 +89,7 @@ func (l Lead) With(set map[string]string) (Lead, error) {
 			errs.add(field, "cannot be amended (amendable: %s)", strings.Join(amendableLeadFields, ", "))
 		}
 	}
-	errs = append(errs, l.Validate()...)
-	if len(errs) > 0 {
-		slices.SortStableFunc(errs, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
-		return l, errs
-	}
-	return l, nil
+	return amended(l, errs, Lead.Validate)
 }
 
 // leadOwnedProperties are the CRM properties whose values the web form owns.
