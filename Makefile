@@ -66,7 +66,6 @@ docs:
 # Replay histories, recorded from real runs of every integration's paths;
 # workflows/replay_test.go replays them on every make test.
 record-histories: tools postgres
-	rm -f workflows/testdata/histories/*.json
 	go test ./tests -run TestRecordHistories -record-histories -count=1 -v
 
 # Benchmarks against a bare Temporal workflow; writes docs/benchmarks.md.

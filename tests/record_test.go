@@ -24,7 +24,9 @@ var recordHistories = flag.Bool("record-histories", false, "record the replay hi
 // and stores each item's event history, which the workflows package replays
 // on every test run: a change to workflow code that would break items already
 // running then fails CI. It runs only when asked (make record-histories),
-// alone, because it sets sandbox faults.
+// alone, because it sets sandbox faults. It overwrites the histories it
+// records and leaves others: keep a history recorded before a versioned
+// change under a name of its own, so the old path stays covered.
 func TestRecordHistories(t *testing.T) {
 	if !*recordHistories {
 		t.Skip("run with -record-histories (make record-histories) to refresh workflows/testdata/histories")
@@ -106,6 +108,15 @@ func TestRecordHistories(t *testing.T) {
 	s.waitStatus(t, id, workflows.StatusBlocked)
 	decide("approve", id, "--as", "carol", "--reason", "contract signed")
 	record("invoice-approved", id)
+
+	s.setFaults(t, `{"stripe.*": {"unauthorized": true}}`)
+	inv = key("inv-auth")
+	s.invoice(t, inv)
+	id = s.syncInvoice(t, inv)
+	s.waitStatus(t, id, workflows.StatusFailed)
+	s.setFaults(t, `{}`)
+	decide("retry", id, "--as", "carol", "--reason", "Stripe key rotated")
+	record("invoice-failed-then-retried", id)
 
 	inv = key("inv-late")
 	stored := s.invoice(t, inv)
