@@ -126,6 +126,14 @@ func TestCRMDownPastTheWindowFailsThenRetrySyncs(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Equal(t, workflows.StatusSynced, s.waitResult(t, id).Status)
 	require.Len(t, s.contactsWithEmail(t, key+"@example.com"), 1)
+
+	// With no worker to answer the status query, show falls back to visibility.
+	require.NoError(t, s.Worker.Stop(15*time.Second))
+	out, stderr, code = s.signals(t, "", "show", id)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, id+"  Synced")
+	require.Contains(t, out, "did not answer its status query")
+	require.Contains(t, out, "retry", "the audit trail comes from PostgreSQL all the same")
 }
 
 // TestHungCallsHeartbeat: an activity waiting on a hung request heartbeats, so

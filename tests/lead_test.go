@@ -104,7 +104,7 @@ func TestInvalidLeadsAreRefusedAndNothingStarts(t *testing.T) {
 		require.Contains(t, fields, f, "every field error is listed")
 	}
 	shared.waitVisible(t, fmt.Sprintf("SourceKey = '%s'", key), 0)
-	_, err := shared.Client.DescribeWorkflowExecution(context.Background(), workflows.ItemID(workflows.IntegrationLeadToCRM, key), "")
+	_, err := shared.Client.DescribeWorkflow(context.Background(), workflows.ItemID(workflows.IntegrationLeadToCRM, key), "")
 	require.Error(t, err, "no workflow was started")
 }
 

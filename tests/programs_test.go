@@ -126,6 +126,6 @@ func TestHostileBodiesAreRefusedWithoutStartingAnything(t *testing.T) {
 		require.Equal(t, tc.status, resp.StatusCode, tc.name)
 		require.Contains(t, body.Error+" "+body.Fields.Error(), tc.want, tc.name)
 	}
-	_, err := shared.Client.DescribeWorkflowExecution(context.Background(), workflows.ItemID(workflows.IntegrationLeadToCRM, key), "")
+	_, err := shared.Client.DescribeWorkflow(context.Background(), workflows.ItemID(workflows.IntegrationLeadToCRM, key), "")
 	require.Error(t, err, "no item was started")
 }

@@ -55,12 +55,12 @@ func ReadItem(ctx context.Context, c client.Client, workflowID string) (state It
 	if errors.As(err, &notFound) {
 		return state, false, ErrNoItem
 	}
-	desc, derr := c.DescribeWorkflowExecution(ctx, workflowID, "")
+	desc, derr := c.DescribeWorkflow(ctx, workflowID, "")
 	if errors.As(derr, &notFound) {
 		return state, false, ErrNoItem
 	}
 	if derr != nil {
 		return state, false, fmt.Errorf("read %s: %w", workflowID, err)
 	}
-	return StateFromVisibility(desc.GetWorkflowExecutionInfo()), false, nil
+	return StateFromVisibility(desc.RawResponse.GetWorkflowExecutionInfo()), false, nil
 }
