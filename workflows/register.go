@@ -8,12 +8,14 @@ import (
 )
 
 // Register registers every integration's workflow on w, with the local
-// activities those workflows run: the spine's and the integrations' own
+// activities those workflows run: the spine's, and any integration's own
 // (PostgreSQL reads and writes, kept off the matching path).
-func Register(w worker.Registry, spine *activities.Spine, invoices *activities.Invoices) {
+func Register(w worker.Registry, spine *activities.Spine, locals ...any) {
 	for _, s := range Specs() {
 		w.RegisterWorkflowWithOptions(s.Workflow, workflow.RegisterOptions{Name: s.WorkflowType})
 	}
 	w.RegisterActivity(spine)
-	w.RegisterActivity(invoices)
+	for _, l := range locals {
+		w.RegisterActivity(l)
+	}
 }
