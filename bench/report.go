@@ -115,7 +115,7 @@ func (r *report) markdown(table string) string {
 
 All figures come from one machine of this project's kind, with the dev server on SQLite, so they
 are relative: the ratios and the per-item costs carry over, the absolute throughput does not.
-`+"`make bench`"+` takes about ten minutes, most of them the 10,000 waiting items; `+"`make bench BENCH_FLAGS=-blocked=0`"+` measures the rest in about a minute.
+` + "`make bench`" + ` takes about ten minutes, most of them the 10,000 waiting items; ` + "`make bench BENCH_FLAGS=-blocked=0`" + ` measures the rest in about a minute.
 
 ## Where the spine's cost goes, and what was cut
 
@@ -125,11 +125,11 @@ are relative: the ratios and the per-item costs carry over, the absolute through
   local activities inside the workflow task that records the transition, so they add no round
   trip through matching, only their marker; the external link is written by the activity that
   created the contact, and the notification record by the activity that posts.
-- **Decisions resume at once.** The `+"`decide`"+` handler applies the decision in the same workflow
+- **Decisions resume at once.** The ` + "`decide`" + ` handler applies the decision in the same workflow
   task that accepts it (one audit row, one upsert) and schedules the next activity.
 - **Memory is bounded, however many items wait.** A waiting item costs about 55 KiB in a
   worker's workflow cache (its coroutines and state). With the SDK's default cache of 10,000, the
-  worker held 553 MiB with 10,000 items waiting (measured 2026-11-26 with `+"`SIGNALBOX_WORKFLOW_CACHE_SIZE=10000 make bench`"+`); with signalbox's default of 2,000 it holds about 190 MiB, and items beyond
+  worker held 553 MiB with 10,000 items waiting (measured 2026-11-26 with ` + "`SIGNALBOX_WORKFLOW_CACHE_SIZE=10000 make bench`" + `); with signalbox's default of 2,000 it holds about 190 MiB, and items beyond
   it are replayed from their (short) histories on their next event.
 - **Tried and not taken:** reading decision signals in the item's own coroutine instead of a
   second one saved 16% of a waiting item's memory (161 → 143 MiB for 2,000 items), but it delays

@@ -55,8 +55,8 @@ type chaosItem struct {
 }
 
 type chaosRun struct {
-	t     *testing.T
-	s     *env
+	t    *testing.T
+	s    *env
 	seed uint64
 	// rng plans the run; each goroutine has a generator of its own, derived
 	// from the seed, so that runs reproduce and generators are not shared.
