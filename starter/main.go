@@ -148,15 +148,20 @@ func startLead(ctx context.Context, cfg config.Intake, logger *slog.Logger, args
 	if err != nil {
 		return describeBadInput(err)
 	}
+	return startOne(ctx, cfg, logger, stdout, workflows.LeadToCRMSpec(), *key,
+		workflows.LeadInput{ItemInput: workflows.ItemInput{StartedBy: "cli"}, Lead: lead})
+}
+
+// startOne starts one item from the command line and says how to follow it.
+func startOne(ctx context.Context, cfg config.Intake, logger *slog.Logger, stdout io.Writer, spec workflows.Spec, key string, input any) error {
 	c, err := dial(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	items := &temporalItems{client: c}
-	s, err := items.Start(ctx, workflows.LeadToCRMSpec(), *key, workflows.LeadInput{ItemInput: workflows.ItemInput{StartedBy: "cli"}, Lead: lead})
+	s, err := (&temporalItems{client: c}).Start(ctx, spec, key, input)
 	if err != nil {
-		return fmt.Errorf("start %s: %w", workflows.ItemID(workflows.IntegrationLeadToCRM, *key), err)
+		return fmt.Errorf("start %s: %w", workflows.ItemID(spec.Name, key), err)
 	}
 	fmt.Fprintf(stdout, "started %s (run %s)\nfollow it: signals show %s\n", s.WorkflowID, s.RunID, s.WorkflowID)
 	return nil
@@ -208,17 +213,7 @@ func startInvoice(ctx context.Context, cfg config.Intake, logger *slog.Logger, a
 	if err := checkInvoiceToSync(ctx, store.New(pool), args[0]); err != nil {
 		return describeBadInput(err)
 	}
-	c, err := dial(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	s, err := (&temporalItems{client: c}).Start(ctx, workflows.InvoiceToBillingSpec(), args[0], invoiceInput(args[0], "cli"))
-	if err != nil {
-		return fmt.Errorf("start %s: %w", workflows.ItemID(workflows.IntegrationInvoiceToBilling, args[0]), err)
-	}
-	fmt.Fprintf(stdout, "started %s (run %s)\nfollow it: signals show %s\n", s.WorkflowID, s.RunID, s.WorkflowID)
-	return nil
+	return startOne(ctx, cfg, logger, stdout, workflows.InvoiceToBillingSpec(), args[0], invoiceInput(args[0], "cli"))
 }
 
 // startInvoices starts an item for every invoice in a status. Running it twice
