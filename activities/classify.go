@@ -27,18 +27,28 @@ const (
 	ErrConflict = "Conflict"
 	// ErrRateLimited: the target asked us to slow down (429). Retried after Retry-After.
 	ErrRateLimited = "RateLimited"
-	// ErrTargetUnavailable: 408, 5xx, network failure or timeout. Retried.
+	// ErrTargetUnavailable: 408, 5xx, network failure or timeout, or an
+	// idempotency key still in use by a request the target is running (409). Retried.
 	ErrTargetUnavailable = "TargetUnavailable"
+	// ErrIdempotencyMisuse: the target saw an idempotency key again with other
+	// parameters, a bug in signalbox. Not retried.
+	ErrIdempotencyMisuse = "IdempotencyMisuse"
 	// ErrInternal: signalbox's own dependency (PostgreSQL) failed. Retried.
 	ErrInternal = "Internal"
+	// ErrBusy: the step waits for another item's step on the same record
+	// (a notification being sent, a person being looked up). Retried.
+	ErrBusy = "Busy"
 )
 
 // MaxRetryAfter caps how long a Retry-After can postpone the next attempt.
-const MaxRetryAfter = 5 * time.Minute
+const MaxRetryAfter = rest.MaxRetryAfter
 
-// RetryAfterMargin is added to a Retry-After: Temporal's retry timers are not
-// exact to the millisecond, and a retry must never come early.
-const RetryAfterMargin = 250 * time.Millisecond
+// RetryAfterMargin is added to a Retry-After. On a loaded machine the dev
+// server was seen to start a retry 1.3s before its NextRetryDelay ended. The
+// worker that got the answer holds its requests to the target until the
+// Retry-After has passed anyway (rest.HTTPClient); the margin is for a retry
+// that lands on another worker.
+const RetryAfterMargin = 2 * time.Second
 
 // Classify turns an error from a connector or the store into the Temporal error
 // the activity returns. It is the only place where that decision is made.
@@ -60,16 +70,27 @@ func Classify(err error) error {
 	}
 	msg := redact(e.Error())
 	status := e.StatusCode
+	// A Retry-After on any answer we retry is the next attempt's delay. Zero
+	// means "now": the retry policy's backoff applies then.
+	retry := temporal.ApplicationErrorOptions{}
+	if e.HasRetryAfter && e.RetryAfter > 0 {
+		retry.NextRetryDelay = min(e.RetryAfter+RetryAfterMargin, MaxRetryAfter)
+	}
 	switch {
+	case e.RateLimited():
+		retry.Category = temporal.ApplicationErrorCategoryBenign
+		return temporal.NewApplicationErrorWithOptions(msg, ErrRateLimited, retry)
 	case status == 0 || status == http.StatusRequestTimeout || status >= 500:
-		return temporal.NewApplicationErrorWithOptions(msg, ErrTargetUnavailable, temporal.ApplicationErrorOptions{})
-	case status == http.StatusTooManyRequests:
-		opts := temporal.ApplicationErrorOptions{Category: temporal.ApplicationErrorCategoryBenign}
-		if e.HasRetryAfter && e.RetryAfter > 0 {
-			// A zero Retry-After means "now": keep the retry policy's backoff then.
-			opts.NextRetryDelay = min(e.RetryAfter+RetryAfterMargin, MaxRetryAfter)
-		}
-		return temporal.NewApplicationErrorWithOptions(msg, ErrRateLimited, opts)
+		return temporal.NewApplicationErrorWithOptions(msg, ErrTargetUnavailable, retry)
+	case e.Idempotency && status == http.StatusConflict:
+		// The key's first request (say, an attempt that timed out) is still running.
+		return temporal.NewApplicationErrorWithOptions(msg+" (a request with the same idempotency key is still running; retrying)",
+			ErrTargetUnavailable, retry)
+	case e.Idempotency:
+		return temporal.NewApplicationErrorWithOptions(
+			msg+" (signalbox sent an idempotency key again with other parameters: this is a bug in signalbox, please report it;"+
+				" check in the target whether the step took effect, then resolve or cancel the item)",
+			ErrIdempotencyMisuse, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{rejection(e)}})
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return temporal.NewApplicationErrorWithOptions(
 			fmt.Sprintf("%s (check the %s credentials, then decide retry)", msg, e.Target),

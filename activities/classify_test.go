@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/signalbox-dev/signalbox/connectors/billing"
 	"github.com/signalbox-dev/signalbox/connectors/rest"
 )
 
@@ -60,7 +61,8 @@ func TestClassifyRealResponses(t *testing.T) {
 		{"408", 408, nil, ``, ErrTargetUnavailable, false, false, 0, 0},
 		{"500", 500, nil, ``, ErrTargetUnavailable, false, false, 0, 0},
 		{"502", 502, nil, `<html>bad gateway</html>`, ErrTargetUnavailable, false, false, 0, 0},
-		{"503 with Retry-After", 503, map[string]string{"Retry-After": "3"}, ``, ErrTargetUnavailable, false, false, 0, 0},
+		{"503 with Retry-After", 503, map[string]string{"Retry-After": "3"}, ``, ErrTargetUnavailable, false, false, 3*time.Second + RetryAfterMargin, 3*time.Second + RetryAfterMargin},
+		{"502 with Retry-After date", 502, map[string]string{"Retry-After": future}, ``, ErrTargetUnavailable, false, false, 80 * time.Second, 92 * time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,6 +77,48 @@ func TestClassifyRealResponses(t *testing.T) {
 			require.LessOrEqual(t, appErr.NextRetryDelay(), tc.delayMax)
 		})
 	}
+}
+
+func TestClassifyStripeIdempotencyErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, body   string
+		status       int
+		typ          string
+		nonRetryable bool
+		says         string
+	}{
+		{"key in use", `{"error":{"type":"idempotency_error","code":"idempotency_key_in_use","message":"There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through): k."}}`,
+			409, ErrTargetUnavailable, false, "still running; retrying"},
+		{"key reused with other parameters", `{"error":{"type":"idempotency_error","message":"Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than 'k' if you meant to execute a different request."}}`,
+			400, ErrIdempotencyMisuse, true, "this is a bug in signalbox, please report it"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			url := respond(t, tc.status, map[string]string{"Content-Type": "application/json"}, tc.body)
+			_, err := billing.New(url, "sk_test_x", rest.HTTPClient(time.Second, 0)).Finalize(context.Background(), "in_1", "k")
+			var appErr *temporal.ApplicationError
+			require.ErrorAs(t, Classify(err), &appErr)
+			require.Equal(t, tc.typ, appErr.Type())
+			require.Equal(t, tc.nonRetryable, appErr.NonRetryable())
+			require.Contains(t, appErr.Message(), tc.says)
+		})
+	}
+}
+
+// A call the client holds back for the target's pause past its deadline is
+// rate limited, and retries when the pause ends.
+func TestClassifyCallHeldBackByThePause(t *testing.T) {
+	t.Parallel()
+	c := rest.NewClient("crm", respond(t, 429, map[string]string{"Retry-After": "60"}, ``), rest.HTTPClient(time.Second, 0), nil)
+	require.Error(t, c.Do(context.Background(), rest.Request{Method: "GET", Path: "/x"}, nil))
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, Classify(c.Do(context.Background(), rest.Request{Method: "GET", Path: "/x"}, nil)), &appErr)
+	require.Equal(t, ErrRateLimited, appErr.Type())
+	require.False(t, appErr.NonRetryable())
+	require.Contains(t, appErr.Message(), "not sent")
+	require.InDelta(t, 60*time.Second+RetryAfterMargin, appErr.NextRetryDelay(), float64(5*time.Second))
 }
 
 func TestClassifyTransportFailures(t *testing.T) {

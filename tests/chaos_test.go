@@ -8,7 +8,6 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -93,7 +92,7 @@ func TestChaos(t *testing.T) {
 	c := &chaosRun{t: t, s: s, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x5eed))}
 	c.workers = []*stack.Process{s.Worker}
 	for i := 1; i < *chaosWorkers; i++ {
-		c.workers = append(c.workers, c.extraWorker(i))
+		c.workers = append(c.workers, startWorker(t, s, fmt.Sprintf("worker %d", i+1)))
 	}
 	c.plan()
 
@@ -125,19 +124,6 @@ func TestChaos(t *testing.T) {
 		fmt.Fprintf(&b, "\n  %-28s %s", k, report[k])
 	}
 	t.Logf("chaos report:%s", b.String())
-}
-
-func (c *chaosRun) extraWorker(i int) *stack.Process {
-	addr, err := stack.FreeAddr()
-	require.NoError(c.t, err)
-	p := &stack.Process{
-		Name: fmt.Sprintf("worker %d", i+1), Path: filepath.Join(binDir, "workers"),
-		Env:     append(append([]string(nil), c.s.Env...), "SIGNALBOX_WORKER_HEALTH_ADDR="+addr),
-		LogPath: filepath.Join(c.t.TempDir(), fmt.Sprintf("worker-%d.log", i+1)), ReadyURL: "http://" + addr + "/healthz",
-	}
-	require.NoError(c.t, p.Start(context.Background()))
-	c.t.Cleanup(func() { _ = p.Stop(15 * time.Second) })
-	return p
 }
 
 // plan decides, from the seed, every item and every answer the operator gives.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,17 +15,18 @@ import (
 )
 
 // TestLeadsRideThroughFaultsExactlyOnce is the proof of safe retries: with 30%
-// 5xx (half of the CRM's after the write took effect), 10% 429 with
-// Retry-After, and added latency, every lead ends Synced with exactly one CRM
-// contact and one chat message, no request comes before its Retry-After, and
-// no target sees more requests than its configured rate.
+// 5xx (half of the CRM's after the write took effect), 5% 429 with
+// Retry-After (each one pauses the whole target), and added latency, every lead ends Synced with exactly one CRM
+// contact and one chat message, no request is sent again before the
+// Retry-After it was given, and no target is sent more requests in any second
+// than its configured rate (judged by send times, not arrivals).
 func TestLeadsRideThroughFaultsExactlyOnce(t *testing.T) {
 	t.Parallel()
 	const leads, crmRate, chatRate = 200, 25, 20
 	faults := `{
-		"crm.*":      {"rate5xx": 0.3, "rate429": 0.1, "retryAfter": "1s", "latency": "20ms"},
-		"crm.create": {"rate5xx": 0.3, "rate429": 0.1, "retryAfter": "2s", "latency": "20ms", "afterEffect": 0.5},
-		"chat.post":  {"rate5xx": 0.3, "rate429": 0.1, "retryAfter": "1s", "latency": "20ms"}
+		"crm.*":      {"rate5xx": 0.3, "rate429": 0.05, "retryAfter": "1s", "latency": "20ms"},
+		"crm.create": {"rate5xx": 0.3, "rate429": 0.05, "retryAfter": "2s", "latency": "20ms", "afterEffect": 0.5},
+		"chat.post":  {"rate5xx": 0.3, "rate429": 0.05, "retryAfter": "1s", "latency": "20ms"}
 	}`
 	s := startStack(t, faults,
 		fmt.Sprintf("SIGNALBOX_CRM_RATE=%d", crmRate), fmt.Sprintf("SIGNALBOX_CHAT_RATE=%d", chatRate),
@@ -46,7 +47,8 @@ func TestLeadsRideThroughFaultsExactlyOnce(t *testing.T) {
 	}
 	wg.Wait()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// Generous: a loaded 2-core machine runs this in 1-5 minutes; speed is make bench's business.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	for _, key := range keys {
 		var r workflows.Result
@@ -55,13 +57,25 @@ func TestLeadsRideThroughFaultsExactlyOnce(t *testing.T) {
 	}
 
 	stats := s.sandboxStats(t)
-	t.Logf("requests %v, faults %v", stats.Requests, stats.Faults)
+	t.Logf("requests %v, faults %v, sent while the target was backing off %v", stats.Requests, stats.Faults, stats.RequestsDuringBackoff)
 	require.Positive(t, stats.Faults["crm.create 5xx"], "faults were injected")
 	require.Positive(t, stats.Faults["chat.post 429"])
 	if stats.EarlyRetries > 0 {
 		s.logEarlyRetries(t)
 	}
 	require.Zero(t, stats.EarlyRetries, "no request came before the Retry-After it was given")
+	// The worker holds every request to a target while a Retry-After it was
+	// given runs: only one released in the instant before it read a 429 slips
+	// through, not the dozens a second a per-request back-off lets by.
+	for _, target := range []string{"crm", "chat"} {
+		given := 0
+		for kind, n := range stats.Faults {
+			if strings.HasPrefix(kind, target+".") && strings.HasSuffix(kind, " 429") {
+				given += n
+			}
+		}
+		require.LessOrEqual(t, stats.RequestsDuringBackoff[target], given, "%s requests sent while it was backing off", target)
+	}
 	require.Zero(t, stats.DuplicateMessages)
 	for _, key := range keys {
 		require.Len(t, s.contactsWithEmail(t, key+"@example.com"), 1, "one contact for %s", key)
@@ -70,11 +84,10 @@ func TestLeadsRideThroughFaultsExactlyOnce(t *testing.T) {
 
 	for target, limit := range map[string]int{"crm.*": crmRate, "chat.*": chatRate} {
 		reqs := s.sandboxRequests(t, target)
-		sort.Slice(reqs, func(i, j int) bool { return reqs[i].At.Before(reqs[j].At) })
-		busiest := maxInWindow(reqs, time.Second)
-		t.Logf("%s: %d requests, at most %d in any second (limit %d/s)", target, len(reqs), busiest, limit)
-		// A window can straddle two ticks of the limiter: one request more than the rate.
-		require.LessOrEqual(t, busiest, limit+1, "%s exceeded its rate", target)
+		busiest := maxInWindow(sendTimes(t, reqs), time.Second)
+		t.Logf("%s: %d requests, at most %d sent in any second (limit %d/s)", target, len(reqs), busiest, limit)
+		// The one worker sends each request at least 1/limit after the one before.
+		require.LessOrEqual(t, busiest, limit, "%s exceeded its rate", target)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -96,6 +97,12 @@ func (s *env) post(t *testing.T, path string, body any, header map[string]string
 // waitStatus polls the item until it reaches want.
 func (s *env) waitStatus(t *testing.T, id string, want workflows.Status) workflows.ItemState {
 	t.Helper()
+	return s.waitStatusIn(t, id, want)
+}
+
+// waitStatusIn polls the item until it reaches one of want.
+func (s *env) waitStatusIn(t *testing.T, id string, want ...workflows.Status) workflows.ItemState {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	var last workflows.ItemState
@@ -103,13 +110,13 @@ func (s *env) waitStatus(t *testing.T, id string, want workflows.Status) workflo
 		state, _, err := workflows.ReadItem(ctx, s.Client, id)
 		if err == nil {
 			last = state
-			if state.Status == want {
+			if slices.Contains(want, state.Status) {
 				return state
 			}
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%s did not reach %s within %s; last seen %s (exception %+v)", id, want, waitFor, last.Status, last.Exception)
+			t.Fatalf("%s did not reach %v within %s; last seen %s (exception %+v)", id, want, waitFor, last.Status, last.Exception)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -181,6 +188,13 @@ func (s *env) messagesAbout(t *testing.T, text string) []message {
 		}
 	}
 	return found
+}
+
+// waitMessage waits until a chat message mentions text (the team hears at
+// once, through an activity of its own).
+func (s *env) waitMessage(t *testing.T, text string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return len(s.messagesAbout(t, text)) > 0 }, waitFor, 100*time.Millisecond, "no message about %q", text)
 }
 
 func getJSON(t *testing.T, url string, out any) {
@@ -288,21 +302,26 @@ func (s *env) sandboxRequests(t *testing.T, pattern string) []sandboxRequest {
 }
 
 type sandboxRequest struct {
-	At         time.Time
-	Endpoint   string
-	Identity   string
-	Status     int
-	Fault      string
-	EarlyRetry bool
-	DurationMS int64
+	At time.Time
+	// SentAt is when the client sent it, after its rate limit and pauses.
+	SentAt        time.Time
+	Endpoint      string
+	Identity      string
+	Attempt       int
+	Status        int
+	Fault         string
+	EarlyRetry    bool
+	DuringBackoff bool
+	DurationMS    int64
 }
 
 type sandboxStats struct {
-	Requests          map[string]int
-	InFlight          map[string]int
-	Faults            map[string]int
-	EarlyRetries      int
-	DuplicateMessages int
+	Requests              map[string]int
+	InFlight              map[string]int
+	Faults                map[string]int
+	EarlyRetries          int
+	RequestsDuringBackoff map[string]int
+	DuplicateMessages     int
 }
 
 func (s *env) sandboxStats(t *testing.T) sandboxStats {
@@ -321,11 +340,25 @@ func (s *env) setFaults(t *testing.T, plan string) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
-// maxInWindow is the most requests that started within any window of length w.
-func maxInWindow(reqs []sandboxRequest, w time.Duration) int {
+// sendTimes lists when the clients sent reqs, in order. Rates are judged by
+// send times, which the clients stamp after their limiter and pauses: on a
+// loaded machine arrival times bunch requests that were sent apart.
+func sendTimes(t *testing.T, reqs []sandboxRequest) []time.Time {
+	t.Helper()
+	sent := make([]time.Time, len(reqs))
+	for i, r := range reqs {
+		require.False(t, r.SentAt.IsZero(), "%s request %s carries no send time", r.Endpoint, r.Identity)
+		sent[i] = r.SentAt
+	}
+	slices.SortFunc(sent, time.Time.Compare)
+	return sent
+}
+
+// maxInWindow is the most of the (sorted) times within any window of length w.
+func maxInWindow(times []time.Time, w time.Duration) int {
 	best := 0
-	for i, j := 0, 0; j < len(reqs); j++ {
-		for reqs[j].At.Sub(reqs[i].At) >= w {
+	for i, j := 0, 0; j < len(times); j++ {
+		for times[j].Sub(times[i]) >= w {
 			i++
 		}
 		best = max(best, j-i+1)
@@ -352,7 +385,8 @@ func (s *env) logEarlyRetries(t *testing.T) {
 	}
 	for _, r := range reqs {
 		if early[r.Endpoint+" "+r.Identity] {
-			t.Logf("%s %s %s status=%d fault=%s early=%v took=%dms", r.At.Format("15:04:05.000"), r.Endpoint, r.Identity, r.Status, r.Fault, r.EarlyRetry, r.DurationMS)
+			t.Logf("sent %s arrived %s %s %s attempt=%d status=%d fault=%s early=%v took=%dms", r.SentAt.Format("15:04:05.000"), r.At.Format("15:04:05.000"),
+				r.Endpoint, r.Identity, r.Attempt, r.Status, r.Fault, r.EarlyRetry, r.DurationMS)
 		}
 	}
 }

@@ -53,7 +53,7 @@ type Customer struct {
 // creates also carry an idempotency key.
 func (c *Client) FindCustomer(ctx context.Context, ourID string) (Customer, bool, error) {
 	params := &stripe.CustomerSearchParams{SearchParams: stripe.SearchParams{
-		Query: fmt.Sprintf("metadata['%s']:'%s'", MetadataCustomerID, strings.ReplaceAll(ourID, "'", `\'`)),
+		Query: metadataQuery(MetadataCustomerID, ourID),
 		Limit: stripe.Int64(10),
 	}}
 	list := c.sc.V1Customers.Search(ctx, params)
@@ -66,6 +66,11 @@ func (c *Client) FindCustomer(ctx context.Context, ourID string) (Customer, bool
 		}
 	}
 	return Customer{}, false, nil
+}
+
+// metadataQuery is a Stripe search query for objects whose metadata key holds value.
+func metadataQuery(key, value string) string {
+	return fmt.Sprintf("metadata['%s']:'%s'", key, strings.ReplaceAll(value, "'", `\'`))
 }
 
 // NewCustomer describes a customer to create.
@@ -162,6 +167,27 @@ func (c *Client) Finalize(ctx context.Context, invoiceID, idempotencyKey string)
 	return toInvoice(inv), nil
 }
 
+// FindInvoice looks for the invoice whose metadata carries our invoice ID: an
+// invoice billed before (by an earlier run, or one whose answer was lost) is
+// never created again. Like customer search, it is eventually consistent,
+// which is why creates also carry an idempotency key.
+func (c *Client) FindInvoice(ctx context.Context, ourID string) (Invoice, bool, error) {
+	params := &stripe.InvoiceSearchParams{SearchParams: stripe.SearchParams{
+		Query: metadataQuery(MetadataInvoiceID, ourID),
+		Limit: stripe.Int64(10),
+	}}
+	list := c.sc.V1Invoices.Search(ctx, params)
+	if err := list.Err(); err != nil {
+		return Invoice{}, false, convert("GET /v1/invoices/search", err)
+	}
+	for _, inv := range list.Data() {
+		if inv.Metadata[MetadataInvoiceID] == ourID && inv.Status != stripe.InvoiceStatusVoid {
+			return toInvoice(inv), true, nil
+		}
+	}
+	return Invoice{}, false, nil
+}
+
 // GetInvoice reads an invoice, for its payment status.
 func (c *Client) GetInvoice(ctx context.Context, invoiceID string) (Invoice, error) {
 	inv, err := c.sc.V1Invoices.Retrieve(ctx, invoiceID, nil)
@@ -176,13 +202,16 @@ func toInvoice(inv *stripe.Invoice) Invoice {
 }
 
 // convert turns stripe-go's errors into *rest.Error: Stripe's type becomes
-// the code, and its message and parameter are kept for the operator.
+// the code, its message and parameter are kept for the operator, and an
+// idempotency_error is marked so that activities tell a key still in use (409)
+// from a key reused with other parameters (400).
 func convert(op string, err error) error {
 	var se *stripe.Error
 	if !errors.As(err, &se) || se.HTTPStatusCode == 0 {
 		return rest.TransportError("billing", op, err)
 	}
-	e := &rest.Error{Target: "billing", Op: op, StatusCode: se.HTTPStatusCode, Code: string(se.Type), Message: se.Msg, Param: se.Param}
+	e := &rest.Error{Target: "billing", Op: op, StatusCode: se.HTTPStatusCode, Code: string(se.Type), Message: se.Msg, Param: se.Param,
+		Idempotency: se.Type == stripe.ErrorTypeIdempotency}
 	if se.Code != "" {
 		e.Code += "/" + string(se.Code)
 	}

@@ -97,6 +97,13 @@ func TestStripeErrorsBecomeRestErrors(t *testing.T) {
 	require.True(t, e.HasRetryAfter)
 	require.Equal(t, 3*time.Second, e.RetryAfter)
 
+	c, _, _ = stripeLike(t, 409, nil, `{"error":{"type":"idempotency_error","code":"idempotency_key_in_use","message":"There is currently another in-progress request using this Idempotent Key"}}`)
+	_, err = c.Finalize(context.Background(), "in_1", "k")
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, 409, e.StatusCode)
+	require.Equal(t, "idempotency_error/idempotency_key_in_use", e.Code)
+	require.True(t, e.Idempotency, "an idempotency_error is marked for classification")
+
 	_, err = New("http://127.0.0.1:1", "sk_test_x", rest.HTTPClient(time.Second, 0)).GetInvoice(context.Background(), "in_1")
 	require.ErrorAs(t, err, &e)
 	require.Zero(t, e.StatusCode, "no answer at all")

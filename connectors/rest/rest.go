@@ -16,8 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // maxBody bounds how much of a response is read.
@@ -43,27 +41,11 @@ func NewClient(target, baseURL string, hc *http.Client, header http.Header) *Cli
 }
 
 // HTTPClient returns an http.Client of its own for one target: each request
-// bounded by timeout and, when perSecond > 0, started no sooner than the
-// target's rate allows (no bursts), so one process never exceeds a vendor's
-// limit whatever its concurrency.
+// bounded by timeout and sent through a gate (see gate) that spaces this
+// process's requests at perSecond (when > 0) and pauses them all while the
+// target has asked us to wait.
 func HTTPClient(timeout time.Duration, perSecond float64) *http.Client {
-	var rt http.RoundTripper = http.DefaultTransport.(*http.Transport).Clone()
-	if perSecond > 0 {
-		rt = &limitedTransport{next: rt, limiter: rate.NewLimiter(rate.Limit(perSecond), 1)}
-	}
-	return &http.Client{Timeout: timeout, Transport: rt}
-}
-
-type limitedTransport struct {
-	next    http.RoundTripper
-	limiter *rate.Limiter
-}
-
-func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := t.limiter.Wait(req.Context()); err != nil {
-		return nil, err
-	}
-	return t.next.RoundTrip(req)
+	return &http.Client{Timeout: timeout, Transport: newGate(http.DefaultTransport.(*http.Transport).Clone(), perSecond)}
 }
 
 // Request is one call.
@@ -204,13 +186,19 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 }
 
 // TransportError is a call that got no response. *url.Error repeats the whole
-// URL, which may carry a secret (webhooks), so only its cause is kept.
+// URL, which may carry a secret (webhooks), so only its cause is kept. A call
+// the gate held back keeps the time left before the target's pause ends.
 func TransportError(target, op string, err error) *Error {
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
 		err = uerr.Err
 	}
-	return &Error{Target: target, Op: op, Err: err}
+	e := &Error{Target: target, Op: op, Err: err}
+	var paused *PausedError
+	if errors.As(err, &paused) {
+		e.RetryAfter, e.HasRetryAfter = paused.Left, true
+	}
+	return e
 }
 
 func isDigits(s string) bool {
@@ -234,6 +222,10 @@ type Error struct {
 	// RetryAfter is how long the server asked us to wait (HasRetryAfter says whether it did).
 	RetryAfter    time.Duration
 	HasRetryAfter bool
+	// Idempotency is true when the target refused the request for its
+	// idempotency key (Stripe's idempotency_error): 409 while the key's first
+	// request is still running, 400 when the key was used with other parameters.
+	Idempotency bool
 	// Err is the transport or decoding failure, if that is what happened.
 	Err error
 }
@@ -260,6 +252,13 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// RateLimited reports whether the target asked us to slow down: it answered
+// 429, or the call was not sent because the target's pause outlasts it.
+func (e *Error) RateLimited() bool {
+	var paused *PausedError
+	return e.StatusCode == http.StatusTooManyRequests || errors.As(e.Err, &paused)
+}
 
 // Timeout reports whether the call gave up waiting for the server.
 func (e *Error) Timeout() bool {

@@ -129,24 +129,105 @@ func FuzzParseRetryAfter(f *testing.F) {
 	})
 }
 
+// sentAt reads the send time the client stamped on a request.
+func sentAt(t *testing.T, r *http.Request) time.Time {
+	at, err := time.Parse(time.RFC3339Nano, r.Header.Get(SentAtHeader))
+	require.NoError(t, err, "every request carries its send time")
+	return at
+}
+
 func TestHTTPClientSpacesRequestsAtItsRate(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
-	var arrivals []time.Time
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	var sent []time.Time
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		arrivals = append(arrivals, time.Now())
+		sent = append(sent, sentAt(t, r))
 		mu.Unlock()
 	}))
 	defer ts.Close()
 	c := NewClient("x", ts.URL, HTTPClient(time.Second, 20), nil)
 	var wg sync.WaitGroup
 	for range 6 {
-		wg.Go(func() { _ = c.Do(context.Background(), Request{Method: "GET", Path: "/"}, nil) })
+		wg.Go(func() { require.NoError(t, c.Do(context.Background(), Request{Method: "GET", Path: "/"}, nil)) })
 	}
 	wg.Wait()
-	sort.Slice(arrivals, func(i, j int) bool { return arrivals[i].Before(arrivals[j]) })
-	require.Len(t, arrivals, 6)
-	// 20/s with no burst: six concurrent requests span at least five intervals of 50ms.
-	require.GreaterOrEqual(t, arrivals[5].Sub(arrivals[0]), 5*45*time.Millisecond)
+	sort.Slice(sent, func(i, j int) bool { return sent[i].Before(sent[j]) })
+	require.Len(t, sent, 6)
+	// 20/s with no burst: every send at least 50ms after the one before.
+	for i := 1; i < len(sent); i++ {
+		require.GreaterOrEqual(t, sent[i].Sub(sent[i-1]), 50*time.Millisecond)
+	}
+}
+
+// pausingServer answers its first request with status and Retry-After, and
+// every later one 200; it reports when it sent the pause and when each later
+// request was sent.
+func pausingServer(t *testing.T, status int, retryAfter string) (url string, paused func() time.Time, later <-chan time.Time) {
+	var mu sync.Mutex
+	var pausedAt time.Time
+	sends := make(chan time.Time, 10)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if pausedAt.IsZero() {
+			pausedAt = time.Now()
+			w.Header().Set("Retry-After", retryAfter)
+			w.WriteHeader(status)
+			return
+		}
+		sends <- sentAt(t, r)
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL, func() time.Time { mu.Lock(); defer mu.Unlock(); return pausedAt }, sends
+}
+
+// A Retry-After holds back every request to the target, not only the one it
+// answered: the next request is sent no sooner than the target asked.
+func TestRetryAfterPausesTheWholeTarget(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			t.Parallel()
+			url, paused, later := pausingServer(t, status, "1")
+			c := NewClient("x", url, HTTPClient(5*time.Second, 0), nil)
+			var e *Error
+			require.ErrorAs(t, c.Do(context.Background(), Request{Method: "POST", Path: "/a"}, nil), &e)
+			require.Equal(t, status, e.StatusCode)
+			require.NoError(t, c.Do(context.Background(), Request{Method: "GET", Path: "/other"}, nil), "another request waits, then goes")
+			sent := <-later
+			require.False(t, sent.Before(paused().Add(time.Second)), "sent %s after the pause began, before its second ended", sent.Sub(paused()))
+			require.Less(t, sent.Sub(paused()), 3*time.Second, "sent once the pause ended")
+		})
+	}
+}
+
+// A request waiting on the pause gives up with its context, and one whose
+// deadline comes before the pause ends is not sent at all: it fails at once,
+// saying how long the pause has left.
+func TestPausedRequestsRespectTheirContext(t *testing.T) {
+	t.Parallel()
+	url, _, later := pausingServer(t, http.StatusTooManyRequests, "60")
+	c := NewClient("x", url, HTTPClient(0, 0), nil)
+	require.Error(t, c.Do(context.Background(), Request{Method: "GET", Path: "/"}, nil))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Do(ctx, Request{Method: "GET", Path: "/"}, nil) }()
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	started := time.Now()
+	err := c.Do(ctx, Request{Method: "GET", Path: "/"}, nil)
+	require.Less(t, time.Since(started), time.Second, "not held until its 10s timeout")
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	require.Zero(t, e.StatusCode)
+	require.True(t, e.RateLimited())
+	require.True(t, e.HasRetryAfter)
+	require.InDelta(t, 60*time.Second, e.RetryAfter, float64(5*time.Second))
+	require.Contains(t, err.Error(), "not sent")
+	require.Empty(t, later, "nothing reached the target during the pause")
 }

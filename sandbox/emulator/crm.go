@@ -18,6 +18,8 @@ import (
 var crmProperties = map[string]bool{
 	"email": true, "firstname": true, "lastname": true, "company": true, "phone": true,
 	"jobtitle": true, "hs_additional_emails": true, "lifecyclestage": true, "hs_lead_status": true,
+	// lead_source is a custom property, as a HubSpot portal has it once created.
+	"lead_source": true,
 }
 
 // defaultProperties are returned when a request names none.

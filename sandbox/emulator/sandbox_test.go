@@ -133,24 +133,57 @@ func TestFaultsAreReproducibleFromTheSeed(t *testing.T) {
 func TestRetryAfterIsGivenAndEarlyRetriesAreCounted(t *testing.T) {
 	t.Parallel()
 	s, ts := newSandbox(t, Plan{"chat.post": {Rate429: 1, RetryAfter: Duration(2 * time.Second)}})
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	now := t0
 	s.now = func() time.Time { return now }
-	c := chat.New(nil, ts.URL+"/services", rest.HTTPClient(time.Second, 0))
+	// signalbox's client would hold these back (see rest.HTTPClient); this one
+	// says when it sent and never waits.
+	post := func(key string, sent time.Time) *http.Response {
+		req, err := http.NewRequest("POST", ts.URL+"/services/ops", strings.NewReader(`{"text":"x"}`))
+		require.NoError(t, err)
+		req.Header.Set("Idempotency-Key", key)
+		req.Header.Set(rest.SentAtHeader, sent.Format(time.RFC3339Nano))
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
 
-	err := c.Post(context.Background(), "ops", chat.Message{Text: "x"}, "same")
-	e := requireStatus(t, err, http.StatusTooManyRequests)
-	require.True(t, e.HasRetryAfter)
-	require.Equal(t, 2*time.Second, e.RetryAfter)
+	resp := post("same", now)
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	require.Equal(t, "2", resp.Header.Get("Retry-After"))
+	require.Equal(t, map[string]int{}, s.Stats().RequestsDuringBackoff)
 
-	now = now.Add(time.Second)
-	_ = c.Post(context.Background(), "ops", chat.Message{Text: "x"}, "same")
+	now = t0.Add(time.Second)
+	post("same", now)
 	require.Equal(t, 1, s.Stats().EarlyRetries, "a retry one second into a two-second Retry-After is early")
-	_ = c.Post(context.Background(), "ops", chat.Message{Text: "x"}, "other")
-	require.Equal(t, 1, s.Stats().EarlyRetries, "another request is not a retry")
+	post("other", now)
+	st := s.Stats()
+	require.Equal(t, 1, st.EarlyRetries, "another request is not a retry")
+	require.Equal(t, map[string]int{"chat": 2}, st.RequestsDuringBackoff, "but it came while the target was backing off")
 
-	now = now.Add(2 * time.Second)
-	_ = c.Post(context.Background(), "ops", chat.Message{Text: "x"}, "same")
-	require.Equal(t, 1, s.Stats().EarlyRetries, "a retry after the wait is on time")
+	now = t0.Add(4 * time.Second)
+	post("same", t0.Add(2500*time.Millisecond))
+	require.Equal(t, 2, s.Stats().EarlyRetries, "judged by when it was sent (before the second Retry-After ended), not when it arrived")
+
+	now = t0.Add(10 * time.Second)
+	post("same", now)
+	st = s.Stats()
+	require.Equal(t, 2, st.EarlyRetries, "a retry after the wait is on time")
+	require.Equal(t, 3, st.RequestsDuringBackoff["chat"])
+
+	now = t0.Add(20 * time.Second)
+	post("late", now)
+	post("late", now.Add(-time.Millisecond))
+	st = s.Stats()
+	require.Equal(t, 2, st.EarlyRetries, "a request sent before the Retry-After was given came with it, not after it")
+	require.Equal(t, 3, st.RequestsDuringBackoff["chat"])
+
+	var log struct{ Requests []Entry }
+	getJSON(t, ts.URL+"/_sandbox/requests", &log)
+	require.Len(t, log.Requests, 7)
+	require.Equal(t, t0.Add(2500*time.Millisecond), log.Requests[3].SentAt.UTC(), "the log keeps the send time")
+	require.True(t, log.Requests[2].DuringBackoff)
 }
 
 func TestRetryAfterAsHTTPDate(t *testing.T) {

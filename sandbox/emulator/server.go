@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -16,12 +17,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/signalbox-dev/signalbox/connectors/rest"
 )
 
 // endpoints lists every emulated endpoint; fault plans name them.
 var endpoints = []string{"crm.search", "crm.create", "crm.get", "crm.update", "chat.post",
 	"stripe.customers.search", "stripe.customers.create", "stripe.invoices.create", "stripe.invoiceitems.create",
-	"stripe.invoices.finalize", "stripe.invoices.get", "stripe.other"}
+	"stripe.invoices.search", "stripe.invoices.finalize", "stripe.invoices.get", "stripe.other"}
 
 // maxRequestBody bounds what an emulator reads of a request.
 const maxRequestBody = 1 << 20
@@ -31,8 +34,11 @@ const maxLogEntries = 1_000_000
 
 // Entry is one request as the sandbox saw it.
 type Entry struct {
-	Seq            int       `json:"seq"`
-	At             time.Time `json:"at"`
+	Seq int       `json:"seq"`
+	At  time.Time `json:"at"`
+	// SentAt is when the client says it sent the request (rest.SentAtHeader),
+	// after its rate limit and pauses; zero when it did not say.
+	SentAt         time.Time `json:"sentAt,omitzero"`
 	Endpoint       string    `json:"endpoint"`
 	Method         string    `json:"method"`
 	Path           string    `json:"path"`
@@ -44,10 +50,21 @@ type Entry struct {
 	AfterEffect    bool      `json:"afterEffect,omitempty"`
 	// Effect is true when the request changed the emulator's state.
 	Effect bool `json:"effect,omitempty"`
-	// EarlyRetry is true when the request came before a Retry-After we gave had passed.
-	EarlyRetry bool  `json:"earlyRetry,omitempty"`
-	DurationMS int64 `json:"durationMs"`
+	// EarlyRetry is true when the request was sent after we had answered the
+	// same request with a Retry-After and before that had passed.
+	EarlyRetry bool `json:"earlyRetry,omitempty"`
+	// DuringBackoff is true when the request was sent while a Retry-After we gave
+	// any request of the same target was in force.
+	DuringBackoff bool  `json:"duringBackoff,omitempty"`
+	DurationMS    int64 `json:"durationMs"`
 }
+
+// backoff is the time Retry-Afters cover: from when the first one was given
+// (while none was in force) to the end of the latest. A request sent before
+// that began could not know of it: it came with, not after, the one refused.
+type backoff struct{ from, until time.Time }
+
+func (b backoff) covers(sent time.Time) bool { return !sent.Before(b.from) && sent.Before(b.until) }
 
 // result is what an emulator's handler produces for one request.
 type result struct {
@@ -72,13 +89,16 @@ type Server struct {
 	mu         sync.Mutex
 	plan       Plan
 	attempts   map[string]int
-	notBefore  map[string]time.Time
+	notBefore  map[string]backoff
+	backoffs   map[string]backoff
 	entries    []Entry
 	inFlight   map[string]int
 	seq        int
 	earlyCount int
-	crm        *crmState
-	chat       *chatState
+	// duringBackoff counts, per target, requests sent while it was backing off.
+	duringBackoff map[string]int
+	crm           *crmState
+	chat          *chatState
 }
 
 // NewServer returns a sandbox with the given CRM token, fault seed and plan.
@@ -90,11 +110,13 @@ func NewServer(token string, seed int64, plan Plan, logger *slog.Logger) *Server
 
 func (s *Server) resetLocked() {
 	s.attempts = map[string]int{}
-	s.notBefore = map[string]time.Time{}
+	s.notBefore = map[string]backoff{}
+	s.backoffs = map[string]backoff{}
 	s.entries = nil
 	s.inFlight = map[string]int{}
 	s.seq = 0
 	s.earlyCount = 0
+	s.duringBackoff = map[string]int{}
 	s.crm = newCRMState(s.firstID)
 	s.chat = newChatState()
 }
@@ -141,6 +163,7 @@ func (s *Server) StripeHandler() http.Handler {
 		"POST /v1/invoiceitems":           "stripe.invoiceitems.create",
 		"POST /v1/invoices/{id}/finalize": "stripe.invoices.finalize",
 		"GET /v1/invoices/{id}":           "stripe.invoices.get",
+		"GET /v1/invoices/search":         "stripe.invoices.search",
 		"/":                               "stripe.other",
 	} {
 		mux.Handle(pattern, s.emulate(endpoint, s.stripeForward))
@@ -160,6 +183,13 @@ func (s *Server) emulate(endpoint string, h handler) http.Handler {
 		}
 		key := r.Header.Get("Idempotency-Key")
 		identity := requestIdentity(endpoint, r, body)
+		// Whether a client waited is judged by when it sent, not when the
+		// request got here on a loaded machine.
+		sentAt, _ := time.Parse(time.RFC3339Nano, r.Header.Get(rest.SentAtHeader))
+		sent := start
+		if !sentAt.IsZero() {
+			sent = sentAt
+		}
 
 		s.mu.Lock()
 		s.inFlight[endpoint]++
@@ -168,14 +198,19 @@ func (s *Server) emulate(endpoint string, h handler) http.Handler {
 		fault := s.plan.For(endpoint)
 		inj := decide(s.seed, endpoint, identity, attempt, fault)
 		early := false
-		if nb, ok := s.notBefore[endpoint+" "+identity]; ok && start.Before(nb) {
+		if b, ok := s.notBefore[endpoint+" "+identity]; ok && b.covers(sent) {
 			early = true
 			s.earlyCount++
 		}
+		during := false
+		if b, ok := s.backoffs[targetOf(endpoint)]; ok && b.covers(sent) {
+			during = true
+			s.duringBackoff[targetOf(endpoint)]++
+		}
 		s.mu.Unlock()
 
-		entry := Entry{At: start, Endpoint: endpoint, Method: r.Method, Path: r.URL.Path, Identity: identity,
-			Attempt: attempt, IdempotencyKey: key, Fault: inj.Kind, AfterEffect: inj.AfterEffect, EarlyRetry: early}
+		entry := Entry{At: start, SentAt: sentAt, Endpoint: endpoint, Method: r.Method, Path: r.URL.Path, Identity: identity,
+			Attempt: attempt, IdempotencyKey: key, Fault: inj.Kind, AfterEffect: inj.AfterEffect, EarlyRetry: early, DuringBackoff: during}
 		defer func() {
 			entry.DurationMS = s.now().Sub(start).Milliseconds()
 			s.record(entry)
@@ -218,17 +253,24 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, endpoint, identi
 		}
 		var header string
 		var notBefore time.Time
+		now := s.now()
 		if f.RetryAfterDate {
 			// HTTP dates have whole seconds: promise the second after the wait ends.
-			notBefore = s.now().Add(wait).Truncate(time.Second).Add(time.Second)
+			notBefore = now.Add(wait).Truncate(time.Second).Add(time.Second)
 			header = notBefore.UTC().Format(http.TimeFormat)
 		} else {
 			secs := int(math.Ceil(wait.Seconds()))
-			notBefore = s.now().Add(time.Duration(secs) * time.Second)
+			notBefore = now.Add(time.Duration(secs) * time.Second)
 			header = strconv.Itoa(secs)
 		}
 		s.mu.Lock()
-		s.notBefore[endpoint+" "+identity] = notBefore
+		s.notBefore[endpoint+" "+identity] = backoff{from: now, until: notBefore}
+		target := targetOf(endpoint)
+		if b := s.backoffs[target]; now.Before(b.until) {
+			s.backoffs[target] = backoff{from: b.from, until: later(b.until, notBefore)}
+		} else {
+			s.backoffs[target] = backoff{from: now, until: notBefore}
+		}
 		s.mu.Unlock()
 		w.Header().Set("Retry-After", header)
 		s.writeResult(w, endpoint, result{status: http.StatusTooManyRequests, body: errorBody(endpoint, "You have reached your secondly limit.")})
@@ -266,6 +308,19 @@ func resetConnection(w http.ResponseWriter) {
 		_ = tcp.SetLinger(0)
 	}
 	_ = conn.Close()
+}
+
+// targetOf names the system an endpoint belongs to: "crm", "chat", "stripe".
+func targetOf(endpoint string) string {
+	target, _, _ := strings.Cut(endpoint, ".")
+	return target
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // requestIdentity names "the same request" across retries: the idempotency key
@@ -348,10 +403,15 @@ func hubspotError(category, message string) map[string]any {
 
 // Stats summarises the log for tests and people.
 type Stats struct {
-	Requests     map[string]int `json:"requests"`
-	Effects      map[string]int `json:"effects"`
-	Faults       map[string]int `json:"faults"`
-	EarlyRetries int            `json:"earlyRetries"`
+	Requests map[string]int `json:"requests"`
+	Effects  map[string]int `json:"effects"`
+	Faults   map[string]int `json:"faults"`
+	// EarlyRetries counts requests sent again before the Retry-After we gave them.
+	EarlyRetries int `json:"earlyRetries"`
+	// RequestsDuringBackoff counts, per target, requests sent while a
+	// Retry-After we gave any request of that target was in force. A client
+	// that backs off target-wide keeps it to the few already on their way.
+	RequestsDuringBackoff map[string]int `json:"requestsDuringBackoff"`
 	// InFlight counts requests being answered now (a hung one stays here).
 	InFlight map[string]int `json:"inFlight"`
 	Contacts int            `json:"contacts"`
@@ -365,7 +425,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{Requests: map[string]int{}, Effects: map[string]int{}, Faults: map[string]int{}, EarlyRetries: s.earlyCount,
-		InFlight: map[string]int{}}
+		RequestsDuringBackoff: maps.Clone(s.duringBackoff), InFlight: map[string]int{}}
 	for e, n := range s.inFlight {
 		if n > 0 {
 			st.InFlight[e] = n

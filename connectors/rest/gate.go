@@ -1,0 +1,137 @@
+package rest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// SentAtHeader carries the time a request left the client, after any wait for
+// the target's rate or pause: rate claims are checked against what was sent,
+// not against arrival times on a loaded machine.
+const SentAtHeader = "X-Signalbox-Sent-At"
+
+// MaxRetryAfter caps how long a target's Retry-After can hold requests back.
+const MaxRetryAfter = 5 * time.Minute
+
+// PausedError is a request not sent because the target asked us to wait past
+// the request's deadline. Left is how long the pause still runs.
+type PausedError struct {
+	Until time.Time
+	Left  time.Duration
+}
+
+func (e *PausedError) Error() string {
+	return fmt.Sprintf("not sent: the target asked to wait until %s (Retry-After), past this call's deadline", e.Until.UTC().Format(time.RFC3339))
+}
+
+// gate is the transport of one target's client. It sends one request at a
+// time at least interval after the previous send (measured between actual
+// sends, so a timer that fires late never bunches them), and holds every
+// request until a Retry-After the target gave any of them has passed: a vendor's
+// rate limit is per client, not per request.
+type gate struct {
+	next     http.RoundTripper
+	interval time.Duration
+	now      func() time.Time
+	// turn is held by the request that is to be sent next.
+	turn chan struct{}
+
+	mu          sync.Mutex
+	nextSend    time.Time
+	pausedUntil time.Time
+}
+
+func newGate(next http.RoundTripper, perSecond float64) *gate {
+	g := &gate{next: next, now: time.Now, turn: make(chan struct{}, 1)}
+	if perSecond > 0 {
+		g.interval = time.Duration(float64(time.Second) / perSecond)
+	}
+	return g
+}
+
+func (g *gate) RoundTrip(req *http.Request) (*http.Response, error) {
+	sent, err := g.wait(req.Context())
+	if err != nil {
+		return nil, err
+	}
+	req = req.Clone(req.Context()) // a RoundTripper must not change its caller's request
+	req.Header.Set(SentAtHeader, sent.UTC().Format(time.RFC3339Nano))
+	resp, err := g.next.RoundTrip(req)
+	if err == nil {
+		g.learn(resp)
+	}
+	return resp, err
+}
+
+// wait blocks until the request may be sent and returns that time.
+func (g *gate) wait(ctx context.Context) (time.Time, error) {
+	if err := g.outlasts(ctx); err != nil {
+		return time.Time{}, err
+	}
+	select {
+	case g.turn <- struct{}{}:
+	case <-ctx.Done():
+		return time.Time{}, ctx.Err()
+	}
+	defer func() { <-g.turn }()
+	for {
+		g.mu.Lock()
+		now := g.now()
+		at := g.nextSend
+		if g.pausedUntil.After(at) {
+			at = g.pausedUntil
+		}
+		if !now.Before(at) {
+			g.nextSend = now.Add(g.interval)
+			g.mu.Unlock()
+			return now, nil
+		}
+		g.mu.Unlock()
+		// The pause may have grown while this request waited its turn.
+		if err := g.outlasts(ctx); err != nil {
+			return time.Time{}, err
+		}
+		timer := time.NewTimer(at.Sub(now))
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return time.Time{}, ctx.Err()
+		}
+	}
+}
+
+// outlasts fails a request whose deadline comes before the pause ends: it
+// could only time out, so it returns at once, saying how long is left.
+func (g *gate) outlasts(ctx context.Context) error {
+	deadline, ok := ctx.Deadline()
+	g.mu.Lock()
+	until, now := g.pausedUntil, g.now()
+	g.mu.Unlock()
+	if ok && until.After(now) && deadline.Before(until) {
+		return &PausedError{Until: until, Left: until.Sub(now)}
+	}
+	return nil
+}
+
+// learn pauses the target when it answered 429 or 5xx with a Retry-After.
+// Only ever extends the pause: answers may arrive out of order.
+func (g *gate) learn(resp *http.Response) {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500 {
+		return
+	}
+	now := g.now()
+	wait, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), now)
+	if !ok || wait <= 0 {
+		return
+	}
+	until := now.Add(min(wait, MaxRetryAfter))
+	g.mu.Lock()
+	if until.After(g.pausedUntil) {
+		g.pausedUntil = until
+	}
+	g.mu.Unlock()
+}
