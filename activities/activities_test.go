@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -26,6 +28,7 @@ import (
 type world struct {
 	sandbox *emulator.Server
 	url     string
+	pool    *pgxpool.Pool
 	store   *store.Store
 	crm     *CRM
 	chat    *Chat
@@ -37,10 +40,12 @@ func newWorld(t *testing.T, plan emulator.Plan) *world {
 	sb := emulator.NewServer("tok", 1, plan, slog.New(slog.DiscardHandler))
 	ts := httptest.NewServer(sb.Handler())
 	t.Cleanup(ts.Close)
-	st := store.New(storetest.NewPool(t))
-	w := &world{sandbox: sb, url: ts.URL, store: st,
-		crm:  &CRM{Client: crm.New(ts.URL, "tok", rest.HTTPClient(2*time.Second, 0)), Store: st},
-		chat: &Chat{Client: chat.New(nil, ts.URL+"/services", rest.HTTPClient(2*time.Second, 0)), Store: st, UIBaseURL: "http://ui", Namespace: "default", Lease: time.Minute},
+	pool := storetest.NewPool(t)
+	st := store.New(pool)
+	w := &world{sandbox: sb, url: ts.URL, pool: pool, store: st,
+		crm: &CRM{Client: crm.New(ts.URL, "tok", rest.HTTPClient(2*time.Second, 0)), Store: st},
+		chat: &Chat{Client: chat.New(nil, ts.URL+"/services", rest.HTTPClient(2*time.Second, 0)), Store: st, UIBaseURL: "http://ui", Namespace: "default",
+			Lease: time.Minute, AlertInterval: time.Hour},
 	}
 	var suite testsuite.WorkflowTestSuite
 	w.env = suite.NewTestActivityEnvironment()
@@ -212,7 +217,82 @@ func TestNotifyLinksToTheItemInTheUI(t *testing.T) {
 	w := newWorld(t, nil)
 	_, err := w.env.ExecuteActivity(w.chat.Notify, NotifyInput{Team: "sales", Key: "k", WorkflowID: "lead-to-crm:a b", Text: "hi"})
 	require.NoError(t, err)
-	require.Equal(t, "http://ui/namespaces/default/workflows/lead-to-crm:a%20b", w.chat.itemURL("lead-to-crm:a b"))
+	msgs := w.messages(t)
+	require.Len(t, msgs, 1)
+	require.Equal(t, "hi\n<http://ui/namespaces/default/workflows/lead-to-crm:a%20b|Open in Temporal UI>", msgs[0].Text,
+		"the message links to the item in the Temporal UI")
+}
+
+// messages reads the chat messages the sandbox accepted.
+func (w *world) messages(t *testing.T) []struct{ Team, Text string } {
+	t.Helper()
+	resp, err := http.Get(w.url + "/_sandbox/messages")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out struct{ Messages []struct{ Team, Text string } }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	return out.Messages
+}
+
+func TestAlertsOfOneTeamAndKindPostAtMostOncePerInterval(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	since := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	alert := func(n int) NotifyResult {
+		t.Helper()
+		in := NotifyInput{Team: "sales", Key: fmt.Sprintf("lead-to-crm:l%d/r/raised", n), WorkflowID: fmt.Sprintf("lead-to-crm:l%d", n),
+			Text: fmt.Sprintf("lead-to-crm:l%d waits", n), Digest: &Digest{Kind: "TargetUnavailable", Since: since.Add(time.Duration(n) * time.Minute),
+				List: "signals list --exception TargetUnavailable --status Failed"}}
+		v, err := w.env.ExecuteActivity(w.chat.Notify, in)
+		require.NoError(t, err)
+		var r NotifyResult
+		require.NoError(t, v.Get(&r))
+		return r
+	}
+	require.True(t, alert(1).Posted, "the first alert goes out at once")
+	for n := 2; n <= 50; n++ {
+		r := alert(n)
+		require.False(t, r.Posted, "an outage storm: alert %d waits for the next message", n)
+		require.WithinDuration(t, time.Now().Add(time.Hour), r.DeferredUntil, time.Minute)
+	}
+	require.Len(t, w.messages(t), 1, "one message for 50 alerts within the interval")
+
+	// An hour later, the first alert asked again carries all the others.
+	_, err := w.pool.Exec(context.Background(), `UPDATE notification_digests SET last_posted_at = last_posted_at - interval '61 minutes'`)
+	require.NoError(t, err)
+	r := alert(2)
+	require.True(t, r.Posted)
+	msgs := w.messages(t)
+	require.Len(t, msgs, 2)
+	require.Contains(t, msgs[1].Text, "lead-to-crm:l2 waits\n…and 48 more waiting on TargetUnavailable for team sales, the oldest since 2026-11-27T09:03:00Z: `signals list --exception TargetUnavailable --status Failed`")
+	for n := 3; n <= 50; n++ {
+		r := alert(n)
+		require.False(t, r.Posted, "alert %d was covered by that message", n)
+		require.True(t, r.DeferredUntil.IsZero())
+	}
+	require.Len(t, w.messages(t), 2)
+
+	// Another kind, or another team, is not held back.
+	in := NotifyInput{Team: "sales", Key: "other-kind", WorkflowID: "lead-to-crm:x", Text: "x", Digest: &Digest{Kind: "ConsentMissing", Since: since}}
+	v, err := w.env.ExecuteActivity(w.chat.Notify, in)
+	require.NoError(t, err)
+	var other NotifyResult
+	require.NoError(t, v.Get(&other))
+	require.True(t, other.Posted)
+}
+
+func TestAFailedAlertDoesNotHoldTheNextBack(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, emulator.Plan{"chat.post": {Down: true}})
+	in := NotifyInput{Team: "finance", Key: "a1", WorkflowID: "invoice-to-billing:1", Text: "waits", Digest: &Digest{Kind: "ApprovalRequired", Since: time.Now()}}
+	_, err := w.env.ExecuteActivity(w.chat.Notify, in)
+	require.Error(t, err)
+	require.NoError(t, postPlan(w.url, `{}`))
+	v, err := w.env.ExecuteActivity(w.chat.Notify, in)
+	require.NoError(t, err)
+	var r NotifyResult
+	require.NoError(t, v.Get(&r))
+	require.True(t, r.Posted, "the slot the failed post took was given back")
 }
 
 func TestSpineBeginRecordsAndReturnsThePolicy(t *testing.T) {
@@ -277,4 +357,30 @@ func TestConcurrentMergesIntoOneContactKeepEveryEmail(t *testing.T) {
 	for i := range errs {
 		require.Contains(t, c.Properties[crm.PropAdditionalEmails], fmt.Sprintf("twin%d@example.com", i), "no merge lost another's email")
 	}
+}
+
+func TestTwoLeadsForOnePersonAtOnceMakeOneContactAndADuplicate(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	// The first lead claims the person and finds nothing.
+	first := w.find(t, "twin-1", "ada@example.com")
+	require.Nil(t, first.Contact)
+	require.Empty(t, first.Similar)
+
+	// The second, a moment later and before the first created its contact, waits.
+	_, err := w.env.ExecuteActivity(w.crm.FindContact, FindContactInput{Integration: "lead-to-crm", SourceKey: "twin-2", Email: "countess@example.com",
+		FirstName: "Ada", LastName: "Lovelace", Company: "Engines", Properties: []string{"email", "firstname"}})
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, ErrBusy, appErr.Type())
+	require.False(t, appErr.NonRetryable(), "it looks again")
+
+	// Once the first created its contact, the second finds it as a likely duplicate.
+	created, err := w.create(t, "twin-1", adaProps)
+	require.NoError(t, err)
+	second := w.find(t, "twin-2", "countess@example.com")
+	require.Nil(t, second.Contact)
+	require.Len(t, second.Similar, 1)
+	require.Equal(t, created.ContactID, second.Similar[0].ID)
+	require.Equal(t, 1, w.sandbox.Stats().Contacts)
 }

@@ -17,6 +17,10 @@ const TargetStripe = "stripe"
 // ErrNotFound is the error type of a source record that does not exist.
 const ErrNotFound = "NotFound"
 
+// ErrStale is the error type of a write refused because the record changed
+// since it was read.
+const ErrStale = "Stale"
+
 // Billing holds the activities that call Stripe. Each makes one request per
 // attempt, so the billing queue's rate limit is Stripe's request rate.
 type Billing struct {
@@ -141,6 +145,26 @@ func (a *Billing) FinalizeInvoice(ctx context.Context, in FinalizeInvoiceInput) 
 	})
 }
 
+// FindInvoiceInput names one of our invoices.
+type FindInvoiceInput struct {
+	InvoiceID string
+}
+
+// FindInvoiceResult is the Stripe invoice that carries our ID, if any.
+type FindInvoiceResult struct {
+	Found   bool
+	Invoice InvoiceResult
+}
+
+// FindInvoice looks Stripe up for an invoice whose metadata names ours, so a
+// create never duplicates one that exists.
+func (a *Billing) FindInvoice(ctx context.Context, in FindInvoiceInput) (FindInvoiceResult, error) {
+	return heartbeating(ctx, func(ctx context.Context) (FindInvoiceResult, error) {
+		inv, found, err := a.Client.FindInvoice(ctx, in.InvoiceID)
+		return FindInvoiceResult{Found: found, Invoice: invoiceResult(inv)}, Classify(err)
+	})
+}
+
 // GetInvoice reads the invoice's status in Stripe.
 func (a *Billing) GetInvoice(ctx context.Context, stripeInvoiceID string) (InvoiceResult, error) {
 	return heartbeating(ctx, func(ctx context.Context) (InvoiceResult, error) {
@@ -171,12 +195,26 @@ func (a *Invoices) LoadInvoice(ctx context.Context, id string) (store.Invoice, e
 // AmendInvoiceInput carries amended header fields back to PostgreSQL.
 type AmendInvoiceInput struct {
 	InvoiceID string
+	// IfVersion is the version the amendment was made on; 0 writes whatever
+	// the invoice's version (items begun before versions existed).
+	IfVersion int64
 	Header    store.InvoiceHeader
 }
 
-// AmendInvoice writes amended header fields to the source of truth.
-func (a *Invoices) AmendInvoice(ctx context.Context, in AmendInvoiceInput) error {
-	return Classify(a.Store.UpdateInvoiceHeader(ctx, in.InvoiceID, in.Header))
+// AmendInvoice writes amended header fields to the source of truth, unless
+// the invoice changed since the item read it: then it fails with ErrStale and
+// writes nothing, so no one's edit is overwritten.
+func (a *Invoices) AmendInvoice(ctx context.Context, in AmendInvoiceInput) (VersionResult, error) {
+	version, err := a.Store.UpdateInvoiceHeader(ctx, in.InvoiceID, in.IfVersion, in.Header)
+	if errors.Is(err, store.ErrStale) {
+		return VersionResult{}, temporal.NewNonRetryableApplicationError("invoice "+in.InvoiceID+" changed in PostgreSQL while the item waited; the amendment was not written", ErrStale, nil)
+	}
+	return VersionResult{Version: version}, Classify(err)
+}
+
+// VersionResult is the version a record has after a write.
+type VersionResult struct {
+	Version int64
 }
 
 // RecordBillingInput writes what Stripe holds back to the invoice.
@@ -186,6 +224,7 @@ type RecordBillingInput struct {
 }
 
 // RecordBilling writes the Stripe IDs and statuses back to PostgreSQL.
-func (a *Invoices) RecordBilling(ctx context.Context, in RecordBillingInput) error {
-	return Classify(a.Store.SetBillingState(ctx, in.InvoiceID, in.State))
+func (a *Invoices) RecordBilling(ctx context.Context, in RecordBillingInput) (VersionResult, error) {
+	version, err := a.Store.SetBillingState(ctx, in.InvoiceID, in.State)
+	return VersionResult{Version: version}, Classify(err)
 }

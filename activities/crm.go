@@ -2,13 +2,17 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/signalbox-dev/signalbox/connectors/crm"
 	"github.com/signalbox-dev/signalbox/connectors/rest"
@@ -44,6 +48,9 @@ type FindContactResult struct {
 	Via string
 	// SyncedHash is the hash of what signalbox last wrote, when linked.
 	SyncedHash string
+	// Baseline is what both sides held at the last sync or settlement, when
+	// linked since baselines exist.
+	Baseline store.Baseline `json:",omitempty"`
 	// Similar holds contacts with the same name and company but another email.
 	Similar []crm.Contact
 }
@@ -57,20 +64,35 @@ func (a *CRM) FindContact(ctx context.Context, in FindContactInput) (FindContact
 func (a *CRM) findContact(ctx context.Context, in FindContactInput) (FindContactResult, error) {
 	link, err := a.Store.GetLink(ctx, in.Integration, in.SourceKey, TargetCRM)
 	switch {
-	case err == nil:
+	case err == nil && link.TargetID != "":
 		c, err := a.Client.Get(ctx, link.TargetID, in.Properties)
 		if err == nil {
-			return FindContactResult{Contact: &c, Via: "link", SyncedHash: link.SyncedHash}, nil
+			return FindContactResult{Contact: &c, Via: "link", SyncedHash: link.SyncedHash, Baseline: link.Baseline}, nil
 		}
 		var e *rest.Error
 		if !errors.As(err, &e) || e.StatusCode != http.StatusNotFound {
 			return FindContactResult{}, Classify(err)
 		}
 		activity.GetLogger(ctx).Info("linked contact no longer exists; searching again", "contactId", link.TargetID)
-	case !errors.Is(err, store.ErrNotFound):
+	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return FindContactResult{}, Classify(err)
 	}
 
+	person := personKey(crm.Properties{crm.PropFirstName: in.FirstName, crm.PropLastName: in.LastName, crm.PropCompany: in.Company})
+	var claimed store.PersonClaim
+	if person != "" {
+		// Two leads for one person posted a moment apart must not both find
+		// nothing and both create: the first claims the person until its
+		// contact exists, and this one waits, then finds it.
+		claimed, err = a.Store.ClaimPerson(ctx, person, in.Integration+"/"+in.SourceKey, personClaimLife)
+		if err != nil {
+			return FindContactResult{}, Classify(err)
+		}
+		if claimed.Busy {
+			return FindContactResult{}, temporal.NewApplicationErrorWithOptions("another lead for the same person is being looked up or created; this one looks again once it has",
+				ErrBusy, temporal.ApplicationErrorOptions{NextRetryDelay: time.Second, Category: temporal.ApplicationErrorCategoryBenign})
+		}
+	}
 	groups := []crm.FilterGroup{crm.Equals(crm.Properties{crm.PropEmail: in.Email})}
 	if in.FirstName != "" && in.LastName != "" && in.Company != "" {
 		groups = append(groups, crm.Equals(crm.Properties{crm.PropFirstName: in.FirstName, crm.PropLastName: in.LastName, crm.PropCompany: in.Company}))
@@ -89,7 +111,40 @@ func (a *CRM) findContact(ctx context.Context, in FindContactInput) (FindContact
 		}
 		out.Similar = append(out.Similar, found[i])
 	}
+	if person != "" && claimed.ContactID == "" && (out.Contact != nil || len(out.Similar) > 0) {
+		// Nothing will be created for the person: release the others now.
+		known := out.Similar
+		if out.Contact != nil {
+			known = []crm.Contact{*out.Contact}
+		}
+		if err := a.Store.RecordPersonContact(ctx, person, in.Integration+"/"+in.SourceKey, known[0].ID); err != nil {
+			return FindContactResult{}, Classify(err)
+		}
+	}
+	if claimed.ContactID != "" && out.Contact == nil && !slices.ContainsFunc(out.Similar, func(c crm.Contact) bool { return c.ID == claimed.ContactID }) {
+		// The CRM's search lags its writes; the claim knows the contact.
+		c, err := a.Client.Get(ctx, claimed.ContactID, in.Properties)
+		if err == nil && !strings.EqualFold(c.Properties[crm.PropEmail], in.Email) {
+			out.Similar = append(out.Similar, c)
+		}
+	}
 	return out, nil
+}
+
+// personClaimLife is how long a lead's claim on a person holds others back.
+const personClaimLife = 2 * time.Minute
+
+// personKey identifies a person by name and company, as a digest; empty when
+// any of them is missing (then no duplicate can be told anyway).
+func personKey(p crm.Properties) string {
+	parts := []string{p[crm.PropFirstName], p[crm.PropLastName], p[crm.PropCompany]}
+	for i, v := range parts {
+		if parts[i] = strings.ToLower(strings.TrimSpace(v)); parts[i] == "" {
+			return ""
+		}
+	}
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(sum[:16])
 }
 
 // CreateContactInput creates a contact for a source record.
@@ -100,6 +155,8 @@ type CreateContactInput struct {
 	Properties  crm.Properties
 	// Hash identifies Properties; it becomes the link's synced hash.
 	Hash string
+	// Baseline becomes the link's baseline.
+	Baseline store.Baseline `json:",omitempty"`
 }
 
 // CreateContactResult names the contact.
@@ -123,7 +180,12 @@ func (a *CRM) CreateContact(ctx context.Context, in CreateContactInput) (CreateC
 		if err != nil {
 			return CreateContactResult{}, Classify(err)
 		}
-		return CreateContactResult{ContactID: c.ID}, Classify(link(ctx, a.Store, in.Integration, in.SourceKey, in.WorkflowID, c.ID, in.Hash))
+		if person := personKey(in.Properties); person != "" {
+			if err := a.Store.RecordPersonContact(ctx, person, in.Integration+"/"+in.SourceKey, c.ID); err != nil {
+				return CreateContactResult{}, Classify(err)
+			}
+		}
+		return CreateContactResult{ContactID: c.ID}, Classify(link(ctx, a.Store, in.Integration, in.SourceKey, in.WorkflowID, c.ID, in.Hash, in.Baseline))
 	})
 }
 
@@ -135,6 +197,7 @@ type UpdateContactInput struct {
 	ContactID   string
 	Properties  crm.Properties
 	Hash        string
+	Baseline    store.Baseline `json:",omitempty"`
 	// AddEmail, for MergeContact, is the email to add to the contact's additional emails.
 	AddEmail string
 }
@@ -146,7 +209,7 @@ func (a *CRM) UpdateContact(ctx context.Context, in UpdateContactInput) error {
 		if _, err := a.Client.Update(ctx, in.ContactID, in.Properties); err != nil {
 			return struct{}{}, Classify(err)
 		}
-		return struct{}{}, Classify(link(ctx, a.Store, in.Integration, in.SourceKey, in.WorkflowID, in.ContactID, in.Hash))
+		return struct{}{}, Classify(link(ctx, a.Store, in.Integration, in.SourceKey, in.WorkflowID, in.ContactID, in.Hash, in.Baseline))
 	})
 	return err
 }
@@ -170,14 +233,14 @@ func (a *CRM) MergeContact(ctx context.Context, in UpdateContactInput) error {
 			if _, err := a.Client.Update(ctx, in.ContactID, props); err != nil {
 				return err
 			}
-			return link(ctx, locked, in.Integration, in.SourceKey, in.WorkflowID, in.ContactID, in.Hash)
+			return link(ctx, locked, in.Integration, in.SourceKey, in.WorkflowID, in.ContactID, in.Hash, in.Baseline)
 		})
 		return struct{}{}, Classify(err)
 	})
 	return err
 }
 
-func link(ctx context.Context, s *store.Store, integration, sourceKey, workflowID, contactID, hash string) error {
+func link(ctx context.Context, s *store.Store, integration, sourceKey, workflowID, contactID, hash string, baseline store.Baseline) error {
 	return s.SaveLink(ctx, store.Link{Integration: integration, SourceKey: sourceKey, TargetSystem: TargetCRM,
-		TargetID: contactID, SyncedHash: hash, WorkflowID: workflowID, SyncedAt: time.Now().UTC()})
+		TargetID: contactID, SyncedHash: hash, WorkflowID: workflowID, SyncedAt: time.Now().UTC(), Baseline: baseline})
 }

@@ -26,6 +26,18 @@ type Policy struct {
 	// InvoiceApprovalThreshold is the invoice total, in minor units, above
 	// which finance must approve; zero means every invoice is billed without.
 	InvoiceApprovalThreshold int64 `json:"invoiceApprovalThreshold"`
+	// LeadRoutes route leads to sales teams: team → conditions
+	// (SIGNALBOX_LEAD_ROUTES); none sends every lead to the owner team.
+	LeadRoutes map[string]string `json:"leadRoutes,omitempty"`
+	// SLAs override the spec's SLA (and deadline) by exception kind.
+	SLAs map[string]SLA `json:"slas,omitempty"`
+}
+
+// SLA is how long an exception may wait before its team is reminded, and
+// (when the spec has one) before its deadline action applies.
+type SLA struct {
+	SLA      time.Duration `json:"sla"`
+	Deadline time.Duration `json:"deadline,omitempty"`
 }
 
 // Spine holds the activities every integration's spine uses: the audit trail
@@ -61,4 +73,44 @@ type RecordAuditInput struct {
 // RecordAudit writes audit events; a repeated event is ignored.
 func (s *Spine) RecordAudit(ctx context.Context, in RecordAuditInput) error {
 	return Classify(s.Store.InsertAudit(ctx, in.Events...))
+}
+
+// RecordResolutionInput says where a person resolved an item by hand.
+type RecordResolutionInput struct {
+	Integration, SourceKey, TargetSystem, WorkflowID string
+	ExternalRef                                      string
+}
+
+// RecordResolution keeps the external reference of a manual resolution with
+// the record's link, so a later sync and `signals show` know where it went.
+func (s *Spine) RecordResolution(ctx context.Context, in RecordResolutionInput) error {
+	return Classify(s.Store.SaveManualRef(ctx, in.Integration, in.SourceKey, in.TargetSystem, in.WorkflowID, in.ExternalRef))
+}
+
+// OperatorsInput names a team.
+type OperatorsInput struct {
+	Team string
+}
+
+// OperatorsResult lists who may decide the team's exceptions now.
+type OperatorsResult struct {
+	Operators []string
+}
+
+// Operators returns the team's operators as this worker is configured now,
+// so that a decision is authorised against the current SIGNALBOX_OPERATORS.
+func (s *Spine) Operators(_ context.Context, in OperatorsInput) (OperatorsResult, error) {
+	return OperatorsResult{Operators: s.Policy.Operators[in.Team]}, nil
+}
+
+// SaveBaselineInput links a source record to a target record whose values
+// need no write: they already match, or a person settled them.
+type SaveBaselineInput struct {
+	Link store.Link
+}
+
+// SaveBaseline records the link and its baseline.
+func (s *Spine) SaveBaseline(ctx context.Context, in SaveBaselineInput) error {
+	in.Link.SyncedAt = time.Now().UTC()
+	return Classify(s.Store.SaveLink(ctx, in.Link))
 }

@@ -179,3 +179,12 @@ func TestIntakeAuthIsRequiredToServe(t *testing.T) {
 	i.IntakeTokens = TeamMap{"webform": "0123456789abcdef"}
 	require.NoError(t, i.CheckIntakeAuth())
 }
+
+func TestSLAsAreReadByKind(t *testing.T) {
+	var s SLAs
+	require.NoError(t, s.Decode("ConsentMissing=8h/7d; Conflict=30m"))
+	require.Equal(t, SLAs{"ConsentMissing": {SLA: 8 * time.Hour, Deadline: 7 * 24 * time.Hour}, "Conflict": {SLA: 30 * time.Minute}}, s)
+	for _, bad := range []string{"ConsentMissing=soon", "ConsentMissing=8h/1h", "Conflict=0s", "x"} {
+		require.Error(t, s.Decode(bad), bad)
+	}
+}

@@ -118,6 +118,19 @@ type Worker struct {
 	ChatConcurrency int `split_words:"true" default:"4"`
 	// ChatRetryWindow is how long a chat post keeps retrying before the item fails. Default: 10m.
 	ChatRetryWindow time.Duration `split_words:"true" default:"10m"`
+	// LeadRoutes route leads to sales teams by rules: "sales-dach=country:DE|AT|CH;
+	// sales-enterprise=size>=1000;sales=otherwise" (conditions of a team joined
+	// by ","; otherwise takes what no rule does). A lead no rule takes, or that
+	// the rules of several teams take, waits for team sales-ops
+	// (RoutingUnclear). Default: none, every lead goes to sales.
+	LeadRoutes TeamMap `split_words:"true"`
+	// SLAs override the integrations' SLAs by exception kind, optionally with
+	// the deadline of kinds that have one: "ConsentMissing=8h/7d;Conflict=30m".
+	// Default: the SLAs on each integration's card.
+	SLAs SLAs `envconfig:"SLAS"`
+	// AlertInterval is the least time between two chat alerts of one team and
+	// exception kind; the alerts in between are counted into the next one. Default: 10m.
+	AlertInterval time.Duration `split_words:"true" default:"10m"`
 }
 
 // CRM returns the CRM target's limits.
@@ -146,6 +159,12 @@ func (w Worker) Validate() error {
 		},
 		func() error { return checkURL("SIGNALBOX_BILLING_BASE_URL", w.BillingBaseURL, "http", "https") },
 		w.CRM().validate, w.Chat().validate, w.Billing().validate,
+		func() error {
+			if w.AlertInterval < 0 {
+				return Invalid("SIGNALBOX_ALERT_INTERVAL", w.AlertInterval.String(), "must not be negative (0 posts every alert)")
+			}
+			return nil
+		},
 		func() error {
 			if w.WorkflowCacheSize < 1 {
 				return Invalid("SIGNALBOX_WORKFLOW_CACHE_SIZE", fmt.Sprint(w.WorkflowCacheSize), "must be at least 1")

@@ -3,7 +3,9 @@ package config
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // TeamMap maps a team name to a value, written "team=value;team=value".
@@ -75,4 +77,48 @@ func splitNonEmpty(s, sep string) []string {
 		}
 	}
 	return out
+}
+
+// SLAs maps an exception kind to its SLA and, optionally, its deadline,
+// written "ConsentMissing=8h/7d;Conflict=30m" (d counts days).
+type SLAs map[string]SLA
+
+// SLA is one exception kind's reminder interval and deadline.
+type SLA struct {
+	SLA, Deadline time.Duration
+}
+
+// Decode implements envconfig.Decoder.
+func (s *SLAs) Decode(value string) error {
+	var m TeamMap
+	if err := m.Decode(value); err != nil {
+		return err
+	}
+	out := SLAs{}
+	for kind, v := range m {
+		sla, deadline, hasDeadline := strings.Cut(v, "/")
+		var e SLA
+		var err error
+		if e.SLA, err = parseDays(sla); err != nil || e.SLA <= 0 {
+			return fmt.Errorf("%s: SLA %q must be a positive duration like 30m, 8h or 2d", kind, sla)
+		}
+		if hasDeadline {
+			if e.Deadline, err = parseDays(deadline); err != nil || e.Deadline < e.SLA {
+				return fmt.Errorf("%s: deadline %q must be a duration at least the SLA", kind, deadline)
+			}
+		}
+		out[kind] = e
+	}
+	*s = out
+	return nil
+}
+
+// parseDays is time.ParseDuration that also reads whole days ("7d").
+func parseDays(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		return time.Duration(n) * 24 * time.Hour, err
+	}
+	return time.ParseDuration(v)
 }

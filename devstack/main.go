@@ -74,7 +74,10 @@ func run() error {
 		SandboxSeed:              1,
 		Env: []string{
 			// The demo operators, and you, may decide every team's exceptions.
-			fmt.Sprintf("SIGNALBOX_OPERATORS=sales=alice,bob,%s;finance=carol,%s", operator, operator),
+			fmt.Sprintf("SIGNALBOX_OPERATORS=sales=alice,bob,%[1]s;sales-dach=dieter,%[1]s;sales-enterprise=erin,%[1]s;sales-ops=olga,%[1]s;finance=carol,%[1]s", operator),
+			// German-speaking leads to sales-dach, large companies to
+			// sales-enterprise, the rest to sales; demo-niklaus is both.
+			"SIGNALBOX_LEAD_ROUTES=sales-dach=country:DE|AT|CH;sales-enterprise=size>=1000;sales=otherwise",
 		},
 	})
 	if err != nil {
@@ -108,6 +111,7 @@ Try, in another shell:
   ./bin/signals list --status Blocked
   ./bin/signals show lead-to-crm:demo-grace
   ./bin/signals approve lead-to-crm:demo-grace --reason "consent given on the phone, call #42"
+  ./bin/signals approve lead-to-crm:demo-niklaus --choice sales-dach --reason "speaks German; DACH owns ETH"
   ./bin/signals approve invoice-to-billing:INV-DEMO-2 --reason "annual licence, contract signed"
   ./bin/signals amend invoice-to-billing:INV-DEMO-4 --set dueDate=%s --reason "customer agreed"
   ./bin/temporal workflow list --query "IntegrationStatus='Synced'"

@@ -214,6 +214,13 @@ func (in *intake) start(w http.ResponseWriter, r *request, spec workflows.Spec, 
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	s, err := in.items.Start(ctx, spec, key, input)
+	var other *errRunningOther
+	if errors.As(err, &other) {
+		in.logger.Info("submission refused: the item runs with another", "workflowId", other.WorkflowID, "source", r.source)
+		w.Header().Set("Location", "/v1/items/"+other.WorkflowID)
+		writeJSON(w, http.StatusConflict, problem{Error: other.Error()})
+		return
+	}
 	if err != nil {
 		in.logger.Error("start item failed", "integration", spec.Name, "key", key, "error", err)
 		w.Header().Set("Retry-After", "5")

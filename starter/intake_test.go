@@ -26,6 +26,8 @@ type fakeItems struct {
 	mu      sync.Mutex
 	starts  []fakeStart
 	failing bool
+	// running answers a start of this workflow ID: it runs with other input.
+	running string
 	states  map[string]workflows.ItemState
 }
 
@@ -40,6 +42,9 @@ func (f *fakeItems) Start(_ context.Context, spec workflows.Spec, key string, in
 	defer f.mu.Unlock()
 	if f.failing {
 		return started{}, errors.New("connection refused")
+	}
+	if id := workflows.ItemID(spec.Name, key); id == f.running {
+		return started{}, &errRunningOther{started{WorkflowID: id, RunID: "run-0"}}
 	}
 	f.starts = append(f.starts, fakeStart{spec.Name, key, input})
 	return started{WorkflowID: workflows.ItemID(spec.Name, key), RunID: "run-1"}, nil
@@ -120,6 +125,17 @@ func TestIdempotencyKeyHeaderNamesTheItem(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, rec.Code)
 	require.Equal(t, "lead-to-crm:form-42", body["workflowId"])
 	require.Equal(t, "form-42", f.starts[0].key)
+}
+
+func TestANewerSubmissionForARunningItemIsRefusedNotDropped(t *testing.T) {
+	t.Parallel()
+	f, h := newIntake()
+	f.running = "lead-to-crm:lead-1"
+	rec, body := do(h, "POST", "/v1/leads", "application/json", goodLead, nil)
+	require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
+	require.Contains(t, body["error"], "lead-to-crm:lead-1 is running with another submission; this one was not taken")
+	require.Equal(t, "/v1/items/lead-to-crm:lead-1", rec.Header().Get("Location"))
+	require.Empty(t, f.starts)
 }
 
 func TestBadLeadsAreRefusedWithEveryProblem(t *testing.T) {

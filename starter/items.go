@@ -2,8 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/signalbox-dev/signalbox/workflows"
 )
@@ -12,6 +19,15 @@ import (
 type started struct {
 	WorkflowID string `json:"workflowId"`
 	RunID      string `json:"runId"`
+}
+
+// errRunningOther is a start refused because the item runs already with
+// another input: the newer submission is not taken (never silently dropped).
+type errRunningOther struct{ started }
+
+func (e *errRunningOther) Error() string {
+	return fmt.Sprintf("%s is running with another submission; this one was not taken: send it again once the item has ended (see /v1/items/%s)",
+		e.WorkflowID, e.WorkflowID)
 }
 
 // items starts integration items and reads their state.
@@ -25,12 +41,64 @@ type temporalItems struct {
 	client client.Client
 }
 
+// Start starts the item. If it runs already, the running one is returned when
+// it was started with the same input (a sender's retry), and the start is
+// refused with *errRunningOther when its input differs.
 func (t *temporalItems) Start(ctx context.Context, spec workflows.Spec, sourceKey string, input any) (started, error) {
-	run, err := t.client.ExecuteWorkflow(ctx, workflows.StartOptions(spec, sourceKey), spec.WorkflowType, input)
+	opts := workflows.StartOptions(spec, sourceKey)
+	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
+	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
+	run, err := t.client.ExecuteWorkflow(ctx, opts, spec.WorkflowType, input)
+	var running *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &running) {
+		s := started{WorkflowID: opts.ID, RunID: running.RunId}
+		same, err := t.startedWith(ctx, s, input)
+		switch {
+		case err != nil:
+			return s, err
+		case !same:
+			return s, &errRunningOther{s}
+		}
+		return s, nil
+	}
 	if err != nil {
 		return started{}, err
 	}
 	return started{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+}
+
+// startedWith reports whether the run was started with input, apart from who
+// started it.
+func (t *temporalItems) startedWith(ctx context.Context, s started, input any) (bool, error) {
+	iter := t.client.GetWorkflowHistory(ctx, s.WorkflowID, s.RunID, false, 0)
+	if !iter.HasNext() {
+		return false, fmt.Errorf("read the running %s: no history", s.WorkflowID)
+	}
+	first, err := iter.Next()
+	if err != nil {
+		return false, fmt.Errorf("read the running %s: %w", s.WorkflowID, err)
+	}
+	var theirs any
+	payloads := first.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+	if len(payloads) != 1 || converter.GetDefaultDataConverter().FromPayload(payloads[0], &theirs) != nil {
+		return false, nil
+	}
+	raw, err := json.Marshal(input)
+	if err != nil {
+		return false, err
+	}
+	var ours any
+	if err := json.Unmarshal(raw, &ours); err != nil {
+		return false, err
+	}
+	return reflect.DeepEqual(withoutStarter(ours), withoutStarter(theirs)), nil
+}
+
+func withoutStarter(v any) any {
+	if m, ok := v.(map[string]any); ok {
+		delete(m, "startedBy")
+	}
+	return v
 }
 
 // Status reads the item's state (see workflows.ReadItem).

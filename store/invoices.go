@@ -11,18 +11,34 @@ import (
 
 // Invoice is one of the business's invoices, with its lines.
 type Invoice struct {
-	ID               string        `json:"id"`
-	CustomerID       string        `json:"customerId"`
-	CustomerName     string        `json:"customerName"`
-	CustomerEmail    string        `json:"customerEmail"`
-	Currency         string        `json:"currency"`
-	DueDate          time.Time     `json:"dueDate"`
-	Status           string        `json:"status"`
-	StripeCustomerID string        `json:"stripeCustomerId,omitempty"`
-	StripeInvoiceID  string        `json:"stripeInvoiceId,omitempty"`
-	StripeStatus     string        `json:"stripeStatus,omitempty"`
-	Lines            []InvoiceLine `json:"lines"`
+	ID               string    `json:"id"`
+	CustomerID       string    `json:"customerId"`
+	CustomerName     string    `json:"customerName"`
+	CustomerEmail    string    `json:"customerEmail"`
+	Currency         string    `json:"currency"`
+	DueDate          time.Time `json:"dueDate"`
+	Status           string    `json:"status"`
+	StripeCustomerID string    `json:"stripeCustomerId,omitempty"`
+	StripeInvoiceID  string    `json:"stripeInvoiceId,omitempty"`
+	StripeStatus     string    `json:"stripeStatus,omitempty"`
+	// BilledBy says who billed it (BilledBySignalbox, BilledByHand), BilledRef
+	// where: the Stripe invoice, or the reference a person gave.
+	BilledBy  string `json:"billedBy,omitempty"`
+	BilledRef string `json:"billedRef,omitempty"`
+	// Version changes with every change of the invoice or its lines.
+	Version int64         `json:"version"`
+	Lines   []InvoiceLine `json:"lines"`
 }
+
+// Who billed an invoice.
+const (
+	BilledBySignalbox = "signalbox"
+	BilledByHand      = "hand"
+)
+
+// ErrStale is returned when a write names a version of a record that is no
+// longer current: someone changed it since it was read.
+var ErrStale = errors.New("changed since it was read")
 
 // InvoiceLine is one line of an invoice; UnitAmount is in minor units.
 type InvoiceLine struct {
@@ -44,11 +60,11 @@ const (
 // GetInvoice reads an invoice and its lines, or returns ErrNotFound.
 func (s *Store) GetInvoice(ctx context.Context, id string) (Invoice, error) {
 	var inv Invoice
-	var stripeCustomer, stripeInvoice, stripeStatus *string
+	var stripeCustomer, stripeInvoice, stripeStatus, billedBy, billedRef *string
 	err := s.db.QueryRow(ctx, `SELECT id, customer_id, customer_name, customer_email, currency, due_date, status,
-			stripe_customer_id, stripe_invoice_id, stripe_status
+			stripe_customer_id, stripe_invoice_id, stripe_status, billed_by, billed_ref, version
 		FROM invoices WHERE id = $1`, id).Scan(&inv.ID, &inv.CustomerID, &inv.CustomerName, &inv.CustomerEmail,
-		&inv.Currency, &inv.DueDate, &inv.Status, &stripeCustomer, &stripeInvoice, &stripeStatus)
+		&inv.Currency, &inv.DueDate, &inv.Status, &stripeCustomer, &stripeInvoice, &stripeStatus, &billedBy, &billedRef, &inv.Version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return inv, ErrNotFound
 	}
@@ -56,6 +72,7 @@ func (s *Store) GetInvoice(ctx context.Context, id string) (Invoice, error) {
 		return inv, fmt.Errorf("read invoice %s: %w", id, err)
 	}
 	inv.StripeCustomerID, inv.StripeInvoiceID, inv.StripeStatus = deref(stripeCustomer), deref(stripeInvoice), deref(stripeStatus)
+	inv.BilledBy, inv.BilledRef = deref(billedBy), deref(billedRef)
 	rows, err := s.db.Query(ctx, `SELECT line_no, description, quantity, unit_amount FROM invoice_lines
 		WHERE invoice_id = $1 ORDER BY line_no`, id)
 	if err != nil {
@@ -125,17 +142,28 @@ type InvoiceHeader struct {
 	DueDate       time.Time
 }
 
-// UpdateInvoiceHeader writes amended header fields back to the source of truth.
-func (s *Store) UpdateInvoiceHeader(ctx context.Context, id string, h InvoiceHeader) error {
-	tag, err := s.db.Exec(ctx, `UPDATE invoices SET customer_name = $2, customer_email = $3, currency = $4, due_date = $5,
-		updated_at = now() WHERE id = $1`, id, h.CustomerName, h.CustomerEmail, h.Currency, h.DueDate)
+// UpdateInvoiceHeader writes amended header fields back to the source of
+// truth, if the invoice is still at version ifVersion (0: whatever its
+// version), and returns its new version; otherwise it returns ErrStale and
+// writes nothing.
+func (s *Store) UpdateInvoiceHeader(ctx context.Context, id string, ifVersion int64, h InvoiceHeader) (int64, error) {
+	var version int64
+	err := s.db.QueryRow(ctx, `UPDATE invoices SET customer_name = $2, customer_email = $3, currency = $4, due_date = $5
+		WHERE id = $1 AND ($6 = 0 OR version = $6) RETURNING version`, id, h.CustomerName, h.CustomerEmail, h.Currency, h.DueDate, ifVersion).Scan(&version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, s.missingOrStale(ctx, id)
+	}
 	if err != nil {
-		return fmt.Errorf("amend invoice %s: %w", id, err)
+		return 0, fmt.Errorf("amend invoice %s: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
+	return version, nil
+}
+
+func (s *Store) missingOrStale(ctx context.Context, id string) error {
+	if _, err := s.InvoiceStatus(ctx, id); err != nil {
+		return err
 	}
-	return nil
+	return ErrStale
 }
 
 // BillingState is what Stripe holds for an invoice, written back to it.
@@ -144,23 +172,32 @@ type BillingState struct {
 	StripeCustomerID string
 	StripeInvoiceID  string
 	StripeStatus     string
+	// BilledBy and BilledRef, with Status billed, say who billed it and where;
+	// the first billing recorded stays.
+	BilledBy  string
+	BilledRef string
 }
 
-// SetBillingState writes the Stripe IDs and statuses back; empty values keep what is there.
-func (s *Store) SetBillingState(ctx context.Context, id string, b BillingState) error {
-	tag, err := s.db.Exec(ctx, `UPDATE invoices SET
-			status = COALESCE(NULLIF($2, ''), status),
+// SetBillingState writes the Stripe IDs and statuses back, and returns the
+// invoice's new version; empty values keep what is there. Once billed, an
+// invoice stays billed: a later rejection or cancellation of a re-sync does
+// not undo that.
+func (s *Store) SetBillingState(ctx context.Context, id string, b BillingState) (int64, error) {
+	var version int64
+	err := s.db.QueryRow(ctx, `UPDATE invoices SET
+			status = CASE WHEN status = 'billed' THEN status ELSE COALESCE(NULLIF($2, ''), status) END,
 			stripe_customer_id = COALESCE(NULLIF($3, ''), stripe_customer_id),
 			stripe_invoice_id = COALESCE(NULLIF($4, ''), stripe_invoice_id),
 			stripe_status = COALESCE(NULLIF($5, ''), stripe_status),
-			billed_at = CASE WHEN $2 = 'billed' AND billed_at IS NULL THEN now() ELSE billed_at END,
-			updated_at = now()
-		WHERE id = $1`, id, b.Status, b.StripeCustomerID, b.StripeInvoiceID, b.StripeStatus)
+			billed_by = COALESCE(billed_by, NULLIF($6, '')),
+			billed_ref = CASE WHEN billed_by IS NULL THEN NULLIF($7, '') ELSE billed_ref END,
+			billed_at = CASE WHEN $2 = 'billed' AND billed_at IS NULL THEN now() ELSE billed_at END
+		WHERE id = $1 RETURNING version`, id, b.Status, b.StripeCustomerID, b.StripeInvoiceID, b.StripeStatus, b.BilledBy, b.BilledRef).Scan(&version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, ErrNotFound
+	}
 	if err != nil {
-		return fmt.Errorf("write billing state of invoice %s: %w", id, err)
+		return 0, fmt.Errorf("write billing state of invoice %s: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return version, nil
 }

@@ -18,35 +18,66 @@ type Link struct {
 	SyncedHash   string    `json:"syncedHash"`
 	WorkflowID   string    `json:"workflowId"`
 	SyncedAt     time.Time `json:"syncedAt"`
+	// Baseline holds, by field, the values last synced or settled by a
+	// person's decision; nil for links written before baselines existed.
+	Baseline Baseline `json:"baseline,omitempty"`
+	// ManualRef is where a person resolved the record by hand, if they did.
+	ManualRef string `json:"manualRef,omitempty"`
+}
+
+// Baseline is what both sides held, field by field, when a record was last
+// synced or a person settled a conflict: an edit is judged three-way against it.
+type Baseline map[string]Settled
+
+// Settled is one field's baseline: the target's value and the source's value
+// it was settled against (equal after a sync; a decision to keep the target's
+// value leaves them different).
+type Settled struct {
+	Target string `json:"target"`
+	Source string `json:"source"`
 }
 
 // ErrNotFound is returned when a looked-up record does not exist.
 var ErrNotFound = errors.New("not found")
 
-// SaveLink inserts or replaces the link of (integration, source key, target system).
+// SaveLink inserts or replaces the link of (integration, source key, target
+// system). A manual reference recorded earlier stays.
 func (s *Store) SaveLink(ctx context.Context, l Link) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO external_links
-			(integration, source_key, target_system, target_id, synced_hash, workflow_id, synced_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+			(integration, source_key, target_system, target_id, synced_hash, workflow_id, synced_at, baseline)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (integration, source_key, target_system) DO UPDATE SET
 			target_id = excluded.target_id, synced_hash = excluded.synced_hash,
-			workflow_id = excluded.workflow_id, synced_at = excluded.synced_at`,
-		l.Integration, l.SourceKey, l.TargetSystem, l.TargetID, l.SyncedHash, l.WorkflowID, l.SyncedAt)
+			workflow_id = excluded.workflow_id, synced_at = excluded.synced_at, baseline = excluded.baseline`,
+		l.Integration, l.SourceKey, l.TargetSystem, l.TargetID, l.SyncedHash, l.WorkflowID, l.SyncedAt, l.Baseline)
 	if err != nil {
 		return fmt.Errorf("save link %s/%s → %s: %w", l.Integration, l.SourceKey, l.TargetSystem, err)
 	}
 	return nil
 }
 
+// SaveManualRef records where a person resolved a source record by hand,
+// creating the link (without a target record) if there is none.
+func (s *Store) SaveManualRef(ctx context.Context, integration, sourceKey, targetSystem, workflowID, ref string) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO external_links
+			(integration, source_key, target_system, target_id, workflow_id, synced_at, manual_ref)
+		VALUES ($1, $2, $3, '', $4, now(), $5)
+		ON CONFLICT (integration, source_key, target_system) DO UPDATE SET manual_ref = excluded.manual_ref`,
+		integration, sourceKey, targetSystem, workflowID, ref)
+	if err != nil {
+		return fmt.Errorf("record the manual resolution of %s/%s: %w", integration, sourceKey, err)
+	}
+	return nil
+}
+
 // GetLink returns the link of (integration, source key, target system), or ErrNotFound.
 func (s *Store) GetLink(ctx context.Context, integration, sourceKey, targetSystem string) (Link, error) {
-	rows, err := s.db.Query(ctx, `SELECT integration, source_key, target_system, target_id, synced_hash, workflow_id, synced_at
+	var l Link
+	err := s.db.QueryRow(ctx, `SELECT integration, source_key, target_system, target_id, synced_hash, workflow_id, synced_at,
+			baseline, manual_ref
 		FROM external_links WHERE integration = $1 AND source_key = $2 AND target_system = $3`,
-		integration, sourceKey, targetSystem)
-	if err != nil {
-		return Link{}, fmt.Errorf("get link %s/%s: %w", integration, sourceKey, err)
-	}
-	l, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Link])
+		integration, sourceKey, targetSystem).Scan(&l.Integration, &l.SourceKey, &l.TargetSystem, &l.TargetID, &l.SyncedHash,
+		&l.WorkflowID, &l.SyncedAt, &l.Baseline, &l.ManualRef)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Link{}, ErrNotFound
 	}

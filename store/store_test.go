@@ -131,6 +131,8 @@ func TestInvoices(t *testing.T) {
 	got, err := s.GetInvoice(ctx, "INV-1")
 	require.NoError(t, err)
 	got.DueDate = got.DueDate.UTC()
+	require.Positive(t, got.Version)
+	inv.Version = got.Version
 	require.Equal(t, inv, got)
 
 	ids, err := s.InvoiceIDs(ctx, store.InvoiceReady)
@@ -142,10 +144,13 @@ func TestInvoices(t *testing.T) {
 	_, err = s.InvoiceStatus(ctx, "INV-404")
 	require.ErrorIs(t, err, store.ErrNotFound)
 
-	require.NoError(t, s.UpdateInvoiceHeader(ctx, "INV-1", store.InvoiceHeader{CustomerName: "Acme Ltd", CustomerEmail: "billing@acme.example",
-		Currency: "gbp", DueDate: time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC)}))
-	require.NoError(t, s.SetBillingState(ctx, "INV-1", store.BillingState{StripeCustomerID: "cus_1"}))
-	require.NoError(t, s.SetBillingState(ctx, "INV-1", store.BillingState{Status: store.InvoiceBilled, StripeInvoiceID: "in_1", StripeStatus: "open"}))
+	_, err = s.UpdateInvoiceHeader(ctx, "INV-1", 0, store.InvoiceHeader{CustomerName: "Acme Ltd", CustomerEmail: "billing@acme.example",
+		Currency: "gbp", DueDate: time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC)})
+	require.NoError(t, err)
+	_, err = s.SetBillingState(ctx, "INV-1", store.BillingState{StripeCustomerID: "cus_1"})
+	require.NoError(t, err)
+	_, err = s.SetBillingState(ctx, "INV-1", store.BillingState{Status: store.InvoiceBilled, StripeInvoiceID: "in_1", StripeStatus: "open"})
+	require.NoError(t, err)
 	got, err = s.GetInvoice(ctx, "INV-1")
 	require.NoError(t, err)
 	require.Equal(t, "billing@acme.example", got.CustomerEmail)
@@ -157,5 +162,51 @@ func TestInvoices(t *testing.T) {
 	ids, err = s.InvoiceIDs(ctx, store.InvoiceReady)
 	require.NoError(t, err)
 	require.Empty(t, ids)
-	require.ErrorIs(t, s.SetBillingState(ctx, "INV-404", store.BillingState{Status: "billed"}), store.ErrNotFound)
+	_, err = s.SetBillingState(ctx, "INV-404", store.BillingState{Status: "billed"})
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func TestInvoiceVersionGuardsEveryWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := store.New(storetest.NewPool(t))
+	inv := store.Invoice{ID: "INV-V", CustomerID: "C", CustomerName: "Acme", CustomerEmail: "ap@acme.example", Currency: "eur",
+		DueDate: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC), Status: store.InvoiceReady,
+		Lines: []store.InvoiceLine{{LineNo: 1, Description: "A", Quantity: 1, UnitAmount: 100}}}
+	require.NoError(t, s.InsertInvoice(ctx, inv))
+	read, err := s.GetInvoice(ctx, "INV-V")
+	require.NoError(t, err)
+
+	// The billing system changes a line: the version moves on.
+	more := inv
+	more.Lines = append(more.Lines, store.InvoiceLine{LineNo: 2, Description: "B", Quantity: 1, UnitAmount: 5})
+	require.NoError(t, s.InsertInvoice(ctx, more))
+	now, err := s.GetInvoice(ctx, "INV-V")
+	require.NoError(t, err)
+	require.Greater(t, now.Version, read.Version, "a new line is a change of the invoice")
+
+	header := store.InvoiceHeader{CustomerName: "Acme Ltd", CustomerEmail: "ap@acme.example", Currency: "eur", DueDate: inv.DueDate}
+	_, err = s.UpdateInvoiceHeader(ctx, "INV-V", read.Version, header)
+	require.ErrorIs(t, err, store.ErrStale, "a stale copy does not overwrite")
+	unchanged, err := s.GetInvoice(ctx, "INV-V")
+	require.NoError(t, err)
+	require.Equal(t, "Acme", unchanged.CustomerName)
+	version, err := s.UpdateInvoiceHeader(ctx, "INV-V", now.Version, header)
+	require.NoError(t, err)
+	require.Equal(t, now.Version+1, version)
+	_, err = s.UpdateInvoiceHeader(ctx, "INV-404", 1, header)
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	// Billed by hand, then a late rejection: it stays billed, and where stays recorded.
+	_, err = s.SetBillingState(ctx, "INV-V", store.BillingState{Status: store.InvoiceBilled, BilledBy: store.BilledByHand, BilledRef: "paper invoice 7"})
+	require.NoError(t, err)
+	_, err = s.SetBillingState(ctx, "INV-V", store.BillingState{Status: store.InvoiceRejected})
+	require.NoError(t, err)
+	_, err = s.SetBillingState(ctx, "INV-V", store.BillingState{Status: store.InvoiceBilled, BilledBy: store.BilledBySignalbox, BilledRef: "in_2"})
+	require.NoError(t, err)
+	got, err := s.GetInvoice(ctx, "INV-V")
+	require.NoError(t, err)
+	require.Equal(t, store.InvoiceBilled, got.Status)
+	require.Equal(t, store.BilledByHand, got.BilledBy, "the first billing recorded stays")
+	require.Equal(t, "paper invoice 7", got.BilledRef)
 }

@@ -61,9 +61,9 @@ func TestOperatorApprovesALeadWithoutConsent(t *testing.T) {
 	trail := shared.auditTrail(t, id)
 	require.Equal(t, []string{
 		"accepted →Pending system", "started Pending→Running system", "raised Running→Blocked system",
-		"approve Blocked→Running alice", "synced Running→Synced system",
-	}, transitions(trail))
-	require.Equal(t, "signed consent form #4411", trail[3].Reason)
+		"decision_refused Blocked→Blocked mallory", "approve Blocked→Running alice", "synced Running→Synced system",
+	}, transitions(trail), "a decision refused for who made it is audited")
+	require.Equal(t, "signed consent form #4411", trail[4].Reason)
 }
 
 func TestTemporalCLISignalResumesAnItem(t *testing.T) {

@@ -87,7 +87,8 @@ func TestStripeRejectionAmendedByFinance(t *testing.T) {
 	inv := shared.invoice(t, id)
 	ctx := context.Background()
 	past := store.InvoiceHeader{CustomerName: inv.CustomerName, CustomerEmail: inv.CustomerEmail, Currency: inv.Currency, DueDate: time.Now().UTC().AddDate(0, 0, -3)}
-	require.NoError(t, shared.db(t).UpdateInvoiceHeader(ctx, id, past))
+	_, err := shared.db(t).UpdateInvoiceHeader(ctx, id, 0, past)
+	require.NoError(t, err)
 	wf := shared.syncInvoice(t, id)
 	st := shared.waitStatus(t, wf, workflows.StatusBlocked)
 	require.Equal(t, workflows.TargetRejected, st.Exception.Kind)

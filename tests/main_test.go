@@ -18,7 +18,7 @@ import (
 )
 
 // Operators is who may decide in the end-to-end stack.
-const Operators = "sales=alice,bob;finance=carol"
+const Operators = "sales=alice,bob;finance=carol;sales-ops=olga;sales-dach=dieter"
 
 var (
 	root   string // the repository
@@ -104,13 +104,20 @@ func checkLogsClean(dir string) error {
 
 // options describe a stack like the shared one, logging into dataDir.
 func options(dataDir, dbURL string) stack.Options {
+	// Every alert is posted (no aggregation): tests that share a stack must
+	// not hold back each other's alerts.
+	env := []string{"SIGNALBOX_OPERATORS=" + Operators, "SIGNALBOX_LOG_LEVEL=warn", "SIGNALBOX_ALERT_INTERVAL=0s"}
+	if *recordHistories {
+		// Short enough that a reminder and a deadline happen while recording.
+		env = append(env, "SIGNALBOX_SLAS=ConsentMissing=3s/12s", "SIGNALBOX_LEAD_ROUTES="+recordedRoutes)
+	}
 	return stack.Options{
 		BinDir:      binDir,
 		TemporalCLI: filepath.Join(root, "bin", "temporal"),
 		StripeMock:  filepath.Join(root, "bin", "stripe-mock"),
 		DataDir:     dataDir,
 		DatabaseURL: dbURL,
-		Env:         []string{"SIGNALBOX_OPERATORS=" + Operators, "SIGNALBOX_LOG_LEVEL=warn"},
+		Env:         env,
 	}
 }
 

@@ -20,6 +20,10 @@ import (
 
 var recordHistories = flag.Bool("record-histories", false, "record the replay histories into workflows/testdata/histories (make record-histories)")
 
+// recordedRoutes route the recorded leads: most to sales, and one lead to
+// sales operations' choice.
+const recordedRoutes = "sales-dach=country:DE|AT|CH;sales-enterprise=size>=1000;sales=otherwise"
+
 // TestRecordHistories runs every path of every integration on the real stack
 // and stores each item's event history, which the workflows package replays
 // on every test run: a change to workflow code that would break items already
@@ -37,7 +41,10 @@ func TestRecordHistories(t *testing.T) {
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	record := func(name, id string) {
 		t.Helper()
-		s.waitResult(t, id)
+		wctx, cancel := context.WithTimeout(ctx, waitFor)
+		defer cancel()
+		_ = s.Client.GetWorkflow(wctx, id, "").Get(wctx, nil) // cancelled items end with an error
+		require.NoError(t, wctx.Err(), "%s did not end", id)
 		iter := s.Client.GetWorkflowHistory(ctx, id, "", false, 0)
 		h := &historypb.History{}
 		for iter.HasNext() {
@@ -118,10 +125,58 @@ func TestRecordHistories(t *testing.T) {
 	decide("retry", id, "--as", "carol", "--reason", "Stripe key rotated")
 	record("invoice-failed-then-retried", id)
 
+	// The paths that change most: a reminder, a deadline, a conflict, a
+	// cancellation, a billed invoice's refresh, a re-sync, and routing.
+	l = lead(key("remind"))
+	l.Consent = false
+	id = start(l)
+	s.waitStatus(t, id, workflows.StatusBlocked)
+	require.Eventually(t, func() bool { return len(s.messagesAbout(t, "Reminder 1: "+id)) > 0 }, waitFor, 200*time.Millisecond)
+	decide("approve", id, "--as", "alice", "--reason", "consent form on file")
+	record("lead-reminded-then-approved", id)
+
+	l = lead(key("deadline"))
+	l.Consent = false
+	record("lead-rejected-at-deadline", start(l))
+
+	l = lead(key("conflict"))
+	l.JobTitle = "Engineer"
+	s.createContact(t, map[string]string{"email": l.Email, "firstname": l.FirstName, "lastname": l.LastName, "jobtitle": "CTO"})
+	id = start(l)
+	s.waitStatus(t, id, workflows.StatusBlocked)
+	decide("approve", id, "--as", "bob", "--reason", "the customer says Engineer")
+	record("lead-conflict-approved", id)
+
+	l = lead(key("cancel"))
+	l.Consent = false
+	id = start(l)
+	s.waitStatus(t, id, workflows.StatusBlocked)
+	require.NoError(t, s.Client.CancelWorkflow(ctx, id, ""))
+	record("lead-cancelled", id)
+
+	l = lead(key("resync"))
+	id = start(l)
+	s.waitResult(t, id)
+	l.Phone = "+44 20 7946 0000"
+	record("lead-resynced", start(l))
+
+	l = lead(key("routing"))
+	l.Country, l.CompanySize = "CH", 2000
+	id = start(l)
+	s.waitStatus(t, id, workflows.StatusBlocked)
+	decide("approve", id, "--as", "olga", "--choice", "sales-dach", "--reason", "DACH owns the account")
+	record("lead-routing-chosen", id)
+
+	inv = key("inv-refresh")
+	s.invoice(t, inv)
+	s.waitResult(t, s.syncInvoice(t, inv))
+	record("invoice-billed-refresh", s.syncInvoice(t, inv))
+
 	inv = key("inv-late")
 	stored := s.invoice(t, inv)
-	require.NoError(t, s.db(t).UpdateInvoiceHeader(ctx, inv, store.InvoiceHeader{CustomerName: stored.CustomerName,
-		CustomerEmail: stored.CustomerEmail, Currency: stored.Currency, DueDate: time.Now().AddDate(0, 0, -1)}))
+	_, err := s.db(t).UpdateInvoiceHeader(ctx, inv, 0, store.InvoiceHeader{CustomerName: stored.CustomerName,
+		CustomerEmail: stored.CustomerEmail, Currency: stored.Currency, DueDate: time.Now().AddDate(0, 0, -1)})
+	require.NoError(t, err)
 	id = s.syncInvoice(t, inv)
 	s.waitStatus(t, id, workflows.StatusBlocked)
 	decide("amend", id, "--as", "carol", "--set", "dueDate="+time.Now().AddDate(0, 1, 0).Format(time.DateOnly), "--reason", "agreed")

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -48,6 +49,14 @@ func run() error {
 	var cfg config.Worker
 	if err := config.Load(&cfg); err != nil {
 		return err
+	}
+	if _, err := workflows.ParseRoutes(cfg.LeadRoutes); err != nil {
+		return fmt.Errorf("config: SIGNALBOX_LEAD_ROUTES: %w", err)
+	}
+	for kind := range cfg.SLAs {
+		if !slices.ContainsFunc(workflows.Specs(), func(s workflows.Spec) bool { _, ok := s.Exception(workflows.ExceptionKind(kind)); return ok }) {
+			return fmt.Errorf("config: SIGNALBOX_SLAS: no integration raises %q", kind)
+		}
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Level()}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -166,6 +175,11 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store) []worker.Wo
 			workflows.TaskQueueBilling: {Timeout: cfg.BillingTimeout, RetryWindow: cfg.BillingRetryWindow},
 		},
 		InvoiceApprovalThreshold: cfg.InvoiceApprovalThreshold,
+		LeadRoutes:               cfg.LeadRoutes,
+		SLAs:                     map[string]activities.SLA{},
+	}
+	for kind, o := range cfg.SLAs {
+		policy.SLAs[kind] = activities.SLA{SLA: o.SLA, Deadline: o.Deadline}
 	}
 	stopTimeout := 10 * time.Second
 
@@ -190,7 +204,7 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store) []worker.Wo
 	crmWorker.RegisterActivity(&activities.CRM{Client: crm.New(cfg.CRMBaseURL, cfg.CRMToken, rest.HTTPClient(cfg.CRMTimeout, cfg.CRMRate)), Store: st})
 	chatWorker := target(workflows.TaskQueueChat, cfg.Chat())
 	chatWorker.RegisterActivity(&activities.Chat{Client: chat.New(cfg.ChatWebhooks, cfg.ChatWebhookBaseURL, rest.HTTPClient(cfg.ChatTimeout, cfg.ChatRate)), Store: st,
-		UIBaseURL: cfg.UIBaseURL, Namespace: cfg.Namespace, Lease: cfg.ChatTimeout + 5*time.Second})
+		UIBaseURL: cfg.UIBaseURL, Namespace: cfg.Namespace, Lease: cfg.ChatTimeout + 5*time.Second, AlertInterval: cfg.AlertInterval})
 	billingWorker := target(workflows.TaskQueueBilling, cfg.Billing())
 	billingWorker.RegisterActivity(&activities.Billing{Client: billing.New(cfg.BillingBaseURL, cfg.BillingAPIKey, rest.HTTPClient(cfg.BillingTimeout, cfg.BillingRate)), Store: st})
 	return []worker.Worker{integrations, crmWorker, chatWorker, billingWorker}

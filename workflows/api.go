@@ -44,6 +44,9 @@ var (
 	AttrIntegrationStatus = temporal.NewSearchAttributeKeyKeyword("IntegrationStatus")
 	AttrExceptionKind     = temporal.NewSearchAttributeKeyKeyword("ExceptionKind")
 	AttrAttentionSince    = temporal.NewSearchAttributeKeyTime("AttentionSince")
+	// AttrAssignedTeam is the team an item is assigned to (a lead's sales
+	// team), where it differs from the integration's owner or was routed.
+	AttrAssignedTeam = temporal.NewSearchAttributeKeyKeyword("AssignedTeam")
 )
 
 // SearchAttributes lists the custom search attributes signalbox needs, with their types.
@@ -55,6 +58,7 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 		AttrIntegrationStatus.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		AttrExceptionKind.GetName():     enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		AttrAttentionSince.GetName():    enumspb.INDEXED_VALUE_TYPE_DATETIME,
+		AttrAssignedTeam.GetName():      enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	}
 }
 
@@ -138,6 +142,7 @@ const (
 	TargetRejected     ExceptionKind = "TargetRejected"
 	TargetUnavailable  ExceptionKind = "TargetUnavailable"
 	AuthFailed         ExceptionKind = "AuthFailed"
+	RoutingUnclear     ExceptionKind = "RoutingUnclear"
 )
 
 // Action is what an operator decides.
@@ -151,10 +156,13 @@ const (
 	ActionRetry   Action = "retry"
 	ActionResolve Action = "resolve"
 	ActionCancel  Action = "cancel"
+	// ActionReassign hands a waiting item to another team (Choice names it);
+	// it keeps waiting, for that team's decision.
+	ActionReassign Action = "reassign"
 )
 
 // Actions lists every action.
-var Actions = []Action{ActionApprove, ActionReject, ActionAmend, ActionRetry, ActionResolve, ActionCancel}
+var Actions = []Action{ActionApprove, ActionReject, ActionAmend, ActionRetry, ActionResolve, ActionCancel, ActionReassign}
 
 // ActorSystem is the actor of what signalbox does by itself.
 const ActorSystem = "system"
@@ -211,13 +219,15 @@ type DecisionRecord struct {
 
 // ItemState is everything the status query returns.
 type ItemState struct {
-	Integration string          `json:"integration"`
-	WorkflowID  string          `json:"workflowId"`
-	SourceKey   string          `json:"sourceKey"`
-	Owner       string          `json:"owner"`
-	Status      Status          `json:"status"`
-	Step        string          `json:"step,omitempty"`
-	Exception   *ExceptionState `json:"exception,omitempty"`
+	Integration string `json:"integration"`
+	WorkflowID  string `json:"workflowId"`
+	SourceKey   string `json:"sourceKey"`
+	Owner       string `json:"owner"`
+	// Team is the team the item is assigned to, if not its owner.
+	Team      string          `json:"team,omitempty"`
+	Status    Status          `json:"status"`
+	Step      string          `json:"step,omitempty"`
+	Exception *ExceptionState `json:"exception,omitempty"`
 	// Attempts counts how often each step was run (decisions to retry add one).
 	Attempts    map[string]int    `json:"attempts,omitempty"`
 	ExternalIDs map[string]string `json:"externalIds,omitempty"`

@@ -50,7 +50,7 @@ func TestLeadWith(t *testing.T) {
 	require.Equal(t, "+1 555 0100", l.Phone)
 
 	_, err = ada().With(map[string]string{"consent": "true", "email": "bad"})
-	require.EqualError(t, err, "consent: cannot be amended (amendable: email, firstName, lastName, company, phone, jobTitle); email: must be an address like name@example.com")
+	require.EqualError(t, err, "consent: cannot be amended (amendable: email, firstName, lastName, company, phone, jobTitle, source); email: must be an address like name@example.com")
 }
 
 func TestLeadPropertiesAndHash(t *testing.T) {
@@ -60,11 +60,11 @@ func TestLeadPropertiesAndHash(t *testing.T) {
 	p := l.Properties()
 	require.Equal(t, "ada@example.com", p[crm.PropEmail])
 	require.Contains(t, p, crm.PropPhone, "form-owned fields are written even when empty")
-	h := hashFields(p, leadOwnedProperties)
-	require.Equal(t, h, hashFields(crm.Properties{"email": "ada@example.com", "firstname": "Ada", "lastname": "Lovelace", "company": "Engines", "other": "ignored"}, leadOwnedProperties))
+	h := hashFields(p, leadOwnedProperties())
+	require.Equal(t, h, hashFields(crm.Properties{"email": "ada@example.com", "firstname": "Ada", "lastname": "Lovelace", "company": "Engines", "other": "ignored"}, leadOwnedProperties()))
 	p2 := l.Properties()
 	p2[crm.PropPhone] = "1"
-	require.NotEqual(t, h, hashFields(p2, leadOwnedProperties))
+	require.NotEqual(t, h, hashFields(p2, leadOwnedProperties()))
 	require.NotEqual(t, hashFields(map[string]string{"a": "b\nc="}, []string{"a", "c"}), hashFields(map[string]string{"a": "b", "c": ""}, []string{"a", "c"}), "values cannot forge field boundaries")
 }
 
@@ -140,7 +140,7 @@ func TestDecisionComplete(t *testing.T) {
 	for name, tc := range cases {
 		err := tc.d.Complete()
 		require.ErrorContains(t, err, tc.want, name)
-		require.Equal(t, ErrDecisionRefused, errType(err), name)
+		require.Equal(t, ErrDecisionRefused, errorType(err), name)
 	}
 }
 

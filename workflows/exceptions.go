@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -49,6 +50,9 @@ func (d Decision) Complete() error {
 	if d.Action == ActionResolve && strings.TrimSpace(d.ExternalRef) == "" {
 		problems = append(problems, "resolve needs externalRef: where the item was fixed by hand")
 	}
+	if d.Action == ActionReassign && strings.TrimSpace(d.Choice) == "" {
+		problems = append(problems, "reassign needs choice: the team to hand the item to")
+	}
 	if d.Action == ActionAmend && len(d.Set) == 0 {
 		problems = append(problems, "amend needs at least one field in set")
 	}
@@ -88,11 +92,11 @@ func (it *item) check(d Decision) error {
 	if !it.state.Status.Waiting() || exc == nil {
 		return refusal("%s is %s, not waiting for a decision", it.state.WorkflowID, it.state.Status)
 	}
+	if d.Action == ActionReassign {
+		return it.checkReassign(exc, d.Choice)
+	}
 	if !slices.Contains(exc.Decisions, d.Action) {
 		return refusal("%s is not allowed for %s; allowed: %s", d.Action, exc.Kind, joinActions(exc.Decisions))
-	}
-	if !slices.Contains(it.policy.Operators[exc.Deciders], d.Actor) {
-		return refusal("%q may not decide: only operators of team %s may decide %s (set in SIGNALBOX_OPERATORS)", d.Actor, exc.Deciders, exc.Kind)
 	}
 	if d.Action == ActionApprove && len(exc.Choices) > 0 {
 		names := choiceNames(exc.Choices)
@@ -113,6 +117,79 @@ func (it *item) check(d Decision) error {
 	return nil
 }
 
+// checkReassign says whether the waiting exception may be handed to team:
+// only exceptions decided by the item's team move (not, say, finance's
+// approval), and only to another team signalbox knows.
+func (it *item) checkReassign(exc *ExceptionState, team string) error {
+	if spec, _ := it.spec.Exception(exc.Kind); spec.Deciders != "" {
+		return refusal("%s is decided by team %s only; it cannot be reassigned", exc.Kind, spec.Deciders)
+	}
+	if team == exc.Deciders {
+		return refusal("%s waits for team %s already", it.state.WorkflowID, team)
+	}
+	if !slices.Contains(it.teams(), team) {
+		return refusal("unknown team %q (teams: %s)", team, strings.Join(it.teams(), ", "))
+	}
+	return nil
+}
+
+// teams are the teams an item can be handed to: those with operators, and
+// those leads are routed to.
+func (it *item) teams() []string {
+	teams := slices.Collect(maps.Keys(it.policy.Operators))
+	for team := range it.policy.LeadRoutes {
+		if !slices.Contains(teams, team) {
+			teams = append(teams, team)
+		}
+	}
+	slices.Sort(teams)
+	return teams
+}
+
+// authorized checks that d's actor is an operator of the deciding team, as
+// the workers are configured now: someone removed from SIGNALBOX_OPERATORS
+// can no longer decide, and someone added can. (Items that decided before
+// this check existed replay the check against the operators they began with.)
+func (it *item) authorized(ctx workflow.Context, d Decision) error {
+	exc := it.state.Exception
+	if exc == nil {
+		return nil // decided meanwhile: the wait loop refuses it
+	}
+	operators := it.policy.Operators[exc.Deciders]
+	if workflow.GetVersion(ctx, "authorize-now", workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		var r activities.OperatorsResult
+		err := workflow.ExecuteLocalActivity(localCtx(ctx, "Check that "+d.Actor+" may decide"), spineActivities.Operators,
+			activities.OperatorsInput{Team: exc.Deciders}).Get(ctx, &r)
+		if err != nil {
+			return err
+		}
+		operators = r.Operators
+	}
+	if !slices.Contains(operators, d.Actor) {
+		return refusal("%q may not decide: only operators of team %s may decide %s (set in SIGNALBOX_OPERATORS)", d.Actor, exc.Deciders, exc.Kind)
+	}
+	return nil
+}
+
+// refuse records a decision refused after it was accepted for a look: for the
+// status query and, with the reason, in the audit trail.
+func (it *item) refuse(ctx workflow.Context, d Decision, via, payload string, err error) {
+	it.state.UpdatedAt = workflow.Now(ctx).UTC()
+	it.remember(d, via, false, message(err))
+	actor := d.Actor
+	if strings.TrimSpace(actor) == "" || len(actor) > maxActorLen {
+		actor = "unknown"
+	}
+	details := map[string]any{"via": via}
+	if payload != "" {
+		details["payload"] = payload
+	}
+	ev := it.event(actor, "decision_refused", it.state.Status, it.state.Status, message(err), details)
+	if err := it.audit(ctx, "Audit refused decision", ev); err != nil {
+		it.logger.Error("could not audit a refused decision", "error", err)
+	}
+}
+
 func choiceNames(choices []Choice) []string {
 	names := make([]string, len(choices))
 	for i, c := range choices {
@@ -129,6 +206,12 @@ func (it *item) registerHandlers(ctx workflow.Context) error {
 	}
 	err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateDecide,
 		func(ctx workflow.Context, d Decision) (DecisionOutcome, error) {
+			if err := it.authorized(ctx, d); err != nil {
+				if errorType(err) == ErrDecisionRefused {
+					it.refuse(ctx, d, "update", "", err)
+				}
+				return DecisionOutcome{}, err
+			}
 			t := &ticket{decision: d, via: "update"}
 			it.inbox = append(it.inbox, t)
 			if err := workflow.Await(ctx, func() bool { return t.done }); err != nil {
@@ -181,23 +264,17 @@ func (it *item) onSignal(ctx workflow.Context, raw json.RawMessage) {
 		err = it.check(d)
 	}
 	if err == nil {
+		err = it.authorized(ctx, d)
+	}
+	if err == nil {
 		it.inbox = append(it.inbox, &ticket{decision: d, via: "signal"})
 		return
-	}
-	it.state.UpdatedAt = workflow.Now(ctx).UTC()
-	it.remember(d, "signal", false, message(err))
-	actor := d.Actor
-	if strings.TrimSpace(actor) == "" || len(actor) > maxActorLen {
-		actor = "unknown"
 	}
 	payload := string(raw)
 	if len(payload) > 1000 || !utf8.ValidString(payload) {
 		payload = strings.ToValidUTF8(payload[:min(len(payload), 1000)], "?")
 	}
-	ev := it.event(actor, "decision_refused", it.state.Status, it.state.Status, message(err), map[string]any{"via": "signal", "payload": payload})
-	if err := it.audit(ctx, "Audit refused decision", ev); err != nil {
-		it.logger.Error("could not audit a refused decision signal", "error", err)
-	}
+	it.refuse(ctx, d, "signal", payload, err)
 }
 
 // message is an error's text without the SDK's decoration.
@@ -213,14 +290,31 @@ func message(err error) string {
 // approve, amend and retry it returns the decision (an amendment already
 // applied); for reject, resolve and cancel it returns an error that ends the item.
 func (it *item) Raise(ctx workflow.Context, kind ExceptionKind, summary string, details map[string]string) (Decision, error) {
+	return it.RaiseChoosing(ctx, kind, summary, details, nil)
+}
+
+// RaiseChoosing is Raise for an exception whose approve chooses among
+// options known only now (a lead's possible teams); nil takes the spec's.
+func (it *item) RaiseChoosing(ctx workflow.Context, kind ExceptionKind, summary string, details map[string]string, choices []Choice) (Decision, error) {
 	spec, ok := it.spec.Exception(kind)
 	if !ok {
 		return Decision{}, fmt.Errorf("integration %s raised %s, which its spec does not declare", it.spec.Name, kind)
 	}
+	if choices == nil {
+		choices = spec.Choices
+	}
+	if o, ok := it.policy.SLAs[string(kind)]; ok {
+		// Configured for this deployment (SIGNALBOX_SLAS); only a deadline the
+		// spec has can be moved, never added.
+		spec.SLA = o.SLA
+		if spec.Deadline > 0 && o.Deadline > 0 {
+			spec.Deadline = o.Deadline
+		}
+	}
 	now := workflow.Now(ctx).UTC()
 	exc := &ExceptionState{
-		Kind: kind, Summary: summary, Details: details, Decisions: spec.Decisions, Choices: spec.Choices,
-		Deciders: it.spec.deciders(spec), Since: now, SLA: spec.SLA, AtDeadline: spec.AtDeadline,
+		Kind: kind, Summary: summary, Details: details, Decisions: spec.Decisions, Choices: choices,
+		Deciders: it.deciders(spec), Since: now, SLA: spec.SLA, AtDeadline: spec.AtDeadline,
 	}
 	if spec.Deadline > 0 {
 		exc.Deadline = now.Add(spec.Deadline)
@@ -243,6 +337,9 @@ func (it *item) Raise(ctx workflow.Context, kind ExceptionKind, summary string, 
 		}
 	}
 	next := statusAfter(d.Action)
+	if d.Action == ActionResolve {
+		it.state.ExternalIDs["resolved by hand"] = d.ExternalRef
+	}
 	it.state.Exception = nil
 	if err := it.transition(ctx, next, d.Actor, string(d.Action), d.Reason, decisionDetails(d, kind)); err != nil {
 		return Decision{}, err
@@ -253,8 +350,15 @@ func (it *item) Raise(ctx workflow.Context, kind ExceptionKind, summary string, 
 		t.finish(DecisionOutcome{Status: next, Message: fmt.Sprintf("%s applied; %s is %s", d.Action, it.state.WorkflowID, next)}, nil)
 	}
 	it.remember(d, via, true, "")
+	if d.Action == ActionResolve && workflow.GetVersion(ctx, "record-resolution", workflow.DefaultVersion, 1) == 1 {
+		in := activities.RecordResolutionInput{Integration: it.spec.Name, SourceKey: it.state.SourceKey, TargetSystem: it.spec.Target,
+			WorkflowID: it.state.WorkflowID, ExternalRef: d.ExternalRef}
+		if err := workflow.ExecuteLocalActivity(localCtx(ctx, "Record where it was resolved"), spineActivities.RecordResolution, in).Get(ctx, nil); err != nil {
+			return Decision{}, err
+		}
+	}
 	if next.Terminal() {
-		return d, ended{next}
+		return d, ended{status: next, ref: d.ExternalRef}
 	}
 	return d, nil
 }
@@ -286,12 +390,16 @@ func decisionDetails(d Decision, kind ExceptionKind) map[string]any {
 	return out
 }
 
-// await waits for the first applicable decision, reminding the owner channel
-// at every SLA and applying the deadline action when the deadline passes.
+// await waits for the first applicable decision: it tells the deciding team
+// at once, reminds it at every SLA, and applies the deadline action when the
+// deadline passes.
 func (it *item) await(ctx workflow.Context) (Decision, *ticket, error) {
 	exc := it.state.Exception
 	remindCtx, stopReminders := workflow.WithCancel(ctx)
 	defer stopReminders()
+	if workflow.GetVersion(ctx, "tell-deciders-at-once", workflow.DefaultVersion, 1) == 1 {
+		it.alert(remindCtx, exc, workflow.Now(ctx))
+	}
 	for {
 		for len(it.inbox) > 0 {
 			t := it.inbox[0]
@@ -300,6 +408,13 @@ func (it *item) await(ctx workflow.Context) (Decision, *ticket, error) {
 				// Valid when sent, but another decision got there first.
 				t.finish(DecisionOutcome{}, err)
 				it.remember(t.decision, t.via, false, message(err))
+				continue
+			}
+			if t.decision.Action == ActionReassign {
+				if err := it.reassign(ctx, exc, t); err != nil {
+					return Decision{}, nil, err
+				}
+				it.alert(remindCtx, exc, workflow.Now(ctx))
 				continue
 			}
 			return t.decision, t, nil
@@ -325,27 +440,73 @@ func (it *item) await(ctx workflow.Context) (Decision, *ticket, error) {
 				Reason: fmt.Sprintf("no decision within %s (deadline %s)", exc.Deadline.Sub(exc.Since), exc.Deadline.Format(time.RFC3339))}, nil, nil
 		}
 		exc.Reminders++
-		it.remind(remindCtx, exc, now)
+		it.alert(remindCtx, exc, now)
 	}
 }
 
-// remind posts a reminder to the owner's channel without holding up the wait;
-// the reminder is abandoned if a decision arrives first.
-func (it *item) remind(ctx workflow.Context, exc *ExceptionState, now time.Time) {
-	age := now.Sub(it.state.StartedAt).Round(time.Minute)
-	waited := now.Sub(exc.Since).Round(time.Minute)
-	text := fmt.Sprintf("Reminder %d: %s has waited %s for a decision by %s (item age %s).\n%s: %s\nDecide: `%s`",
-		exc.Reminders, it.state.WorkflowID, waited, exc.Deciders, age, exc.Kind, exc.Summary,
-		DecideCommand(it.state.WorkflowID, exc.Decisions[0]))
-	in := activities.NotifyInput{
-		Team: it.spec.Owner, WorkflowID: it.state.WorkflowID, Text: text,
-		// A reminder belongs to one raise of one run: a later run reminds afresh.
-		Key: fmt.Sprintf("%s/%s/reminder-%d-%d", it.state.WorkflowID, it.runID, exc.Since.UnixMilli(), exc.Reminders),
+// reassign hands the waiting exception to the team t names: the item keeps
+// waiting, now for that team, which is told at once.
+func (it *item) reassign(ctx workflow.Context, exc *ExceptionState, t *ticket) error {
+	d := t.decision
+	from := exc.Deciders
+	exc.Deciders = d.Choice
+	it.state.UpdatedAt = workflow.Now(ctx).UTC()
+	if err := it.setTeam(ctx, d.Choice); err != nil {
+		return err
 	}
+	ev := it.event(d.Actor, string(ActionReassign), it.state.Status, it.state.Status, d.Reason,
+		map[string]any{"exception": string(exc.Kind), "from": from, "to": d.Choice})
+	if err := it.audit(ctx, "Audit reassignment to "+d.Choice, ev); err != nil {
+		return err
+	}
+	t.finish(DecisionOutcome{Status: it.state.Status, Message: fmt.Sprintf("reassigned from %s to %s; %s waits for team %s", from, d.Choice, it.state.WorkflowID, d.Choice)}, nil)
+	it.remember(d, t.via, true, "")
+	return nil
+}
+
+// alert tells the deciding team that the item waits (exc.Reminders 0) or
+// still waits (a reminder), without holding up the wait; it is abandoned if a
+// decision arrives first. Alerts of one team and exception kind are
+// aggregated: the chat activity posts at most one per interval, and an alert
+// it defers is asked again when the interval ends, when one message covers
+// every alert deferred meanwhile.
+func (it *item) alert(ctx workflow.Context, exc *ExceptionState, now time.Time) {
+	decide := DecideCommand(it.state.WorkflowID, exc.Decisions[0])
+	var text, key, summary string
+	if exc.Reminders == 0 {
+		text = fmt.Sprintf("%s waits for a decision by %s.\n%s: %s\nAllowed: %s\nDecide: `%s`",
+			it.state.WorkflowID, exc.Deciders, exc.Kind, exc.Summary, joinActions(exc.Decisions), decide)
+		key = fmt.Sprintf("%s/%s/raised-%d-%s", it.state.WorkflowID, it.runID, exc.Since.UnixMilli(), exc.Deciders)
+		summary = "Tell " + exc.Deciders + " of " + string(exc.Kind)
+	} else {
+		age := now.Sub(it.state.StartedAt).Round(time.Minute)
+		waited := now.Sub(exc.Since).Round(time.Minute)
+		text = fmt.Sprintf("Reminder %d: %s has waited %s for a decision by %s (item age %s).\n%s: %s\nDecide: `%s`",
+			exc.Reminders, it.state.WorkflowID, waited, exc.Deciders, age, exc.Kind, exc.Summary, decide)
+		// A reminder belongs to one raise of one run: a later run reminds afresh.
+		key = fmt.Sprintf("%s/%s/reminder-%d-%d", it.state.WorkflowID, it.runID, exc.Since.UnixMilli(), exc.Reminders)
+		summary = "Remind " + exc.Deciders + " of " + string(exc.Kind)
+	}
+	in := activities.NotifyInput{Team: exc.Deciders, WorkflowID: it.state.WorkflowID, Text: text, Key: key,
+		Digest: &activities.Digest{Kind: string(exc.Kind), Since: exc.Since,
+			List: fmt.Sprintf("signals list --exception %s --status %s", exc.Kind, it.state.Status)}}
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		err := workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueChat, "Remind "+it.spec.Owner+" of "+string(exc.Kind)), chatActivities.Notify, in).Get(ctx, nil)
-		if err != nil && !temporal.IsCanceledError(err) {
-			it.logger.Warn("reminder not delivered", "error", err)
+		for {
+			var r activities.NotifyResult
+			err := workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueChat, summary), chatActivities.Notify, in).Get(ctx, &r)
+			if err != nil {
+				if !temporal.IsCanceledError(err) {
+					it.logger.Warn("alert not delivered", "error", err)
+				}
+				return
+			}
+			if r.DeferredUntil.IsZero() {
+				return
+			}
+			wait := max(r.DeferredUntil.Sub(workflow.Now(ctx)), time.Second)
+			if err := workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: "Alert deferred: one message per team and kind per interval"}).Get(ctx, nil); err != nil {
+				return
+			}
 		}
 	})
 }

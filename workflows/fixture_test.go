@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -32,9 +31,22 @@ type fixture struct {
 	audit    []store.AuditEvent
 	statuses []Status
 	kinds    []string
+	teams    []string // AssignedTeam upserts
 	notified []activities.NotifyInput
 	updates  map[string]*updateResult
+	// policy is what Begin answers; operators are the operators configured
+	// now (the Operators activity).
+	policy      activities.Policy
+	operators   map[string][]string
+	resolutions []activities.RecordResolutionInput
+	baselines   []store.Link // links saved without a write
+	// deferAlerts answers that many alerts "deferred" (aggregated).
+	deferAlerts int
+	notify      *testsuite.MockCallWrapper
 }
+
+// quiet lets a test whose item posts nothing pass without a Notify call.
+func (f *fixture) quiet() { f.notify.Maybe() }
 
 type updateResult struct {
 	accepted bool
@@ -66,7 +78,7 @@ func newFixture(t *testing.T, workflowID string, opts ...notifyDelay) *fixture {
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(testStart)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflowID, TaskQueue: TaskQueueIntegrations})
-	f := &fixture{t: t, env: env, updates: map[string]*updateResult{}}
+	f := &fixture{t: t, env: env, updates: map[string]*updateResult{}, operators: testPolicy.Operators, policy: testPolicy}
 
 	env.RegisterActivity(&activities.Spine{})
 	env.RegisterActivity(&activities.CRM{})
@@ -77,27 +89,60 @@ func newFixture(t *testing.T, workflowID string, opts ...notifyDelay) *fixture {
 		env.RegisterWorkflowWithOptions(s.Workflow, workflow.RegisterOptions{Name: s.WorkflowType})
 	}
 
-	env.OnActivity("Begin", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BeginInput) (activities.BeginResult, error) {
+	// Every item begins, audits and notifies someone: these mocks must be
+	// called (AssertExpectations when the test ends); the integrations' own
+	// fakes say which of theirs may go uncalled.
+	env.OnActivity(spineActivities.Begin, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BeginInput) (activities.BeginResult, error) {
 		f.record(in.Events...)
-		return activities.BeginResult{Policy: testPolicy}, nil
-	}).Maybe()
-	env.OnActivity("RecordAudit", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordAuditInput) error {
+		return activities.BeginResult{Policy: f.policy}, nil
+	})
+	env.OnActivity(spineActivities.RecordAudit, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordAuditInput) error {
 		f.record(in.Events...)
 		return nil
-	}).Maybe()
-	notify := env.OnActivity("Notify", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyInput) (activities.NotifyResult, error) {
+	})
+	f.notify = env.OnActivity(chatActivities.Notify, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyInput) (activities.NotifyResult, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.notified = append(f.notified, in)
+		if f.deferAlerts > 0 && in.Digest != nil {
+			f.deferAlerts--
+			return activities.NotifyResult{DeferredUntil: f.env.Now().Add(10 * time.Minute)}, nil
+		}
 		return activities.NotifyResult{Posted: true}, nil
-	}).Maybe()
+	})
 	for _, d := range opts {
-		notify.After(time.Duration(d))
+		f.notify.After(time.Duration(d))
 	}
+	// Operators answers from f.operators: the configuration as it is now.
+	env.OnActivity(spineActivities.Operators, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.OperatorsInput) (activities.OperatorsResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return activities.OperatorsResult{Operators: f.operators[in.Team]}, nil
+	}).Maybe()
+	env.OnActivity(spineActivities.RecordResolution, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordResolutionInput) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.resolutions = append(f.resolutions, in)
+		return nil
+	}).Maybe()
+	env.OnActivity(spineActivities.SaveBaseline, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SaveBaselineInput) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.baselines = append(f.baselines, in.Link)
+		return nil
+	}).Maybe()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			env.AssertExpectations(t)
+		}
+	})
 	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		sa := args.Get(0).(temporal.SearchAttributes)
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		if v, ok := sa.GetKeyword(AttrAssignedTeam); ok {
+			f.teams = append(f.teams, v)
+		}
 		if v, ok := sa.GetKeyword(AttrIntegrationStatus); ok {
 			f.statuses = append(f.statuses, Status(v))
 		}
@@ -194,12 +239,4 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
-}
-
-func errType(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return appErr.Type()
-	}
-	return ""
 }

@@ -1,14 +1,13 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/signalbox-dev/signalbox/activities"
@@ -184,8 +183,11 @@ var billingActivities *activities.Billing
 // invoiceSync is the state of one InvoiceToBilling run.
 type invoiceSync struct {
 	inv store.Invoice
-	// dirty marks amendments not yet written back to PostgreSQL.
-	dirty bool
+	// pending holds amendments not yet written back to PostgreSQL.
+	pending map[string]string
+	// guarded is set for items begun after invoices had versions: they reload
+	// before billing, write with version checks and look Stripe up first.
+	guarded bool
 }
 
 func (s *invoiceSync) amend(set map[string]string, apply bool) error {
@@ -194,22 +196,50 @@ func (s *invoiceSync) amend(set map[string]string, apply bool) error {
 		return err
 	}
 	if apply {
-		s.inv, s.dirty = next, true
+		s.inv = next
+		if s.pending == nil {
+			s.pending = map[string]string{}
+		}
+		maps.Copy(s.pending, set)
 	}
 	return nil
 }
 
-// persist writes amendments back to the source of truth before any step uses them.
-func (s *invoiceSync) persist(ctx workflow.Context) error {
-	if !s.dirty {
-		return nil
+// persist writes amendments back to the source of truth before any step uses
+// them. If the invoice changed in PostgreSQL meanwhile, nothing is
+// overwritten: the item raises Conflict, and on approve writes the amendment
+// over the newer invoice.
+func (s *invoiceSync) persist(ctx workflow.Context, it *item) error {
+	for len(s.pending) > 0 {
+		in := activities.AmendInvoiceInput{InvoiceID: s.inv.ID, Header: store.InvoiceHeader{
+			CustomerName: s.inv.CustomerName, CustomerEmail: s.inv.CustomerEmail, Currency: s.inv.Currency, DueDate: s.inv.DueDate}}
+		if s.guarded {
+			in.IfVersion = s.inv.Version
+		}
+		var r activities.VersionResult
+		err := workflow.ExecuteLocalActivity(localCtx(ctx, "Write the amendment to PostgreSQL"), invoiceActivities.AmendInvoice, in).Get(ctx, &r)
+		if err == nil {
+			s.inv.Version, s.pending = r.Version, nil
+			return nil
+		}
+		if errorType(err) != activities.ErrStale {
+			return err
+		}
+		amendment := s.pending
+		if _, err := it.Raise(ctx, Conflict, fmt.Sprintf("invoice %s changed in PostgreSQL while the item waited; approve writes the amendment over the newer invoice", s.inv.ID),
+			map[string]string{"amendment": joinSet(amendment)}); err != nil {
+			return err
+		}
+		if err := s.load(ctx, s.inv.ID); err != nil {
+			return err
+		}
+		s.pending = nil
+		if err := s.amend(amendment, true); err != nil {
+			// The newer invoice cannot take the amendment: keep it as it is;
+			// the steps validate it again.
+			s.pending = nil
+		}
 	}
-	in := activities.AmendInvoiceInput{InvoiceID: s.inv.ID, Header: store.InvoiceHeader{
-		CustomerName: s.inv.CustomerName, CustomerEmail: s.inv.CustomerEmail, Currency: s.inv.Currency, DueDate: s.inv.DueDate}}
-	if err := workflow.ExecuteLocalActivity(localCtx(ctx, "Write the amendment to PostgreSQL"), invoiceActivities.AmendInvoice, in).Get(ctx, nil); err != nil {
-		return err
-	}
-	s.dirty = false
 	return nil
 }
 
@@ -218,12 +248,18 @@ func (s *invoiceSync) load(ctx workflow.Context, id string) error {
 }
 
 func (s *invoiceSync) record(ctx workflow.Context, state store.BillingState) error {
-	return workflow.ExecuteLocalActivity(localCtx(ctx, "Write the billing state to PostgreSQL"), invoiceActivities.RecordBilling,
-		activities.RecordBillingInput{InvoiceID: s.inv.ID, State: state}).Get(ctx, nil)
+	var r activities.VersionResult
+	err := workflow.ExecuteLocalActivity(localCtx(ctx, "Write the billing state to PostgreSQL"), invoiceActivities.RecordBilling,
+		activities.RecordBillingInput{InvoiceID: s.inv.ID, State: state}).Get(ctx, &r)
+	if err == nil && r.Version != 0 {
+		s.inv.Version = r.Version // our own write is not someone else's edit
+	}
+	return err
 }
 
-// ended writes a decision that ended the item back to the invoice.
-func (s *invoiceSync) ended(ctx workflow.Context, status Status) error {
+// ended writes a decision that ended the item back to the invoice; a manual
+// resolution records that the invoice was billed by hand, and where.
+func (s *invoiceSync) ended(ctx workflow.Context, status Status, ref string) error {
 	if s.inv.ID == "" {
 		return nil
 	}
@@ -231,13 +267,17 @@ func (s *invoiceSync) ended(ctx workflow.Context, status Status) error {
 	if state == "" {
 		return nil
 	}
-	return s.record(ctx, store.BillingState{Status: state})
+	b := store.BillingState{Status: state}
+	if status == StatusManuallyResolved && ref != "" {
+		b.BilledBy, b.BilledRef = store.BilledByHand, ref
+	}
+	return s.record(ctx, b)
 }
 
 // step runs one Stripe step, writing pending amendments back first.
 func (s *invoiceSync) step(ctx workflow.Context, it *item, name string, fn func(workflow.Context) error) error {
 	return it.Do(ctx, name, func(ctx workflow.Context) error {
-		if err := s.persist(ctx); err != nil {
+		if err := s.persist(ctx, it); err != nil {
 			return err
 		}
 		return fn(ctx)
@@ -248,16 +288,17 @@ func (s *invoiceSync) run(ctx workflow.Context, it *item) error {
 	if err := s.loadValid(ctx, it); err != nil {
 		return err
 	}
+	s.guarded = workflow.GetVersion(ctx, "invoice-billing-guard", workflow.DefaultVersion, 1) == 1
 	it.state.ExternalIDs["invoice"] = s.inv.ID
-	if s.inv.Status == store.InvoiceBilled && s.inv.StripeInvoiceID != "" {
-		return s.refresh(ctx, it)
+	if done, err := s.alreadyBilled(ctx, it); done || err != nil {
+		return err
 	}
-	total := invoiceTotal(s.inv)
-	if threshold := it.policy.InvoiceApprovalThreshold; threshold > 0 && total > threshold {
-		summary := fmt.Sprintf("invoice %s totals %s, above the approval threshold of %s", s.inv.ID,
-			formatAmount(s.inv.Currency, total), formatAmount(s.inv.Currency, threshold))
-		details := map[string]string{"customer": s.inv.CustomerID, "total": formatAmount(s.inv.Currency, total), "lines": fmt.Sprint(len(s.inv.Lines))}
-		if _, err := it.Raise(ctx, ApprovalRequired, summary, details); err != nil {
+	if err := s.approve(ctx, it); err != nil {
+		return err
+	}
+	if s.guarded {
+		// Approval may have taken days: bill what the invoice says now.
+		if done, err := s.alreadyBilled(ctx, it); done || err != nil {
 			return err
 		}
 	}
@@ -267,9 +308,28 @@ func (s *invoiceSync) run(ctx workflow.Context, it *item) error {
 		return err
 	}
 	it.state.ExternalIDs["stripe customer"] = customer
-	invoiceID := s.inv.StripeInvoiceID
-	created := invoiceID == ""
-	if created {
+	invoiceID, finalized := s.inv.StripeInvoiceID, ""
+	if invoiceID == "" && s.guarded {
+		// A Stripe invoice may exist whose ID never reached PostgreSQL.
+		var found activities.FindInvoiceResult
+		err := s.step(ctx, it, "find invoice", func(ctx workflow.Context) error {
+			return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueBilling, "Find the Stripe invoice of "+s.inv.ID), billingActivities.FindInvoice,
+				activities.FindInvoiceInput{InvoiceID: s.inv.ID}).Get(ctx, &found)
+		})
+		if err != nil {
+			return err
+		}
+		if found.Found {
+			invoiceID = found.Invoice.StripeInvoiceID
+			if found.Invoice.StripeStatus != "draft" {
+				finalized = found.Invoice.StripeStatus
+			}
+			if err := s.record(ctx, store.BillingState{StripeCustomerID: customer, StripeInvoiceID: invoiceID}); err != nil {
+				return err
+			}
+		}
+	}
+	if invoiceID == "" {
 		err := s.step(ctx, it, "create invoice", func(ctx workflow.Context) error {
 			var r activities.InvoiceResult
 			in := activities.CreateInvoiceInput{InvoiceID: s.inv.ID, StripeCustomerID: customer, Currency: s.inv.Currency,
@@ -287,6 +347,24 @@ func (s *invoiceSync) run(ctx workflow.Context, it *item) error {
 		}
 	}
 	it.state.ExternalIDs["stripe invoice"] = invoiceID
+	if finalized == "" {
+		if finalized, err = s.addLinesAndFinalize(ctx, it, customer, invoiceID); err != nil {
+			return err
+		}
+	}
+	billed := store.BillingState{Status: store.InvoiceBilled, StripeCustomerID: customer, StripeInvoiceID: invoiceID, StripeStatus: finalized}
+	if s.guarded {
+		billed.BilledBy, billed.BilledRef = store.BilledBySignalbox, invoiceID
+	}
+	if err := s.record(ctx, billed); err != nil {
+		return err
+	}
+	text := fmt.Sprintf("Invoice %s billed in Stripe as %s: %s, due %s.", s.inv.ID, invoiceID,
+		formatAmount(s.inv.Currency, invoiceTotal(s.inv)), s.inv.DueDate.Format(time.DateOnly))
+	return it.Notify(ctx, "notify", it.spec.Owner, "the invoice is billed", text, it.state.WorkflowID+"/billed/"+invoiceID)
+}
+
+func (s *invoiceSync) addLinesAndFinalize(ctx workflow.Context, it *item, customer, invoiceID string) (string, error) {
 	for _, line := range s.inv.Lines {
 		err := s.step(ctx, it, fmt.Sprintf("add line %d", line.LineNo), func(ctx workflow.Context) error {
 			in := activities.AddInvoiceItemInput{StripeCustomerID: customer, StripeInvoiceID: invoiceID, Currency: s.inv.Currency, Line: line,
@@ -295,27 +373,118 @@ func (s *invoiceSync) run(ctx workflow.Context, it *item) error {
 				billingActivities.AddInvoiceItem, in).Get(ctx, nil)
 		})
 		if err != nil {
-			return err
+			return "", err
 		}
 	}
 	var final activities.InvoiceResult
-	err = s.step(ctx, it, "finalize invoice", func(ctx workflow.Context) error {
+	err := s.step(ctx, it, "finalize invoice", func(ctx workflow.Context) error {
 		in := activities.FinalizeInvoiceInput{StripeInvoiceID: invoiceID, IdempotencyKey: it.state.WorkflowID + "/finalize"}
 		return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueBilling, "Finalize the Stripe invoice"), billingActivities.FinalizeInvoice, in).Get(ctx, &final)
 	})
-	if err != nil {
-		return err
+	return final.StripeStatus, err
+}
+
+// alreadyBilled ends a run whose invoice was billed before: by signalbox (it
+// refreshes the payment status from Stripe) or by hand (nothing is created;
+// the item ends ManuallyResolved, saying where). It reloads the invoice
+// first when asked to check again after a wait.
+func (s *invoiceSync) alreadyBilled(ctx workflow.Context, it *item) (bool, error) {
+	if s.inv.Status == store.InvoiceBilled && s.inv.StripeInvoiceID != "" && s.inv.BilledBy != store.BilledByHand {
+		return true, s.refresh(ctx, it)
 	}
-	err = s.record(ctx, store.BillingState{Status: store.InvoiceBilled, StripeCustomerID: customer, StripeInvoiceID: invoiceID, StripeStatus: final.StripeStatus})
-	if err != nil {
-		return err
+	if !s.guarded || (s.inv.Status != store.InvoiceBilled && s.inv.BilledBy == "") {
+		return false, nil
 	}
-	text := fmt.Sprintf("Invoice %s billed in Stripe as %s: %s, due %s.", s.inv.ID, invoiceID,
-		formatAmount(s.inv.Currency, total), s.inv.DueDate.Format(time.DateOnly))
-	return it.Do(ctx, "notify", func(ctx workflow.Context) error {
-		in := activities.NotifyInput{Team: it.spec.Owner, WorkflowID: it.state.WorkflowID, Text: text, Key: it.state.WorkflowID + "/billed/" + invoiceID}
-		return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueChat, "Tell #"+it.spec.Owner+" the invoice is billed"), chatActivities.Notify, in).Get(ctx, nil)
-	})
+	ref := s.inv.BilledRef
+	if ref == "" {
+		ref = "no reference recorded"
+	}
+	it.state.ExternalIDs["billed by hand"] = ref
+	reason := fmt.Sprintf("invoice %s was billed by hand (%s); nothing is created in Stripe", s.inv.ID, ref)
+	if err := it.transition(ctx, StatusManuallyResolved, ActorSystem, "already_billed", reason, map[string]any{"billedRef": ref}); err != nil {
+		return true, err
+	}
+	return true, ended{status: StatusManuallyResolved}
+}
+
+// approve waits for finance above the approval threshold. An approval holds
+// for the lines and amounts it saw: if they change while the item waits, or
+// before it bills, finance is asked again with the difference.
+func (s *invoiceSync) approve(ctx workflow.Context, it *item) error {
+	threshold := it.policy.InvoiceApprovalThreshold
+	var approved *store.Invoice
+	for {
+		total := invoiceTotal(s.inv)
+		if threshold <= 0 || total <= threshold || (approved != nil && sameLines(*approved, s.inv)) {
+			return nil
+		}
+		summary := fmt.Sprintf("invoice %s totals %s, above the approval threshold of %s", s.inv.ID,
+			formatAmount(s.inv.Currency, total), formatAmount(s.inv.Currency, threshold))
+		details := map[string]string{"customer": s.inv.CustomerID, "total": formatAmount(s.inv.Currency, total), "lines": fmt.Sprint(len(s.inv.Lines))}
+		if approved != nil {
+			summary = fmt.Sprintf("invoice %s changed after it was approved: it now totals %s (approved: %s); approve again to bill it",
+				s.inv.ID, formatAmount(s.inv.Currency, total), formatAmount(approved.Currency, invoiceTotal(*approved)))
+			details["approved total"] = formatAmount(approved.Currency, invoiceTotal(*approved))
+			details["changed lines"] = lineChanges(*approved, s.inv)
+		}
+		if _, err := it.Raise(ctx, ApprovalRequired, summary, details); err != nil {
+			return err
+		}
+		if !s.guarded {
+			return nil
+		}
+		seen := s.inv
+		approved = &seen
+		if err := s.loadValid(ctx, it); err != nil {
+			return err
+		}
+	}
+}
+
+// joinSet prints field changes as "a=1, b=2", in field order.
+func joinSet(set map[string]string) string {
+	parts := make([]string, 0, len(set))
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		parts = append(parts, k+"="+set[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// sameLines reports whether two copies of an invoice bill the same lines.
+func sameLines(a, b store.Invoice) bool {
+	return a.Currency == b.Currency && slices.Equal(a.Lines, b.Lines)
+}
+
+// lineChanges describes how the lines of b differ from a's.
+func lineChanges(a, b store.Invoice) string {
+	byNo := func(inv store.Invoice) map[int]store.InvoiceLine {
+		m := map[int]store.InvoiceLine{}
+		for _, l := range inv.Lines {
+			m[l.LineNo] = l
+		}
+		return m
+	}
+	before, after := byNo(a), byNo(b)
+	var out []string
+	for _, no := range slices.Sorted(maps.Keys(after)) {
+		l, was := after[no], before[no]
+		switch {
+		case was == (store.InvoiceLine{}):
+			out = append(out, fmt.Sprintf("line %d added (%d × %s)", no, l.Quantity, formatAmount(b.Currency, l.UnitAmount)))
+		case was != l:
+			out = append(out, fmt.Sprintf("line %d was %d × %s, now %d × %s", no, was.Quantity, formatAmount(a.Currency, was.UnitAmount),
+				l.Quantity, formatAmount(b.Currency, l.UnitAmount)))
+		}
+	}
+	for _, no := range slices.Sorted(maps.Keys(before)) {
+		if _, ok := after[no]; !ok {
+			out = append(out, fmt.Sprintf("line %d removed", no))
+		}
+	}
+	if a.Currency != b.Currency {
+		out = append(out, fmt.Sprintf("currency was %s, now %s", a.Currency, b.Currency))
+	}
+	return strings.Join(out, "; ")
 }
 
 // loadValid loads the invoice and waits, while it breaks its contract, for an
@@ -324,14 +493,13 @@ func (s *invoiceSync) loadValid(ctx workflow.Context, it *item) error {
 	for {
 		err := s.load(ctx, it.state.SourceKey)
 		var errs FieldErrors
-		var appErr *temporal.ApplicationError
 		switch {
 		case err == nil:
 			errs = validateInvoice(s.inv)
 			if s.inv.Status != store.InvoiceReady && s.inv.Status != store.InvoiceBilled {
 				errs.add("status", "is %s; only ready invoices are billed", s.inv.Status)
 			}
-		case errors.As(err, &appErr) && appErr.Type() == activities.ErrNotFound:
+		case errorType(err) == activities.ErrNotFound:
 			errs.add("id", "no invoice %s in PostgreSQL", it.state.SourceKey)
 		default:
 			return err
@@ -344,7 +512,7 @@ func (s *invoiceSync) loadValid(ctx workflow.Context, it *item) error {
 			return err
 		}
 		if d.Action == ActionAmend {
-			if err := s.persist(ctx); err != nil {
+			if err := s.persist(ctx, it); err != nil {
 				return err
 			}
 		}

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -25,6 +26,8 @@ type billingFake struct {
 	notFound   bool
 	customer   string // an existing Stripe customer; empty to create one
 	amended    []store.InvoiceHeader
+	amendedAt  []int64                   // the version each amendment was written on
+	inStripe   *activities.InvoiceResult // an invoice Stripe holds with our ID
 	recorded   []store.BillingState
 	keys       map[string][]string // idempotency keys by activity, one per attempt
 	failures   map[string][]error  // errors returned by successive calls of an activity
@@ -47,7 +50,7 @@ func (b *billingFake) key(name, key string) {
 }
 
 func (b *billingFake) install(f *fixture) {
-	f.env.OnActivity("LoadInvoice", mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (store.Invoice, error) {
+	f.env.OnActivity(invoiceActivities.LoadInvoice, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (store.Invoice, error) {
 		if b.notFound {
 			return store.Invoice{}, temporal.NewNonRetryableApplicationError("no invoice", activities.ErrNotFound, nil)
 		}
@@ -56,38 +59,49 @@ func (b *billingFake) install(f *fixture) {
 			b.loads = b.loads[1:]
 		}
 		return inv, nil
-	}).Maybe()
-	f.env.OnActivity("AmendInvoice", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AmendInvoiceInput) error {
+	})
+	f.env.OnActivity(invoiceActivities.AmendInvoice, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AmendInvoiceInput) (activities.VersionResult, error) {
+		if err := b.fail("AmendInvoice"); err != nil {
+			return activities.VersionResult{}, err
+		}
 		b.amended = append(b.amended, in.Header)
-		return nil
+		b.amendedAt = append(b.amendedAt, in.IfVersion)
+		return activities.VersionResult{Version: in.IfVersion + 1}, nil
 	}).Maybe()
-	f.env.OnActivity("RecordBilling", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordBillingInput) error {
+	f.env.OnActivity(invoiceActivities.RecordBilling, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordBillingInput) (activities.VersionResult, error) {
 		b.recorded = append(b.recorded, in.State)
-		return nil
+		return activities.VersionResult{Version: 100 + int64(len(b.recorded))}, nil
 	}).Maybe()
-	f.env.OnActivity("FindCustomer", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FindCustomerInput) (activities.FindCustomerResult, error) {
+	f.env.OnActivity(billingActivities.FindInvoice, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FindInvoiceInput) (activities.FindInvoiceResult, error) {
+		b.key("FindInvoice", in.InvoiceID)
+		if b.inStripe != nil {
+			return activities.FindInvoiceResult{Found: true, Invoice: *b.inStripe}, nil
+		}
+		return activities.FindInvoiceResult{}, nil
+	}).Maybe()
+	f.env.OnActivity(billingActivities.FindCustomer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FindCustomerInput) (activities.FindCustomerResult, error) {
 		return activities.FindCustomerResult{StripeCustomerID: b.customer, Found: b.customer != ""}, b.fail("FindCustomer")
 	}).Maybe()
-	f.env.OnActivity("CreateCustomer", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CreateCustomerInput) (activities.CreateCustomerResult, error) {
+	f.env.OnActivity(billingActivities.CreateCustomer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CreateCustomerInput) (activities.CreateCustomerResult, error) {
 		b.key("CreateCustomer", in.IdempotencyKey)
 		return activities.CreateCustomerResult{StripeCustomerID: "cus_new"}, b.fail("CreateCustomer")
 	}).Maybe()
-	f.env.OnActivity("CreateInvoice", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CreateInvoiceInput) (activities.InvoiceResult, error) {
+	f.env.OnActivity(billingActivities.CreateInvoice, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CreateInvoiceInput) (activities.InvoiceResult, error) {
 		b.key("CreateInvoice", in.IdempotencyKey+" due "+in.DueDate.Format(time.DateOnly))
 		if err := b.fail("CreateInvoice"); err != nil {
 			return activities.InvoiceResult{}, err
 		}
 		return activities.InvoiceResult{StripeInvoiceID: "in_1", StripeStatus: "draft"}, nil
 	}).Maybe()
-	f.env.OnActivity("AddInvoiceItem", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AddInvoiceItemInput) (string, error) {
+	f.env.OnActivity(billingActivities.AddInvoiceItem, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AddInvoiceItemInput) (string, error) {
 		b.key("AddInvoiceItem", in.IdempotencyKey)
 		return "ii_x", b.fail("AddInvoiceItem")
 	}).Maybe()
-	f.env.OnActivity("FinalizeInvoice", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinalizeInvoiceInput) (activities.InvoiceResult, error) {
+	f.env.OnActivity(billingActivities.FinalizeInvoice, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinalizeInvoiceInput) (activities.InvoiceResult, error) {
 		b.key("FinalizeInvoice", in.IdempotencyKey)
 		return activities.InvoiceResult{StripeInvoiceID: in.StripeInvoiceID, StripeStatus: "open"}, b.fail("FinalizeInvoice")
 	}).Maybe()
-	f.env.OnActivity("GetInvoice", mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.InvoiceResult, error) {
+	f.env.OnActivity(billingActivities.GetInvoice, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.InvoiceResult, error) {
 		return activities.InvoiceResult{StripeInvoiceID: id, StripeStatus: b.paidStatus}, nil
 	}).Maybe()
 }
@@ -112,8 +126,9 @@ func TestInvoiceBelowThresholdIsBilledWithIdempotencyKeys(t *testing.T) {
 	require.Equal(t, []string{"invoice-to-billing:INV-1/finalize"}, b.keys["FinalizeInvoice"])
 	require.Equal(t, []store.BillingState{
 		{StripeCustomerID: "cus_new", StripeInvoiceID: "in_1"},
-		{Status: store.InvoiceBilled, StripeCustomerID: "cus_new", StripeInvoiceID: "in_1", StripeStatus: "open"},
+		{Status: store.InvoiceBilled, StripeCustomerID: "cus_new", StripeInvoiceID: "in_1", StripeStatus: "open", BilledBy: store.BilledBySignalbox, BilledRef: "in_1"},
 	}, b.recorded, "the Stripe IDs are written back as soon as they exist, then the billed state")
+	require.Equal(t, []string{"INV-1"}, b.keys["FindInvoice"], "Stripe is asked for an invoice with our ID before one is created")
 	require.Len(t, f.notified, 1)
 	require.Equal(t, "finance", f.notified[0].Team)
 	require.Contains(t, f.notified[0].Text, "Invoice INV-1 billed in Stripe as in_1: EUR 492.00, due 2026-12-31.")
@@ -137,10 +152,11 @@ func TestInvoiceAboveThresholdWaitsForFinance(t *testing.T) {
 	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
 
 	require.Equal(t, StatusSynced, f.result().Status)
-	require.ErrorContains(t, f.updates["sales"].rejected, `"alice" may not decide: only operators of team finance`)
+	require.ErrorContains(t, f.updates["sales"].err, `"alice" may not decide: only operators of team finance`)
 	require.NoError(t, f.updates["finance"].err)
 	require.Empty(t, b.keys["CreateCustomer"], "the existing customer is used")
-	require.Equal(t, "approve Blocked→Running carol", f.actions()[3])
+	require.Equal(t, []string{"decision_refused Blocked→Blocked alice", "approve Blocked→Running carol"}, f.actions()[3:5],
+		"the refusal is audited; the approval applies")
 }
 
 func TestInvoiceApprovalRejectedIsWrittenBack(t *testing.T) {
@@ -244,6 +260,7 @@ func TestBilledInvoiceResyncRefreshesPaymentStatus(t *testing.T) {
 	billed.Status, billed.StripeInvoiceID, billed.StripeStatus = store.InvoiceBilled, "in_9", "open"
 	b := &billingFake{loads: []store.Invoice{billed}, paidStatus: "paid"}
 	b.install(f)
+	f.quiet()
 	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
 
 	require.Equal(t, StatusSynced, f.result().Status)
@@ -272,4 +289,137 @@ func TestInvoiceContract(t *testing.T) {
 	require.Equal(t, "EUR 1,234,567.89", formatAmount("eur", 123456789))
 	require.Equal(t, "EUR 0.05", formatAmount("eur", 5))
 	require.Equal(t, "JPY 1,234", formatAmount("jpy", 1234))
+}
+
+func TestHandBilledInvoiceIsNeverBilledAgain(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	byHand := acmeInvoice()
+	byHand.Status, byHand.BilledBy, byHand.BilledRef = store.InvoiceBilled, store.BilledByHand, "in_manual_1"
+	b := &billingFake{loads: []store.Invoice{byHand}}
+	b.install(f)
+	f.quiet()
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+
+	r := f.result()
+	require.Equal(t, StatusManuallyResolved, r.Status)
+	require.Equal(t, "in_manual_1", r.ExternalIDs["billed by hand"])
+	require.Empty(t, b.keys, "nothing is looked up or created in Stripe")
+	require.Contains(t, f.actions(), "already_billed Running→ManuallyResolved system")
+}
+
+func TestResolveRecordsWhereTheInvoiceWasBilled(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	inv := acmeInvoice()
+	b := &billingFake{loads: []store.Invoice{inv}, failures: map[string][]error{
+		"CreateInvoice": {appError("billing POST /v1/invoices: HTTP 400", activities.ErrTargetRejected, true)}}}
+	b.install(f)
+	f.at(time.Hour, func() {
+		f.decide("resolve", Decision{Action: ActionResolve, Actor: "carol", Reason: "billed by hand", ExternalRef: "in_manual_1"})
+	})
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+
+	r := f.result()
+	require.Equal(t, StatusManuallyResolved, r.Status)
+	require.Equal(t, "in_manual_1", r.ExternalIDs["resolved by hand"])
+	last := b.recorded[len(b.recorded)-1]
+	require.Equal(t, store.BillingState{Status: store.InvoiceBilled, BilledBy: store.BilledByHand, BilledRef: "in_manual_1"}, last,
+		"the invoice keeps who billed it and where, so a re-sync never creates it again")
+	require.Equal(t, []activities.RecordResolutionInput{{Integration: IntegrationInvoiceToBilling, SourceKey: "INV-1", TargetSystem: "stripe",
+		WorkflowID: "invoice-to-billing:INV-1", ExternalRef: "in_manual_1"}}, f.resolutions)
+}
+
+func TestInvoiceChangedAfterApprovalIsApprovedAgain(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	big := acmeInvoice()
+	big.Lines[0].Quantity = 40 // EUR 6,042.00
+	bigger := big
+	bigger.Lines = slices.Clone(big.Lines)
+	bigger.Lines[0].Quantity = 60 // EUR 9,042.00
+	bigger.Version = big.Version + 1
+	// Loaded at start, then reloaded after the first approval (changed), then after the second.
+	b := &billingFake{loads: []store.Invoice{big, bigger, bigger}}
+	b.install(f)
+	f.at(time.Hour, func() {
+		f.decide("first", Decision{Action: ActionApprove, Actor: "carol", Reason: "contract #77"})
+	})
+	f.at(2*time.Hour, func() {
+		s := f.state()
+		require.Equal(t, ApprovalRequired, s.Exception.Kind, "the approval held for 6,042.00 only")
+		require.Contains(t, s.Exception.Summary, "changed after it was approved: it now totals EUR 9,042.00 (approved: EUR 6,042.00)")
+		require.Equal(t, "line 1 was 40 × EUR 150.00, now 60 × EUR 150.00", s.Exception.Details["changed lines"])
+		f.decide("second", Decision{Action: ActionApprove, Actor: "carol", Reason: "extension signed"})
+	})
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+
+	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, []string{"invoice-to-billing:INV-1/line/1", "invoice-to-billing:INV-1/line/2"}, b.keys["AddInvoiceItem"])
+	require.Contains(t, f.notified[len(f.notified)-1].Text, "EUR 9,042.00", "it billed the lines it reloaded")
+}
+
+func TestApprovedInvoiceBilledByHandMeanwhileIsNotBilled(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	big := acmeInvoice()
+	big.Lines[0].Quantity = 40
+	handled := big
+	handled.Status, handled.BilledBy, handled.BilledRef = store.InvoiceBilled, store.BilledByHand, "paper 12"
+	b := &billingFake{loads: []store.Invoice{big, handled}}
+	b.install(f)
+	f.at(time.Hour, func() {
+		f.decide("ok", Decision{Action: ActionApprove, Actor: "carol", Reason: "fine"})
+	})
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+
+	require.Equal(t, StatusManuallyResolved, f.result().Status)
+	require.Empty(t, b.keys, "finance billed it by hand while it waited: nothing reaches Stripe")
+}
+
+func TestInvoiceFoundInStripeIsNotCreatedAgain(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	b := &billingFake{loads: []store.Invoice{acmeInvoice()}, inStripe: &activities.InvoiceResult{StripeInvoiceID: "in_lost", StripeStatus: "open"}}
+	b.install(f)
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+
+	r := f.result()
+	require.Equal(t, StatusSynced, r.Status)
+	require.Equal(t, "in_lost", r.ExternalIDs["stripe invoice"])
+	require.Empty(t, b.keys["CreateInvoice"], "an invoice with our ID exists: it is not created again")
+	require.Empty(t, b.keys["AddInvoiceItem"], "it is finalized already: no line is added")
+	require.Equal(t, store.BillingState{Status: store.InvoiceBilled, StripeCustomerID: "cus_new", StripeInvoiceID: "in_lost", StripeStatus: "open",
+		BilledBy: store.BilledBySignalbox, BilledRef: "in_lost"}, b.recorded[len(b.recorded)-1])
+}
+
+func TestAmendmentOverAConcurrentEditRaisesConflict(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	late := acmeInvoice()
+	late.Version = 5
+	edited := late
+	edited.Version = 6
+	edited.CustomerName = "Acme Holdings"
+	b := &billingFake{loads: []store.Invoice{late, edited}, failures: map[string][]error{
+		"CreateInvoice": {appError("billing POST /v1/invoices: HTTP 400 due_date", activities.ErrTargetRejected, true)},
+		"AmendInvoice":  {temporal.NewNonRetryableApplicationError("changed", activities.ErrStale, nil)},
+	}}
+	b.install(f)
+	f.at(time.Hour, func() {
+		f.decide("amend", Decision{Action: ActionAmend, Actor: "carol", Reason: "agreed", Set: map[string]string{"dueDate": "2027-01-31"}})
+	})
+	f.at(2*time.Hour, func() {
+		s := f.state()
+		require.Equal(t, Conflict, s.Exception.Kind, "the invoice changed in PostgreSQL: the amendment is not written over it")
+		require.Equal(t, "dueDate=2027-01-31", s.Exception.Details["amendment"])
+		f.decide("overwrite", Decision{Action: ActionApprove, Actor: "carol", Reason: "write my due date"})
+	})
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+
+	require.Equal(t, StatusSynced, f.result().Status)
+	require.Len(t, b.amended, 1)
+	require.Equal(t, "Acme Holdings", b.amended[0].CustomerName, "the other edit is kept")
+	require.Equal(t, time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC), b.amended[0].DueDate)
+	require.Equal(t, []int64{6}, b.amendedAt, "written on the version it read, with the check")
 }

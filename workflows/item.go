@@ -51,8 +51,12 @@ type ticket struct {
 	err      error
 }
 
-// ended is returned when a decision ended the item (reject, resolve, cancel).
-type ended struct{ status Status }
+// ended is returned when a decision ended the item (reject, resolve, cancel);
+// ref is the external reference of a resolve.
+type ended struct {
+	status Status
+	ref    string
+}
 
 func (e ended) Error() string { return "item ended: " + string(e.status) }
 
@@ -62,8 +66,9 @@ type hooks struct {
 	// the integration has nothing to amend.
 	amend func(set map[string]string, apply bool) error
 	// ended, if set, runs when a decision ended the item (Rejected,
-	// ManuallyResolved, Cancelled), e.g. to write that back to the source.
-	ended func(ctx workflow.Context, status Status) error
+	// ManuallyResolved, Cancelled), e.g. to write that back to the source;
+	// ref is where a resolved item was fixed by hand.
+	ended func(ctx workflow.Context, status Status, ref string) error
 }
 
 // runItem is the frame of every integration workflow: it begins the item,
@@ -83,7 +88,7 @@ func runItem(ctx workflow.Context, spec Spec, in ItemInput, h hooks, work func(w
 	case errors.As(err, &end):
 		err = nil
 		if h.ended != nil {
-			err = h.ended(ctx, end.status)
+			err = h.ended(ctx, end.status, end.ref)
 		}
 	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
 		return it.cancelled(ctx)
@@ -145,6 +150,44 @@ func beginItem(ctx workflow.Context, spec Spec, in ItemInput, h hooks) (*item, e
 	return it, nil
 }
 
+// deciders is the team that decides e: the team the spec names, else the
+// team the item is assigned to, else the integration's owner.
+func (it *item) deciders(e ExceptionSpec) string {
+	if e.Deciders != "" {
+		return e.Deciders
+	}
+	return it.team()
+}
+
+// team is the team the item is assigned to, or the integration's owner.
+func (it *item) team() string {
+	if it.state.Team != "" {
+		return it.state.Team
+	}
+	return it.spec.Owner
+}
+
+// setTeam assigns the item to team, published as AssignedTeam.
+func (it *item) setTeam(ctx workflow.Context, team string) error {
+	it.state.Team = team
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrAssignedTeam.ValueSet(team)); err != nil {
+		return err
+	}
+	it.renderDetails(ctx)
+	return nil
+}
+
+// Assign assigns the item to team (a lead routed to a sales team) and audits
+// it; its exceptions are decided by that team from then on.
+func (it *item) Assign(ctx workflow.Context, team, actor, reason string) error {
+	it.state.UpdatedAt = workflow.Now(ctx).UTC()
+	if err := it.setTeam(ctx, team); err != nil {
+		return err
+	}
+	ev := it.event(actor, "assigned", it.state.Status, it.state.Status, reason, map[string]any{"team": team})
+	return it.audit(ctx, "Audit assignment to "+team, ev)
+}
+
 // localCtx runs spine activities locally, retrying for as long as it takes:
 // an audit row must never be skipped.
 func localCtx(ctx workflow.Context, summary string) workflow.Context {
@@ -202,7 +245,7 @@ func (it *item) cancelled(ctx workflow.Context) (Result, error) {
 	}
 	it.refuseQueued("the item was cancelled")
 	if it.hooks.ended != nil {
-		if err := it.hooks.ended(dctx, StatusCancelled); err != nil {
+		if err := it.hooks.ended(dctx, StatusCancelled, ""); err != nil {
 			return Result{}, err
 		}
 	}

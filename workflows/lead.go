@@ -1,7 +1,9 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/signalbox-dev/signalbox/activities"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
+	"github.com/signalbox-dev/signalbox/store"
 )
 
 // IntegrationLeadToCRM is the name of the web-form lead → CRM integration.
@@ -33,6 +36,10 @@ type Lead struct {
 	Consent bool `json:"consent"`
 	// Source names the form.
 	Source string `json:"source,omitempty"`
+	// Country (ISO 3166 alpha-2) and CompanySize (employees) route the lead
+	// to a sales team (SIGNALBOX_LEAD_ROUTES).
+	Country     string `json:"country,omitempty"`
+	CompanySize int    `json:"companySize,omitempty"`
 }
 
 // LeadInput starts a LeadToCRM item.
@@ -60,12 +67,20 @@ func (l Lead) Validate() FieldErrors {
 	if l.Phone != "" && !phonePattern.MatchString(l.Phone) {
 		errs.add("phone", "must be digits, spaces and + ( ) . - only, 5 to 30 characters")
 	}
+	if l.Country != "" && !countryPattern.MatchString(l.Country) {
+		errs.add("country", "must be a two-letter ISO country code, like DE")
+	}
+	if l.CompanySize < 0 || l.CompanySize > 10_000_000 {
+		errs.add("companySize", "must be a number of employees between 0 and 10000000")
+	}
 	return errs
 }
 
+var countryPattern = regexp.MustCompile(`^[A-Za-z]{2}$`)
+
 // amendableLeadFields are the fields an operator may change with amend. Consent
 // is not among them: missing consent is decided, with evidence, by approve.
-var amendableLeadFields = []string{"email", "firstName", "lastName", "company", "phone", "jobTitle"}
+var amendableLeadFields = []string{"email", "firstName", "lastName", "company", "phone", "jobTitle", "source"}
 
 // With returns the lead with the fields in set changed, or the field errors of
 // the result.
@@ -85,6 +100,8 @@ func (l Lead) With(set map[string]string) (Lead, error) {
 			l.Phone = v
 		case "jobTitle":
 			l.JobTitle = v
+		case "source":
+			l.Source = v
 		default:
 			errs.add(field, "cannot be amended (amendable: %s)", strings.Join(amendableLeadFields, ", "))
 		}
@@ -92,19 +109,30 @@ func (l Lead) With(set map[string]string) (Lead, error) {
 	return amended(l, errs, Lead.Validate)
 }
 
-// leadOwnedProperties are the CRM properties whose values the web form owns.
-var leadOwnedProperties = []string{crm.PropEmail, crm.PropFirstName, crm.PropLastName, crm.PropCompany, crm.PropPhone, crm.PropJobTitle}
+// leadOwnedProperties are the CRM properties whose values the web form owns,
+// as the spec declares them.
+func leadOwnedProperties() []string { return ownedProperties(LeadToCRMSpec()) }
 
-// Properties maps the lead to CRM contact properties. Every form-owned property
-// is written, empty ones too: the form is their source of truth.
+// ownedProperties lists the target names of the fields the spec's source owns.
+func ownedProperties(spec Spec) []string {
+	var out []string
+	for _, f := range spec.OwnedFields() {
+		out = append(out, f.TargetName)
+	}
+	return out
+}
+
+// Properties maps the lead to CRM contact properties, empty ones included;
+// which of them are written is decided field by field (see leadSync.plan).
 func (l Lead) Properties() crm.Properties {
 	return crm.Properties{
-		crm.PropEmail:     strings.ToLower(strings.TrimSpace(l.Email)),
-		crm.PropFirstName: strings.TrimSpace(l.FirstName),
-		crm.PropLastName:  strings.TrimSpace(l.LastName),
-		crm.PropCompany:   strings.TrimSpace(l.Company),
-		crm.PropPhone:     strings.TrimSpace(l.Phone),
-		crm.PropJobTitle:  strings.TrimSpace(l.JobTitle),
+		crm.PropEmail:      strings.ToLower(strings.TrimSpace(l.Email)),
+		crm.PropFirstName:  strings.TrimSpace(l.FirstName),
+		crm.PropLastName:   strings.TrimSpace(l.LastName),
+		crm.PropCompany:    strings.TrimSpace(l.Company),
+		crm.PropPhone:      strings.TrimSpace(l.Phone),
+		crm.PropJobTitle:   strings.TrimSpace(l.JobTitle),
+		crm.PropLeadSource: strings.TrimSpace(l.Source),
 	}
 }
 
@@ -120,13 +148,15 @@ func LeadToCRMSpec() Spec {
 		Source:       "web-form",
 		Target:       "crm",
 		Fields: []Field{
-			{Name: "email", TargetName: crm.PropEmail, Owner: "web-form", Required: true, Description: "lower-cased; finds the existing contact"},
-			{Name: "firstName", TargetName: crm.PropFirstName, Owner: "web-form", Required: true},
-			{Name: "lastName", TargetName: crm.PropLastName, Owner: "web-form", Required: true},
-			{Name: "company", TargetName: crm.PropCompany, Owner: "web-form"},
-			{Name: "phone", TargetName: crm.PropPhone, Owner: "web-form"},
-			{Name: "jobTitle", TargetName: crm.PropJobTitle, Owner: "web-form"},
+			{Name: "email", TargetName: crm.PropEmail, Owner: "web-form", Rule: RuleAsk, Required: true, Description: "lower-cased; finds the existing contact"},
+			{Name: "firstName", TargetName: crm.PropFirstName, Owner: "web-form", Rule: RuleOwnerWins, Required: true, Description: "the person knows their own name"},
+			{Name: "lastName", TargetName: crm.PropLastName, Owner: "web-form", Rule: RuleOwnerWins, Required: true, Description: "the person knows their own name"},
+			{Name: "company", TargetName: crm.PropCompany, Owner: "web-form", Rule: RuleAsk},
+			{Name: "phone", TargetName: crm.PropPhone, Owner: "web-form", Rule: RuleAsk},
+			{Name: "jobTitle", TargetName: crm.PropJobTitle, Owner: "web-form", Rule: RuleAsk},
+			{Name: "source", TargetName: crm.PropLeadSource, Owner: "web-form", Rule: RuleOwnerWins, Description: "the form the lead came from; a custom contact property to create in HubSpot"},
 			{Name: "consent", Owner: "web-form", Required: true, Description: "gate only; not sent to the CRM"},
+			{Name: "country, companySize", Owner: "web-form", Description: "route the lead to a sales team (SIGNALBOX_LEAD_ROUTES); not sent to the CRM"},
 			{Name: "contact ID", TargetName: "hs_object_id", Owner: "crm", Description: "kept in external_links"},
 			{Name: "lifecycle stage", TargetName: "lifecyclestage", Owner: "crm", Description: "never written by signalbox"},
 			{Name: "lead status", TargetName: "hs_lead_status", Owner: "crm", Description: "never written by signalbox"},
@@ -144,6 +174,8 @@ func LeadToCRMSpec() Spec {
 					{Name: "create", Description: "create a new contact: they are different people"},
 				},
 				SLA: 4 * time.Hour},
+			{Kind: RoutingUnclear, Status: StatusBlocked, When: "no rule of SIGNALBOX_LEAD_ROUTES, or the rules of more than one team, take the lead",
+				Decisions: []Action{ActionApprove, ActionReject}, Deciders: "sales-ops", SLA: 4 * time.Hour},
 		}, technicalExceptions(time.Hour)...),
 	}
 }
@@ -176,6 +208,11 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 			return err
 		}
 	}
+	if workflow.GetVersion(ctx, "lead-routing", workflow.DefaultVersion, 1) == 1 {
+		if err := s.route(ctx, it); err != nil {
+			return err
+		}
+	}
 	if !s.lead.Consent {
 		if _, err := it.Raise(ctx, ConsentMissing, "the lead did not consent to be contacted; approve only with evidence of consent in the reason", nil); err != nil {
 			return err
@@ -187,7 +224,7 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 		in := activities.FindContactInput{
 			Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey, Email: s.lead.Properties()[crm.PropEmail],
 			FirstName: strings.TrimSpace(s.lead.FirstName), LastName: strings.TrimSpace(s.lead.LastName), Company: strings.TrimSpace(s.lead.Company),
-			Properties: append(slices.Clone(leadOwnedProperties), crm.PropAdditionalEmails),
+			Properties: append(slices.Clone(leadOwnedProperties()), crm.PropAdditionalEmails),
 		}
 		return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueCRM, "Find the contact by link, email, or name and company"),
 			crmActivities.FindContact, in).Get(ctx, &found)
@@ -201,8 +238,11 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 	// own address filed among the additional ones (decided earlier, or now).
 	merged := target != nil && found.Via == "link" && !strings.EqualFold(target.Properties[crm.PropEmail], s.lead.Properties()[crm.PropEmail]) &&
 		crm.AddEmail(target.Properties[crm.PropAdditionalEmails], s.lead.Properties()[crm.PropEmail]) == target.Properties[crm.PropAdditionalEmails]
+	// Items begun before field rules compared the whole contact by hash and
+	// wrote every field, blanks included.
+	byRules := workflow.GetVersion(ctx, "lead-field-rules", workflow.DefaultVersion, 1) == 1
 	switch {
-	case target != nil && found.SyncedHash != "" && hashFields(target.Properties, leadOwnedProperties) != found.SyncedHash:
+	case !byRules && target != nil && found.SyncedHash != "" && hashFields(target.Properties, leadOwnedProperties()) != found.SyncedHash:
 		details := s.differences(target.Properties)
 		details["contact"] = target.ID
 		if _, err := it.Raise(ctx, Conflict, fmt.Sprintf("CRM contact %s was edited since signalbox last wrote it; approve overwrites the CRM with the form's values", target.ID), details); err != nil {
@@ -220,30 +260,54 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 			target, merged = &similar, true
 		}
 	}
+	if byRules && target != nil {
+		if err := s.askAboutEdits(ctx, it, target, found, merged); err != nil {
+			return err
+		}
+	}
 
 	contactID := ""
 	if target != nil {
 		contactID = target.ID
 	}
 	props, hash := s.desired(target, merged)
-	upToDate := target != nil && found.Via == "link" && found.SyncedHash == hash && sameValues(target.Properties, props)
-	if !upToDate {
+	var upToDate bool
+	if byRules {
+		upToDate = target != nil && !merged && len(s.plan(target, found, merged, true).write) == 0
+	} else {
+		upToDate = target != nil && found.Via == "link" && found.SyncedHash == hash && sameValues(target.Properties, props)
+	}
+	switch {
+	case upToDate && byRules && (found.Via != "link" || found.Baseline == nil):
+		// Nothing to write, but the contact is not linked (or its link has no
+		// baseline yet): link it as it is.
+		p := s.plan(target, found, merged, true)
+		err = workflow.ExecuteLocalActivity(localCtx(ctx, "Link CRM contact "+contactID), spineActivities.SaveBaseline, activities.SaveBaselineInput{
+			Link: store.Link{Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey, TargetSystem: activities.TargetCRM, TargetID: contactID,
+				SyncedHash: hash, WorkflowID: it.state.WorkflowID, Baseline: p.baseline}}).Get(ctx, nil)
+	case !upToDate:
 		err = it.Do(ctx, "write contact", func(ctx workflow.Context) error {
 			// Recomputed on every run of the step: an amend may have changed the lead.
 			props, hash = s.desired(target, merged)
-			merge := ""
-			if merged {
-				merge = s.lead.Properties()[crm.PropEmail]
+			in := activities.UpdateContactInput{Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey,
+				WorkflowID: it.state.WorkflowID, ContactID: contactID, Properties: props, Hash: hash}
+			if byRules {
+				// Edits were asked about above; an amendment is the operator's word.
+				p := s.plan(target, found, merged, true)
+				in.Properties, in.Baseline = p.write, p.baseline
 			}
-			id, err := s.write(ctx, it, contactID, props, hash, merge)
+			if merged {
+				in.AddEmail = s.lead.Properties()[crm.PropEmail]
+			}
+			id, err := s.write(ctx, it, in)
 			if err == nil {
 				contactID = id
 			}
 			return err
 		})
-		if err != nil {
-			return err
-		}
+	}
+	if err != nil {
+		return err
 	}
 	it.state.ExternalIDs[activities.TargetCRM] = contactID
 
@@ -251,38 +315,170 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 	if upToDate {
 		text = fmt.Sprintf("Lead %s re-synced: CRM contact %s was already up to date.", it.state.SourceKey, contactID)
 	}
-	return it.Do(ctx, "notify", func(ctx workflow.Context) error {
-		in := activities.NotifyInput{Team: it.spec.Owner, WorkflowID: it.state.WorkflowID, Text: text,
-			// The same content notifies once, however often the step or the item re-runs.
-			Key: it.state.WorkflowID + "/synced/" + hash[:16]}
-		return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueChat, "Tell #"+it.spec.Owner+" the lead is synced"),
-			chatActivities.Notify, in).Get(ctx, nil)
-	})
+	// The same content notifies once, however often the step or the item re-runs.
+	return it.Notify(ctx, "notify", it.team(), "the lead is synced", text, it.state.WorkflowID+"/synced/"+hash[:16])
 }
 
-// write creates the contact (when id is empty) or updates it, and returns its
-// ID. A create answered "already exists" becomes an update of that contact.
-// merge, when set, is the lead's email to add to a merged contact.
-func (s *leadSync) write(ctx workflow.Context, it *item, id string, props crm.Properties, hash, merge string) (string, error) {
-	if id == "" {
+// route assigns the lead to the sales team whose rules take it. When no rule
+// does, or the rules of more than one team do, sales operations pick the team.
+func (s *leadSync) route(ctx workflow.Context, it *item) error {
+	routes, err := ParseRoutes(it.policy.LeadRoutes)
+	if err != nil || len(routes) == 0 {
+		return nil // no routing: the owner team takes every lead (bad rules stop the worker at start)
+	}
+	teams := RouteLead(routes, s.lead)
+	if len(teams) == 1 {
+		return it.Assign(ctx, teams[0], ActorSystem, fmt.Sprintf("routed by rule %s=%s", teams[0], it.policy.LeadRoutes[teams[0]]))
+	}
+	var choices []Choice
+	for _, r := range routes {
+		choices = append(choices, Choice{Name: r.Team, Description: it.policy.LeadRoutes[r.Team]})
+	}
+	about := fmt.Sprintf("country %q, company size %d", s.lead.Country, s.lead.CompanySize)
+	summary := "no routing rule takes the lead (" + about + "); pick its sales team"
+	if len(teams) > 1 {
+		summary = fmt.Sprintf("the rules of teams %s all take the lead (%s); pick one", strings.Join(teams, ", "), about)
+	}
+	details := map[string]string{"country": s.lead.Country, "companySize": fmt.Sprint(s.lead.CompanySize)}
+	if len(teams) > 1 {
+		details["matching teams"] = strings.Join(teams, ", ")
+	}
+	d, err := it.RaiseChoosing(ctx, RoutingUnclear, summary, details, choices)
+	if err != nil {
+		return err
+	}
+	return it.Assign(ctx, d.Choice, d.Actor, d.Reason)
+}
+
+// fieldPlan is what a sync writes to a contact, decided field by field.
+type fieldPlan struct {
+	// write holds the values to write.
+	write crm.Properties
+	// conflicts holds, by property, edits the field's rule says to ask about.
+	conflicts map[string]fieldDiff
+	// overruled holds edits the owner's value wins over (audited).
+	overruled map[string]fieldDiff
+	// baseline is what both sides hold once write is written.
+	baseline store.Baseline
+}
+
+// fieldDiff is one field's values on both sides, and its baseline if known.
+type fieldDiff struct {
+	crm, form, base string
+	known           bool
+}
+
+// plan decides, for every form-owned field, whether the form's value is
+// written. An edit is judged three-way against the baseline: a field the
+// form did not change since the last sync or settlement is left alone; a
+// blank never overwrites a value; a value the CRM holds that signalbox did
+// not put there (an edit, or a contact found by email) is overwritten only
+// when the field's rule says the form wins, and asked about otherwise.
+// A merged contact keeps its primary email. With acceptForm, the form's value also wins where the rule says ask (the
+// operator approved it, or amended the lead).
+func (s *leadSync) plan(target *crm.Contact, found activities.FindContactResult, merged, acceptForm bool) fieldPlan {
+	desired := s.lead.Properties()
+	var current crm.Properties
+	if target != nil {
+		current = target.Properties
+	}
+	base := found.Baseline
+	if base == nil && found.Via == "link" && found.SyncedHash != "" && hashFields(current, leadOwnedProperties()) == found.SyncedHash {
+		// A link from before baselines: the contact still holds what was written.
+		base = store.Baseline{}
+		for _, p := range leadOwnedProperties() {
+			base[p] = store.Settled{Target: current[p], Source: current[p]}
+		}
+	}
+	if found.Via != "link" {
+		base = nil // a contact found by email holds someone else's values
+	}
+	spec := LeadToCRMSpec()
+	p := fieldPlan{write: crm.Properties{}, conflicts: map[string]fieldDiff{}, overruled: map[string]fieldDiff{}, baseline: store.Baseline{}}
+	for _, f := range spec.OwnedFields() {
+		prop := f.TargetName
+		settled, known := base[prop]
+		form, now := desired[prop], current[prop]
+		p.baseline[prop] = store.Settled{Target: now, Source: form}
+		if target != nil && prop == crm.PropEmail && (merged || strings.EqualFold(form, now)) {
+			continue // found by it, or filed among a merged contact's emails
+		}
+		d := fieldDiff{crm: now, form: form, base: settled.Target, known: known}
+		switch {
+		case form == "" || form == now:
+			continue
+		case known && form == settled.Source && now == settled.Target:
+			continue // as settled: the form did not change, nor the CRM
+		case now == "" || (known && now == settled.Target):
+			// Nothing there, or what was synced: the form's change goes through.
+		case f.Rule == RuleOwnerWins:
+			p.overruled[prop] = d
+		case !acceptForm:
+			p.conflicts[prop] = d
+			continue
+		}
+		p.write[prop] = form
+		p.baseline[prop] = store.Settled{Target: form, Source: form}
+	}
+	return p
+}
+
+// askAboutEdits raises Conflict when the CRM holds edits of form-owned fields
+// that their rule says to ask about. Approve writes the form's values; resolve
+// keeps the CRM's and makes them the new baseline, so the same conflict is not
+// raised again by a later sync of the same lead.
+func (s *leadSync) askAboutEdits(ctx workflow.Context, it *item, target *crm.Contact, found activities.FindContactResult, merged bool) error {
+	p := s.plan(target, found, merged, false)
+	if len(p.conflicts) == 0 {
+		return nil
+	}
+	details := map[string]string{"contact": target.ID}
+	for _, prop := range slices.Sorted(maps.Keys(p.conflicts)) {
+		d := p.conflicts[prop]
+		details[prop] = fmt.Sprintf("CRM %q, form %q", d.crm, d.form)
+		if d.known {
+			details[prop] += fmt.Sprintf(", last synced %q", d.base)
+		}
+	}
+	summary := fmt.Sprintf("CRM contact %s holds values for %s that signalbox did not write; approve writes the form's, resolve keeps the CRM's",
+		target.ID, strings.Join(slices.Sorted(maps.Keys(p.conflicts)), ", "))
+	_, err := it.Raise(ctx, Conflict, summary, details)
+	var end ended
+	if errors.As(err, &end) && end.status == StatusManuallyResolved {
+		// The person kept the CRM's values: they are the new baseline.
+		_, hash := s.desired(target, false)
+		serr := workflow.ExecuteLocalActivity(localCtx(ctx, "Record the CRM's values as settled"), spineActivities.SaveBaseline, activities.SaveBaselineInput{
+			Link: store.Link{Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey, TargetSystem: activities.TargetCRM, TargetID: target.ID,
+				SyncedHash: hash, WorkflowID: it.state.WorkflowID, Baseline: p.baseline}}).Get(ctx, nil)
+		if serr != nil {
+			return serr
+		}
+	}
+	return err
+}
+
+// write creates the contact (when in.ContactID is empty) or updates it, and
+// returns its ID. A create answered "already exists" becomes an update of
+// that contact. in.AddEmail, when set, merges the lead into the contact.
+func (s *leadSync) write(ctx workflow.Context, it *item, in activities.UpdateContactInput) (string, error) {
+	if in.ContactID == "" {
 		var created activities.CreateContactResult
-		in := activities.CreateContactInput{Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey,
-			WorkflowID: it.state.WorkflowID, Properties: props, Hash: hash}
-		err := workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueCRM, "Create the CRM contact"), crmActivities.CreateContact, in).Get(ctx, &created)
+		create := activities.CreateContactInput{Integration: in.Integration, SourceKey: in.SourceKey,
+			WorkflowID: in.WorkflowID, Properties: in.Properties, Hash: in.Hash, Baseline: in.Baseline}
+		err := workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueCRM, "Create the CRM contact"), crmActivities.CreateContact, create).Get(ctx, &created)
 		if err != nil || !created.Existed {
 			return created.ContactID, err
 		}
-		id = created.ContactID
+		in.ContactID = created.ContactID
 	}
-	in := activities.UpdateContactInput{Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey,
-		WorkflowID: it.state.WorkflowID, ContactID: id, Properties: props, Hash: hash}
+	id := in.ContactID
 	// Items that began before merges took a lock keep updating as they did.
-	if merge != "" && workflow.GetVersion(ctx, "merge-under-lock", workflow.DefaultVersion, 1) == 1 {
+	if in.AddEmail != "" && workflow.GetVersion(ctx, "merge-under-lock", workflow.DefaultVersion, 1) == 1 {
 		// Adding to the contact's additional emails is a read-modify-write that
 		// other items may race: the activity does it under a lock.
-		in.AddEmail = merge
 		return id, workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueCRM, "Merge into CRM contact "+id), crmActivities.MergeContact, in).Get(ctx, nil)
 	}
+	in.AddEmail = ""
 	return id, workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueCRM, "Update CRM contact "+id), crmActivities.UpdateContact, in).Get(ctx, nil)
 }
 
@@ -294,14 +490,14 @@ func (s *leadSync) desired(target *crm.Contact, merged bool) (crm.Properties, st
 		props[crm.PropAdditionalEmails] = crm.AddEmail(target.Properties[crm.PropAdditionalEmails], props[crm.PropEmail])
 		props[crm.PropEmail] = target.Properties[crm.PropEmail]
 	}
-	return props, hashFields(props, leadOwnedProperties)
+	return props, hashFields(props, leadOwnedProperties())
 }
 
 // differences lists the form-owned fields whose CRM value differs from the form's.
 func (s *leadSync) differences(target crm.Properties) map[string]string {
 	out := map[string]string{}
 	source := s.lead.Properties()
-	for _, p := range leadOwnedProperties {
+	for _, p := range leadOwnedProperties() {
 		if target[p] != source[p] {
 			out[p] = fmt.Sprintf("CRM %q, form %q", target[p], source[p])
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/signalbox-dev/signalbox/activities"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
+	"github.com/signalbox-dev/signalbox/store"
 )
 
 func ada() Lead {
@@ -36,6 +37,7 @@ type crmFake struct {
 type write struct {
 	ContactID  string // empty for a create
 	Properties crm.Properties
+	Baseline   store.Baseline
 	SourceKey  string
 	Hash       string
 	Merge      string // the email a merge adds
@@ -51,7 +53,7 @@ func (c *crmFake) nextWriteErr() error {
 }
 
 func (c *crmFake) install(f *fixture) {
-	f.env.OnActivity("FindContact", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FindContactInput) (activities.FindContactResult, error) {
+	f.env.OnActivity(crmActivities.FindContact, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FindContactInput) (activities.FindContactResult, error) {
 		c.finds++
 		if len(c.findErr) > 0 {
 			err := c.findErr[0]
@@ -60,8 +62,8 @@ func (c *crmFake) install(f *fixture) {
 		}
 		return c.found, nil
 	}).Maybe()
-	f.env.OnActivity("CreateContact", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CreateContactInput) (activities.CreateContactResult, error) {
-		c.writes = append(c.writes, write{Properties: in.Properties, SourceKey: in.SourceKey, Hash: in.Hash})
+	f.env.OnActivity(crmActivities.CreateContact, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CreateContactInput) (activities.CreateContactResult, error) {
+		c.writes = append(c.writes, write{Properties: in.Properties, SourceKey: in.SourceKey, Hash: in.Hash, Baseline: in.Baseline})
 		if err := c.nextWriteErr(); err != nil {
 			return activities.CreateContactResult{}, err
 		}
@@ -70,11 +72,11 @@ func (c *crmFake) install(f *fixture) {
 		}
 		return activities.CreateContactResult{ContactID: "501"}, nil
 	}).Maybe()
-	f.env.OnActivity("UpdateContact", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateContactInput) error {
-		c.writes = append(c.writes, write{ContactID: in.ContactID, Properties: in.Properties, SourceKey: in.SourceKey, Hash: in.Hash})
+	f.env.OnActivity(crmActivities.UpdateContact, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateContactInput) error {
+		c.writes = append(c.writes, write{ContactID: in.ContactID, Properties: in.Properties, SourceKey: in.SourceKey, Hash: in.Hash, Baseline: in.Baseline})
 		return c.nextWriteErr()
 	}).Maybe()
-	f.env.OnActivity("MergeContact", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateContactInput) error {
+	f.env.OnActivity(crmActivities.MergeContact, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateContactInput) error {
 		c.writes = append(c.writes, write{ContactID: in.ContactID, Properties: in.Properties, SourceKey: in.SourceKey, Hash: in.Hash, Merge: in.AddEmail})
 		return c.nextWriteErr()
 	}).Maybe()
@@ -101,7 +103,7 @@ func TestLeadHappyPathCreatesContactAndNotifies(t *testing.T) {
 	require.Empty(t, w.ContactID, "no contact was found, so one is created")
 	require.Equal(t, "ada@example.com", w.Properties[crm.PropEmail], "emails are lower-cased")
 	require.Equal(t, "lead-1", w.SourceKey)
-	require.Equal(t, hashFields(w.Properties, leadOwnedProperties), w.Hash)
+	require.Equal(t, hashFields(w.Properties, leadOwnedProperties()), w.Hash)
 
 	require.Len(t, f.notified, 1)
 	require.Equal(t, "sales", f.notified[0].Team)
@@ -114,7 +116,7 @@ func TestLeadResyncOfUnchangedLeadWritesNothing(t *testing.T) {
 	f := newFixture(t, "lead-to-crm:lead-1")
 	props := ada().Properties()
 	fake := &crmFake{found: activities.FindContactResult{
-		Contact: &crm.Contact{ID: "77", Properties: props}, Via: "link", SyncedHash: hashFields(props, leadOwnedProperties)}}
+		Contact: &crm.Contact{ID: "77", Properties: props}, Via: "link", SyncedHash: hashFields(props, leadOwnedProperties())}}
 	fake.install(f)
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
 
@@ -193,7 +195,6 @@ func TestLeadWithoutConsentWaitsForApproval(t *testing.T) {
 		f.decide("choice", Decision{Action: ActionApprove, Actor: "alice", Reason: "x", Choice: "merge"})
 		s := f.state()
 		require.Equal(t, StatusBlocked, s.Status, "refused decisions change nothing")
-		require.Empty(t, s.Decisions, "refused updates leave no trace in the item")
 	})
 	f.at(2*time.Hour, func() {
 		f.decide("ok", Decision{Action: ActionApprove, Actor: "bob", Reason: "signed consent form #4411 in the CRM files"})
@@ -201,17 +202,21 @@ func TestLeadWithoutConsentWaitsForApproval(t *testing.T) {
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
 	require.Equal(t, StatusSynced, f.result().Status)
-	require.ErrorContains(t, f.updates["stranger"].rejected, `"mallory" may not decide: only operators of team sales`)
-	require.ErrorContains(t, f.updates["finance"].rejected, `"carol" may not decide`)
+	// Who may decide is checked against the operators configured now, after
+	// the update is accepted: such a refusal is audited.
+	require.ErrorContains(t, f.updates["stranger"].err, `"mallory" may not decide: only operators of team sales`)
+	require.ErrorContains(t, f.updates["finance"].err, `"carol" may not decide`)
+	// A malformed or disallowed decision is refused before it is accepted, and leaves no trace.
 	require.ErrorContains(t, f.updates["no-reason"].rejected, "reason is required")
 	require.ErrorContains(t, f.updates["not-allowed"].rejected, "retry is not allowed for ConsentMissing; allowed: approve, reject")
 	require.ErrorContains(t, f.updates["choice"].rejected, "approve of ConsentMissing takes no choice")
 	require.Equal(t, StatusRunning, f.updates["ok"].outcome.Status)
 	require.Equal(t, []string{
-		"accepted →Pending system", "started Pending→Running system",
-		"raised Running→Blocked system", "approve Blocked→Running bob", "synced Running→Synced system",
+		"accepted →Pending system", "started Pending→Running system", "raised Running→Blocked system",
+		"decision_refused Blocked→Blocked mallory", "decision_refused Blocked→Blocked carol",
+		"approve Blocked→Running bob", "synced Running→Synced system",
 	}, f.actions())
-	require.Equal(t, "signed consent form #4411 in the CRM files", f.audit[3].Reason)
+	require.Equal(t, "signed consent form #4411 in the CRM files", f.audit[5].Reason)
 }
 
 func TestLeadRejectedEndsWithoutTouchingTheCRM(t *testing.T) {
@@ -229,7 +234,10 @@ func TestLeadRejectedEndsWithoutTouchingTheCRM(t *testing.T) {
 	require.Equal(t, StatusRejected, f.result().Status)
 	require.Equal(t, StatusRejected, f.updates["no"].outcome.Status)
 	require.Zero(t, fake.finds)
-	require.Empty(t, f.notified)
+	require.Len(t, f.notified, 1, "only the alert that it waits; no synced notice")
+	require.Equal(t, "sales", f.notified[0].Team)
+	require.Contains(t, f.notified[0].Text, "lead-to-crm:lead-3 waits for a decision by sales.\nConsentMissing:")
+	require.Equal(t, "ConsentMissing", f.notified[0].Digest.Kind)
 }
 
 func TestConsentRemindersAtEachSLAThenRejectAtDeadline(t *testing.T) {
@@ -242,11 +250,13 @@ func TestConsentRemindersAtEachSLAThenRejectAtDeadline(t *testing.T) {
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
 	require.Equal(t, StatusRejected, f.result().Status)
-	// 14 days at a 24h SLA: reminders after days 1..13, then the deadline on day 14.
-	require.Len(t, f.notified, 13)
-	require.Contains(t, f.notified[0].Text, "Reminder 1: lead-to-crm:lead-4 has waited 24h0m0s")
-	require.Contains(t, f.notified[12].Text, "Reminder 13")
-	require.Equal(t, "sales", f.notified[0].Team)
+	// 14 days at a 24h SLA: the alert at once, reminders after days 1..13,
+	// then the deadline on day 14.
+	require.Len(t, f.notified, 14)
+	require.Contains(t, f.notified[0].Text, "waits for a decision by sales")
+	require.Contains(t, f.notified[1].Text, "Reminder 1: lead-to-crm:lead-4 has waited 24h0m0s")
+	require.Contains(t, f.notified[13].Text, "Reminder 13")
+	require.Equal(t, "sales", f.notified[1].Team)
 	last := f.audit[len(f.audit)-1]
 	require.Equal(t, "reject", last.Action)
 	require.Equal(t, ActorSystem, last.Actor)
@@ -279,9 +289,9 @@ func TestDuplicateSuspectedMergeUpdatesTheExistingContact(t *testing.T) {
 	require.Len(t, fake.writes, 1)
 	w := fake.writes[0]
 	require.Equal(t, "88", w.ContactID)
-	require.Equal(t, "ada@engines.com", w.Properties[crm.PropEmail], "the existing contact keeps its primary email")
-	require.Equal(t, "ada@example.com", w.Properties[crm.PropAdditionalEmails])
-	require.Equal(t, "ada@example.com", w.Merge, "merged under the contact's lock")
+	require.NotContains(t, w.Properties, crm.PropEmail, "the existing contact keeps its primary email")
+	require.Empty(t, w.Properties, "its name and company are the lead's already; no blank is written over its phone")
+	require.Equal(t, "ada@example.com", w.Merge, "the activity files the lead's email among the contact's, under the contact's lock")
 	require.Equal(t, "merge", f.audit[3].Details["choice"])
 }
 
@@ -299,26 +309,115 @@ func TestDuplicateSuspectedCreateMakesANewContact(t *testing.T) {
 	require.Equal(t, "ada@example.com", fake.writes[0].Properties[crm.PropEmail])
 }
 
-func TestConflictWhenTheCRMEditedAFormOwnedField(t *testing.T) {
+func TestABlankNeverOverwritesAnEditInTheCRM(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "lead-to-crm:lead-7")
 	written := ada().Properties()
 	edited := ada().Properties()
+	edited[crm.PropPhone] = "+44 1234 5678" // a salesperson added it
+	fake := &crmFake{found: activities.FindContactResult{
+		Contact: &crm.Contact{ID: "90", Properties: edited}, Via: "link", SyncedHash: hashFields(written, leadOwnedProperties())}}
+	fake.install(f)
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
+
+	require.Equal(t, StatusSynced, f.result().Status)
+	require.Empty(t, fake.writes, "the form has no phone: the salesperson's stays")
+	require.Len(t, f.baselines, 1, "the link gets a baseline of what the contact holds")
+	require.Equal(t, store.Settled{Target: "+44 1234 5678", Source: ""}, f.baselines[0].Baseline[crm.PropPhone])
+}
+
+// synced is a link whose baseline says the contact was synced from lead l.
+func synced(l Lead) store.Baseline {
+	b := store.Baseline{}
+	for p, v := range l.Properties() {
+		b[p] = store.Settled{Target: v, Source: v}
+	}
+	return b
+}
+
+func TestConflictWhenTheCRMEditedAFormOwnedField(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "lead-to-crm:lead-7")
+	before := ada()
+	before.Phone = "+1 555 0100"
+	edited := before.Properties()
 	edited[crm.PropPhone] = "+44 1234 5678"
 	fake := &crmFake{found: activities.FindContactResult{
-		Contact: &crm.Contact{ID: "90", Properties: edited}, Via: "link", SyncedHash: hashFields(written, leadOwnedProperties)}}
+		Contact: &crm.Contact{ID: "90", Properties: edited}, Via: "link", Baseline: synced(before)}}
 	fake.install(f)
+	resubmitted := before
+	resubmitted.Phone = "+1 555 0199"
 	f.at(time.Minute, func() {
 		s := f.state()
-		require.Equal(t, Conflict, s.Exception.Kind)
-		require.Equal(t, `CRM "+44 1234 5678", form ""`, s.Exception.Details["phone"])
-		f.decide("overwrite", Decision{Action: ActionApprove, Actor: "alice", Reason: "the form is right"})
+		require.Equal(t, Conflict, s.Exception.Kind, "both sides changed the phone since the last sync")
+		require.Equal(t, `CRM "+44 1234 5678", form "+1 555 0199", last synced "+1 555 0100"`, s.Exception.Details["phone"])
+		require.Len(t, s.Exception.Details, 2, "only the phone is in conflict (and the contact is named)")
+		f.decide("overwrite", Decision{Action: ActionApprove, Actor: "alice", Reason: "the customer gave the new number"})
 	})
-	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(resubmitted))
 	require.Equal(t, StatusSynced, f.result().Status)
 	require.Len(t, fake.writes, 1)
 	require.Equal(t, "90", fake.writes[0].ContactID)
-	require.Equal(t, "", fake.writes[0].Properties[crm.PropPhone])
+	require.Equal(t, crm.Properties{crm.PropPhone: "+1 555 0199"}, fake.writes[0].Properties, "approve writes the form's value, and only what changed")
+}
+
+func TestResolvedConflictBecomesTheBaselineAndIsNotRaisedAgain(t *testing.T) {
+	t.Parallel()
+	before := ada()
+	before.Phone = "+1 555 0100"
+	edited := before.Properties()
+	edited[crm.PropPhone] = "+44 1234 5678"
+
+	f := newFixture(t, "lead-to-crm:lead-7")
+	fake := &crmFake{found: activities.FindContactResult{
+		Contact: &crm.Contact{ID: "90", Properties: edited}, Via: "link", Baseline: synced(before)}}
+	fake.install(f)
+	f.at(time.Minute, func() {
+		require.Equal(t, Conflict, f.state().Exception.Kind, "the CRM changed a form-owned field the rule says to ask about")
+		f.decide("keep", Decision{Action: ActionResolve, Actor: "alice", Reason: "the customer moved", ExternalRef: "kept the CRM's number"})
+	})
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(before))
+	require.Equal(t, StatusManuallyResolved, f.result().Status)
+	require.Empty(t, fake.writes)
+	require.Len(t, f.baselines, 1)
+	settled := f.baselines[0].Baseline
+	require.Equal(t, store.Settled{Target: "+44 1234 5678", Source: "+1 555 0100"}, settled[crm.PropPhone], "the decision is the new baseline")
+
+	// The next sync of the same lead finds it settled: no conflict, no write.
+	again := newFixture(t, "lead-to-crm:lead-7")
+	fake2 := &crmFake{found: activities.FindContactResult{
+		Contact: &crm.Contact{ID: "90", Properties: edited}, Via: "link", Baseline: settled}}
+	fake2.install(again)
+	again.env.ExecuteWorkflow(LeadToCRM, leadInput(before))
+	require.Equal(t, StatusSynced, again.result().Status)
+	require.Empty(t, fake2.writes)
+	require.NotContains(t, again.actions(), "raised Running→Blocked system")
+}
+
+func TestUnlinkedContactKeepsWhatASalespersonTypedIn(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "lead-to-crm:lead-1")
+	typedIn := crm.Properties{crm.PropEmail: "ada@example.com", crm.PropFirstName: "A.", crm.PropLastName: "Lovelace",
+		crm.PropPhone: "+44 1234 5678", crm.PropJobTitle: "CTO"}
+	fake := &crmFake{found: activities.FindContactResult{Contact: &crm.Contact{ID: "77", Properties: typedIn}, Via: "email"}}
+	fake.install(f)
+	l := ada()
+	l.JobTitle = "Engineer" // the form differs from what the salesperson typed
+	f.at(time.Minute, func() {
+		s := f.state()
+		require.Equal(t, Conflict, s.Exception.Kind)
+		require.Equal(t, `CRM "CTO", form "Engineer"`, s.Exception.Details["jobtitle"])
+		require.NotContains(t, s.Exception.Details, "phone", "the form has no phone: nothing to ask")
+		require.NotContains(t, s.Exception.Details, "firstname", "the person's own name: the form wins")
+		f.decide("form", Decision{Action: ActionApprove, Actor: "bob", Reason: "asked the customer"})
+	})
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
+
+	require.Equal(t, StatusSynced, f.result().Status)
+	require.Len(t, fake.writes, 1)
+	require.Equal(t, crm.Properties{crm.PropFirstName: "Ada", crm.PropCompany: "Engines", crm.PropJobTitle: "Engineer"}, fake.writes[0].Properties,
+		"the hand-entered phone is not cleared; the blank company is filled; the name and (approved) job title are the form's")
+	require.Equal(t, store.Settled{Target: "+44 1234 5678", Source: ""}, fake.writes[0].Baseline[crm.PropPhone])
 }
 
 func TestAuthFailedWaitsForRetry(t *testing.T) {
@@ -326,7 +425,7 @@ func TestAuthFailedWaitsForRetry(t *testing.T) {
 	f := newFixture(t, "lead-to-crm:lead-8")
 	fake := &crmFake{wErr: []error{appError("crm POST /crm/v3/objects/contacts: HTTP 401", activities.ErrAuthFailed, true)}}
 	fake.install(f)
-	f.at(time.Hour, func() {
+	f.at(30*time.Minute, func() {
 		s := f.state()
 		require.Equal(t, StatusFailed, s.Status)
 		require.Equal(t, AuthFailed, s.Exception.Kind)
@@ -339,7 +438,9 @@ func TestAuthFailedWaitsForRetry(t *testing.T) {
 	require.Equal(t, StatusSynced, f.result().Status)
 	require.Len(t, fake.writes, 2, "retry runs the failed step again")
 	require.Equal(t, []Status{StatusRunning, StatusFailed, StatusRunning, StatusSynced}, f.statuses)
-	require.Len(t, f.notified, 1, "a reminder is due only after the 1h SLA… and the decision came at 1h")
+	require.Len(t, f.notified, 2, "the alert at once, no reminder before the 1h SLA, then the synced notice")
+	require.Contains(t, f.notified[0].Text, "AuthFailed: write contact failed")
+	require.Contains(t, f.notified[1].Text, "synced to CRM contact")
 }
 
 func TestTargetUnavailableAfterTheRetryWindowThenResolved(t *testing.T) {
@@ -456,7 +557,7 @@ func TestSecondDecisionLosesTheRace(t *testing.T) {
 	if refused == nil {
 		refused = second.err
 	}
-	require.ErrorContains(t, refused, "not waiting for a decision")
+	require.Equal(t, ErrDecisionRefused, errorType(refused), "refused: either not waiting any more, or ended")
 	for _, e := range f.audit {
 		require.NotEqual(t, "reject", e.Action)
 	}
@@ -543,8 +644,9 @@ func TestCancelDecisionEndsCancelled(t *testing.T) {
 
 	require.Equal(t, StatusCancelled, f.result().Status)
 	require.Equal(t, StatusCancelled, f.updates["cancel"].outcome.Status)
-	require.Len(t, f.notified, 1, "one reminder at the 4h SLA before the decision at 5h")
-	require.Contains(t, f.notified[0].Text, "ValidationFailed")
+	require.Len(t, f.notified, 2, "the alert, and one reminder at the 4h SLA before the decision at 5h")
+	require.Contains(t, f.notified[1].Text, "Reminder 1")
+	require.Contains(t, f.notified[1].Text, "ValidationFailed")
 	require.Empty(t, fake.writes)
 	last := f.audit[len(f.audit)-1]
 	require.Equal(t, "cancel Blocked→Cancelled bob", last.Action+" "+last.FromStatus+"→"+last.ToStatus+" "+last.Actor)
@@ -563,4 +665,84 @@ func TestDuplicateRejectedBySignalWithChoiceRules(t *testing.T) {
 	require.Equal(t, StatusRejected, f.result().Status)
 	require.Empty(t, fake.writes)
 	require.Contains(t, f.actions(), "decision_refused Blocked→Blocked alice")
+}
+
+func TestDecisionsAreAuthorisedAgainstTheOperatorsConfiguredNow(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "lead-to-crm:lead-auth")
+	fake := &crmFake{}
+	fake.install(f)
+	l := ada()
+	l.Consent = false
+	f.at(time.Hour, func() {
+		// alice left the sales team after the item began; dave joined.
+		f.mu.Lock()
+		f.operators = map[string][]string{"sales": {"bob", "dave"}}
+		f.mu.Unlock()
+		f.decide("alice", Decision{Action: ActionApprove, Actor: "alice", Reason: "consent on file"})
+	})
+	f.at(2*time.Hour, func() {
+		f.decide("dave", Decision{Action: ActionApprove, Actor: "dave", Reason: "consent form #12"})
+	})
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
+
+	require.Equal(t, StatusSynced, f.result().Status)
+	require.ErrorContains(t, f.updates["alice"].err, `"alice" may not decide: only operators of team sales`)
+	require.NoError(t, f.updates["dave"].err, "the item began under the old list, and dave may decide all the same")
+	require.Contains(t, f.actions(), "decision_refused Blocked→Blocked alice", "the refusal is audited")
+	require.Contains(t, f.actions(), "approve Blocked→Running dave")
+}
+
+func TestAlertsGoToTheDecidersAtOnceAndAreAskedAgainWhenDeferred(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "lead-to-crm:lead-alert")
+	fake := &crmFake{}
+	fake.install(f)
+	f.deferAlerts = 1 // another alert of sales/ConsentMissing went out a moment ago
+	l := ada()
+	l.Consent = false
+	f.at(time.Hour, func() {
+		f.decide("ok", Decision{Action: ActionApprove, Actor: "bob", Reason: "consent form #9"})
+	})
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
+
+	require.Equal(t, StatusSynced, f.result().Status)
+	require.GreaterOrEqual(t, len(f.notified), 3)
+	first, again := f.notified[0], f.notified[1]
+	require.Equal(t, "sales", first.Team)
+	require.Equal(t, first.Key, again.Key, "the deferred alert is asked again under its key, to be covered by one message")
+	require.Equal(t, testStart, first.Digest.Since)
+	require.Equal(t, "signals list --exception ConsentMissing --status Blocked", first.Digest.List)
+	require.Contains(t, first.Text, "Allowed: approve, reject")
+	require.Contains(t, first.Text, "signals approve 'lead-to-crm:lead-alert'")
+}
+
+func TestTheLeadsSourceReachesTheCRM(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "lead-to-crm:lead-src")
+	fake := &crmFake{}
+	fake.install(f)
+	l := ada()
+	l.Source = "webinar-2026-11"
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
+
+	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, "webinar-2026-11", fake.writes[0].Properties[crm.PropLeadSource], "validated, then mapped: no longer dropped")
+	spec := LeadToCRMSpec()
+	require.Contains(t, ownedProperties(spec), crm.PropLeadSource, "and on the card, from the same spec")
+}
+
+func TestConfiguredSLAsReplaceTheSpecs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "lead-to-crm:lead-sla")
+	f.policy.SLAs = map[string]activities.SLA{"ConsentMissing": {SLA: time.Hour, Deadline: 3 * time.Hour}}
+	fake := &crmFake{}
+	fake.install(f)
+	l := ada()
+	l.Consent = false
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
+
+	require.Equal(t, StatusRejected, f.result().Status)
+	require.Len(t, f.notified, 3, "the alert, reminders at 1h and 2h, then the deadline at 3h")
+	require.Equal(t, 3*time.Hour, f.env.Now().Sub(testStart))
 }

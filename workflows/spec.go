@@ -32,9 +32,31 @@ type Field struct {
 	TargetName string
 	// Owner is the system of record; signalbox never silently overwrites an
 	// owner's edit from another system.
-	Owner       string
+	Owner string
+	// Rule says what happens when the other system edits a field the owner
+	// syncs to it: RuleAsk or RuleOwnerWins. Empty for fields not synced.
+	Rule        string
 	Required    bool
 	Description string
+}
+
+// What happens when a system other than a field's owner edits it.
+const (
+	// RuleAsk raises a Conflict with both values for the owner team.
+	RuleAsk = "ask"
+	// RuleOwnerWins writes the owner's value back; the audit trail keeps both.
+	RuleOwnerWins = "owner-wins"
+)
+
+// OwnedFields are the fields the spec's source owns and syncs to the target.
+func (s *Spec) OwnedFields() []Field {
+	var out []Field
+	for _, f := range s.Fields {
+		if f.Owner == s.Source && f.TargetName != "" && f.Rule != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // Choice is one option an operator picks when approving.
@@ -72,14 +94,6 @@ func (s *Spec) Exception(kind ExceptionKind) (ExceptionSpec, bool) {
 		}
 	}
 	return ExceptionSpec{}, false
-}
-
-// deciders is the team that decides e.
-func (s *Spec) deciders(e ExceptionSpec) string {
-	if e.Deciders != "" {
-		return e.Deciders
-	}
-	return s.Owner
 }
 
 // Check reports the first inconsistency in the spec.
@@ -122,6 +136,11 @@ func (s *Spec) Check() error {
 		}
 		if e.AtDeadline != "" && !slices.Contains(e.Decisions, e.AtDeadline) {
 			return fmt.Errorf("%s: the deadline action %s must also be an allowed decision", where, e.AtDeadline)
+		}
+	}
+	for _, f := range s.Fields {
+		if f.Rule != "" && f.Rule != RuleAsk && f.Rule != RuleOwnerWins {
+			return fmt.Errorf("spec %q, field %s: rule %q is not %s or %s", s.Name, f.Name, f.Rule, RuleAsk, RuleOwnerWins)
 		}
 	}
 	return nil

@@ -74,6 +74,25 @@ func (it *item) Do(ctx workflow.Context, step string, fn func(workflow.Context) 
 	}
 }
 
+// Notify posts text to a team's channel as a step of the item, once per key
+// however often the step or the item runs; what says what it tells, for the
+// activity's summary.
+func (it *item) Notify(ctx workflow.Context, step, team, what, text, key string) error {
+	return it.Do(ctx, step, func(ctx workflow.Context) error {
+		in := activities.NotifyInput{Team: team, WorkflowID: it.state.WorkflowID, Text: text, Key: key}
+		return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueChat, "Tell #"+team+" "+what), chatActivities.Notify, in).Get(ctx, nil)
+	})
+}
+
+// errorType is the type of the ApplicationError in err's chain, if any.
+func errorType(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type()
+	}
+	return ""
+}
+
 // stepException maps a failed step to the exception it raises. Activities
 // classified the error once; this only reads the type they chose.
 func stepException(step string, err error) (ExceptionKind, string, map[string]string) {

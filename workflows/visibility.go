@@ -14,6 +14,7 @@ type VisibleItem struct {
 	RunID          string        `json:"runId"`
 	Integration    string        `json:"integration"`
 	Owner          string        `json:"owner"`
+	Team           string        `json:"team,omitempty"`
 	SourceKey      string        `json:"sourceKey"`
 	Status         Status        `json:"status"`
 	Exception      ExceptionKind `json:"exception,omitempty"`
@@ -46,6 +47,7 @@ func VisibleItemFrom(info *workflowpb.WorkflowExecutionInfo) VisibleItem {
 	}
 	v.Integration = keyword(AttrIntegrationName.GetName())
 	v.Owner = keyword(AttrIntegrationOwner.GetName())
+	v.Team = keyword(AttrAssignedTeam.GetName())
 	v.SourceKey = keyword(AttrSourceKey.GetName())
 	v.Status = Status(keyword(AttrIntegrationStatus.GetName()))
 	v.Exception = ExceptionKind(keyword(AttrExceptionKind.GetName()))
@@ -71,7 +73,7 @@ func executionStatus(info *workflowpb.WorkflowExecutionInfo) string {
 // when the item itself cannot be asked.
 func StateFromVisibility(info *workflowpb.WorkflowExecutionInfo) ItemState {
 	v := VisibleItemFrom(info)
-	s := ItemState{Integration: v.Integration, WorkflowID: v.WorkflowID, SourceKey: v.SourceKey, Owner: v.Owner,
+	s := ItemState{Integration: v.Integration, WorkflowID: v.WorkflowID, SourceKey: v.SourceKey, Owner: v.Owner, Team: v.Team,
 		Status: v.Status, StartedAt: v.StartTime}
 	if v.Exception != "" {
 		s.Exception = &ExceptionState{Kind: v.Exception, Since: v.AttentionSince}

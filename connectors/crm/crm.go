@@ -25,6 +25,8 @@ const (
 	PropCompany   = "company"
 	PropPhone     = "phone"
 	PropJobTitle  = "jobtitle"
+	// PropLeadSource is a custom property (single-line text) naming the form.
+	PropLeadSource = "lead_source"
 	// PropAdditionalEmails holds further addresses of a merged contact (";"-separated).
 	PropAdditionalEmails = "hs_additional_emails"
 )
