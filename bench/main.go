@@ -342,6 +342,7 @@ type blockedResult struct {
 	WorkerRSSBefore, RSS    int64 // bytes
 	ListWall, CountWall     time.Duration
 	ApproveWall, SyncedWall time.Duration
+	Bulk                    bulkOutcome
 }
 
 // holdBlocked starts many items that wait for consent, measures the worker's
@@ -379,14 +380,54 @@ func holdBlocked(ctx context.Context, s *stack.Stack, o options) (blockedResult,
 	}
 	progress("approving %d items in bulk", o.blocked)
 	began = time.Now()
-	if res.ApproveWall, err = timed(ctx, s, "", "signals", "approve", "--query", query, "--reason", "benchmark", "--as", "alice", "--yes", "--parallel", "32"); err != nil {
+	res.Bulk, err = bulkApprove(ctx, s, query)
+	if err != nil {
 		return res, err
 	}
-	if err := waitCount(ctx, s.Client, query+" AND IntegrationStatus = 'Synced'", int64(o.blocked), 30*time.Minute); err != nil {
+	res.ApproveWall = time.Since(began)
+	progress("signals approve --query: %s", res.Bulk.Progress)
+	if err := waitCount(ctx, s.Client, query+" AND IntegrationStatus = 'Synced'", int64(o.blocked-res.Bulk.Refused-res.Bulk.Failed), 30*time.Minute); err != nil {
 		return res, err
 	}
 	res.SyncedWall = time.Since(began)
 	return res, nil
+}
+
+// bulkOutcome is what `signals approve --query` reported.
+type bulkOutcome struct {
+	Done, Refused, Failed int
+	// Progress is its last progress line (stderr).
+	Progress string
+}
+
+// bulkApprove runs `signals approve --query` with its default concurrency, as
+// an operator would, and reads the counts it reports; refusals are results,
+// not errors.
+func bulkApprove(ctx context.Context, s *stack.Stack, query string) (bulkOutcome, error) {
+	var b bulkOutcome
+	stdout, stderr, code, err := s.Command(ctx, "", "signals", "approve", "--query", query, "--reason", "benchmark", "--as", "alice", "--yes")
+	if err != nil {
+		return b, err
+	}
+	for _, line := range strings.Split(stdout, "\n") {
+		var n int
+		switch {
+		case strings.HasPrefix(line, "done: "):
+			fmt.Sscanf(line, "done: %d", &b.Done)
+		case strings.HasPrefix(line, "refused: "):
+			fmt.Sscanf(line, "refused: %d", &n)
+			b.Refused += n
+		case strings.HasPrefix(line, "failed: "):
+			b.Failed++
+		}
+	}
+	if lines := strings.Split(strings.TrimSpace(stderr), "\n"); len(lines) > 0 {
+		b.Progress = lines[len(lines)-1]
+	}
+	if code != 0 && b.Refused+b.Failed == 0 {
+		return b, fmt.Errorf("signals approve --query: exit %d: %s", code, stderr)
+	}
+	return b, nil
 }
 
 func timed(ctx context.Context, s *stack.Stack, stdin, name string, args ...string) (time.Duration, error) {

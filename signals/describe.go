@@ -81,9 +81,9 @@ func writeCardText(w io.Writer, s workflows.Spec) {
 	fmt.Fprintf(w, "owner: %s (reminders go to its chat channel)\nflow: %s → %s\nworkflow type: %s, items: %s\n\n",
 		s.Owner, s.Source, s.Target, s.WorkflowType, workflows.ItemID(s.Name, "<source key>"))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FIELD\tIN TARGET\tOWNED BY\tREQUIRED\tNOTES")
+	fmt.Fprintln(tw, "FIELD\tIN TARGET\tOWNED BY\tWHEN THE OTHER SIDE EDITS IT\tREQUIRED\tNOTES")
 	for _, f := range s.Fields {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Name, f.TargetName, f.Owner, yesNo(f.Required), f.Description)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, f.TargetName, f.Owner, ruleText(f.Rule), yesNo(f.Required), f.Description)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "\nSTATES")
@@ -107,10 +107,11 @@ func writeCardMarkdown(w io.Writer, s workflows.Spec) {
 	fmt.Fprintf(w, "%s\n\n", s.Description)
 	fmt.Fprintf(w, "- **Owner:** %s (reminders go to its chat channel)\n- **Flow:** %s → %s\n- **Workflow type:** `%s`; items are `%s`\n\n",
 		s.Owner, s.Source, s.Target, s.WorkflowType, workflows.ItemID(s.Name, "<source key>"))
-	fmt.Fprintln(w, "## Fields and their owners\n\n| field | in target | owned by | required | notes |\n|---|---|---|---|---|")
+	fmt.Fprintln(w, "## Fields, their owners and rules\n\n| field | in target | owned by | when the other side edits it | required | notes |\n|---|---|---|---|---|---|")
 	for _, f := range s.Fields {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", f.Name, code(f.TargetName), f.Owner, yesNo(f.Required), f.Description)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", f.Name, code(f.TargetName), f.Owner, ruleText(f.Rule), yesNo(f.Required), f.Description)
 	}
+	fmt.Fprintln(w, "\nEvery rule is judged three-way against the baseline (what both sides held at the last sync or a person's settlement); a blank never overwrites a value.")
 	fmt.Fprintln(w, "\n## States\n\n| status | meaning |\n|---|---|")
 	for _, st := range workflows.Statuses {
 		fmt.Fprintf(w, "| `%s` | %s |\n", st, st.Meaning())
@@ -123,6 +124,17 @@ func writeCardMarkdown(w io.Writer, s workflows.Spec) {
 		}
 		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %s |\n", e.Kind, e.Status, e.When, decisions, decidersOf(s, e), days(e.SLA), deadlineText(e))
 	}
+}
+
+// ruleText says what a field's rule does when the other system edits it.
+func ruleText(rule string) string {
+	switch rule {
+	case workflows.RuleAsk:
+		return "ask: Conflict with both values"
+	case workflows.RuleOwnerWins:
+		return "owner-wins: the owner's value is written back"
+	}
+	return ""
 }
 
 func code(s string) string {

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -18,15 +22,16 @@ import (
 
 // filters select items through Temporal's visibility API.
 type filters struct {
-	status, integration, owner, exception string
-	olderThan                             time.Duration
-	query                                 string
+	status, integration, owner, team, exception string
+	olderThan                                   time.Duration
+	query                                       string
 }
 
 func (f *filters) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.status, "status", "", "only items in this status (Blocked, Failed, Synced, ...)")
 	fs.StringVar(&f.integration, "integration", "", "only items of this integration (lead-to-crm, ...)")
 	fs.StringVar(&f.owner, "owner", "", "only items owned by this team")
+	fs.StringVar(&f.team, "team", "", "only items assigned to this team (a lead's routed sales team)")
 	fs.StringVar(&f.exception, "exception", "", "only items waiting on this exception kind (ConsentMissing, ...)")
 	fs.DurationVar(&f.olderThan, "older-than", 0, "only items waiting for a decision longer than this (e.g. 2h)")
 	fs.StringVar(&f.query, "query", "", "an extra visibility query, ANDed with the rest")
@@ -57,6 +62,12 @@ func (f *filters) visibilityQuery(now time.Time) (string, error) {
 		}
 		clauses = append(clauses, fmt.Sprintf("%s = '%s'", workflows.AttrIntegrationOwner.GetName(), f.owner))
 	}
+	if f.team != "" {
+		if !plainValue.MatchString(f.team) {
+			return "", fmt.Errorf("--team %q: a team name is letters, digits, '.', '_' and '-'", f.team)
+		}
+		clauses = append(clauses, fmt.Sprintf("%s = '%s'", workflows.AttrAssignedTeam.GetName(), f.team))
+	}
 	if f.exception != "" {
 		kind, err := parseKind(f.exception)
 		if err != nil {
@@ -77,7 +88,7 @@ func (f *filters) visibilityQuery(now time.Time) (string, error) {
 }
 
 var exceptionKinds = []workflows.ExceptionKind{workflows.ConsentMissing, workflows.DuplicateSuspected, workflows.ValidationFailed,
-	workflows.ApprovalRequired, workflows.Conflict, workflows.TargetRejected, workflows.TargetUnavailable, workflows.AuthFailed}
+	workflows.ApprovalRequired, workflows.RoutingUnclear, workflows.Conflict, workflows.TargetRejected, workflows.TargetUnavailable, workflows.AuthFailed}
 
 func parseKind(s string) (workflows.ExceptionKind, error) {
 	for _, k := range exceptionKinds {
@@ -99,6 +110,9 @@ type row struct {
 	WaitingFor string `json:"waitingFor,omitempty"`
 	Age        string `json:"age"`
 	Waiting    string `json:"waiting,omitempty"`
+	// Stranded marks an item whose run ended (see execution) while its status
+	// was not terminal: start it again from its source (signals show says how).
+	Stranded bool `json:"stranded,omitempty"`
 }
 
 func (a *app) list(ctx context.Context, args []string, countOnly bool) error {
@@ -111,6 +125,7 @@ func (a *app) list(ctx context.Context, args []string, countOnly bool) error {
 	var f filters
 	f.register(fs)
 	limit := fs.Int("limit", 200, "show at most this many items")
+	allRuns := fs.Bool("all-runs", false, "show every run of each item (its history), not only the latest")
 	output := fs.String("o", "table", "output: table or json")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		if err == nil {
@@ -145,7 +160,7 @@ func (a *app) list(ctx context.Context, args []string, countOnly bool) error {
 		fmt.Fprintln(a.stdout, resp.GetCount())
 		return nil
 	}
-	items, more, err := listItems(ctx, c, query, *limit)
+	items, more, err := listItems(ctx, c, query, *limit, *allRuns)
 	if err != nil {
 		return err
 	}
@@ -162,7 +177,7 @@ func (a *app) list(ctx context.Context, args []string, countOnly bool) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ITEM\tSTATUS\tEXCEPTION\tWAITING FOR\tWAITING\tAGE")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.WorkflowID, r.Status, r.Exception, r.WaitingFor, r.Waiting, r.Age)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.WorkflowID, statusLabel(r.VisibleItem), r.Exception, r.WaitingFor, r.Waiting, r.Age)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -173,39 +188,136 @@ func (a *app) list(ctx context.Context, args []string, countOnly bool) error {
 	case more:
 		fmt.Fprintf(a.stdout, "(first %d shown; raise --limit or narrow the filters)\n", len(rows))
 	}
+	if slices.ContainsFunc(rows, func(r row) bool { return r.Stranded }) {
+		fmt.Fprintln(a.stdout, "(a status in brackets: the run ended — terminated, failed or timed out — before the item finished; see signals show ID)")
+	}
 	return nil
 }
 
-// listItems pages through the visibility API.
-func listItems(ctx context.Context, c client.Client, query string, limit int) ([]workflows.VisibleItem, bool, error) {
+// listItems pages through the visibility API until it holds limit items, and
+// says whether more match. Unless allRuns, an item is its latest run only:
+// earlier runs, and matching runs that a newer run has superseded, are left out.
+func listItems(ctx context.Context, c client.Client, query string, limit int, allRuns bool) ([]workflows.VisibleItem, bool, error) {
 	var out []workflows.VisibleItem
+	seen := map[string]bool{}
 	var token []byte
 	for {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query: query, PageSize: int32(min(limit-len(out), 1000)), NextPageToken: token})
+			Query: query, PageSize: int32(min(limit-len(out)+1, 1000)), NextPageToken: token})
 		if err != nil {
 			return nil, false, fmt.Errorf("list items: %w (query: %s)", err, query)
 		}
-		for _, e := range resp.GetExecutions() {
+		page := make([]workflows.VisibleItem, len(resp.GetExecutions()))
+		for i, e := range resp.GetExecutions() {
+			page[i] = workflows.VisibleItemFrom(e)
+		}
+		if !allRuns {
+			if page, err = dropSuperseded(ctx, c, page); err != nil {
+				return nil, false, err
+			}
+		}
+		for _, it := range page {
+			if seen[it.WorkflowID] && !allRuns {
+				continue
+			}
 			if len(out) == limit {
 				return out, true, nil
 			}
-			out = append(out, workflows.VisibleItemFrom(e))
+			seen[it.WorkflowID] = true
+			out = append(out, it)
 		}
 		token = resp.GetNextPageToken()
 		if len(token) == 0 {
 			return out, false, nil
 		}
-		if len(out) == limit {
-			return out, true, nil
-		}
 	}
 }
 
+// itemIDPattern is what an item's workflow ID may hold, so it can be quoted in
+// a visibility query.
+var itemIDPattern = regexp.MustCompile(`^[A-Za-z0-9._~:-]+$`)
+
+// dropSuperseded removes the ended runs that are not their item's latest run:
+// an item re-synced after its run was terminated is judged by its new run.
+// Running runs are always their item's latest, so they cost no query.
+func dropSuperseded(ctx context.Context, c client.Client, page []workflows.VisibleItem) ([]workflows.VisibleItem, error) {
+	endedSet := map[string]bool{}
+	for _, it := range page {
+		if it.Execution != executionRunning && itemIDPattern.MatchString(it.WorkflowID) {
+			endedSet[it.WorkflowID] = true
+		}
+	}
+	ended := slices.Sorted(maps.Keys(endedSet))
+	latest := map[string]time.Time{}
+	for chunk := range slices.Chunk(ended, 100) {
+		query := fmt.Sprintf("WorkflowId IN ('%s')", strings.Join(chunk, "', '"))
+		var token []byte
+		for {
+			resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 1000, NextPageToken: token})
+			if err != nil {
+				return nil, fmt.Errorf("list the runs of ended items: %w", err)
+			}
+			for _, e := range resp.GetExecutions() {
+				it := workflows.VisibleItemFrom(e)
+				if it.StartTime.After(latest[it.WorkflowID]) {
+					latest[it.WorkflowID] = it.StartTime
+				}
+			}
+			if token = resp.GetNextPageToken(); len(token) == 0 {
+				break
+			}
+		}
+	}
+	return latestOnly(page, latest), nil
+}
+
+// latestOnly keeps the runs that are their item's latest, given the newest
+// start time among each item's runs (items not in latest are kept).
+func latestOnly(runs []workflows.VisibleItem, latest map[string]time.Time) []workflows.VisibleItem {
+	return slices.DeleteFunc(slices.Clone(runs), func(it workflows.VisibleItem) bool {
+		newest, ok := latest[it.WorkflowID]
+		return ok && newest.After(it.StartTime)
+	})
+}
+
+const executionRunning = "Running"
+
+// stranded reports whether an item's run has ended — terminated, failed, timed
+// out — while its status says it was still under way or waiting: nothing will
+// move it on, and no decision can reach it.
+func stranded(it workflows.VisibleItem) bool {
+	return it.Execution != "" && it.Execution != executionRunning && it.Execution != "ContinuedAsNew" && !it.Status.Terminal()
+}
+
+// statusLabel is the STATUS column: the item's status, and how its run ended
+// when that left it stranded ("Blocked (terminated)").
+func statusLabel(it workflows.VisibleItem) string {
+	if !stranded(it) {
+		return string(it.Status)
+	}
+	status := string(it.Status)
+	if status == "" {
+		status = "(no status)"
+	}
+	return fmt.Sprintf("%s (%s)", status, executionWords(it.Execution))
+}
+
+// executionWords turns Temporal's execution status into words: TimedOut → "timed out".
+func executionWords(execution string) string {
+	var b strings.Builder
+	for i, r := range execution {
+		if i > 0 && unicode.IsUpper(r) {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
 func describeRow(it workflows.VisibleItem, now time.Time) row {
-	r := row{VisibleItem: it, Age: humanDuration(now.Sub(it.StartTime))}
-	if it.Status.Waiting() && it.Exception != "" {
-		r.WaitingFor = waitingFor(it.Integration, it.Exception)
+	r := row{VisibleItem: it, Age: humanDuration(now.Sub(it.StartTime)), Stranded: stranded(it)}
+	if it.Status.Waiting() && it.Exception != "" && !r.Stranded {
+		r.WaitingFor = waitingFor(it.Integration, it.Team, it.Exception)
 		if !it.AttentionSince.IsZero() {
 			r.Waiting = humanDuration(now.Sub(it.AttentionSince))
 		}
@@ -213,8 +325,9 @@ func describeRow(it workflows.VisibleItem, now time.Time) row {
 	return r
 }
 
-// waitingFor says, from the integration's spec, who may decide what.
-func waitingFor(integration string, kind workflows.ExceptionKind) string {
+// waitingFor says, from the integration's spec, who may decide what: the
+// team the spec names, else the item's assigned team, else its owner.
+func waitingFor(integration, team string, kind workflows.ExceptionKind) string {
 	spec, err := workflows.SpecByName(integration)
 	if err != nil {
 		return "a decision"
@@ -225,7 +338,7 @@ func waitingFor(integration string, kind workflows.ExceptionKind) string {
 	}
 	deciders := e.Deciders
 	if deciders == "" {
-		deciders = spec.Owner
+		deciders = cmp.Or(team, spec.Owner)
 	}
 	names := make([]string, len(e.Decisions))
 	for i, d := range e.Decisions {

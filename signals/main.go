@@ -24,8 +24,10 @@ import (
 const usage = `signals is signalbox's operator CLI.
 
 Find what needs attention:
-  signals list [--status S] [--integration I] [--owner TEAM] [--exception KIND]
-               [--older-than 2h] [--query 'VISIBILITY QUERY'] [--limit N] [-o table|json]
+  signals list [--status S] [--integration I] [--owner TEAM] [--team TEAM] [--exception KIND]
+               [--older-than 2h] [--query 'VISIBILITY QUERY'] [--limit N] [--all-runs] [-o table|json]
+                                          the latest run of each item (--all-runs: every run);
+                                          "Blocked (terminated)": the run ended before the item did
   signals count [same filters]
   signals show ID [-o text|json]          status, exception, allowed decisions, audit trail
 
@@ -33,6 +35,8 @@ Decide (as $SIGNALBOX_OPERATOR, else your OS user, unless --as says otherwise):
   signals approve|reject|amend|retry|resolve|cancel ID --reason "why"
           [--as ACTOR] [--choice NAME] [--set field=value ...] [--external-ref REF]
   signals approve|... --query 'VISIBILITY QUERY' --reason "why" [--yes] [--parallel N]
+          progress on stderr every second; every refusal and failure listed at the end
+  signals reassign ID --to TEAM --reason "why"   hand a waiting item to another team; it keeps waiting
 
 Learn an integration:
   signals describe INTEGRATION [-o text|markdown]
@@ -96,7 +100,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.list(ctx, rest, true)
 	case "show":
 		return a.show(ctx, rest)
-	case "approve", "reject", "amend", "retry", "resolve", "cancel":
+	case "approve", "reject", "amend", "retry", "resolve", "cancel", "reassign":
 		return a.decide(ctx, cmd, rest)
 	default:
 		fmt.Fprintf(a.stderr, "signals: unknown command %q\n\n%s", cmd, usage)
@@ -116,9 +120,11 @@ func (a *app) temporal(ctx context.Context) (client.Client, error) {
 	return c, nil
 }
 
+// store connects to PostgreSQL without creating or migrating it: operators
+// need no more than read and write rights on signalbox's tables.
 func (a *app) store(ctx context.Context) (*store.Store, error) {
 	if a.pool == nil {
-		pool, err := store.Open(ctx, a.cfg.Database.URL)
+		pool, err := store.Connect(ctx, a.cfg.Database.URL)
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/workflows"
 )
@@ -59,6 +61,8 @@ func (a *app) show(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	run := describeRun(ctx, c, id)
+	note := runNote(state, run)
 	var trail []store.AuditEvent
 	var trailErr error
 	if s, err := a.store(ctx); err != nil {
@@ -67,7 +71,10 @@ func (a *app) show(ctx context.Context, args []string) error {
 		trail, trailErr = s.AuditTrail(ctx, id)
 	}
 	if *output == "json" {
-		out := map[string]any{"state": state, "audit": trail, "live": live}
+		out := map[string]any{"state": state, "audit": trail, "live": live, "execution": run.execution}
+		if note != "" {
+			out["note"] = note
+		}
 		if trailErr != nil {
 			out["auditError"] = trailErr.Error()
 		}
@@ -76,6 +83,9 @@ func (a *app) show(ctx context.Context, args []string) error {
 		return enc.Encode(out)
 	}
 	printState(a.stdout, state, live, a.now())
+	if note != "" {
+		fmt.Fprintf(a.stdout, "\n%s\n", note)
+	}
 	fmt.Fprintln(a.stdout)
 	if trailErr != nil {
 		fmt.Fprintf(a.stdout, "Audit trail: unavailable (%v)\n", trailErr)
@@ -83,6 +93,65 @@ func (a *app) show(ctx context.Context, args []string) error {
 	}
 	printTrail(a.stdout, trail)
 	return nil
+}
+
+// runInfo is what Temporal says about an item's latest run.
+type runInfo struct {
+	execution string // Running, Terminated, ...; empty when unknown
+	// taskAttempt is the attempt of its pending workflow task, 0 if none.
+	taskAttempt int32
+}
+
+func describeRun(ctx context.Context, c client.Client, id string) runInfo {
+	desc, err := c.DescribeWorkflow(ctx, id, "")
+	if err != nil {
+		return runInfo{}
+	}
+	return runInfo{
+		execution:   workflows.VisibleItemFrom(desc.RawResponse.GetWorkflowExecutionInfo()).Execution,
+		taskAttempt: desc.RawResponse.GetPendingWorkflowTask().GetAttempt(),
+	}
+}
+
+// runNote explains an item that cannot move on by itself — its run ended
+// before the item finished, or its workflow task keeps failing — and what an
+// operator can do; it is empty otherwise.
+func runNote(s workflows.ItemState, run runInfo) string {
+	again := fmt.Sprintf("start it again from its source (%s, key %s): the new run re-syncs it — it updates the target, never duplicates it — and raises the exception again if it still applies",
+		sourceOf(s.Integration), s.SourceKey)
+	switch {
+	case run.execution == executionRunning && run.taskAttempt >= 3:
+		return fmt.Sprintf("Stuck: its workflow task has failed %d times in a row (a bug, or a code change that breaks replay), so the item makes no progress and decisions wait.\n"+
+			"What to do: see the worker's log and the item's history in the Temporal UI; deploy a fixed worker and it resumes where it stopped. If it cannot be fixed, terminate it and %s.",
+			run.taskAttempt-1, again)
+	case stranded(workflows.VisibleItem{Status: s.Status, Execution: run.execution}):
+		return fmt.Sprintf("Stranded: its run %s while the item was %s, so nothing will move it on and no decision can reach it.\n"+
+			"What to do: %s. The audit trail keeps what happened so far.",
+			howRunEnded(run.execution), s.Status, again)
+	}
+	return ""
+}
+
+func howRunEnded(execution string) string {
+	switch execution {
+	case "Terminated":
+		return "was terminated (from the Temporal UI or CLI)"
+	case "Failed":
+		return "failed (its history in the Temporal UI holds the error)"
+	case "TimedOut":
+		return "timed out (it ran past its workflow execution timeout)"
+	case "Canceled":
+		return "was cancelled in Temporal before it could record Cancelled"
+	default:
+		return "ended (" + executionWords(execution) + ") without recording a final status — a bug; please report it"
+	}
+}
+
+func sourceOf(integration string) string {
+	if spec, err := workflows.SpecByName(integration); err == nil && spec.Source != "" {
+		return spec.Source
+	}
+	return "its source"
 }
 
 func printState(w io.Writer, s workflows.ItemState, live bool, now time.Time) {

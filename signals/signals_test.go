@@ -32,6 +32,8 @@ func TestVisibilityQuery(t *testing.T) {
 		{filters{status: "Happy"}, "", `unknown status "Happy"`},
 		{filters{integration: "fax-to-email"}, "", `unknown integration "fax-to-email"`},
 		{filters{owner: "sales' OR 'a'='a"}, "", "a team name is letters"},
+		{filters{team: "sales-dach", exception: "routingunclear"}, "IntegrationName IS NOT NULL AND AssignedTeam = 'sales-dach' AND ExceptionKind = 'RoutingUnclear'", ""},
+		{filters{team: "x' OR 'a'='a"}, "", "a team name is letters"},
 		{filters{exception: "Oops"}, "", `unknown exception kind "Oops"`},
 		{filters{olderThan: -time.Hour}, "", "must not be negative"},
 	}
@@ -58,8 +60,10 @@ func TestHumanDuration(t *testing.T) {
 
 func TestWaitingFor(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, "sales: approve|reject", waitingFor("lead-to-crm", workflows.ConsentMissing))
-	require.Equal(t, "a decision", waitingFor("nope", workflows.ConsentMissing))
+	require.Equal(t, "sales: approve|reject", waitingFor("lead-to-crm", "", workflows.ConsentMissing))
+	require.Equal(t, "sales-dach: approve|reject", waitingFor("lead-to-crm", "sales-dach", workflows.ConsentMissing), "the routed team decides")
+	require.Equal(t, "sales-ops: approve|reject", waitingFor("lead-to-crm", "sales-dach", workflows.RoutingUnclear), "the spec's team, whatever the item's")
+	require.Equal(t, "a decision", waitingFor("nope", "", workflows.ConsentMissing))
 }
 
 func TestFlagsMayFollowTheID(t *testing.T) {
@@ -139,9 +143,10 @@ func TestDescribeText(t *testing.T) {
 	t.Parallel()
 	a, out, _ := newTestApp()
 	require.NoError(t, a.describe([]string{"lead-to-crm"}))
-	for _, want := range []string{"owner: sales", "email            email           web-form  yes",
-		"ConsentMissing → Blocked", "decisions: approve, reject (by team sales)", "deadline: reject after 14d",
-		"choices: merge (", "ManuallyResolved"} {
+	for _, want := range []string{"owner: sales", "ConsentMissing → Blocked", "decisions: approve, reject (by team sales)",
+		"deadline: reject after 14d", "choices: merge (", "ManuallyResolved"} {
 		require.Contains(t, out.String(), want)
 	}
+	require.Regexp(t, `\nemail +email +web-form +ask: Conflict with both values +yes `, out.String(), "columns widen with the longest field name")
+	require.Regexp(t, `\nphone +phone +web-form +ask: Conflict`, out.String(), "every field shows its rule, from the spec the workflow runs")
 }

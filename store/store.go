@@ -62,6 +62,39 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
+// ErrNoSchema means the database exists but signalbox's tables are not in it.
+var ErrNoSchema = errors.New("the database has no signalbox schema yet: the workers create and migrate it when they start")
+
+// Connect connects to an existing database at url without creating or
+// migrating anything, for programs that only read and write rows (the operator
+// CLI): they need no CREATEDB or DDL rights. It reports ErrNoSchema when the
+// workers have not migrated the database yet.
+func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	var migrated bool
+	err = pool.QueryRow(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&migrated)
+	switch {
+	case isCode(err, "3D000"):
+		err = fmt.Errorf("database %q does not exist: the workers create it when they start (check DATABASE_URL)", cfg.ConnConfig.Database)
+	case err != nil:
+		err = fmt.Errorf("connect to PostgreSQL at %s:%d: %w (is it running? check DATABASE_URL)", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	case !migrated:
+		err = fmt.Errorf("database %q: %w", cfg.ConnConfig.Database, ErrNoSchema)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
 // ensureDatabase creates the configured database when connecting reports that it
 // does not exist (SQLSTATE 3D000). It connects to the server's "postgres"
 // database for that, so a deployment whose database already exists needs no
