@@ -65,8 +65,8 @@ func TestWorkerNamesMissingSearchAttributesWhenNotAllowedToRegister(t *testing.T
 
 	code, stderr := runProgram(t, "workers", "TEMPORAL_NAMESPACE="+ns, "SIGNALBOX_REGISTER_SEARCH_ATTRIBUTES=false")
 	require.Equal(t, 1, code, stderr)
-	require.Contains(t, stderr, "namespace "+ns+" lacks search attributes AttentionSince, ExceptionKind, IntegrationName, IntegrationOwner, IntegrationStatus, SourceKey")
-	require.Contains(t, stderr, "temporal operator search-attribute create --namespace "+ns+" --name AttentionSince --type Datetime")
+	require.Contains(t, stderr, "namespace "+ns+" lacks search attributes AssignedTeam, AttentionSince, ExceptionKind, IntegrationName, IntegrationOwner, IntegrationStatus, SourceKey")
+	require.Contains(t, stderr, "temporal operator search-attribute create --namespace "+ns+" --name AssignedTeam --type Keyword --name AttentionSince --type Datetime")
 }
 
 func TestWorkerStopsGracefullyOnSIGTERM(t *testing.T) {
