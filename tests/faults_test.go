@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,29 +31,9 @@ func TestLeadsRideThroughFaultsExactlyOnce(t *testing.T) {
 		fmt.Sprintf("SIGNALBOX_CRM_RATE=%d", crmRate), fmt.Sprintf("SIGNALBOX_CHAT_RATE=%d", chatRate),
 		"SIGNALBOX_CRM_CONCURRENCY=16", "SIGNALBOX_CHAT_CONCURRENCY=16")
 
-	prefix := uniqueKey(t, "fault")
-	keys := make([]string, leads)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 20)
-	for i := range leads {
-		keys[i] = fmt.Sprintf("%s-%03d", prefix, i)
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			code, body := s.post(t, "/v1/leads", lead(keys[i]), nil)
-			require.Equal(t, http.StatusAccepted, code, body)
-		})
-	}
-	wg.Wait()
-
+	keys := s.postLeads(t, uniqueKey(t, "fault"), leads)
 	// Generous: a loaded 2-core machine runs this in 1-5 minutes; speed is make bench's business.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	for _, key := range keys {
-		var r workflows.Result
-		require.NoError(t, s.Client.GetWorkflow(ctx, workflows.ItemID(workflows.IntegrationLeadToCRM, key), "").Get(ctx, &r))
-		require.Equal(t, workflows.StatusSynced, r.Status, key)
-	}
+	s.requireLeadsSynced(t, keys, 10*time.Minute)
 
 	stats := s.sandboxStats(t)
 	t.Logf("requests %v, faults %v, sent while the target was backing off %v", stats.Requests, stats.Faults, stats.RequestsDuringBackoff)

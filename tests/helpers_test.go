@@ -122,6 +122,38 @@ func (s *env) waitStatusIn(t *testing.T, id string, want ...workflows.Status) wo
 	}
 }
 
+// postLeads posts n leads keyed prefix-000… through the intake, at most 20 at
+// a time, and returns their keys.
+func (s *env) postLeads(t *testing.T, prefix string, n int) []string {
+	t.Helper()
+	keys := make([]string, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 20)
+	for i := range n {
+		keys[i] = fmt.Sprintf("%s-%03d", prefix, i)
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			code, body := s.post(t, "/v1/leads", lead(keys[i]), nil)
+			require.Equal(t, http.StatusAccepted, code, body)
+		})
+	}
+	wg.Wait()
+	return keys
+}
+
+// requireLeadsSynced waits for the leads' items to end, each Synced.
+func (s *env) requireLeadsSynced(t *testing.T, keys []string, within time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	for _, key := range keys {
+		var r workflows.Result
+		require.NoError(t, s.Client.GetWorkflow(ctx, workflows.ItemID(workflows.IntegrationLeadToCRM, key), "").Get(ctx, &r))
+		require.Equal(t, workflows.StatusSynced, r.Status, key)
+	}
+}
+
 // waitResult blocks until the item's workflow completes.
 func (s *env) waitResult(t *testing.T, id string) workflows.Result {
 	t.Helper()

@@ -4,16 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/http"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalbox-dev/signalbox/stack"
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 // TestTwoWorkersShareTheTargetRate: two worker processes serve the CRM's task
@@ -34,24 +31,8 @@ func TestTwoWorkersShareTheTargetRate(t *testing.T) {
 		fmt.Sprintf("SIGNALBOX_CRM_RATE=%d", rate), fmt.Sprintf("SIGNALBOX_CRM_CONCURRENCY=%d", concurrency))
 	startWorker(t, s, "worker 2")
 
-	prefix := uniqueKey(t, "rate")
-	keys := make([]string, leads)
-	var wg sync.WaitGroup
-	for i := range leads {
-		keys[i] = fmt.Sprintf("%s-%03d", prefix, i)
-		wg.Go(func() {
-			code, body := s.post(t, "/v1/leads", lead(keys[i]), nil)
-			require.Equal(t, http.StatusAccepted, code, body)
-		})
-	}
-	wg.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	for _, key := range keys {
-		var r workflows.Result
-		require.NoError(t, s.Client.GetWorkflow(ctx, workflows.ItemID(workflows.IntegrationLeadToCRM, key), "").Get(ctx, &r))
-		require.Equal(t, workflows.StatusSynced, r.Status, key)
-	}
+	keys := s.postLeads(t, uniqueKey(t, "rate"), leads)
+	s.requireLeadsSynced(t, keys, 3*time.Minute)
 
 	reqs := s.sandboxRequests(t, "crm.*")
 	require.GreaterOrEqual(t, len(reqs), 2*leads, "a search and a create per lead")
