@@ -165,6 +165,31 @@ func (a *Billing) FindInvoice(ctx context.Context, in FindInvoiceInput) (FindInv
 	})
 }
 
+// DraftStateInput names a Stripe invoice an earlier run began.
+type DraftStateInput struct {
+	StripeInvoiceID string
+}
+
+// DraftStateResult says how far the invoice got: its status, and the line
+// numbers it holds already.
+type DraftStateResult struct {
+	StripeStatus string
+	Lines        []int
+}
+
+// DraftState reads a Stripe invoice an earlier run began, so that a re-run
+// adds only the lines it lacks and finalizes it only if it is still a draft.
+func (a *Billing) DraftState(ctx context.Context, in DraftStateInput) (DraftStateResult, error) {
+	return heartbeating(ctx, func(ctx context.Context) (DraftStateResult, error) {
+		inv, err := a.Client.GetInvoice(ctx, in.StripeInvoiceID)
+		if err != nil {
+			return DraftStateResult{}, Classify(err)
+		}
+		lines, err := a.Client.InvoiceLines(ctx, in.StripeInvoiceID)
+		return DraftStateResult{StripeStatus: inv.Status, Lines: lines}, Classify(err)
+	})
+}
+
 // GetInvoice reads the invoice's status in Stripe.
 func (a *Billing) GetInvoice(ctx context.Context, stripeInvoiceID string) (InvoiceResult, error) {
 	return heartbeating(ctx, func(ctx context.Context) (InvoiceResult, error) {

@@ -133,17 +133,10 @@ func (it *item) checkReassign(exc *ExceptionState, team string) error {
 	return nil
 }
 
-// teams are the teams an item can be handed to: those with operators, and
-// those leads are routed to.
+// teams are the teams an item can be handed to: those with operators, who
+// can decide it there.
 func (it *item) teams() []string {
-	teams := slices.Collect(maps.Keys(it.policy.Operators))
-	for team := range it.policy.LeadRoutes {
-		if !slices.Contains(teams, team) {
-			teams = append(teams, team)
-		}
-	}
-	slices.Sort(teams)
-	return teams
+	return slices.Sorted(maps.Keys(it.policy.Operators))
 }
 
 // authorized checks that d's actor is an operator of the deciding team, as
@@ -169,6 +162,16 @@ func (it *item) authorized(ctx workflow.Context, d Decision) error {
 		return refusal("%q may not decide: only operators of team %s may decide %s (set in SIGNALBOX_OPERATORS)", d.Actor, exc.Deciders, exc.Kind)
 	}
 	return nil
+}
+
+// ticketFor is the ticket of a decision about the exception the item waits on
+// now: it will apply to that exception and team only.
+func (it *item) ticketFor(d Decision, via string) *ticket {
+	t := &ticket{decision: d, via: via, exc: it.state.Exception}
+	if t.exc != nil {
+		t.team = t.exc.Deciders
+	}
+	return t
 }
 
 // refuse records a decision refused after it was accepted for a look: for the
@@ -206,13 +209,13 @@ func (it *item) registerHandlers(ctx workflow.Context) error {
 	}
 	err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateDecide,
 		func(ctx workflow.Context, d Decision) (DecisionOutcome, error) {
+			t := it.ticketFor(d, "update")
 			if err := it.authorized(ctx, d); err != nil {
 				if errorType(err) == ErrDecisionRefused {
 					it.refuse(ctx, d, "update", "", err)
 				}
 				return DecisionOutcome{}, err
 			}
-			t := &ticket{decision: d, via: "update"}
 			it.inbox = append(it.inbox, t)
 			if err := workflow.Await(ctx, func() bool { return t.done }); err != nil {
 				return DecisionOutcome{}, err
@@ -263,11 +266,13 @@ func (it *item) onSignal(ctx workflow.Context, raw json.RawMessage) {
 	if err == nil {
 		err = it.check(d)
 	}
+	var t *ticket
 	if err == nil {
+		t = it.ticketFor(d, "signal")
 		err = it.authorized(ctx, d)
 	}
 	if err == nil {
-		it.inbox = append(it.inbox, &ticket{decision: d, via: "signal"})
+		it.inbox = append(it.inbox, t)
 		return
 	}
 	payload := string(raw)
@@ -358,7 +363,7 @@ func (it *item) RaiseChoosing(ctx workflow.Context, kind ExceptionKind, summary 
 		}
 	}
 	if next.Terminal() {
-		return d, ended{status: next, ref: d.ExternalRef}
+		return d, ended{status: next, kind: kind, ref: d.ExternalRef}
 	}
 	return d, nil
 }
@@ -404,7 +409,11 @@ func (it *item) await(ctx workflow.Context) (Decision, *ticket, error) {
 		for len(it.inbox) > 0 {
 			t := it.inbox[0]
 			it.inbox = it.inbox[1:]
-			if err := it.check(t.decision); err != nil {
+			err := it.check(t.decision)
+			if err == nil && t.exc != nil && (t.exc != exc || t.team != exc.Deciders) {
+				err = refusal("%s now waits on %s for team %s, not what this decision was made for; decide again", it.state.WorkflowID, exc.Kind, exc.Deciders)
+			}
+			if err != nil {
 				// Valid when sent, but another decision got there first.
 				t.finish(DecisionOutcome{}, err)
 				it.remember(t.decision, t.via, false, message(err))
@@ -484,7 +493,7 @@ func (it *item) alert(ctx workflow.Context, exc *ExceptionState, now time.Time) 
 		text = fmt.Sprintf("Reminder %d: %s has waited %s for a decision by %s (item age %s).\n%s: %s\nDecide: `%s`",
 			exc.Reminders, it.state.WorkflowID, waited, exc.Deciders, age, exc.Kind, exc.Summary, decide)
 		// A reminder belongs to one raise of one run: a later run reminds afresh.
-		key = fmt.Sprintf("%s/%s/reminder-%d-%d", it.state.WorkflowID, it.runID, exc.Since.UnixMilli(), exc.Reminders)
+		key = fmt.Sprintf("%s/%s/reminder-%d-%d-%s", it.state.WorkflowID, it.runID, exc.Since.UnixMilli(), exc.Reminders, exc.Deciders)
 		summary = "Remind " + exc.Deciders + " of " + string(exc.Kind)
 	}
 	in := activities.NotifyInput{Team: exc.Deciders, WorkflowID: it.state.WorkflowID, Text: text, Key: key,

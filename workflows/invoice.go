@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -188,6 +189,8 @@ type invoiceSync struct {
 	// guarded is set for items begun after invoices had versions: they reload
 	// before billing, write with version checks and look Stripe up first.
 	guarded bool
+	// approved is the invoice as finance approved it, if they did.
+	approved *store.Invoice
 }
 
 func (s *invoiceSync) amend(set map[string]string, apply bool) error {
@@ -225,20 +228,13 @@ func (s *invoiceSync) persist(ctx workflow.Context, it *item) error {
 		if errorType(err) != activities.ErrStale {
 			return err
 		}
-		amendment := s.pending
 		if _, err := it.Raise(ctx, Conflict, fmt.Sprintf("invoice %s changed in PostgreSQL while the item waited; approve writes the amendment over the newer invoice", s.inv.ID),
-			map[string]string{"amendment": joinSet(amendment)}); err != nil {
+			map[string]string{"amendment": joinSet(s.pending)}); err != nil {
 			return err
 		}
-		if err := s.load(ctx, s.inv.ID); err != nil {
-			return err
-		}
-		s.pending = nil
-		if err := s.amend(amendment, true); err != nil {
-			// The newer invoice cannot take the amendment: keep it as it is;
-			// the steps validate it again.
-			s.pending = nil
-		}
+		// Start over from the newer invoice, the amendment on top: its status,
+		// its contract and its approval are checked again before anything is billed.
+		return restart{why: "invoice " + s.inv.ID + " changed in PostgreSQL"}
 	}
 	return nil
 }
@@ -251,25 +247,32 @@ func (s *invoiceSync) record(ctx workflow.Context, state store.BillingState) err
 	var r activities.VersionResult
 	err := workflow.ExecuteLocalActivity(localCtx(ctx, "Write the billing state to PostgreSQL"), invoiceActivities.RecordBilling,
 		activities.RecordBillingInput{InvoiceID: s.inv.ID, State: state}).Get(ctx, &r)
-	if err == nil && r.Version != 0 {
-		s.inv.Version = r.Version // our own write is not someone else's edit
+	if err == nil && r.Version == s.inv.Version+1 {
+		// Our own write is not someone else's edit; had someone else written
+		// meanwhile, the version stays behind and an amendment meets Conflict.
+		s.inv.Version = r.Version
 	}
 	return err
 }
 
-// ended writes a decision that ended the item back to the invoice; a manual
-// resolution records that the invoice was billed by hand, and where.
-func (s *invoiceSync) ended(ctx workflow.Context, status Status, ref string) error {
+// ended writes a decision that ended the item back to the invoice. Resolving
+// a failed billing step records that the invoice was billed by hand, and
+// where; resolving anything else (a conflict over the invoice's data) leaves
+// it as it is, unbilled.
+func (s *invoiceSync) ended(ctx workflow.Context, end ended) error {
 	if s.inv.ID == "" {
 		return nil
 	}
-	state := map[Status]string{StatusRejected: store.InvoiceRejected, StatusCancelled: store.InvoiceCancelled, StatusManuallyResolved: store.InvoiceBilled}[status]
+	state := map[Status]string{StatusRejected: store.InvoiceRejected, StatusCancelled: store.InvoiceCancelled, StatusManuallyResolved: store.InvoiceBilled}[end.status]
 	if state == "" {
 		return nil
 	}
 	b := store.BillingState{Status: state}
-	if status == StatusManuallyResolved && ref != "" {
-		b.BilledBy, b.BilledRef = store.BilledByHand, ref
+	if end.status == StatusManuallyResolved && s.guarded {
+		if !slices.Contains([]ExceptionKind{TargetRejected, TargetUnavailable, AuthFailed}, end.kind) {
+			return nil
+		}
+		b.BilledBy, b.BilledRef = store.BilledByHand, end.ref
 	}
 	return s.record(ctx, b)
 }
@@ -284,7 +287,20 @@ func (s *invoiceSync) step(ctx workflow.Context, it *item, name string, fn func(
 	})
 }
 
+// run bills the invoice, starting over from PostgreSQL when a step finds it
+// changed under it.
 func (s *invoiceSync) run(ctx workflow.Context, it *item) error {
+	for {
+		err := s.bill(ctx, it)
+		var again restart
+		if !errors.As(err, &again) {
+			return err
+		}
+		it.logger.Info("starting over", "why", again.why)
+	}
+}
+
+func (s *invoiceSync) bill(ctx workflow.Context, it *item) error {
 	if err := s.loadValid(ctx, it); err != nil {
 		return err
 	}
@@ -308,7 +324,7 @@ func (s *invoiceSync) run(ctx workflow.Context, it *item) error {
 		return err
 	}
 	it.state.ExternalIDs["stripe customer"] = customer
-	invoiceID, finalized := s.inv.StripeInvoiceID, ""
+	invoiceID, finalized, created := s.inv.StripeInvoiceID, "", false
 	if invoiceID == "" && s.guarded {
 		// A Stripe invoice may exist whose ID never reached PostgreSQL.
 		var found activities.FindInvoiceResult
@@ -341,14 +357,32 @@ func (s *invoiceSync) run(ctx workflow.Context, it *item) error {
 		if err != nil {
 			return err
 		}
+		created = true
 		// Recorded at once, so a later run of this item adds to this invoice.
 		if err := s.record(ctx, store.BillingState{StripeCustomerID: customer, StripeInvoiceID: invoiceID}); err != nil {
 			return err
 		}
 	}
 	it.state.ExternalIDs["stripe invoice"] = invoiceID
+	var present []int
+	if s.guarded && !created && finalized == "" {
+		// An earlier run began this invoice: add only the lines it lacks, and
+		// finalize it only if it is still a draft.
+		var draft activities.DraftStateResult
+		err := s.step(ctx, it, "read the draft", func(ctx workflow.Context) error {
+			return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueBilling, "Read the Stripe invoice an earlier run began"), billingActivities.DraftState,
+				activities.DraftStateInput{StripeInvoiceID: invoiceID}).Get(ctx, &draft)
+		})
+		if err != nil {
+			return err
+		}
+		present = draft.Lines
+		if draft.StripeStatus != "" && draft.StripeStatus != "draft" {
+			finalized = draft.StripeStatus
+		}
+	}
 	if finalized == "" {
-		if finalized, err = s.addLinesAndFinalize(ctx, it, customer, invoiceID); err != nil {
+		if finalized, err = s.addLinesAndFinalize(ctx, it, customer, invoiceID, present); err != nil {
 			return err
 		}
 	}
@@ -364,8 +398,11 @@ func (s *invoiceSync) run(ctx workflow.Context, it *item) error {
 	return it.Notify(ctx, "notify", it.spec.Owner, "the invoice is billed", text, it.state.WorkflowID+"/billed/"+invoiceID)
 }
 
-func (s *invoiceSync) addLinesAndFinalize(ctx workflow.Context, it *item, customer, invoiceID string) (string, error) {
+func (s *invoiceSync) addLinesAndFinalize(ctx workflow.Context, it *item, customer, invoiceID string, present []int) (string, error) {
 	for _, line := range s.inv.Lines {
+		if slices.Contains(present, line.LineNo) {
+			continue
+		}
 		err := s.step(ctx, it, fmt.Sprintf("add line %d", line.LineNo), func(ctx workflow.Context) error {
 			in := activities.AddInvoiceItemInput{StripeCustomerID: customer, StripeInvoiceID: invoiceID, Currency: s.inv.Currency, Line: line,
 				IdempotencyKey: fmt.Sprintf("%s/line/%d", it.state.WorkflowID, line.LineNo)}
@@ -412,8 +449,8 @@ func (s *invoiceSync) alreadyBilled(ctx workflow.Context, it *item) (bool, error
 // before it bills, finance is asked again with the difference.
 func (s *invoiceSync) approve(ctx workflow.Context, it *item) error {
 	threshold := it.policy.InvoiceApprovalThreshold
-	var approved *store.Invoice
 	for {
+		approved := s.approved
 		total := invoiceTotal(s.inv)
 		if threshold <= 0 || total <= threshold || (approved != nil && sameLines(*approved, s.inv)) {
 			return nil
@@ -434,7 +471,7 @@ func (s *invoiceSync) approve(ctx workflow.Context, it *item) error {
 			return nil
 		}
 		seen := s.inv
-		approved = &seen
+		s.approved = &seen
 		if err := s.loadValid(ctx, it); err != nil {
 			return err
 		}
@@ -492,6 +529,14 @@ func lineChanges(a, b store.Invoice) string {
 func (s *invoiceSync) loadValid(ctx workflow.Context, it *item) error {
 	for {
 		err := s.load(ctx, it.state.SourceKey)
+		if err == nil && len(s.pending) > 0 {
+			// Started over after a conflict the operator approved: the
+			// amendment goes on top of the newer invoice (or, if it no longer
+			// fits, is dropped and the invoice's own problems are raised).
+			amendment := s.pending
+			s.pending = nil
+			_ = s.amend(amendment, true)
+		}
 		var errs FieldErrors
 		switch {
 		case err == nil:

@@ -28,6 +28,7 @@ type billingFake struct {
 	amended    []store.InvoiceHeader
 	amendedAt  []int64                   // the version each amendment was written on
 	inStripe   *activities.InvoiceResult // an invoice Stripe holds with our ID
+	draft      activities.DraftStateResult
 	recorded   []store.BillingState
 	keys       map[string][]string // idempotency keys by activity, one per attempt
 	failures   map[string][]error  // errors returned by successive calls of an activity
@@ -71,6 +72,10 @@ func (b *billingFake) install(f *fixture) {
 	f.env.OnActivity(invoiceActivities.RecordBilling, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordBillingInput) (activities.VersionResult, error) {
 		b.recorded = append(b.recorded, in.State)
 		return activities.VersionResult{Version: 100 + int64(len(b.recorded))}, nil
+	}).Maybe()
+	f.env.OnActivity(billingActivities.DraftState, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DraftStateInput) (activities.DraftStateResult, error) {
+		b.key("DraftState", in.StripeInvoiceID)
+		return b.draft, nil
 	}).Maybe()
 	f.env.OnActivity(billingActivities.FindInvoice, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FindInvoiceInput) (activities.FindInvoiceResult, error) {
 		b.key("FindInvoice", in.InvoiceID)
@@ -422,4 +427,67 @@ func TestAmendmentOverAConcurrentEditRaisesConflict(t *testing.T) {
 	require.Equal(t, "Acme Holdings", b.amended[0].CustomerName, "the other edit is kept")
 	require.Equal(t, time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC), b.amended[0].DueDate)
 	require.Equal(t, []int64{6}, b.amendedAt, "written on the version it read, with the check")
+}
+
+func TestAnInvoiceBilledByHandWhileAConflictWaitedIsNotBilled(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	late := acmeInvoice()
+	late.Version = 5
+	byHand := late
+	byHand.Version, byHand.Status, byHand.BilledBy, byHand.BilledRef = 6, store.InvoiceBilled, store.BilledByHand, "paper 9"
+	b := &billingFake{loads: []store.Invoice{late, byHand}, failures: map[string][]error{
+		"CreateInvoice": {appError("billing POST /v1/invoices: HTTP 400 due_date", activities.ErrTargetRejected, true)},
+		"AmendInvoice":  {temporal.NewNonRetryableApplicationError("changed", activities.ErrStale, nil)},
+	}}
+	b.install(f)
+	f.at(time.Hour, func() {
+		f.decide("amend", Decision{Action: ActionAmend, Actor: "carol", Reason: "agreed", Set: map[string]string{"dueDate": "2027-01-31"}})
+	})
+	f.at(2*time.Hour, func() {
+		f.decide("overwrite", Decision{Action: ActionApprove, Actor: "carol", Reason: "write my due date"})
+	})
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+
+	require.Equal(t, StatusManuallyResolved, f.result().Status, "it starts over from PostgreSQL and finds it billed by hand")
+	require.Len(t, b.keys["CreateInvoice"], 1, "only the attempt Stripe refused: nothing is billed again")
+	require.Empty(t, b.amended, "the amendment is not written over a billed invoice")
+}
+
+func TestResolvingAConflictDoesNotMarkTheInvoiceBilled(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	late := acmeInvoice()
+	b := &billingFake{loads: []store.Invoice{late}, failures: map[string][]error{
+		"CreateInvoice": {appError("billing POST /v1/invoices: HTTP 400 due_date", activities.ErrTargetRejected, true)},
+		"AmendInvoice":  {temporal.NewNonRetryableApplicationError("changed", activities.ErrStale, nil)},
+	}}
+	b.install(f)
+	f.at(time.Hour, func() {
+		f.decide("amend", Decision{Action: ActionAmend, Actor: "carol", Reason: "agreed", Set: map[string]string{"dueDate": "2027-01-31"}})
+	})
+	f.at(2*time.Hour, func() {
+		f.decide("keep", Decision{Action: ActionResolve, Actor: "carol", Reason: "keep the newer invoice", ExternalRef: "asked the clerk"})
+	})
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+
+	require.Equal(t, StatusManuallyResolved, f.result().Status)
+	for _, r := range b.recorded {
+		require.NotEqual(t, store.InvoiceBilled, r.Status, "resolving a conflict over its data is not billing it")
+	}
+}
+
+func TestARunCompletesTheDraftAnEarlierRunBegan(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "invoice-to-billing:INV-1")
+	begun := acmeInvoice()
+	begun.StripeInvoiceID, begun.StripeCustomerID = "in_old", "cus_old"
+	b := &billingFake{loads: []store.Invoice{begun}, customer: "cus_old", draft: activities.DraftStateResult{StripeStatus: "draft", Lines: []int{1}}}
+	b.install(f)
+	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+
+	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, []string{"in_old"}, b.keys["DraftState"])
+	require.Equal(t, []string{"invoice-to-billing:INV-1/line/2"}, b.keys["AddInvoiceItem"], "line 1 is in the draft already: it is not added twice")
+	require.Empty(t, b.keys["CreateInvoice"])
 }

@@ -46,17 +46,28 @@ type item struct {
 type ticket struct {
 	decision Decision
 	via      string
-	done     bool
-	outcome  DecisionOutcome
-	err      error
+	// exc is the exception the decision was authorised for: it applies to
+	// that exception only, never to one raised after it.
+	exc     *ExceptionState
+	team    string
+	done    bool
+	outcome DecisionOutcome
+	err     error
 }
 
 // ended is returned when a decision ended the item (reject, resolve, cancel);
-// ref is the external reference of a resolve.
+// kind is the exception it ended and ref the external reference of a resolve.
 type ended struct {
 	status Status
+	kind   ExceptionKind
 	ref    string
 }
+
+// restart is returned by a step whose source changed under it: the
+// integration starts its work over from reading the source (Do passes it on).
+type restart struct{ why string }
+
+func (r restart) Error() string { return "start over: " + r.why }
 
 func (e ended) Error() string { return "item ended: " + string(e.status) }
 
@@ -67,8 +78,8 @@ type hooks struct {
 	amend func(set map[string]string, apply bool) error
 	// ended, if set, runs when a decision ended the item (Rejected,
 	// ManuallyResolved, Cancelled), e.g. to write that back to the source;
-	// ref is where a resolved item was fixed by hand.
-	ended func(ctx workflow.Context, status Status, ref string) error
+	// end says which exception it ended, and where a resolved item was fixed.
+	ended func(ctx workflow.Context, end ended) error
 }
 
 // runItem is the frame of every integration workflow: it begins the item,
@@ -88,7 +99,7 @@ func runItem(ctx workflow.Context, spec Spec, in ItemInput, h hooks, work func(w
 	case errors.As(err, &end):
 		err = nil
 		if h.ended != nil {
-			err = h.ended(ctx, end.status, end.ref)
+			err = h.ended(ctx, end)
 		}
 	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
 		return it.cancelled(ctx)
@@ -245,7 +256,7 @@ func (it *item) cancelled(ctx workflow.Context) (Result, error) {
 	}
 	it.refuseQueued("the item was cancelled")
 	if it.hooks.ended != nil {
-		if err := it.hooks.ended(dctx, StatusCancelled, ""); err != nil {
+		if err := it.hooks.ended(dctx, ended{status: StatusCancelled}); err != nil {
 			return Result{}, err
 		}
 	}

@@ -109,6 +109,10 @@ func (l Lead) With(set map[string]string) (Lead, error) {
 	return amended(l, errs, Lead.Validate)
 }
 
+// legacyLeadProperties are the properties items begun before field rules
+// hashed (links written then carry a hash over exactly these): frozen.
+var legacyLeadProperties = []string{crm.PropEmail, crm.PropFirstName, crm.PropLastName, crm.PropCompany, crm.PropPhone, crm.PropJobTitle}
+
 // leadOwnedProperties are the CRM properties whose values the web form owns,
 // as the spec declares them.
 func leadOwnedProperties() []string { return ownedProperties(LeadToCRMSpec()) }
@@ -189,6 +193,8 @@ func LeadToCRM(ctx workflow.Context, in LeadInput) (Result, error) {
 // leadSync is the state of one LeadToCRM run.
 type leadSync struct {
 	lead Lead
+	// byRules is set for items begun after field rules existed.
+	byRules bool
 }
 
 func (s *leadSync) amend(set map[string]string, apply bool) error {
@@ -240,9 +246,10 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 		crm.AddEmail(target.Properties[crm.PropAdditionalEmails], s.lead.Properties()[crm.PropEmail]) == target.Properties[crm.PropAdditionalEmails]
 	// Items begun before field rules compared the whole contact by hash and
 	// wrote every field, blanks included.
-	byRules := workflow.GetVersion(ctx, "lead-field-rules", workflow.DefaultVersion, 1) == 1
+	s.byRules = workflow.GetVersion(ctx, "lead-field-rules", workflow.DefaultVersion, 1) == 1
+	byRules := s.byRules
 	switch {
-	case !byRules && target != nil && found.SyncedHash != "" && hashFields(target.Properties, leadOwnedProperties()) != found.SyncedHash:
+	case !byRules && target != nil && found.SyncedHash != "" && hashFields(target.Properties, legacyLeadProperties) != found.SyncedHash:
 		details := s.differences(target.Properties)
 		details["contact"] = target.ID
 		if _, err := it.Raise(ctx, Conflict, fmt.Sprintf("CRM contact %s was edited since signalbox last wrote it; approve overwrites the CRM with the form's values", target.ID), details); err != nil {
@@ -310,6 +317,11 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 		return err
 	}
 	it.state.ExternalIDs[activities.TargetCRM] = contactID
+	if byRules && target != nil && !upToDate {
+		if err := s.auditOverruled(ctx, it, s.plan(target, found, merged, true), contactID); err != nil {
+			return err
+		}
+	}
 
 	text := fmt.Sprintf("Lead %s synced to CRM contact %s.", it.state.SourceKey, contactID)
 	if upToDate {
@@ -369,11 +381,13 @@ type fieldDiff struct {
 }
 
 // plan decides, for every form-owned field, whether the form's value is
-// written. An edit is judged three-way against the baseline: a field the
-// form did not change since the last sync or settlement is left alone; a
-// blank never overwrites a value; a value the CRM holds that signalbox did
-// not put there (an edit, or a contact found by email) is overwritten only
-// when the field's rule says the form wins, and asked about otherwise.
+// written. An edit is judged three-way against the baseline: a field neither
+// side changed since the last sync or settlement is left alone; a field only
+// the form changed takes the form's value; a blank never overwrites a value;
+// a value the CRM holds that signalbox did not put there (an edit, or a
+// contact found by email) is overwritten only when the field's rule says the
+// form wins (owner-wins: the audit trail keeps both values), and asked about
+// otherwise.
 // A merged contact keeps its primary email. With acceptForm, the form's value also wins where the rule says ask (the
 // operator approved it, or amended the lead).
 func (s *leadSync) plan(target *crm.Contact, found activities.FindContactResult, merged, acceptForm bool) fieldPlan {
@@ -383,10 +397,10 @@ func (s *leadSync) plan(target *crm.Contact, found activities.FindContactResult,
 		current = target.Properties
 	}
 	base := found.Baseline
-	if base == nil && found.Via == "link" && found.SyncedHash != "" && hashFields(current, leadOwnedProperties()) == found.SyncedHash {
+	if base == nil && found.Via == "link" && found.SyncedHash != "" && hashFields(current, legacyLeadProperties) == found.SyncedHash {
 		// A link from before baselines: the contact still holds what was written.
 		base = store.Baseline{}
-		for _, p := range leadOwnedProperties() {
+		for _, p := range legacyLeadProperties {
 			base[p] = store.Settled{Target: current[p], Source: current[p]}
 		}
 	}
@@ -423,6 +437,23 @@ func (s *leadSync) plan(target *crm.Contact, found activities.FindContactResult,
 	return p
 }
 
+// auditOverruled records, for each field whose owner's value was written over
+// a value someone else put in the CRM, both values.
+func (s *leadSync) auditOverruled(ctx workflow.Context, it *item, p fieldPlan, contactID string) error {
+	if len(p.overruled) == 0 {
+		return nil
+	}
+	details := map[string]any{"contact": contactID}
+	for prop, d := range p.overruled {
+		details[prop] = map[string]string{"crm": d.crm, "written": d.form}
+	}
+	fields := strings.Join(slices.Sorted(maps.Keys(p.overruled)), ", ")
+	it.state.UpdatedAt = workflow.Now(ctx).UTC()
+	ev := it.event(ActorSystem, "owner_wins", it.state.Status, it.state.Status,
+		"the form owns "+fields+" (rule owner-wins): its values were written over the CRM's", details)
+	return it.audit(ctx, "Audit the fields the form's values won", ev)
+}
+
 // askAboutEdits raises Conflict when the CRM holds edits of form-owned fields
 // that their rule says to ask about. Approve writes the form's values; resolve
 // keeps the CRM's and makes them the new baseline, so the same conflict is not
@@ -445,7 +476,16 @@ func (s *leadSync) askAboutEdits(ctx workflow.Context, it *item, target *crm.Con
 	_, err := it.Raise(ctx, Conflict, summary, details)
 	var end ended
 	if errors.As(err, &end) && end.status == StatusManuallyResolved {
-		// The person kept the CRM's values: they are the new baseline.
+		// The person kept the CRM's values: for the fields in conflict they
+		// are the new baseline; the other fields keep theirs.
+		settled := maps.Clone(found.Baseline)
+		if found.Via != "link" || settled == nil {
+			settled = store.Baseline{}
+		}
+		for prop, d := range p.conflicts {
+			settled[prop] = store.Settled{Target: d.crm, Source: d.form}
+		}
+		p.baseline = settled
 		_, hash := s.desired(target, false)
 		serr := workflow.ExecuteLocalActivity(localCtx(ctx, "Record the CRM's values as settled"), spineActivities.SaveBaseline, activities.SaveBaselineInput{
 			Link: store.Link{Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey, TargetSystem: activities.TargetCRM, TargetID: target.ID,
@@ -490,14 +530,23 @@ func (s *leadSync) desired(target *crm.Contact, merged bool) (crm.Properties, st
 		props[crm.PropAdditionalEmails] = crm.AddEmail(target.Properties[crm.PropAdditionalEmails], props[crm.PropEmail])
 		props[crm.PropEmail] = target.Properties[crm.PropEmail]
 	}
-	return props, hashFields(props, leadOwnedProperties())
+	return props, hashFields(props, s.owned())
+}
+
+// owned are the properties the lead's hash covers: the spec's, or for items
+// begun before field rules, the ones their links were hashed over.
+func (s *leadSync) owned() []string {
+	if s.byRules {
+		return leadOwnedProperties()
+	}
+	return legacyLeadProperties
 }
 
 // differences lists the form-owned fields whose CRM value differs from the form's.
 func (s *leadSync) differences(target crm.Properties) map[string]string {
 	out := map[string]string{}
 	source := s.lead.Properties()
-	for _, p := range leadOwnedProperties() {
+	for _, p := range s.owned() {
 		if target[p] != source[p] {
 			out[p] = fmt.Sprintf("CRM %q, form %q", target[p], source[p])
 		}

@@ -382,6 +382,7 @@ func TestResolvedConflictBecomesTheBaselineAndIsNotRaisedAgain(t *testing.T) {
 	require.Len(t, f.baselines, 1)
 	settled := f.baselines[0].Baseline
 	require.Equal(t, store.Settled{Target: "+44 1234 5678", Source: "+1 555 0100"}, settled[crm.PropPhone], "the decision is the new baseline")
+	require.Equal(t, synced(before)[crm.PropFirstName], settled[crm.PropFirstName], "fields not in conflict keep their baseline")
 
 	// The next sync of the same lead finds it settled: no conflict, no write.
 	again := newFixture(t, "lead-to-crm:lead-7")
@@ -418,6 +419,13 @@ func TestUnlinkedContactKeepsWhatASalespersonTypedIn(t *testing.T) {
 	require.Equal(t, crm.Properties{crm.PropFirstName: "Ada", crm.PropCompany: "Engines", crm.PropJobTitle: "Engineer"}, fake.writes[0].Properties,
 		"the hand-entered phone is not cleared; the blank company is filled; the name and (approved) job title are the form's")
 	require.Equal(t, store.Settled{Target: "+44 1234 5678", Source: ""}, fake.writes[0].Baseline[crm.PropPhone])
+	var owned store.AuditEvent
+	for _, e := range f.audit {
+		if e.Action == "owner_wins" {
+			owned = e
+		}
+	}
+	require.Equal(t, map[string]string{"crm": "A.", "written": "Ada"}, owned.Details[crm.PropFirstName], "the audit trail keeps both values")
 }
 
 func TestAuthFailedWaitsForRetry(t *testing.T) {

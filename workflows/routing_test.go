@@ -51,6 +51,7 @@ func routedFixture(t *testing.T, id string) (*fixture, *crmFake) {
 	f.policy.Operators = maps.Clone(testPolicy.Operators)
 	f.policy.Operators["sales-ops"] = []string{"olga"}
 	f.policy.Operators["sales-dach"] = []string{"dieter"}
+	f.policy.Operators["sales-enterprise"] = []string{"erin"}
 	f.operators = f.policy.Operators
 	fake := &crmFake{}
 	fake.install(f)
@@ -116,6 +117,7 @@ func TestAWaitingItemIsReassignedToAnotherTeam(t *testing.T) {
 		require.Equal(t, "sales-enterprise", s.Exception.Deciders)
 		require.Equal(t, "sales-enterprise", s.Team)
 		f.decide("unknown", Decision{Action: ActionReassign, Actor: "alice", Reason: "x", Choice: "marketing"})
+		f.decide("nobody", Decision{Action: ActionReassign, Actor: "erin", Reason: "x", Choice: "sales-uk"})
 		f.decide("reject", Decision{Action: ActionReject, Actor: "dieter", Reason: "no consent"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
@@ -123,6 +125,7 @@ func TestAWaitingItemIsReassignedToAnotherTeam(t *testing.T) {
 	require.Equal(t, StatusBlocked, f.updates["elsewhere"].outcome.Status)
 	require.Contains(t, f.updates["elsewhere"].outcome.Message, "reassigned from sales-dach to sales-enterprise")
 	require.ErrorContains(t, f.updates["unknown"].rejected, `unknown team "marketing"`)
+	require.ErrorContains(t, f.updates["nobody"].rejected, `unknown team "sales-uk"`, "a routed team without operators could never decide it")
 	require.ErrorContains(t, f.updates["reject"].err, "only operators of team sales-enterprise", "dieter handed it over")
 	require.Equal(t, []string{"sales-dach", "sales-enterprise"}, f.teams)
 	require.Contains(t, f.actions(), "reassign Blocked→Blocked dieter")
@@ -131,4 +134,26 @@ func TestAWaitingItemIsReassignedToAnotherTeam(t *testing.T) {
 		teamsTold = append(teamsTold, n.Team)
 	}
 	require.Contains(t, teamsTold, "sales-enterprise", "the new team hears at once")
+}
+
+func TestADecisionAppliesOnlyToTheExceptionItWasMadeFor(t *testing.T) {
+	t.Parallel()
+	f, _ := routedFixture(t, "lead-to-crm:lead-two")
+	l := ada()
+	l.Country, l.CompanySize, l.Consent = "FR", 20, false
+	f.at(time.Hour, func() {
+		// Both are valid for RoutingUnclear; the second must not reject the
+		// ConsentMissing that the first leads to.
+		f.decide("pick", Decision{Action: ActionApprove, Actor: "olga", Reason: "DACH", Choice: "sales-dach"})
+		f.decide("late", Decision{Action: ActionReject, Actor: "olga", Reason: "meant for the routing"})
+	})
+	f.at(2*time.Hour, func() {
+		s := f.state()
+		require.Equal(t, ConsentMissing, s.Exception.Kind, "still waiting for the DACH team's decision")
+		f.decide("dach", Decision{Action: ActionApprove, Actor: "dieter", Reason: "consent form #3"})
+	})
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
+
+	require.Equal(t, StatusSynced, f.result().Status)
+	require.ErrorContains(t, f.updates["late"].err, "not what this decision was made for")
 }

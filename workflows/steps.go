@@ -64,7 +64,8 @@ func (it *item) Do(ctx workflow.Context, step string, fn func(workflow.Context) 
 			return err
 		}
 		var end ended
-		if errors.As(err, &end) {
+		var again restart
+		if errors.As(err, &end) || errors.As(err, &again) {
 			return err
 		}
 		kind, summary, details := stepException(step, err)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,7 +147,7 @@ func (c *Client) AddItem(ctx context.Context, in NewItem, idempotencyKey string)
 		Quantity:    stripe.Int64(in.Quantity),
 		// Exact: minor units are integers far below 2^53.
 		UnitAmountDecimal: stripe.Float64(float64(in.UnitAmount)),
-		Metadata:          map[string]string{"signalbox_line_no": fmt.Sprint(in.LineNo)},
+		Metadata:          map[string]string{metadataLineNo: fmt.Sprint(in.LineNo)},
 	}
 	params.SetIdempotencyKey(idempotencyKey)
 	item, err := c.sc.V1InvoiceItems.Create(ctx, params)
@@ -186,6 +187,27 @@ func (c *Client) FindInvoice(ctx context.Context, ourID string) (Invoice, bool, 
 		}
 	}
 	return Invoice{}, false, nil
+}
+
+// metadataLineNo names our line number in an invoice item's metadata.
+const metadataLineNo = "signalbox_line_no"
+
+// InvoiceLines returns the line numbers (our signalbox_line_no) of the items
+// a Stripe invoice already holds, so that a draft made by an earlier run is
+// completed rather than filled twice (Stripe forgets idempotency keys after a day).
+func (c *Client) InvoiceLines(ctx context.Context, invoiceID string) ([]int, error) {
+	params := &stripe.InvoiceItemListParams{Invoice: stripe.String(invoiceID)}
+	params.Limit = stripe.Int64(100)
+	var lines []int
+	for item, err := range c.sc.V1InvoiceItems.List(ctx, params).All(ctx) {
+		if err != nil {
+			return nil, convert("GET /v1/invoiceitems", err)
+		}
+		if n, err := strconv.Atoi(item.Metadata[metadataLineNo]); err == nil && item.Invoice != nil && item.Invoice.ID == invoiceID {
+			lines = append(lines, n)
+		}
+	}
+	return lines, nil
 }
 
 // GetInvoice reads an invoice, for its payment status.

@@ -109,3 +109,23 @@ func TestStripeErrorsBecomeRestErrors(t *testing.T) {
 	require.Zero(t, e.StatusCode, "no answer at all")
 	require.True(t, errors.Is(err, e.Err))
 }
+
+func TestFindInvoiceAndInvoiceLinesReadOurMetadata(t *testing.T) {
+	t.Parallel()
+	c, reqs, _ := stripeLike(t, 200, nil, `{"object":"search_result","data":[
+		{"id":"in_void","object":"invoice","status":"void","metadata":{"signalbox_invoice_id":"INV-1"}},
+		{"id":"in_ours","object":"invoice","status":"open","metadata":{"signalbox_invoice_id":"INV-1"}}],"has_more":false}`)
+	inv, found, err := c.FindInvoice(context.Background(), "INV-1")
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, Invoice{ID: "in_ours", Status: "open"}, inv, "a voided invoice is not the one billed")
+	require.Equal(t, "metadata['signalbox_invoice_id']:'INV-1'", (*reqs)[0].URL.Query().Get("query"))
+
+	lines, _, _ := stripeLike(t, 200, nil, `{"object":"list","url":"/v1/invoiceitems","data":[
+		{"id":"ii_1","object":"invoiceitem","invoice":"in_ours","metadata":{"signalbox_line_no":"1"}},
+		{"id":"ii_x","object":"invoiceitem","invoice":"in_other","metadata":{"signalbox_line_no":"2"}},
+		{"id":"ii_3","object":"invoiceitem","invoice":"in_ours","metadata":{"signalbox_line_no":"3"}}],"has_more":false}`)
+	got, err := lines.InvoiceLines(context.Background(), "in_ours")
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 3}, got)
+}
