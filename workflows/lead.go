@@ -317,15 +317,23 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 		return err
 	}
 	it.state.ExternalIDs[activities.TargetCRM] = contactID
+	var overruled []string
 	if byRules && target != nil && !upToDate {
-		if err := s.auditOverruled(ctx, it, s.plan(target, found, merged, true), contactID); err != nil {
+		p := s.plan(target, found, merged, true)
+		if err := s.auditOverruled(ctx, it, p, contactID); err != nil {
 			return err
 		}
+		overruled = slices.Sorted(maps.Keys(p.overruled))
 	}
 
 	text := fmt.Sprintf("Lead %s synced to CRM contact %s.", it.state.SourceKey, contactID)
 	if upToDate {
 		text = fmt.Sprintf("Lead %s re-synced: CRM contact %s was already up to date.", it.state.SourceKey, contactID)
+	}
+	if len(overruled) > 0 {
+		// The team works in the CRM: it hears that its edits were replaced (names
+		// of the fields only; the values are in the audit trail).
+		text += fmt.Sprintf("\nThe form owns %s (rule owner-wins): its values replaced edits made in the CRM.", strings.Join(overruled, ", "))
 	}
 	// The same content notifies once, however often the step or the item re-runs.
 	return it.Notify(ctx, "notify", it.team(), "the lead is synced", text, it.state.WorkflowID+"/synced/"+hash[:16])

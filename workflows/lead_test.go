@@ -426,6 +426,8 @@ func TestUnlinkedContactKeepsWhatASalespersonTypedIn(t *testing.T) {
 		}
 	}
 	require.Equal(t, map[string]string{"crm": "A.", "written": "Ada"}, owned.Details[crm.PropFirstName], "the audit trail keeps both values")
+	require.Contains(t, f.notified[len(f.notified)-1].Text, "The form owns firstname (rule owner-wins): its values replaced edits made in the CRM.",
+		"the team that edits the CRM is told")
 }
 
 func TestAuthFailedWaitsForRetry(t *testing.T) {
