@@ -78,7 +78,21 @@ type Stack struct {
 }
 
 // Start brings the stack up: dev server, sandbox, worker, intake.
-func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+//
+// Ports left empty are picked free; a port picked free can be taken by
+// another process (an outgoing connection's ephemeral port, say) before the
+// program binds it, so a start that loses such a race is tried again on new
+// ports. Fixed ports are never changed.
+func Start(ctx context.Context, opts Options) (*Stack, error) {
+	for attempt := 1; ; attempt++ {
+		s, err := start(ctx, opts)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return s, err
+		}
+	}
+}
+
+func start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, err
 	}

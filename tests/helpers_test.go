@@ -157,7 +157,13 @@ func (s *env) requireLeadsSynced(t *testing.T, keys []string, within time.Durati
 // waitResult blocks until the item's workflow completes.
 func (s *env) waitResult(t *testing.T, id string) workflows.Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	return s.waitResultWithin(t, id, waitFor)
+}
+
+// waitResultWithin is waitResult for an item whose faults may take longer.
+func (s *env) waitResultWithin(t *testing.T, id string, within time.Duration) workflows.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	var r workflows.Result
 	require.NoError(t, s.Client.GetWorkflow(ctx, id, "").Get(ctx, &r))
