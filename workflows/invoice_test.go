@@ -406,14 +406,9 @@ func TestAmendmentOverAConcurrentEditRaisesConflict(t *testing.T) {
 	edited := late
 	edited.Version = 6
 	edited.CustomerName = "Acme Holdings"
-	b := &billingFake{loads: []store.Invoice{late, edited}, failures: map[string][]error{
-		"CreateInvoice": {appError("billing POST /v1/invoices: HTTP 400 due_date", activities.ErrTargetRejected, true)},
-		"AmendInvoice":  {temporal.NewNonRetryableApplicationError("changed", activities.ErrStale, nil)},
-	}}
+	b := &billingFake{loads: []store.Invoice{late, edited}, failures: staleAmendment()}
 	b.install(f)
-	f.at(time.Hour, func() {
-		f.decide("amend", Decision{Action: ActionAmend, Actor: "carol", Reason: "agreed", Set: map[string]string{"dueDate": "2027-01-31"}})
-	})
+	f.at(time.Hour, func() { f.amendDueDate() })
 	f.at(2*time.Hour, func() {
 		s := f.state()
 		require.Equal(t, Conflict, s.Exception.Kind, "the invoice changed in PostgreSQL: the amendment is not written over it")
@@ -436,14 +431,9 @@ func TestAnInvoiceBilledByHandWhileAConflictWaitedIsNotBilled(t *testing.T) {
 	late.Version = 5
 	byHand := late
 	byHand.Version, byHand.Status, byHand.BilledBy, byHand.BilledRef = 6, store.InvoiceBilled, store.BilledByHand, "paper 9"
-	b := &billingFake{loads: []store.Invoice{late, byHand}, failures: map[string][]error{
-		"CreateInvoice": {appError("billing POST /v1/invoices: HTTP 400 due_date", activities.ErrTargetRejected, true)},
-		"AmendInvoice":  {temporal.NewNonRetryableApplicationError("changed", activities.ErrStale, nil)},
-	}}
+	b := &billingFake{loads: []store.Invoice{late, byHand}, failures: staleAmendment()}
 	b.install(f)
-	f.at(time.Hour, func() {
-		f.decide("amend", Decision{Action: ActionAmend, Actor: "carol", Reason: "agreed", Set: map[string]string{"dueDate": "2027-01-31"}})
-	})
+	f.at(time.Hour, func() { f.amendDueDate() })
 	f.at(2*time.Hour, func() {
 		f.decide("overwrite", Decision{Action: ActionApprove, Actor: "carol", Reason: "write my due date"})
 	})
@@ -458,14 +448,9 @@ func TestResolvingAConflictDoesNotMarkTheInvoiceBilled(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "invoice-to-billing:INV-1")
 	late := acmeInvoice()
-	b := &billingFake{loads: []store.Invoice{late}, failures: map[string][]error{
-		"CreateInvoice": {appError("billing POST /v1/invoices: HTTP 400 due_date", activities.ErrTargetRejected, true)},
-		"AmendInvoice":  {temporal.NewNonRetryableApplicationError("changed", activities.ErrStale, nil)},
-	}}
+	b := &billingFake{loads: []store.Invoice{late}, failures: staleAmendment()}
 	b.install(f)
-	f.at(time.Hour, func() {
-		f.decide("amend", Decision{Action: ActionAmend, Actor: "carol", Reason: "agreed", Set: map[string]string{"dueDate": "2027-01-31"}})
-	})
+	f.at(time.Hour, func() { f.amendDueDate() })
 	f.at(2*time.Hour, func() {
 		f.decide("keep", Decision{Action: ActionResolve, Actor: "carol", Reason: "keep the newer invoice", ExternalRef: "asked the clerk"})
 	})
@@ -490,4 +475,18 @@ func TestARunCompletesTheDraftAnEarlierRunBegan(t *testing.T) {
 	require.Equal(t, []string{"in_old"}, b.keys["DraftState"])
 	require.Equal(t, []string{"invoice-to-billing:INV-1/line/2"}, b.keys["AddInvoiceItem"], "line 1 is in the draft already: it is not added twice")
 	require.Empty(t, b.keys["CreateInvoice"])
+}
+
+// staleAmendment makes Stripe refuse the invoice's due date and then the
+// amendment meet an invoice someone changed meanwhile.
+func staleAmendment() map[string][]error {
+	return map[string][]error{
+		"CreateInvoice": {appError("billing POST /v1/invoices: HTTP 400 due_date", activities.ErrTargetRejected, true)},
+		"AmendInvoice":  {temporal.NewNonRetryableApplicationError("changed", activities.ErrStale, nil)},
+	}
+}
+
+// amendDueDate is finance amending the due date Stripe refused.
+func (f *fixture) amendDueDate() {
+	f.decide("amend", Decision{Action: ActionAmend, Actor: "carol", Reason: "agreed", Set: map[string]string{"dueDate": "2027-01-31"}})
 }
