@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/connectors/chat"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
 	"github.com/signalbox-dev/signalbox/connectors/rest"
@@ -86,7 +87,7 @@ func (w *world) update(t *testing.T, key, contactID string, props crm.Properties
 
 func (w *world) link(t *testing.T, key string) store.Link {
 	t.Helper()
-	l, err := w.store.GetLink(context.Background(), "lead-to-crm", key, TargetCRM)
+	l, err := w.store.GetLink(context.Background(), "lead-to-crm", key, api.SystemCRM)
 	require.NoError(t, err)
 	return l
 }
@@ -114,9 +115,9 @@ func TestCreateAfterAResponseLostPastTheEffect(t *testing.T) {
 	_, err := w.create(t, "l1", adaProps)
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
-	require.Equal(t, ErrTargetUnavailable, appErr.Type())
+	require.Equal(t, string(api.ErrorTargetUnavailable), appErr.Type())
 	require.Equal(t, 1, w.sandbox.Stats().Contacts, "the CRM created the contact although the answer was lost")
-	_, err = w.store.GetLink(context.Background(), "lead-to-crm", "l1", TargetCRM)
+	_, err = w.store.GetLink(context.Background(), "lead-to-crm", "l1", api.SystemCRM)
 	require.ErrorIs(t, err, store.ErrNotFound, "not linked until an attempt succeeds")
 
 	require.NoError(t, postPlan(w.url, `{}`))
@@ -155,7 +156,7 @@ func TestFindContactSearchesAgainWhenTheLinkedContactIsGone(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, nil)
 	require.NoError(t, w.store.SaveLink(context.Background(), store.Link{Integration: "lead-to-crm", SourceKey: "l1",
-		TargetSystem: TargetCRM, TargetID: "999", WorkflowID: "x", SyncedAt: time.Now()}))
+		TargetSystem: api.SystemCRM, TargetID: "999", WorkflowID: "x", SyncedAt: time.Now()}))
 	r := w.find(t, "l1", "ada@example.com")
 	require.Nil(t, r.Contact)
 	require.Empty(t, r.Via)
@@ -183,7 +184,7 @@ func TestUpdateOfAVanishedContactIsRejected(t *testing.T) {
 	err := w.update(t, "l1", "999", adaProps)
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
-	require.Equal(t, ErrTargetRejected, appErr.Type())
+	require.Equal(t, string(api.ErrorTargetRejected), appErr.Type())
 }
 
 func TestNotifyPostsOncePerKey(t *testing.T) {
@@ -193,7 +194,7 @@ func TestNotifyPostsOncePerKey(t *testing.T) {
 	_, err := w.env.ExecuteActivity(w.chat.Notify, in)
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
-	require.Equal(t, ErrTargetUnavailable, appErr.Type(), "a 5xx is retried")
+	require.Equal(t, string(api.ErrorTargetUnavailable), appErr.Type(), "a 5xx is retried")
 	require.Zero(t, w.sandbox.Stats().Messages)
 
 	require.NoError(t, postPlan(w.url, `{}`))
@@ -372,7 +373,7 @@ func TestTwoLeadsForOnePersonAtOnceMakeOneContactAndADuplicate(t *testing.T) {
 		FirstName: "Ada", LastName: "Lovelace", Company: "Engines", Properties: []string{"email", "firstname"}})
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
-	require.Equal(t, ErrBusy, appErr.Type())
+	require.Equal(t, string(api.ErrorBusy), appErr.Type())
 	require.False(t, appErr.NonRetryable(), "it looks again")
 
 	// Once the first created its contact, the second finds it as a likely duplicate.

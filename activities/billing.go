@@ -7,19 +7,10 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/connectors/billing"
 	"github.com/signalbox-dev/signalbox/store"
 )
-
-// TargetStripe names Stripe in external links and external IDs.
-const TargetStripe = "stripe"
-
-// ErrNotFound is the error type of a source record that does not exist.
-const ErrNotFound = "NotFound"
-
-// ErrStale is the error type of a write refused because the record changed
-// since it was read.
-const ErrStale = "Stale"
 
 // Billing holds the activities that call Stripe. Each makes one request per
 // attempt, so the billing queue's rate limit is Stripe's request rate.
@@ -47,7 +38,7 @@ type FindCustomerResult struct {
 // metadata names ours (and links it).
 func (a *Billing) FindCustomer(ctx context.Context, in FindCustomerInput) (FindCustomerResult, error) {
 	return heartbeating(ctx, func(ctx context.Context) (FindCustomerResult, error) {
-		link, err := a.Store.GetLink(ctx, in.Integration, customerKey(in.CustomerID), TargetStripe)
+		link, err := a.Store.GetLink(ctx, in.Integration, customerKey(in.CustomerID), api.SystemStripe)
 		if err == nil {
 			return FindCustomerResult{StripeCustomerID: link.TargetID, Found: true}, nil
 		}
@@ -86,7 +77,7 @@ func (a *Billing) CreateCustomer(ctx context.Context, in CreateCustomerInput) (C
 }
 
 func (a *Billing) linkCustomer(ctx context.Context, integration, customerID, stripeID string) error {
-	return a.Store.SaveLink(ctx, store.Link{Integration: integration, SourceKey: customerKey(customerID), TargetSystem: TargetStripe,
+	return a.Store.SaveLink(ctx, store.Link{Integration: integration, SourceKey: customerKey(customerID), TargetSystem: api.SystemStripe,
 		TargetID: stripeID, WorkflowID: "", SyncedAt: time.Now().UTC()})
 }
 
@@ -212,7 +203,7 @@ type Invoices struct {
 func (a *Invoices) LoadInvoice(ctx context.Context, id string) (store.Invoice, error) {
 	inv, err := a.Store.GetInvoice(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return inv, temporal.NewNonRetryableApplicationError("invoice "+id+" does not exist in PostgreSQL", ErrNotFound, nil)
+		return inv, temporal.NewNonRetryableApplicationError("invoice "+id+" does not exist in PostgreSQL", string(api.ErrorNotFound), nil)
 	}
 	return inv, Classify(err)
 }
@@ -227,12 +218,12 @@ type AmendInvoiceInput struct {
 }
 
 // AmendInvoice writes amended header fields to the source of truth, unless
-// the invoice changed since the item read it: then it fails with ErrStale and
+// the invoice changed since the item read it: then it fails with string(api.ErrorStale) and
 // writes nothing, so no one's edit is overwritten.
 func (a *Invoices) AmendInvoice(ctx context.Context, in AmendInvoiceInput) (VersionResult, error) {
 	version, err := a.Store.UpdateInvoiceHeader(ctx, in.InvoiceID, in.IfVersion, in.Header)
 	if errors.Is(err, store.ErrStale) {
-		return VersionResult{}, temporal.NewNonRetryableApplicationError("invoice "+in.InvoiceID+" changed in PostgreSQL while the item waited; the amendment was not written", ErrStale, nil)
+		return VersionResult{}, temporal.NewNonRetryableApplicationError("invoice "+in.InvoiceID+" changed in PostgreSQL while the item waited; the amendment was not written", string(api.ErrorStale), nil)
 	}
 	return VersionResult{Version: version}, Classify(err)
 }

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/connectors/chat"
 	"github.com/signalbox-dev/signalbox/store"
 )
@@ -77,7 +78,7 @@ func (a *Chat) notify(ctx context.Context, in NotifyInput) (NotifyResult, error)
 		activity.GetLogger(ctx).Info("notification already delivered", "key", in.Key)
 		return NotifyResult{}, nil
 	case claim == store.Busy:
-		return NotifyResult{}, temporal.NewApplicationError("another attempt is sending notification "+in.Key+"; retrying once it has", ErrBusy)
+		return NotifyResult{}, temporal.NewApplicationError("another attempt is sending notification "+in.Key+"; retrying once it has", string(api.ErrorBusy))
 	}
 	text := in.Text
 	var slot store.DigestSlot

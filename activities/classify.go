@@ -13,31 +13,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/connectors/rest"
-)
-
-// Error types of the ApplicationErrors activities return. Workflows read them to
-// decide which exception an exhausted or refused step raises.
-const (
-	// ErrAuthFailed: the target refused our credentials (401/403). Not retried.
-	ErrAuthFailed = "AuthFailed"
-	// ErrTargetRejected: the target refused the request's content (other 4xx). Not retried.
-	ErrTargetRejected = "TargetRejected"
-	// ErrConflict: the target reports a conflicting record (409) the step did not resolve. Not retried.
-	ErrConflict = "Conflict"
-	// ErrRateLimited: the target asked us to slow down (429). Retried after Retry-After.
-	ErrRateLimited = "RateLimited"
-	// ErrTargetUnavailable: 408, 5xx, network failure or timeout, or an
-	// idempotency key still in use by a request the target is running (409). Retried.
-	ErrTargetUnavailable = "TargetUnavailable"
-	// ErrIdempotencyMisuse: the target saw an idempotency key again with other
-	// parameters, a bug in signalbox. Not retried.
-	ErrIdempotencyMisuse = "IdempotencyMisuse"
-	// ErrInternal: signalbox's own dependency (PostgreSQL) failed. Retried.
-	ErrInternal = "Internal"
-	// ErrBusy: the step waits for another item's step on the same record
-	// (a notification being sent, a person being looked up). Retried.
-	ErrBusy = "Busy"
 )
 
 // MaxRetryAfter caps how long a Retry-After can postpone the next attempt.
@@ -66,7 +43,7 @@ func Classify(err error) error {
 	}
 	var e *rest.Error
 	if !errors.As(err, &e) {
-		return temporal.NewApplicationErrorWithOptions(redact(err.Error()), ErrInternal, temporal.ApplicationErrorOptions{})
+		return temporal.NewApplicationErrorWithOptions(redact(err.Error()), string(api.ErrorInternal), temporal.ApplicationErrorOptions{})
 	}
 	msg := redact(e.Error())
 	status := e.StatusCode
@@ -79,27 +56,27 @@ func Classify(err error) error {
 	switch {
 	case e.RateLimited():
 		retry.Category = temporal.ApplicationErrorCategoryBenign
-		return temporal.NewApplicationErrorWithOptions(msg, ErrRateLimited, retry)
+		return temporal.NewApplicationErrorWithOptions(msg, string(api.ErrorRateLimited), retry)
 	case status == 0 || status == http.StatusRequestTimeout || status >= 500:
-		return temporal.NewApplicationErrorWithOptions(msg, ErrTargetUnavailable, retry)
+		return temporal.NewApplicationErrorWithOptions(msg, string(api.ErrorTargetUnavailable), retry)
 	case e.Idempotency && status == http.StatusConflict:
 		// The key's first request (say, an attempt that timed out) is still running.
 		return temporal.NewApplicationErrorWithOptions(msg+" (a request with the same idempotency key is still running; retrying)",
-			ErrTargetUnavailable, retry)
+			string(api.ErrorTargetUnavailable), retry)
 	case e.Idempotency:
 		return temporal.NewApplicationErrorWithOptions(
 			msg+" (signalbox sent an idempotency key again with other parameters: this is a bug in signalbox, please report it;"+
 				" check in the target whether the step took effect, then resolve or cancel the item)",
-			ErrIdempotencyMisuse, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{rejection(e)}})
+			string(api.ErrorIdempotencyMisuse), temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{rejection(e)}})
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return temporal.NewApplicationErrorWithOptions(
 			fmt.Sprintf("%s (check the %s credentials, then decide retry)", msg, e.Target),
-			ErrAuthFailed, temporal.ApplicationErrorOptions{NonRetryable: true})
+			string(api.ErrorAuthFailed), temporal.ApplicationErrorOptions{NonRetryable: true})
 	case status == http.StatusConflict:
-		return temporal.NewApplicationErrorWithOptions(msg, ErrConflict,
+		return temporal.NewApplicationErrorWithOptions(msg, string(api.ErrorConflict),
 			temporal.ApplicationErrorOptions{NonRetryable: true, Category: temporal.ApplicationErrorCategoryBenign, Details: []any{rejection(e)}})
 	default:
-		return temporal.NewApplicationErrorWithOptions(msg, ErrTargetRejected,
+		return temporal.NewApplicationErrorWithOptions(msg, string(api.ErrorTargetRejected),
 			temporal.ApplicationErrorOptions{NonRetryable: true, Category: temporal.ApplicationErrorCategoryBenign, Details: []any{rejection(e)}})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/connectors/billing"
 	"github.com/signalbox-dev/signalbox/connectors/rest"
 )
@@ -47,22 +48,22 @@ func TestClassifyRealResponses(t *testing.T) {
 		delayMin     time.Duration
 		delayMax     time.Duration
 	}{
-		{"400 validation", 400, nil, `{"category":"VALIDATION_ERROR","message":"bad email"}`, ErrTargetRejected, true, true, 0, 0},
-		{"404", 404, nil, `{"message":"not found"}`, ErrTargetRejected, true, true, 0, 0},
-		{"422", 422, nil, `{}`, ErrTargetRejected, true, true, 0, 0},
-		{"401", 401, nil, `{"category":"INVALID_AUTHENTICATION"}`, ErrAuthFailed, true, false, 0, 0},
-		{"403", 403, nil, `forbidden`, ErrAuthFailed, true, false, 0, 0},
-		{"409", 409, nil, `{"category":"CONFLICT","message":"Contact already exists. Existing ID: 5"}`, ErrConflict, true, true, 0, 0},
-		{"429 seconds", 429, map[string]string{"Retry-After": "7"}, ``, ErrRateLimited, false, true, 7*time.Second + RetryAfterMargin, 7*time.Second + RetryAfterMargin},
-		{"429 date", 429, map[string]string{"Retry-After": future}, ``, ErrRateLimited, false, true, 80 * time.Second, 92 * time.Second},
-		{"429 now", 429, map[string]string{"Retry-After": "0"}, ``, ErrRateLimited, false, true, 0, 0},
-		{"429 capped", 429, map[string]string{"Retry-After": "86400"}, ``, ErrRateLimited, false, true, MaxRetryAfter, MaxRetryAfter},
-		{"429 without header", 429, nil, ``, ErrRateLimited, false, true, 0, 0},
-		{"408", 408, nil, ``, ErrTargetUnavailable, false, false, 0, 0},
-		{"500", 500, nil, ``, ErrTargetUnavailable, false, false, 0, 0},
-		{"502", 502, nil, `<html>bad gateway</html>`, ErrTargetUnavailable, false, false, 0, 0},
-		{"503 with Retry-After", 503, map[string]string{"Retry-After": "3"}, ``, ErrTargetUnavailable, false, false, 3*time.Second + RetryAfterMargin, 3*time.Second + RetryAfterMargin},
-		{"502 with Retry-After date", 502, map[string]string{"Retry-After": future}, ``, ErrTargetUnavailable, false, false, 80 * time.Second, 92 * time.Second},
+		{"400 validation", 400, nil, `{"category":"VALIDATION_ERROR","message":"bad email"}`, string(api.ErrorTargetRejected), true, true, 0, 0},
+		{"404", 404, nil, `{"message":"not found"}`, string(api.ErrorTargetRejected), true, true, 0, 0},
+		{"422", 422, nil, `{}`, string(api.ErrorTargetRejected), true, true, 0, 0},
+		{"401", 401, nil, `{"category":"INVALID_AUTHENTICATION"}`, string(api.ErrorAuthFailed), true, false, 0, 0},
+		{"403", 403, nil, `forbidden`, string(api.ErrorAuthFailed), true, false, 0, 0},
+		{"409", 409, nil, `{"category":"CONFLICT","message":"Contact already exists. Existing ID: 5"}`, string(api.ErrorConflict), true, true, 0, 0},
+		{"429 seconds", 429, map[string]string{"Retry-After": "7"}, ``, string(api.ErrorRateLimited), false, true, 7*time.Second + RetryAfterMargin, 7*time.Second + RetryAfterMargin},
+		{"429 date", 429, map[string]string{"Retry-After": future}, ``, string(api.ErrorRateLimited), false, true, 80 * time.Second, 92 * time.Second},
+		{"429 now", 429, map[string]string{"Retry-After": "0"}, ``, string(api.ErrorRateLimited), false, true, 0, 0},
+		{"429 capped", 429, map[string]string{"Retry-After": "86400"}, ``, string(api.ErrorRateLimited), false, true, MaxRetryAfter, MaxRetryAfter},
+		{"429 without header", 429, nil, ``, string(api.ErrorRateLimited), false, true, 0, 0},
+		{"408", 408, nil, ``, string(api.ErrorTargetUnavailable), false, false, 0, 0},
+		{"500", 500, nil, ``, string(api.ErrorTargetUnavailable), false, false, 0, 0},
+		{"502", 502, nil, `<html>bad gateway</html>`, string(api.ErrorTargetUnavailable), false, false, 0, 0},
+		{"503 with Retry-After", 503, map[string]string{"Retry-After": "3"}, ``, string(api.ErrorTargetUnavailable), false, false, 3*time.Second + RetryAfterMargin, 3*time.Second + RetryAfterMargin},
+		{"502 with Retry-After date", 502, map[string]string{"Retry-After": future}, ``, string(api.ErrorTargetUnavailable), false, false, 80 * time.Second, 92 * time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,9 +90,9 @@ func TestClassifyStripeIdempotencyErrors(t *testing.T) {
 		says         string
 	}{
 		{"key in use", `{"error":{"type":"idempotency_error","code":"idempotency_key_in_use","message":"There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through): k."}}`,
-			409, ErrTargetUnavailable, false, "still running; retrying"},
+			409, string(api.ErrorTargetUnavailable), false, "still running; retrying"},
 		{"key reused with other parameters", `{"error":{"type":"idempotency_error","message":"Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than 'k' if you meant to execute a different request."}}`,
-			400, ErrIdempotencyMisuse, true, "this is a bug in signalbox, please report it"},
+			400, string(api.ErrorIdempotencyMisuse), true, "this is a bug in signalbox, please report it"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,7 +116,7 @@ func TestClassifyCallHeldBackByThePause(t *testing.T) {
 	require.Error(t, c.Do(context.Background(), rest.Request{Method: "GET", Path: "/x"}, nil))
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, Classify(c.Do(context.Background(), rest.Request{Method: "GET", Path: "/x"}, nil)), &appErr)
-	require.Equal(t, ErrRateLimited, appErr.Type())
+	require.Equal(t, string(api.ErrorRateLimited), appErr.Type())
 	require.False(t, appErr.NonRetryable())
 	require.Contains(t, appErr.Message(), "not sent")
 	require.InDelta(t, 60*time.Second+RetryAfterMargin, appErr.NextRetryDelay(), float64(5*time.Second))
@@ -133,7 +134,7 @@ func TestClassifyTransportFailures(t *testing.T) {
 	} {
 		var appErr *temporal.ApplicationError
 		require.ErrorAs(t, Classify(err), &appErr, name)
-		require.Equal(t, ErrTargetUnavailable, appErr.Type(), name)
+		require.Equal(t, string(api.ErrorTargetUnavailable), appErr.Type(), name)
 		require.False(t, appErr.NonRetryable(), name)
 	}
 }
@@ -144,7 +145,7 @@ func TestClassifyOtherErrors(t *testing.T) {
 	require.ErrorIs(t, Classify(context.Canceled), context.Canceled, "cancellation passes through")
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, Classify(errors.New("pg: too many connections")), &appErr)
-	require.Equal(t, ErrInternal, appErr.Type())
+	require.Equal(t, string(api.ErrorInternal), appErr.Type())
 	require.False(t, appErr.NonRetryable())
 	already := temporal.NewNonRetryableApplicationError("x", "Custom", nil)
 	require.Same(t, already, Classify(already), "an error is classified once")

@@ -14,13 +14,11 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
 	"github.com/signalbox-dev/signalbox/connectors/rest"
 	"github.com/signalbox-dev/signalbox/store"
 )
-
-// TargetCRM names the CRM in external links and external IDs.
-const TargetCRM = "crm"
 
 // CRM holds the activities that read and write CRM contacts.
 type CRM struct {
@@ -62,7 +60,7 @@ func (a *CRM) FindContact(ctx context.Context, in FindContactInput) (FindContact
 }
 
 func (a *CRM) findContact(ctx context.Context, in FindContactInput) (FindContactResult, error) {
-	link, err := a.Store.GetLink(ctx, in.Integration, in.SourceKey, TargetCRM)
+	link, err := a.Store.GetLink(ctx, in.Integration, in.SourceKey, api.SystemCRM)
 	switch {
 	case err == nil && link.TargetID != "":
 		c, err := a.Client.Get(ctx, link.TargetID, in.Properties)
@@ -90,7 +88,7 @@ func (a *CRM) findContact(ctx context.Context, in FindContactInput) (FindContact
 		}
 		if claimed.Busy {
 			return FindContactResult{}, temporal.NewApplicationErrorWithOptions("another lead for the same person is being looked up or created; this one looks again once it has",
-				ErrBusy, temporal.ApplicationErrorOptions{NextRetryDelay: time.Second, Category: temporal.ApplicationErrorCategoryBenign})
+				string(api.ErrorBusy), temporal.ApplicationErrorOptions{NextRetryDelay: time.Second, Category: temporal.ApplicationErrorCategoryBenign})
 		}
 	}
 	groups := []crm.FilterGroup{crm.Equals(crm.Properties{crm.PropEmail: in.Email})}
@@ -241,6 +239,6 @@ func (a *CRM) MergeContact(ctx context.Context, in UpdateContactInput) error {
 }
 
 func link(ctx context.Context, s *store.Store, integration, sourceKey, workflowID, contactID, hash string, baseline store.Baseline) error {
-	return s.SaveLink(ctx, store.Link{Integration: integration, SourceKey: sourceKey, TargetSystem: TargetCRM,
+	return s.SaveLink(ctx, store.Link{Integration: integration, SourceKey: sourceKey, TargetSystem: api.SystemCRM,
 		TargetID: contactID, SyncedHash: hash, WorkflowID: workflowID, SyncedAt: time.Now().UTC(), Baseline: baseline})
 }

@@ -25,6 +25,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/connectors/chat"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
 	"github.com/signalbox-dev/signalbox/connectors/rest"
@@ -163,9 +164,9 @@ func startBaseline(ctx context.Context, c client.Client, key string) (client.Wor
 
 func startLead(consent bool) starter {
 	return func(ctx context.Context, c client.Client, key string) (client.WorkflowRun, error) {
-		spec := workflows.LeadToCRMSpec()
-		return c.ExecuteWorkflow(ctx, workflows.StartOptions(spec, key), spec.WorkflowType,
-			workflows.LeadInput{ItemInput: workflows.ItemInput{StartedBy: "bench"}, Lead: benchLead(key, consent)})
+		spec := api.LeadToCRMSpec()
+		return c.ExecuteWorkflow(ctx, api.StartOptions(spec, key), spec.WorkflowType,
+			workflows.LeadInput{ItemInput: api.ItemInput{StartedBy: "bench"}, Lead: benchLead(key, consent)})
 	}
 }
 
@@ -211,7 +212,7 @@ func happyPath(ctx context.Context, c client.Client, o options, prefix string, s
 		if prefix == "bench-bare" {
 			ids[i] = "bare:" + ids[i]
 		} else {
-			ids[i] = workflows.ItemID(workflows.IntegrationLeadToCRM, ids[i])
+			ids[i] = api.ItemID(api.IntegrationLeadToCRM, ids[i])
 		}
 	}
 	for _, id := range ids {
@@ -275,21 +276,21 @@ func decisionToResume(ctx context.Context, c client.Client, n int) ([]time.Durat
 	ids := make([]string, n)
 	for i := range ids {
 		key := fmt.Sprintf("bench-resume-%d-%04d", stamp, i)
-		ids[i] = workflows.ItemID(workflows.IntegrationLeadToCRM, key)
+		ids[i] = api.ItemID(api.IntegrationLeadToCRM, key)
 		if _, err := startLead(false)(ctx, c, key); err != nil {
 			return nil, err
 		}
 	}
 	for _, id := range ids {
-		if err := waitStatus(ctx, c, id, workflows.StatusBlocked); err != nil {
+		if err := waitStatus(ctx, c, id, api.StatusBlocked); err != nil {
 			return nil, err
 		}
 	}
 	out := make([]time.Duration, 0, n)
 	for _, id := range ids {
 		t0 := time.Now()
-		h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: workflows.UpdateDecide,
-			Args: []any{workflows.Decision{Action: workflows.ActionApprove, Actor: "alice", Reason: "benchmark"}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+		h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: api.UpdateDecide,
+			Args: []any{api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "benchmark"}}, WaitForStage: client.WorkflowUpdateStageCompleted})
 		if err == nil {
 			err = h.Get(ctx, nil)
 		}
@@ -323,10 +324,10 @@ func firstActivityStartedAfter(ctx context.Context, c client.Client, id string, 
 	return time.Time{}, fmt.Errorf("%s: no activity started after the decision", id)
 }
 
-func waitStatus(ctx context.Context, c client.Client, id string, want workflows.Status) error {
+func waitStatus(ctx context.Context, c client.Client, id string, want api.Status) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		s, _, err := workflows.ReadItem(ctx, c, id)
+		s, _, err := api.ReadItem(ctx, c, id)
 		if err == nil && s.Status == want {
 			return nil
 		}

@@ -24,9 +24,18 @@ type Validator interface {
 	Validate() error
 }
 
+// defaulter is implemented by config structs with defaults that struct tags
+// cannot express, such as Worker's limits, which differ by target.
+type defaulter interface {
+	setDefaults()
+}
+
 // Load fills spec from the environment and validates it. The error, if any, is a
 // single line naming the variable at fault.
 func Load(spec Validator) error {
+	if d, ok := spec.(defaulter); ok {
+		d.setDefaults()
+	}
 	if err := envconfig.Process(Prefix, spec); err != nil {
 		return explain(err)
 	}
@@ -91,11 +100,10 @@ func shown(variable, value string) string {
 }
 
 func checkHostPort(variable, value string) error {
-	host, port, err := net.SplitHostPort(value)
+	_, port, err := net.SplitHostPort(value)
 	if err != nil || port == "" {
 		return Invalid(variable, value, "must be host:port, e.g. 127.0.0.1:8080")
 	}
-	_ = host
 	return nil
 }
 

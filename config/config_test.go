@@ -30,9 +30,17 @@ func TestWorkerDefaults(t *testing.T) {
 	require.Equal(t, "default", w.Namespace)
 	require.Equal(t, "postgres://postgres@127.0.0.1:5432/signalbox", w.Database.URL)
 	require.True(t, w.RegisterSearchAttributes)
-	require.Equal(t, 10*time.Second, w.CRMTimeout)
-	require.Equal(t, 20.0, w.CRMRate)
+	require.Equal(t, Target{Timeout: 10 * time.Second, Rate: 20, Concurrency: 8, RetryWindow: 10 * time.Minute}, w.CRM)
+	require.Equal(t, Target{Timeout: 20 * time.Second, Rate: 20, Concurrency: 8, RetryWindow: 10 * time.Minute}, w.Billing)
+	require.Equal(t, Target{Timeout: 10 * time.Second, Rate: 5, Concurrency: 4, RetryWindow: 10 * time.Minute}, w.Chat)
 	require.Empty(t, w.Operators)
+}
+
+func TestLoadResetsTargetDefaults(t *testing.T) {
+	cleanEnv(t)
+	w := Worker{Chat: Target{Timeout: time.Hour}}
+	require.NoError(t, Load(&w))
+	require.Equal(t, 10*time.Second, w.Chat.Timeout, "an unset variable takes its default, as with a default tag")
 }
 
 func TestVariableNames(t *testing.T) {
@@ -46,9 +54,18 @@ func TestVariableNames(t *testing.T) {
 		"SIGNALBOX_UI_BASE_URL":                "https://temporal.example.com",
 		"SIGNALBOX_CRM_BASE_URL":               "https://api.hubapi.com",
 		"SIGNALBOX_CRM_TOKEN":                  "pat-eu1-x",
+		"SIGNALBOX_CRM_TIMEOUT":                "11s",
 		"SIGNALBOX_CRM_RATE":                   "9.5",
 		"SIGNALBOX_CRM_CONCURRENCY":            "3",
 		"SIGNALBOX_CRM_RETRY_WINDOW":           "1h",
+		"SIGNALBOX_BILLING_TIMEOUT":            "12s",
+		"SIGNALBOX_BILLING_RATE":               "7",
+		"SIGNALBOX_BILLING_CONCURRENCY":        "2",
+		"SIGNALBOX_BILLING_RETRY_WINDOW":       "2h",
+		"SIGNALBOX_CHAT_TIMEOUT":               "13s",
+		"SIGNALBOX_CHAT_RATE":                  "0.5",
+		"SIGNALBOX_CHAT_CONCURRENCY":           "1",
+		"SIGNALBOX_CHAT_RETRY_WINDOW":          "3h",
 		"SIGNALBOX_CHAT_WEBHOOKS":              "sales=https://hooks.slack.com/services/T/B/X",
 		"SIGNALBOX_LOG_LEVEL":                  "debug",
 	}
@@ -65,9 +82,9 @@ func TestVariableNames(t *testing.T) {
 	require.Equal(t, "https://temporal.example.com", w.UIBaseURL)
 	require.Equal(t, "https://api.hubapi.com", w.CRMBaseURL)
 	require.Equal(t, "pat-eu1-x", w.CRMToken)
-	require.Equal(t, 9.5, w.CRMRate)
-	require.Equal(t, 3, w.CRMConcurrency)
-	require.Equal(t, time.Hour, w.CRMRetryWindow)
+	require.Equal(t, Target{Timeout: 11 * time.Second, Rate: 9.5, Concurrency: 3, RetryWindow: time.Hour}, w.CRM)
+	require.Equal(t, Target{Timeout: 12 * time.Second, Rate: 7, Concurrency: 2, RetryWindow: 2 * time.Hour}, w.Billing)
+	require.Equal(t, Target{Timeout: 13 * time.Second, Rate: 0.5, Concurrency: 1, RetryWindow: 3 * time.Hour}, w.Chat)
 	require.Equal(t, "https://hooks.slack.com/services/T/B/X", w.ChatWebhooks["sales"])
 	require.Equal(t, "DEBUG", w.Level().String())
 }
@@ -91,6 +108,11 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"malformed bool", "SIGNALBOX_REGISTER_SEARCH_ATTRIBUTES", "yes please", `config: SIGNALBOX_REGISTER_SEARCH_ATTRIBUTES="yes please" is not a valid boolean`},
 		{"zero rate", "SIGNALBOX_CRM_RATE", "0", `config: SIGNALBOX_CRM_RATE="0" must be greater than zero`},
 		{"window shorter than timeout", "SIGNALBOX_CRM_RETRY_WINDOW", "1s", `config: SIGNALBOX_CRM_RETRY_WINDOW="1s" must be at least SIGNALBOX_CRM_TIMEOUT (10s)`},
+		{"zero billing rate", "SIGNALBOX_BILLING_RATE", "0", `config: SIGNALBOX_BILLING_RATE="0" must be greater than zero`},
+		{"billing window shorter than its timeout", "SIGNALBOX_BILLING_RETRY_WINDOW", "15s", `config: SIGNALBOX_BILLING_RETRY_WINDOW="15s" must be at least SIGNALBOX_BILLING_TIMEOUT (20s)`},
+		{"malformed billing timeout", "SIGNALBOX_BILLING_TIMEOUT", "soon", `config: SIGNALBOX_BILLING_TIMEOUT="soon" is not a valid duration`},
+		{"zero chat concurrency", "SIGNALBOX_CHAT_CONCURRENCY", "0", `config: SIGNALBOX_CHAT_CONCURRENCY="0" must be at least 1`},
+		{"zero chat timeout", "SIGNALBOX_CHAT_TIMEOUT", "0s", `config: SIGNALBOX_CHAT_TIMEOUT="0s" must be greater than zero`},
 		{"address without port", "TEMPORAL_ADDRESS", "localhost", `config: TEMPORAL_ADDRESS="localhost" must be host:port`},
 		{"empty database URL", "DATABASE_URL", "", `config: DATABASE_URL (value hidden) must not be empty`},
 		{"bad database URL", "DATABASE_URL", "postgres://u:secret@host:notaport/db", `config: DATABASE_URL is not a valid PostgreSQL connection string`},
@@ -166,6 +188,60 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 			require.True(t, strings.Contains(string(readme), "`"+key+"`"), "README.md's configuration table lacks %s", key)
 		}
 	}
+}
+
+// TestREADMEGivesEveryWorkerDefault keeps the README's defaults true: a variable
+// set to the default its table row gives must load as if it were unset. This
+// covers the limits of each target, whose defaults are code, not struct tags.
+func TestREADMEGivesEveryWorkerDefault(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	defaults := map[string]string{} // variable -> its row's default column
+	for _, line := range strings.Split(string(readme), "\n") {
+		cols := strings.Split(line, " | ")
+		if !strings.HasPrefix(line, "| `") || len(cols) < 4 {
+			continue
+		}
+		for _, name := range strings.Split(strings.TrimPrefix(cols[0], "| "), ", ") {
+			defaults[strings.Trim(name, "`")] = cols[2]
+		}
+	}
+
+	cleanEnv(t)
+	var want Worker
+	require.NoError(t, Load(&want))
+	var keys strings.Builder
+	require.NoError(t, envconfig.Usagef(Prefix, &Worker{}, &keys, "{{range .}}{{usage_key .}}\n{{end}}"))
+	checked := 0
+	for _, key := range strings.Fields(keys.String()) {
+		documented := strings.TrimPrefix(key, "SIGNALBOX_")
+		if !strings.HasPrefix(documented, "TEMPORAL_") && documented != "DATABASE_URL" {
+			documented = key
+		}
+		column, ok := defaults[documented]
+		require.True(t, ok, "README.md's configuration table lacks %s", documented)
+		value, isValue := strings.CutPrefix(column, "`")
+		if !isValue {
+			continue // no default, or one described in words
+		}
+		value, _, _ = strings.Cut(value, "`")
+		t.Run(key, func(t *testing.T) {
+			cleanEnv(t)
+			t.Setenv(key, value)
+			var got Worker
+			require.NoError(t, Load(&got))
+			require.Equal(t, want, got, "README.md gives %s=%s as the default; Load's default differs", documented, value)
+		})
+		checked++
+	}
+	for _, target := range []string{"CRM", "BILLING", "CHAT"} {
+		for _, limit := range []string{"TIMEOUT", "RATE", "CONCURRENCY", "RETRY_WINDOW"} {
+			key := "SIGNALBOX_" + target + "_" + limit
+			require.Contains(t, keys.String(), key+"\n")
+			require.True(t, strings.HasPrefix(defaults[key], "`"), "README.md gives no default for %s", key)
+		}
+	}
+	require.Greater(t, checked, 12)
 }
 
 func TestIntakeAuthIsRequiredToServe(t *testing.T) {

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 )
 
@@ -29,17 +28,25 @@ func (l Logging) Validate() error {
 	return nil
 }
 
-// Target holds the limits shared by every external system a worker calls.
+// Target holds the limits of one external system a worker calls. Worker has one
+// per system, read from SIGNALBOX_<SYSTEM>_TIMEOUT, _RATE, _CONCURRENCY and
+// _RETRY_WINDOW; their defaults differ by system, so Load sets them in code
+// rather than in struct tags.
 type Target struct {
-	Name        string
-	Rate        float64
-	Concurrency int
-	Timeout     time.Duration
-	RetryWindow time.Duration
+	// Timeout bounds one request.
+	Timeout time.Duration `split_words:"true"`
+	// Rate caps requests per second across all workers.
+	Rate float64 `split_words:"true"`
+	// Concurrency caps requests running at once in this process.
+	Concurrency int `split_words:"true"`
+	// RetryWindow is how long a step keeps retrying before the item fails.
+	RetryWindow time.Duration `split_words:"true"`
 }
 
-func (t Target) validate() error {
-	prefix := "SIGNALBOX_" + strings.ToUpper(t.Name) + "_"
+// validate checks the limits of the target whose variables are named
+// SIGNALBOX_<name>_..., e.g. name CRM.
+func (t Target) validate(name string) error {
+	prefix := Prefix + "_" + name + "_"
 	if err := checkPositive(prefix+"RATE", t.Rate); err != nil {
 		return err
 	}
@@ -80,27 +87,22 @@ type Worker struct {
 	CRMBaseURL string `split_words:"true" default:"http://127.0.0.1:8091"`
 	// CRMToken is the CRM's bearer token (a HubSpot private-app token). Default: the sandbox's.
 	CRMToken string `split_words:"true" default:"sandbox-token"`
-	// CRMTimeout bounds one CRM request. Default: 10s.
-	CRMTimeout time.Duration `split_words:"true" default:"10s"`
-	// CRMRate caps CRM activities per second across all workers. Default: 20.
-	CRMRate float64 `split_words:"true" default:"20"`
-	// CRMConcurrency caps CRM activities running at once in this process. Default: 8.
-	CRMConcurrency int `split_words:"true" default:"8"`
-	// CRMRetryWindow is how long a CRM step keeps retrying before the item fails. Default: 10m.
-	CRMRetryWindow time.Duration `split_words:"true" default:"10m"`
+	// CRM limits CRM activities, read from SIGNALBOX_CRM_TIMEOUT (one request),
+	// SIGNALBOX_CRM_RATE (per second across all workers), SIGNALBOX_CRM_CONCURRENCY
+	// (at once in this process) and SIGNALBOX_CRM_RETRY_WINDOW (how long a step
+	// retries before the item fails). Default: 10s, 20, 8 and 10m.
+	CRM Target `envconfig:"CRM"`
 
 	// BillingBaseURL is the Stripe API. Default: the sandbox's pass-through to stripe-mock, http://127.0.0.1:8092.
 	BillingBaseURL string `split_words:"true" default:"http://127.0.0.1:8092"`
 	// BillingAPIKey is the Stripe secret key. Default: a test key stripe-mock accepts.
 	BillingAPIKey string `split_words:"true" default:"sk_test_signalbox"`
-	// BillingTimeout bounds one Stripe request. Default: 20s.
-	BillingTimeout time.Duration `split_words:"true" default:"20s"`
-	// BillingRate caps Stripe requests per second across all workers (test mode allows 25). Default: 20.
-	BillingRate float64 `split_words:"true" default:"20"`
-	// BillingConcurrency caps Stripe requests at once in this process. Default: 8.
-	BillingConcurrency int `split_words:"true" default:"8"`
-	// BillingRetryWindow is how long a Stripe step keeps retrying before the item fails. Default: 10m.
-	BillingRetryWindow time.Duration `split_words:"true" default:"10m"`
+	// Billing limits Stripe requests, read from SIGNALBOX_BILLING_TIMEOUT (one
+	// request), SIGNALBOX_BILLING_RATE (per second across all workers; test mode
+	// allows 25), SIGNALBOX_BILLING_CONCURRENCY (at once in this process) and
+	// SIGNALBOX_BILLING_RETRY_WINDOW (how long a step retries before the item
+	// fails). Default: 20s, 20, 8 and 10m.
+	Billing Target `envconfig:"BILLING"`
 	// InvoiceApprovalThreshold is the total, in minor units of the invoice's currency, above
 	// which finance must approve an invoice; 0 turns approval off. Default: 500000 (5,000.00).
 	InvoiceApprovalThreshold int64 `split_words:"true" default:"500000"`
@@ -110,14 +112,12 @@ type Worker struct {
 	ChatWebhooks TeamMap `split_words:"true"`
 	// ChatWebhookBaseURL serves teams without their own webhook. Default: the sandbox, http://127.0.0.1:8091/services.
 	ChatWebhookBaseURL string `split_words:"true" default:"http://127.0.0.1:8091/services"`
-	// ChatTimeout bounds one chat post. Default: 10s.
-	ChatTimeout time.Duration `split_words:"true" default:"10s"`
-	// ChatRate caps chat posts per second across all workers (Slack allows about 1 per webhook). Default: 5.
-	ChatRate float64 `split_words:"true" default:"5"`
-	// ChatConcurrency caps chat posts running at once in this process. Default: 4.
-	ChatConcurrency int `split_words:"true" default:"4"`
-	// ChatRetryWindow is how long a chat post keeps retrying before the item fails. Default: 10m.
-	ChatRetryWindow time.Duration `split_words:"true" default:"10m"`
+	// Chat limits chat posts, read from SIGNALBOX_CHAT_TIMEOUT (one post),
+	// SIGNALBOX_CHAT_RATE (per second across all workers; Slack allows about 1
+	// per webhook), SIGNALBOX_CHAT_CONCURRENCY (at once in this process) and
+	// SIGNALBOX_CHAT_RETRY_WINDOW (how long a post retries before the item
+	// fails). Default: 10s, 5, 4 and 10m.
+	Chat Target `envconfig:"CHAT"`
 	// LeadRoutes route leads to sales teams by rules: "sales-dach=country:DE|AT|CH;
 	// sales-enterprise=size>=1000;sales=otherwise" (conditions of a team joined
 	// by ","; otherwise takes what no rule does). A lead no rule takes, or that
@@ -133,19 +133,12 @@ type Worker struct {
 	AlertInterval time.Duration `split_words:"true" default:"10m"`
 }
 
-// CRM returns the CRM target's limits.
-func (w Worker) CRM() Target {
-	return Target{Name: "crm", Rate: w.CRMRate, Concurrency: w.CRMConcurrency, Timeout: w.CRMTimeout, RetryWindow: w.CRMRetryWindow}
-}
-
-// Billing returns the billing (Stripe) target's limits.
-func (w Worker) Billing() Target {
-	return Target{Name: "billing", Rate: w.BillingRate, Concurrency: w.BillingConcurrency, Timeout: w.BillingTimeout, RetryWindow: w.BillingRetryWindow}
-}
-
-// Chat returns the chat target's limits.
-func (w Worker) Chat() Target {
-	return Target{Name: "chat", Rate: w.ChatRate, Concurrency: w.ChatConcurrency, Timeout: w.ChatTimeout, RetryWindow: w.ChatRetryWindow}
+// setDefaults sets the defaults that differ by target, which struct tags
+// cannot express; Load calls it before reading the environment.
+func (w *Worker) setDefaults() {
+	w.CRM = Target{Timeout: 10 * time.Second, Rate: 20, Concurrency: 8, RetryWindow: 10 * time.Minute}
+	w.Billing = Target{Timeout: 20 * time.Second, Rate: 20, Concurrency: 8, RetryWindow: 10 * time.Minute}
+	w.Chat = Target{Timeout: 10 * time.Second, Rate: 5, Concurrency: 4, RetryWindow: 10 * time.Minute}
 }
 
 // Validate checks every setting.
@@ -158,7 +151,9 @@ func (w Worker) Validate() error {
 			return checkURL("SIGNALBOX_CHAT_WEBHOOK_BASE_URL", w.ChatWebhookBaseURL, "http", "https")
 		},
 		func() error { return checkURL("SIGNALBOX_BILLING_BASE_URL", w.BillingBaseURL, "http", "https") },
-		w.CRM().validate, w.Chat().validate, w.Billing().validate,
+		func() error { return w.CRM.validate("CRM") },
+		func() error { return w.Chat.validate("CHAT") },
+		func() error { return w.Billing.validate("BILLING") },
 		func() error {
 			if w.AlertInterval < 0 {
 				return Invalid("SIGNALBOX_ALERT_INTERVAL", w.AlertInterval.String(), "must not be negative (0 posts every alert)")

@@ -21,9 +21,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/stack"
 	"github.com/signalbox-dev/signalbox/store"
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 //go:embed demo/leads.json
@@ -149,9 +149,9 @@ func seedItem(ctx context.Context, intakeURL, path string, body []byte) error {
 		return fmt.Errorf("seed: %w", err)
 	}
 	var answer struct {
-		WorkflowID string                `json:"workflowId"`
-		Error      string                `json:"error"`
-		Fields     workflows.FieldErrors `json:"fields"`
+		WorkflowID string          `json:"workflowId"`
+		Error      string          `json:"error"`
+		Fields     api.FieldErrors `json:"fields"`
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&answer)
 	resp.Body.Close()
@@ -161,7 +161,7 @@ func seedItem(ctx context.Context, intakeURL, path string, body []byte) error {
 
 // report prints how a demo start went, waiting for the item to settle so that
 // each demo item finds what the previous ones made.
-func report(ctx context.Context, intakeURL string, status int, workflowID, problem string, fields workflows.FieldErrors) {
+func report(ctx context.Context, intakeURL string, status int, workflowID, problem string, fields api.FieldErrors) {
 	if status == http.StatusAccepted {
 		fmt.Printf("  %-34s %s\n", workflowID, settle(ctx, intakeURL, workflowID))
 		return
@@ -215,8 +215,8 @@ func demoInvoices() []store.Invoice {
 }
 
 // settle waits briefly for an item to leave Pending and Running.
-func settle(ctx context.Context, intakeURL, id string) workflows.Status {
-	var state workflows.ItemState
+func settle(ctx context.Context, intakeURL, id string) api.Status {
+	var state api.ItemState
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, intakeURL+"/v1/items/"+id, nil)
 		if err != nil {
@@ -226,7 +226,7 @@ func settle(ctx context.Context, intakeURL, id string) workflows.Status {
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			_ = json.NewDecoder(resp.Body).Decode(&state)
 			resp.Body.Close()
-			if state.Status != "" && state.Status != workflows.StatusPending && state.Status != workflows.StatusRunning {
+			if state.Status != "" && state.Status != api.StatusPending && state.Status != api.StatusRunning {
 				break
 			}
 		}
@@ -237,7 +237,7 @@ func settle(ctx context.Context, intakeURL, id string) workflows.Status {
 		}
 	}
 	if state.Exception != nil {
-		return state.Status + " (" + workflows.Status(state.Exception.Kind) + ")"
+		return state.Status + " (" + api.Status(state.Exception.Kind) + ")"
 	}
 	return state.Status
 }

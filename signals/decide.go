@@ -13,11 +13,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/signalbox-dev/signalbox/api"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
-
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 // setFlag collects repeated --set field=value flags.
@@ -62,14 +61,14 @@ func (a *app) decide(ctx context.Context, action string, args []string) error {
 		fmt.Fprintln(a.stderr, "--parallel must be at least 1")
 		return errUsage
 	}
-	if (*to != "") != (action == string(workflows.ActionReassign)) {
+	if (*to != "") != (action == string(api.ActionReassign)) {
 		fmt.Fprintln(a.stderr, "--to goes with reassign, and reassign needs it: signals reassign ID --to TEAM --reason \"...\"")
 		return errUsage
 	}
 	if *to != "" {
 		*choice = *to
 	}
-	d := workflows.Decision{Action: workflows.Action(action), Actor: a.actor(*as), Reason: *reason,
+	d := api.Decision{Action: api.Action(action), Actor: a.actor(*as), Reason: *reason,
 		Choice: *choice, ExternalRef: *externalRef}
 	if len(set) > 0 {
 		d.Set = set
@@ -88,7 +87,7 @@ func (a *app) decide(ctx context.Context, action string, args []string) error {
 		return a.decideMany(ctx, c, d, *query, *yes, *parallel)
 	}
 	id := ids[0]
-	if _, _, ok := workflows.SplitItemID(id); !ok {
+	if _, _, ok := api.SplitItemID(id); !ok {
 		return fmt.Errorf("%q is not an item ID: they look like lead-to-crm:<key> (see signals list)", id)
 	}
 	outcome, err := sendDecision(ctx, c, id, d)
@@ -110,10 +109,10 @@ type refusedError struct{ reason string }
 func (e *refusedError) Error() string { return "refused: " + e.reason }
 
 // sendDecision delivers d through the decide update and waits for its outcome.
-func sendDecision(ctx context.Context, c client.Client, id string, d workflows.Decision) (workflows.DecisionOutcome, error) {
-	var outcome workflows.DecisionOutcome
+func sendDecision(ctx context.Context, c client.Client, id string, d api.Decision) (api.DecisionOutcome, error) {
+	var outcome api.DecisionOutcome
 	// One update ID for every attempt: a decision delivered twice is applied once.
-	opts := client.UpdateWorkflowOptions{UpdateID: uuid.NewString(), WorkflowID: id, UpdateName: workflows.UpdateDecide, Args: []any{d},
+	opts := client.UpdateWorkflowOptions{UpdateID: uuid.NewString(), WorkflowID: id, UpdateName: api.UpdateDecide, Args: []any{d},
 		WaitForStage: client.WorkflowUpdateStageCompleted}
 	var err error
 	for attempt := 1; ; attempt++ {
@@ -139,7 +138,7 @@ func sendDecision(ctx context.Context, c client.Client, id string, d workflows.D
 		return outcome, nil
 	}
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == workflows.ErrDecisionRefused {
+	if errors.As(err, &appErr) && api.ErrorType(appErr.Type()) == api.ErrorDecisionRefused {
 		return outcome, &refusedError{reason: appErr.Message()}
 	}
 	var notFound *serviceerror.NotFound
@@ -190,8 +189,8 @@ type bulkResult struct {
 // decideMany applies d to every running item the query finds, after showing
 // the count and asking for confirmation unless yes is set. It reports progress
 // on stderr every second and, at the end, every refusal and failure.
-func (a *app) decideMany(ctx context.Context, c client.Client, d workflows.Decision, query string, yes bool, parallel int) error {
-	full := fmt.Sprintf("%s IS NOT NULL AND ExecutionStatus = 'Running' AND (%s)", workflows.AttrIntegrationName.GetName(), query)
+func (a *app) decideMany(ctx context.Context, c client.Client, d api.Decision, query string, yes bool, parallel int) error {
+	full := fmt.Sprintf("%s IS NOT NULL AND ExecutionStatus = 'Running' AND (%s)", api.AttrIntegrationName.GetName(), query)
 	began := time.Now()
 	items, _, err := listItems(ctx, c, full, 1_000_000, true)
 	if err != nil {

@@ -14,10 +14,9 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 // filters select items through Temporal's visibility API.
@@ -42,44 +41,44 @@ var plainValue = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 // visibilityQuery turns the filters into a list filter. Values are checked
 // against what they may be, so none can break out of its quotes.
 func (f *filters) visibilityQuery(now time.Time) (string, error) {
-	clauses := []string{workflows.AttrIntegrationName.GetName() + " IS NOT NULL"}
+	clauses := []string{api.AttrIntegrationName.GetName() + " IS NOT NULL"}
 	if f.status != "" {
-		st, err := workflows.ParseStatus(f.status)
+		st, err := api.ParseStatus(f.status)
 		if err != nil {
 			return "", err
 		}
-		clauses = append(clauses, fmt.Sprintf("%s = '%s'", workflows.AttrIntegrationStatus.GetName(), st))
+		clauses = append(clauses, fmt.Sprintf("%s = '%s'", api.AttrIntegrationStatus.GetName(), st))
 	}
 	if f.integration != "" {
-		if _, err := workflows.SpecByName(f.integration); err != nil {
+		if _, err := api.SpecByName(f.integration); err != nil {
 			return "", err
 		}
-		clauses = append(clauses, fmt.Sprintf("%s = '%s'", workflows.AttrIntegrationName.GetName(), f.integration))
+		clauses = append(clauses, fmt.Sprintf("%s = '%s'", api.AttrIntegrationName.GetName(), f.integration))
 	}
 	if f.owner != "" {
 		if !plainValue.MatchString(f.owner) {
 			return "", fmt.Errorf("--owner %q: a team name is letters, digits, '.', '_' and '-'", f.owner)
 		}
-		clauses = append(clauses, fmt.Sprintf("%s = '%s'", workflows.AttrIntegrationOwner.GetName(), f.owner))
+		clauses = append(clauses, fmt.Sprintf("%s = '%s'", api.AttrIntegrationOwner.GetName(), f.owner))
 	}
 	if f.team != "" {
 		if !plainValue.MatchString(f.team) {
 			return "", fmt.Errorf("--team %q: a team name is letters, digits, '.', '_' and '-'", f.team)
 		}
-		clauses = append(clauses, fmt.Sprintf("%s = '%s'", workflows.AttrAssignedTeam.GetName(), f.team))
+		clauses = append(clauses, fmt.Sprintf("%s = '%s'", api.AttrAssignedTeam.GetName(), f.team))
 	}
 	if f.exception != "" {
 		kind, err := parseKind(f.exception)
 		if err != nil {
 			return "", err
 		}
-		clauses = append(clauses, fmt.Sprintf("%s = '%s'", workflows.AttrExceptionKind.GetName(), kind))
+		clauses = append(clauses, fmt.Sprintf("%s = '%s'", api.AttrExceptionKind.GetName(), kind))
 	}
 	if f.olderThan < 0 {
 		return "", fmt.Errorf("--older-than must not be negative")
 	}
 	if f.olderThan > 0 {
-		clauses = append(clauses, fmt.Sprintf("%s < '%s'", workflows.AttrAttentionSince.GetName(), now.Add(-f.olderThan).UTC().Format(time.RFC3339Nano)))
+		clauses = append(clauses, fmt.Sprintf("%s < '%s'", api.AttrAttentionSince.GetName(), now.Add(-f.olderThan).UTC().Format(time.RFC3339Nano)))
 	}
 	if strings.TrimSpace(f.query) != "" {
 		clauses = append(clauses, "("+f.query+")")
@@ -87,17 +86,28 @@ func (f *filters) visibilityQuery(now time.Time) (string, error) {
 	return strings.Join(clauses, " AND "), nil
 }
 
-var exceptionKinds = []workflows.ExceptionKind{workflows.ConsentMissing, workflows.DuplicateSuspected, workflows.ValidationFailed,
-	workflows.ApprovalRequired, workflows.RoutingUnclear, workflows.Conflict, workflows.TargetRejected, workflows.TargetUnavailable, workflows.AuthFailed}
+// exceptionKinds are the kinds the integrations declare, in declaration order.
+func exceptionKinds() []api.ExceptionKind {
+	var kinds []api.ExceptionKind
+	for _, s := range api.Specs() {
+		for _, e := range s.Exceptions {
+			if !slices.Contains(kinds, e.Kind) {
+				kinds = append(kinds, e.Kind)
+			}
+		}
+	}
+	return kinds
+}
 
-func parseKind(s string) (workflows.ExceptionKind, error) {
-	for _, k := range exceptionKinds {
+func parseKind(s string) (api.ExceptionKind, error) {
+	kinds := exceptionKinds()
+	for _, k := range kinds {
 		if strings.EqualFold(s, string(k)) {
 			return k, nil
 		}
 	}
-	names := make([]string, len(exceptionKinds))
-	for i, k := range exceptionKinds {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
 		names[i] = string(k)
 	}
 	return "", fmt.Errorf("unknown exception kind %q (one of %s)", s, strings.Join(names, ", "))
@@ -105,7 +115,7 @@ func parseKind(s string) (workflows.ExceptionKind, error) {
 
 // row is one listed item.
 type row struct {
-	workflows.VisibleItem
+	api.VisibleItem
 	// WaitingFor says who must decide what, for items that wait.
 	WaitingFor string `json:"waitingFor,omitempty"`
 	Age        string `json:"age"`
@@ -197,8 +207,8 @@ func (a *app) list(ctx context.Context, args []string, countOnly bool) error {
 // listItems pages through the visibility API until it holds limit items, and
 // says whether more match. Unless allRuns, an item is its latest run only:
 // earlier runs, and matching runs that a newer run has superseded, are left out.
-func listItems(ctx context.Context, c client.Client, query string, limit int, allRuns bool) ([]workflows.VisibleItem, bool, error) {
-	var out []workflows.VisibleItem
+func listItems(ctx context.Context, c client.Client, query string, limit int, allRuns bool) ([]api.VisibleItem, bool, error) {
+	var out []api.VisibleItem
 	seen := map[string]bool{}
 	var token []byte
 	for {
@@ -207,9 +217,9 @@ func listItems(ctx context.Context, c client.Client, query string, limit int, al
 		if err != nil {
 			return nil, false, fmt.Errorf("list items: %w (query: %s)", err, query)
 		}
-		page := make([]workflows.VisibleItem, len(resp.GetExecutions()))
+		page := make([]api.VisibleItem, len(resp.GetExecutions()))
 		for i, e := range resp.GetExecutions() {
-			page[i] = workflows.VisibleItemFrom(e)
+			page[i] = api.VisibleItemFrom(e)
 		}
 		if !allRuns {
 			if page, err = dropSuperseded(ctx, c, page); err != nil {
@@ -240,7 +250,7 @@ var itemIDPattern = regexp.MustCompile(`^[A-Za-z0-9._~:-]+$`)
 // dropSuperseded removes the ended runs that are not their item's latest run:
 // an item re-synced after its run was terminated is judged by its new run.
 // Running runs are always their item's latest, so they cost no query.
-func dropSuperseded(ctx context.Context, c client.Client, page []workflows.VisibleItem) ([]workflows.VisibleItem, error) {
+func dropSuperseded(ctx context.Context, c client.Client, page []api.VisibleItem) ([]api.VisibleItem, error) {
 	endedSet := map[string]bool{}
 	for _, it := range page {
 		if it.Execution != executionRunning && itemIDPattern.MatchString(it.WorkflowID) {
@@ -258,7 +268,7 @@ func dropSuperseded(ctx context.Context, c client.Client, page []workflows.Visib
 				return nil, fmt.Errorf("list the runs of ended items: %w", err)
 			}
 			for _, e := range resp.GetExecutions() {
-				it := workflows.VisibleItemFrom(e)
+				it := api.VisibleItemFrom(e)
 				if it.StartTime.After(latest[it.WorkflowID]) {
 					latest[it.WorkflowID] = it.StartTime
 				}
@@ -273,8 +283,8 @@ func dropSuperseded(ctx context.Context, c client.Client, page []workflows.Visib
 
 // latestOnly keeps the runs that are their item's latest, given the newest
 // start time among each item's runs (items not in latest are kept).
-func latestOnly(runs []workflows.VisibleItem, latest map[string]time.Time) []workflows.VisibleItem {
-	return slices.DeleteFunc(slices.Clone(runs), func(it workflows.VisibleItem) bool {
+func latestOnly(runs []api.VisibleItem, latest map[string]time.Time) []api.VisibleItem {
+	return slices.DeleteFunc(slices.Clone(runs), func(it api.VisibleItem) bool {
 		newest, ok := latest[it.WorkflowID]
 		return ok && newest.After(it.StartTime)
 	})
@@ -285,13 +295,13 @@ const executionRunning = "Running"
 // stranded reports whether an item's run has ended — terminated, failed, timed
 // out — while its status says it was still under way or waiting: nothing will
 // move it on, and no decision can reach it.
-func stranded(it workflows.VisibleItem) bool {
+func stranded(it api.VisibleItem) bool {
 	return it.Execution != "" && it.Execution != executionRunning && it.Execution != "ContinuedAsNew" && !it.Status.Terminal()
 }
 
 // statusLabel is the STATUS column: the item's status, and how its run ended
 // when that left it stranded ("Blocked (terminated)").
-func statusLabel(it workflows.VisibleItem) string {
+func statusLabel(it api.VisibleItem) string {
 	if !stranded(it) {
 		return string(it.Status)
 	}
@@ -314,7 +324,7 @@ func executionWords(execution string) string {
 	return b.String()
 }
 
-func describeRow(it workflows.VisibleItem, now time.Time) row {
+func describeRow(it api.VisibleItem, now time.Time) row {
 	r := row{VisibleItem: it, Age: humanDuration(now.Sub(it.StartTime)), Stranded: stranded(it)}
 	if it.Status.Waiting() && it.Exception != "" && !r.Stranded {
 		r.WaitingFor = waitingFor(it.Integration, it.Team, it.Exception)
@@ -327,8 +337,8 @@ func describeRow(it workflows.VisibleItem, now time.Time) row {
 
 // waitingFor says, from the integration's spec, who may decide what: the
 // team the spec names, else the item's assigned team, else its owner.
-func waitingFor(integration, team string, kind workflows.ExceptionKind) string {
-	spec, err := workflows.SpecByName(integration)
+func waitingFor(integration, team string, kind api.ExceptionKind) string {
+	spec, err := api.SpecByName(integration)
 	if err != nil {
 		return "a decision"
 	}

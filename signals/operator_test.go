@@ -9,41 +9,41 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/store/storetest"
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 func TestLatestOnlyDropsSupersededRuns(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
-	old := workflows.VisibleItem{WorkflowID: "lead-to-crm:a", RunID: "1", StartTime: t0, Execution: "Terminated", Status: workflows.StatusBlocked}
-	other := workflows.VisibleItem{WorkflowID: "lead-to-crm:b", RunID: "3", StartTime: t0, Execution: "Terminated", Status: workflows.StatusBlocked}
-	runs := []workflows.VisibleItem{old, other}
+	old := api.VisibleItem{WorkflowID: "lead-to-crm:a", RunID: "1", StartTime: t0, Execution: "Terminated", Status: api.StatusBlocked}
+	other := api.VisibleItem{WorkflowID: "lead-to-crm:b", RunID: "3", StartTime: t0, Execution: "Terminated", Status: api.StatusBlocked}
+	runs := []api.VisibleItem{old, other}
 	// a was re-synced later; b has no other run.
 	got := latestOnly(runs, map[string]time.Time{"lead-to-crm:a": t0.Add(time.Minute), "lead-to-crm:b": t0})
-	require.Equal(t, []workflows.VisibleItem{other}, got)
+	require.Equal(t, []api.VisibleItem{other}, got)
 	require.Len(t, runs, 2, "the page is not changed in place")
 }
 
 func TestStrandedItemsAreMarked(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		status    workflows.Status
+		status    api.Status
 		execution string
 		label     string
 	}{
-		{workflows.StatusBlocked, "Running", "Blocked"},
-		{workflows.StatusSynced, "Completed", "Synced"},
-		{workflows.StatusCancelled, "Canceled", "Cancelled"},
-		{workflows.StatusRunning, "ContinuedAsNew", "Running"},
-		{workflows.StatusBlocked, "Terminated", "Blocked (terminated)"},
-		{workflows.StatusFailed, "TimedOut", "Failed (timed out)"},
-		{workflows.StatusRunning, "Failed", "Running (failed)"},
+		{api.StatusBlocked, "Running", "Blocked"},
+		{api.StatusSynced, "Completed", "Synced"},
+		{api.StatusCancelled, "Canceled", "Cancelled"},
+		{api.StatusRunning, "ContinuedAsNew", "Running"},
+		{api.StatusBlocked, "Terminated", "Blocked (terminated)"},
+		{api.StatusFailed, "TimedOut", "Failed (timed out)"},
+		{api.StatusRunning, "Failed", "Running (failed)"},
 		{"", "Terminated", "(no status) (terminated)"},
 	}
 	for _, tc := range cases {
-		it := workflows.VisibleItem{WorkflowID: "lead-to-crm:a", Status: tc.status, Execution: tc.execution, Exception: workflows.ConsentMissing}
+		it := api.VisibleItem{WorkflowID: "lead-to-crm:a", Status: tc.status, Execution: tc.execution, Exception: api.ConsentMissing}
 		require.Equal(t, tc.label, statusLabel(it), "%s/%s", tc.status, tc.execution)
 		r := describeRow(it, time.Now())
 		require.Equal(t, tc.label != string(tc.status), r.Stranded, "%s/%s", tc.status, tc.execution)
@@ -55,7 +55,7 @@ func TestStrandedItemsAreMarked(t *testing.T) {
 
 func TestRunNoteExplainsWhatToDo(t *testing.T) {
 	t.Parallel()
-	s := workflows.ItemState{Integration: "lead-to-crm", SourceKey: "lead-1", Status: workflows.StatusBlocked}
+	s := api.ItemState{Integration: "lead-to-crm", SourceKey: "lead-1", Status: api.StatusBlocked}
 	note := runNote(s, runInfo{execution: "Terminated"})
 	require.Contains(t, note, "was terminated")
 	require.Contains(t, note, "while the item was Blocked")
@@ -65,7 +65,7 @@ func TestRunNoteExplainsWhatToDo(t *testing.T) {
 	require.Contains(t, runNote(s, runInfo{execution: "Running", taskAttempt: 5}), "workflow task has failed 4 times")
 	require.Empty(t, runNote(s, runInfo{execution: "Running", taskAttempt: 1}))
 	require.Empty(t, runNote(s, runInfo{}), "unknown execution: nothing to say")
-	s.Status = workflows.StatusSynced
+	s.Status = api.StatusSynced
 	require.Empty(t, runNote(s, runInfo{execution: "Completed"}))
 }
 

@@ -15,8 +15,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/store"
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 // parseArgs parses flags that may come before or after the positional ID.
@@ -47,15 +47,15 @@ func (a *app) show(ctx context.Context, args []string) error {
 		return errUsage
 	}
 	id := ids[0]
-	if _, _, ok := workflows.SplitItemID(id); !ok {
+	if _, _, ok := api.SplitItemID(id); !ok {
 		return fmt.Errorf("%q is not an item ID: they look like lead-to-crm:<key> (see signals list)", id)
 	}
 	c, err := a.temporal(ctx)
 	if err != nil {
 		return err
 	}
-	state, live, err := workflows.ReadItem(ctx, c, id)
-	if errors.Is(err, workflows.ErrNoItem) {
+	state, live, err := api.ReadItem(ctx, c, id)
+	if errors.Is(err, api.ErrNoItem) {
 		return fmt.Errorf("no item %s (find IDs with signals list)", id)
 	}
 	if err != nil {
@@ -108,7 +108,7 @@ func describeRun(ctx context.Context, c client.Client, id string) runInfo {
 		return runInfo{}
 	}
 	return runInfo{
-		execution:   workflows.VisibleItemFrom(desc.RawResponse.GetWorkflowExecutionInfo()).Execution,
+		execution:   api.VisibleItemFrom(desc.RawResponse.GetWorkflowExecutionInfo()).Execution,
 		taskAttempt: desc.RawResponse.GetPendingWorkflowTask().GetAttempt(),
 	}
 }
@@ -116,7 +116,7 @@ func describeRun(ctx context.Context, c client.Client, id string) runInfo {
 // runNote explains an item that cannot move on by itself — its run ended
 // before the item finished, or its workflow task keeps failing — and what an
 // operator can do; it is empty otherwise.
-func runNote(s workflows.ItemState, run runInfo) string {
+func runNote(s api.ItemState, run runInfo) string {
 	again := fmt.Sprintf("start it again from its source (%s, key %s): the new run re-syncs it — it updates the target, never duplicates it — and raises the exception again if it still applies",
 		sourceOf(s.Integration), s.SourceKey)
 	switch {
@@ -124,7 +124,7 @@ func runNote(s workflows.ItemState, run runInfo) string {
 		return fmt.Sprintf("Stuck: its workflow task has failed %d times in a row (a bug, or a code change that breaks replay), so the item makes no progress and decisions wait.\n"+
 			"What to do: see the worker's log and the item's history in the Temporal UI; deploy a fixed worker and it resumes where it stopped. If it cannot be fixed, terminate it and %s.",
 			run.taskAttempt-1, again)
-	case stranded(workflows.VisibleItem{Status: s.Status, Execution: run.execution}):
+	case stranded(api.VisibleItem{Status: s.Status, Execution: run.execution}):
 		return fmt.Sprintf("Stranded: its run %s while the item was %s, so nothing will move it on and no decision can reach it.\n"+
 			"What to do: %s. The audit trail keeps what happened so far.",
 			howRunEnded(run.execution), s.Status, again)
@@ -148,13 +148,13 @@ func howRunEnded(execution string) string {
 }
 
 func sourceOf(integration string) string {
-	if spec, err := workflows.SpecByName(integration); err == nil && spec.Source != "" {
+	if spec, err := api.SpecByName(integration); err == nil && spec.Source != "" {
 		return spec.Source
 	}
 	return "its source"
 }
 
-func printState(w io.Writer, s workflows.ItemState, live bool, now time.Time) {
+func printState(w io.Writer, s api.ItemState, live bool, now time.Time) {
 	fmt.Fprintf(w, "%s  %s", s.WorkflowID, s.Status)
 	if s.Exception != nil {
 		fmt.Fprintf(w, " (%s)", s.Exception.Kind)
@@ -164,7 +164,7 @@ func printState(w io.Writer, s workflows.ItemState, live bool, now time.Time) {
 	if !live {
 		fmt.Fprintln(w, "(the item did not answer its status query — is a worker running? — so this is what visibility knows)")
 	}
-	if s.Step != "" && s.Status == workflows.StatusRunning {
+	if s.Step != "" && s.Status == api.StatusRunning {
 		fmt.Fprintf(w, "step: %s\n", s.Step)
 	}
 	if e := s.Exception; e != nil {
@@ -183,7 +183,7 @@ func printState(w io.Writer, s workflows.ItemState, live bool, now time.Time) {
 			}
 			fmt.Fprintln(w, "  decide:")
 			for _, a := range e.Decisions {
-				fmt.Fprintf(w, "    %s\n", workflows.DecideCommand(s.WorkflowID, a))
+				fmt.Fprintf(w, "    %s\n", api.DecideCommand(s.WorkflowID, a))
 			}
 		}
 	}
@@ -235,7 +235,7 @@ func oneLine(s string) string {
 	return s
 }
 
-func joinActions(actions []workflows.Action) string {
+func joinActions(actions []api.Action) string {
 	names := make([]string, len(actions))
 	for i, a := range actions {
 		names[i] = string(a)

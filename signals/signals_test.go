@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/stretchr/testify/require"
-
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/integrations from the specs")
@@ -60,10 +59,10 @@ func TestHumanDuration(t *testing.T) {
 
 func TestWaitingFor(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, "sales: approve|reject", waitingFor("lead-to-crm", "", workflows.ConsentMissing))
-	require.Equal(t, "sales-dach: approve|reject", waitingFor("lead-to-crm", "sales-dach", workflows.ConsentMissing), "the routed team decides")
-	require.Equal(t, "sales-ops: approve|reject", waitingFor("lead-to-crm", "sales-dach", workflows.RoutingUnclear), "the spec's team, whatever the item's")
-	require.Equal(t, "a decision", waitingFor("nope", "", workflows.ConsentMissing))
+	require.Equal(t, "sales: approve|reject", waitingFor("lead-to-crm", "", api.ConsentMissing))
+	require.Equal(t, "sales-dach: approve|reject", waitingFor("lead-to-crm", "sales-dach", api.ConsentMissing), "the routed team decides")
+	require.Equal(t, "sales-ops: approve|reject", waitingFor("lead-to-crm", "sales-dach", api.RoutingUnclear), "the spec's team, whatever the item's")
+	require.Equal(t, "a decision", waitingFor("nope", "", api.ConsentMissing))
 }
 
 func TestFlagsMayFollowTheID(t *testing.T) {
@@ -125,7 +124,7 @@ func TestActorDefaults(t *testing.T) {
 // TestIntegrationCardsAreCurrent keeps docs/integrations in step with the
 // specs; `make docs` rewrites them.
 func TestIntegrationCardsAreCurrent(t *testing.T) {
-	for _, spec := range workflows.Specs() {
+	for _, spec := range api.Specs() {
 		var b bytes.Buffer
 		writeCardMarkdown(&b, spec)
 		path := filepath.Join("..", "docs", "integrations", spec.Name+".md")

@@ -11,13 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signalbox-dev/signalbox/api"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 // TemporalCLIVersion is the pinned Temporal CLI; it is the newest that
@@ -183,7 +182,7 @@ func (s *Stack) StartTemporal(ctx context.Context) error {
 	}
 	if s.opts.RegisterSearchAttributes {
 		var updates []temporal.SearchAttributeUpdate
-		for name, typ := range workflows.SearchAttributes() {
+		for name, typ := range api.SearchAttributes() {
 			switch typ {
 			case enumspb.INDEXED_VALUE_TYPE_DATETIME:
 				updates = append(updates, temporal.NewSearchAttributeKeyTime(name).ValueSet(time.Time{}))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/workflows"
 )
@@ -28,7 +29,7 @@ type fakeItems struct {
 	failing bool
 	// running answers a start of this workflow ID: it runs with other input.
 	running string
-	states  map[string]workflows.ItemState
+	states  map[string]api.ItemState
 }
 
 type fakeStart struct {
@@ -37,29 +38,39 @@ type fakeStart struct {
 	input any
 }
 
-func (f *fakeItems) Start(_ context.Context, spec workflows.Spec, key string, input any) (started, error) {
+func (f *fakeItems) Start(_ context.Context, spec api.Spec, key string, input any) (started, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failing {
 		return started{}, errors.New("connection refused")
 	}
-	if id := workflows.ItemID(spec.Name, key); id == f.running {
+	if id := api.ItemID(spec.Name, key); id == f.running {
 		return started{}, &errRunningOther{started{WorkflowID: id, RunID: "run-0"}}
 	}
 	f.starts = append(f.starts, fakeStart{spec.Name, key, input})
-	return started{WorkflowID: workflows.ItemID(spec.Name, key), RunID: "run-1"}, nil
+	return started{WorkflowID: api.ItemID(spec.Name, key), RunID: "run-1"}, nil
 }
 
-func (f *fakeItems) Status(_ context.Context, id string) (workflows.ItemState, error) {
+func (f *fakeItems) Status(_ context.Context, id string) (api.ItemState, error) {
 	s, ok := f.states[id]
 	if !ok {
-		return s, workflows.ErrNoItem
+		return s, api.ErrNoItem
 	}
 	return s, nil
 }
 
 // fakeInvoices holds invoice statuses.
 type fakeInvoices map[string]string
+
+func (f fakeInvoices) InvoiceIDs(_ context.Context, status string) ([]string, error) {
+	var ids []string
+	for id, s := range f {
+		if s == status {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
 
 func (f fakeInvoices) InvoiceStatus(_ context.Context, id string) (string, error) {
 	if id == "INV-DB-DOWN" {
@@ -78,10 +89,14 @@ const (
 )
 
 func newIntakeLogging(logs io.Writer) (*fakeItems, http.Handler) {
-	f := &fakeItems{states: map[string]workflows.ItemState{}}
+	f := &fakeItems{states: map[string]api.ItemState{}}
 	invoices := fakeInvoices{"INV-1": store.InvoiceReady, "INV-2": store.InvoiceBilled, "INV-3": store.InvoiceDraft}
 	auth := newAuthenticator(map[string]string{"webform": testToken}, map[string]string{"shop": testSecret})
-	return f, (&intake{items: f, invoices: invoices, auth: auth, logger: slog.New(slog.NewTextHandler(logs, nil))}).routes()
+	integrations, err := workflows.Integrations()
+	if err != nil {
+		panic(err)
+	}
+	return f, (&intake{items: f, records: invoices, integrations: integrations, auth: auth, logger: slog.New(slog.NewTextHandler(logs, nil))}).routes()
 }
 
 func newIntake() (*fakeItems, http.Handler) { return newIntakeLogging(io.Discard) }
@@ -197,7 +212,7 @@ func TestTemporalDownAnswers503(t *testing.T) {
 func TestGetItem(t *testing.T) {
 	t.Parallel()
 	f, h := newIntake()
-	f.states["lead-to-crm:a"] = workflows.ItemState{WorkflowID: "lead-to-crm:a", Status: workflows.StatusBlocked}
+	f.states["lead-to-crm:a"] = api.ItemState{WorkflowID: "lead-to-crm:a", Status: api.StatusBlocked}
 	rec, body := do(h, "GET", "/v1/items/lead-to-crm:a", "", "", nil)
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Equal(t, "Blocked", body["status"])
@@ -231,7 +246,7 @@ func TestSyncInvoice(t *testing.T) {
 		{"INV-3", http.StatusConflict, "invoice INV-3 is draft; only ready invoices are billed"},
 		{"INV-404", http.StatusNotFound, "no invoice INV-404"},
 		{"INV-DB-DOWN", http.StatusServiceUnavailable, "PostgreSQL is unavailable"},
-		{"bad%20id", http.StatusBadRequest, "the invoice ID is invalid"},
+		{"bad%20id", http.StatusBadRequest, "the item key is invalid"},
 	}
 	for _, tc := range cases {
 		f, h := newIntake()
@@ -243,7 +258,7 @@ func TestSyncInvoice(t *testing.T) {
 			continue
 		}
 		require.Equal(t, "invoice-to-billing:"+tc.id, body["workflowId"])
-		require.Equal(t, workflows.InvoiceInput{ItemInput: workflows.ItemInput{StartedBy: "intake:webform"}, InvoiceID: tc.id}, f.starts[0].input)
+		require.Equal(t, workflows.InvoiceInput{ItemInput: api.ItemInput{StartedBy: "intake:webform"}, InvoiceID: tc.id}, f.starts[0].input)
 	}
 }
 

@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/signalbox-dev/signalbox/api"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 // started names the run an item start returned.
@@ -32,8 +31,8 @@ func (e *errRunningOther) Error() string {
 
 // items starts integration items and reads their state.
 type items interface {
-	Start(ctx context.Context, spec workflows.Spec, sourceKey string, input any) (started, error)
-	Status(ctx context.Context, workflowID string) (workflows.ItemState, error)
+	Start(ctx context.Context, spec api.Spec, sourceKey string, input any) (started, error)
+	Status(ctx context.Context, workflowID string) (api.ItemState, error)
 }
 
 // temporalItems implements items on a Temporal client.
@@ -44,8 +43,8 @@ type temporalItems struct {
 // Start starts the item. If it runs already, the running one is returned when
 // it was started with the same input (a sender's retry), and the start is
 // refused with *errRunningOther when its input differs.
-func (t *temporalItems) Start(ctx context.Context, spec workflows.Spec, sourceKey string, input any) (started, error) {
-	opts := workflows.StartOptions(spec, sourceKey)
+func (t *temporalItems) Start(ctx context.Context, spec api.Spec, sourceKey string, input any) (started, error) {
+	opts := api.StartOptions(spec, sourceKey)
 	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
 	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
 	run, err := t.client.ExecuteWorkflow(ctx, opts, spec.WorkflowType, input)
@@ -101,8 +100,8 @@ func withoutStarter(v any) any {
 	return v
 }
 
-// Status reads the item's state (see workflows.ReadItem).
-func (t *temporalItems) Status(ctx context.Context, workflowID string) (workflows.ItemState, error) {
-	s, _, err := workflows.ReadItem(ctx, t.client, workflowID)
+// Status reads the item's state (see api.ReadItem).
+func (t *temporalItems) Status(ctx context.Context, workflowID string) (api.ItemState, error) {
+	s, _, err := api.ReadItem(ctx, t.client, workflowID)
 	return s, err
 }

@@ -13,28 +13,36 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/config"
 	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/workflows"
+	"github.com/signalbox-dev/signalbox/workflows/spine"
 )
 
-const usage = `starter starts signalbox items.
-
-Usage:
-  starter serve                      run the HTTP intake on SIGNALBOX_INTAKE_ADDR
-  starter lead --file lead.json      start a lead → CRM item from a JSON file ("-" reads stdin)
-                [--key KEY]          the item's key (default: the lead's "id")
-  starter invoice ID                 bill one invoice from PostgreSQL in Stripe
-  starter invoices --status ready    start every invoice in that status (safe to run twice)
-
-Configuration comes from the environment: see README.md, "Configuration".
-`
+// usage lists the commands: serve, and each integration's own.
+func usage(integrations []spine.Integration) string {
+	var b strings.Builder
+	b.WriteString("starter starts signalbox items.\n\nUsage:\n")
+	fmt.Fprintf(&b, "  %-40s %s\n", "starter serve", "run the HTTP intake on SIGNALBOX_INTAKE_ADDR")
+	for _, in := range integrations {
+		i := in.Intake
+		fmt.Fprintf(&b, "  %-40s start one %s item (%s)\n", "starter "+i.Command+" "+i.Usage, in.Spec.Name, i.Route)
+		if i.Bulk != "" {
+			fmt.Fprintf(&b, "  %-40s start one for every record in that status (safe to run twice)\n", "starter "+i.Bulk+" --status "+i.Statuses[0])
+		}
+	}
+	b.WriteString("\nA record file of \"-\" reads stdin; --key names the item (default: the record's \"id\").\n")
+	b.WriteString("Configuration comes from the environment: see README.md, \"Configuration\".\n")
+	return b.String()
+}
 
 // errUsage marks a command line that makes no sense; main exits 2.
 var errUsage = errors.New("usage")
@@ -53,6 +61,11 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	integrations, err := workflows.Integrations()
+	if err != nil {
+		return err
+	}
+	usage := usage(integrations)
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, usage)
 		if len(args) == 0 {
@@ -65,19 +78,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Level()}))
-	switch args[0] {
-	case "serve":
-		return serve(ctx, cfg, logger)
-	case "lead":
-		return startLead(ctx, cfg, logger, args[1:], stdin, stdout, stderr)
-	case "invoice":
-		return startInvoice(ctx, cfg, logger, args[1:], stdout, stderr)
-	case "invoices":
-		return startInvoices(ctx, cfg, logger, args[1:], stdout, stderr)
-	default:
-		fmt.Fprintf(stderr, "starter: unknown command %q\n\n%s", args[0], usage)
-		return errUsage
+	if args[0] == "serve" {
+		return serve(ctx, cfg, logger, integrations)
 	}
+	for _, in := range integrations {
+		switch args[0] {
+		case in.Intake.Command:
+			return startOne(ctx, cfg, logger, in, args[1:], stdin, stdout, stderr)
+		case in.Intake.Bulk:
+			return startAll(ctx, cfg, logger, in, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "starter: unknown command %q\n\n%s", args[0], usage)
+	return errUsage
 }
 
 // dial connects to Temporal; serving waits for it a while, commands do not.
@@ -85,7 +98,7 @@ func dial(ctx context.Context, cfg config.Intake, logger *slog.Logger) (client.C
 	return cfg.Temporal.Dial(ctx, logger, 0)
 }
 
-func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger) error {
+func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger, integrations []spine.Integration) error {
 	if err := cfg.CheckIntakeAuth(); err != nil {
 		return err
 	}
@@ -103,7 +116,7 @@ func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on SIGNALBOX_INTAKE_ADDR=%s: %w", cfg.IntakeAddr, err)
 	}
-	in := &intake{items: &temporalItems{client: c}, invoices: store.New(pool), logger: logger,
+	in := &intake{items: &temporalItems{client: c}, records: store.New(pool), integrations: integrations, logger: logger,
 		auth: newAuthenticator(cfg.IntakeTokens, cfg.IntakeHMACSecrets)}
 	srv := &http.Server{
 		Handler:           in.routes(),
@@ -125,43 +138,59 @@ func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger) error {
 	return nil
 }
 
-func startLead(ctx context.Context, cfg config.Intake, logger *slog.Logger, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("starter lead", flag.ContinueOnError)
+// startOne starts one item from the command line and says how to follow it:
+// from a record file (--file, --key) or a record's key in the source of truth.
+func startOne(ctx context.Context, cfg config.Intake, logger *slog.Logger, in spine.Integration, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	name := "starter " + in.Intake.Command
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	file := fs.String("file", "", `JSON file holding the lead ("-" for stdin)`)
-	key := fs.String("key", "", `the item's key (default: the lead's "id")`)
+	file := fs.String("file", "", `JSON file holding the record ("-" for stdin)`)
+	key := fs.String("key", "", `the item's key (default: the record's "id")`)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	if *file == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "starter lead: give exactly --file FILE")
-		return errUsage
+	var input func(string) any
+	if in.Intake.Decode != nil {
+		if *file == "" || fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "%s: give exactly --file FILE\n", name)
+			return errUsage
+		}
+		body, err := readInput(*file, stdin)
+		if err != nil {
+			return err
+		}
+		id, in, err := in.Intake.Decode(body)
+		if err == nil {
+			*key, err = sourceKey(*key, id)
+		}
+		if err != nil {
+			return describeRefusal(err)
+		}
+		input = in
+	} else {
+		if fs.NArg() != 1 || *file != "" || *key != "" {
+			fmt.Fprintf(stderr, "usage: %s %s\n", name, in.Intake.Usage)
+			return errUsage
+		}
+		*key = fs.Arg(0)
+		pool, err := store.Open(ctx, cfg.Database.URL)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		if err := checkKey(ctx, store.New(pool), in.Intake, *key); err != nil {
+			return describeRefusal(err)
+		}
+		input = func(startedBy string) any { return in.Intake.Input(*key, startedBy) }
 	}
-	body, err := readInput(*file, stdin)
-	if err != nil {
-		return err
-	}
-	lead, err := decodeLead(body)
-	if err == nil {
-		*key, err = sourceKey(*key, lead.ID)
-	}
-	if err != nil {
-		return describeBadInput(err)
-	}
-	return startOne(ctx, cfg, logger, stdout, workflows.LeadToCRMSpec(), *key,
-		workflows.LeadInput{ItemInput: workflows.ItemInput{StartedBy: "cli"}, Lead: lead})
-}
-
-// startOne starts one item from the command line and says how to follow it.
-func startOne(ctx context.Context, cfg config.Intake, logger *slog.Logger, stdout io.Writer, spec workflows.Spec, key string, input any) error {
 	c, err := dial(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	s, err := (&temporalItems{client: c}).Start(ctx, spec, key, input)
+	s, err := (&temporalItems{client: c}).Start(ctx, in.Spec, *key, input("cli"))
 	if err != nil {
-		return fmt.Errorf("start %s: %w", workflows.ItemID(spec.Name, key), err)
+		return fmt.Errorf("start %s: %w", api.ItemID(in.Spec.Name, *key), err)
 	}
 	fmt.Fprintf(stdout, "started %s (run %s)\nfollow it: signals show %s\n", s.WorkflowID, s.RunID, s.WorkflowID)
 	return nil
@@ -187,47 +216,32 @@ func readInput(file string, stdin io.Reader) ([]byte, error) {
 	return body, nil
 }
 
-// describeBadInput renders a refusal with every field problem on its own line.
-func describeBadInput(err error) error {
-	var bad *badInput
+// describeRefusal renders a refusal with every field problem on its own line.
+func describeRefusal(err error) error {
+	var bad *spine.Refused
 	if !errors.As(err, &bad) {
 		return err
 	}
-	msg := bad.problem.Error
+	msg := bad.Message
 	for _, f := range bad.Fields {
 		msg += fmt.Sprintf("\n  %s: %s", f.Field, f.Problem)
 	}
 	return errors.New(msg)
 }
 
-func startInvoice(ctx context.Context, cfg config.Intake, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
-	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, "usage: starter invoice ID")
-		return errUsage
-	}
-	pool, err := store.Open(ctx, cfg.Database.URL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := checkInvoiceToSync(ctx, store.New(pool), args[0]); err != nil {
-		return describeBadInput(err)
-	}
-	return startOne(ctx, cfg, logger, stdout, workflows.InvoiceToBillingSpec(), args[0], invoiceInput(args[0], "cli"))
-}
-
-// startInvoices starts an item for every invoice in a status. Running it twice
-// is safe: an item already running is returned as it is, and a billed invoice
-// leaves the ready status.
-func startInvoices(ctx context.Context, cfg config.Intake, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("starter invoices", flag.ContinueOnError)
+// startAll starts an item for every record in a status. Running it twice is
+// safe: an item already running is returned as it is.
+func startAll(ctx context.Context, cfg config.Intake, logger *slog.Logger, in spine.Integration, args []string, stdout, stderr io.Writer) error {
+	name := "starter " + in.Intake.Bulk
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	status := fs.String("status", store.InvoiceReady, "start the invoices in this status (ready, or billed to refresh payment status)")
+	statuses := in.Intake.Statuses
+	status := fs.String("status", statuses[0], "start the records in this status: "+strings.Join(statuses, " or "))
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return errUsage
 	}
-	if *status != store.InvoiceReady && *status != store.InvoiceBilled {
-		fmt.Fprintln(stderr, "starter invoices: --status must be ready or billed")
+	if !slices.Contains(statuses, *status) {
+		fmt.Fprintf(stderr, "%s: --status must be %s\n", name, strings.Join(statuses, " or "))
 		return errUsage
 	}
 	pool, err := store.Open(ctx, cfg.Database.URL)
@@ -235,12 +249,12 @@ func startInvoices(ctx context.Context, cfg config.Intake, logger *slog.Logger, 
 		return err
 	}
 	defer pool.Close()
-	ids, err := store.New(pool).InvoiceIDs(ctx, *status)
+	keys, err := in.Intake.Keys(ctx, store.New(pool), *status)
 	if err != nil {
 		return err
 	}
-	if len(ids) == 0 {
-		fmt.Fprintf(stdout, "no %s invoices\n", *status)
+	if len(keys) == 0 {
+		fmt.Fprintf(stdout, "nothing is %s\n", *status)
 		return nil
 	}
 	c, err := dial(ctx, cfg, logger)
@@ -250,18 +264,18 @@ func startInvoices(ctx context.Context, cfg config.Intake, logger *slog.Logger, 
 	defer c.Close()
 	items := &temporalItems{client: c}
 	failed := 0
-	for i, id := range ids {
-		s, err := items.Start(ctx, workflows.InvoiceToBillingSpec(), id, invoiceInput(id, "cli"))
+	for i, key := range keys {
+		s, err := items.Start(ctx, in.Spec, key, in.Intake.Input(key, "cli"))
 		if err != nil {
 			failed++
-			fmt.Fprintf(stdout, "[%d/%d] %s: not started: %v\n", i+1, len(ids), id, err)
+			fmt.Fprintf(stdout, "[%d/%d] %s: not started: %v\n", i+1, len(keys), key, err)
 			continue
 		}
-		fmt.Fprintf(stdout, "[%d/%d] %s started (run %s)\n", i+1, len(ids), s.WorkflowID, s.RunID)
+		fmt.Fprintf(stdout, "[%d/%d] %s started (run %s)\n", i+1, len(keys), s.WorkflowID, s.RunID)
 	}
-	fmt.Fprintf(stdout, "started %d of %d; follow them: signals list --integration %s\n", len(ids)-failed, len(ids), workflows.IntegrationInvoiceToBilling)
+	fmt.Fprintf(stdout, "started %d of %d; follow them: signals list --integration %s\n", len(keys)-failed, len(keys), in.Spec.Name)
 	if failed > 0 {
-		return fmt.Errorf("%d invoice(s) not started; run the command again to retry them", failed)
+		return fmt.Errorf("%d item(s) not started; run the command again to retry them", failed)
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/stack"
 	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/workflows"
@@ -131,7 +132,7 @@ func (c *chaosRun) plan() {
 	prefix := fmt.Sprintf("chaos-%d", c.seed)
 	for i := range *chaosLeads {
 		l := lead(fmt.Sprintf("%s-lead-%03d", prefix, i))
-		item := &chaosItem{workflowID: workflows.ItemID(workflows.IntegrationLeadToCRM, l.ID), lead: &l}
+		item := &chaosItem{workflowID: api.ItemID(api.IntegrationLeadToCRM, l.ID), lead: &l}
 		switch r := c.rng.Float64(); {
 		case r < 0.2:
 			l.Consent = false
@@ -157,7 +158,7 @@ func (c *chaosRun) plan() {
 			Status: store.InvoiceReady, Lines: []store.InvoiceLine{{LineNo: 1, Description: "Service", Quantity: 1, UnitAmount: amount},
 				{LineNo: 2, Description: "Fee", Quantity: 2, UnitAmount: 250}}}
 		require.NoError(c.t, c.s.db(c.t).InsertInvoice(context.Background(), inv))
-		c.items = append(c.items, &chaosItem{workflowID: workflows.ItemID(workflows.IntegrationInvoiceToBilling, id), invoice: &inv,
+		c.items = append(c.items, &chaosItem{workflowID: api.ItemID(api.IntegrationInvoiceToBilling, id), invoice: &inv,
 			reject: c.rng.Float64() < 0.2})
 	}
 	c.rng.Shuffle(len(c.items), func(i, j int) { c.items[i], c.items[j] = c.items[j], c.items[i] })
@@ -250,7 +251,7 @@ func (c *chaosRun) operate(ctx context.Context) {
 			}
 			var rows []struct {
 				WorkflowID string
-				Exception  workflows.ExceptionKind
+				Exception  api.ExceptionKind
 			}
 			if json.Unmarshal([]byte(out), &rows) != nil {
 				continue
@@ -268,7 +269,7 @@ func (c *chaosRun) operate(ctx context.Context) {
 	}
 }
 
-func (c *chaosRun) decide(ctx context.Context, it *chaosItem, kind workflows.ExceptionKind) bool {
+func (c *chaosRun) decide(ctx context.Context, it *chaosItem, kind api.ExceptionKind) bool {
 	actor := "alice"
 	if it.invoice != nil {
 		actor = "carol"
@@ -276,15 +277,15 @@ func (c *chaosRun) decide(ctx context.Context, it *chaosItem, kind workflows.Exc
 	args := []string{"--as", actor, "--reason", "chaos operator, seed " + fmt.Sprint(c.seed)}
 	var action string
 	switch kind {
-	case workflows.ConsentMissing, workflows.ApprovalRequired:
+	case api.ConsentMissing, api.ApprovalRequired:
 		action = "approve"
 		if it.reject {
 			action = "reject"
 		}
-	case workflows.DuplicateSuspected:
+	case api.DuplicateSuspected:
 		action = "approve"
 		args = append(args, "--choice", []string{"merge", "create"}[hash(it.workflowID)%2])
-	case workflows.TargetUnavailable, workflows.AuthFailed:
+	case api.TargetUnavailable, api.AuthFailed:
 		action = "retry"
 	default:
 		c.unusual.Store(it.workflowID, kind)
@@ -320,7 +321,7 @@ func (c *chaosRun) waitAllEnded(ctx context.Context) {
 func (c *chaosRun) check() map[string]string {
 	t, s := c.t, c.s
 	ctx := context.Background()
-	statuses := map[workflows.Status]int{}
+	statuses := map[api.Status]int{}
 	var contacts struct {
 		Contacts []contact
 	}
@@ -337,11 +338,11 @@ func (c *chaosRun) check() map[string]string {
 	stripeKeys := c.stripeCreateKeys()
 	wftFailures, wftTimeouts := 0, 0
 	for _, it := range c.items {
-		var r workflows.Result
+		var r api.Result
 		err := s.Client.GetWorkflow(ctx, it.workflowID, "").Get(ctx, &r)
-		var ended workflows.Status
+		var ended api.Status
 		if err != nil {
-			state, _, rerr := workflows.ReadItem(ctx, s.Client, it.workflowID)
+			state, _, rerr := api.ReadItem(ctx, s.Client, it.workflowID)
 			require.NoError(t, rerr, it.workflowID)
 			ended = state.Status
 		} else {
@@ -353,18 +354,18 @@ func (c *chaosRun) check() map[string]string {
 		switch {
 		case it.lead != nil:
 			want := 0
-			if ended == workflows.StatusSynced {
+			if ended == api.StatusSynced {
 				want = 1
 			}
 			require.Equal(t, want, holders[strings.ToLower(it.lead.Email)], "CRM contacts holding %s (%s)", it.lead.Email, ended)
-		case it.invoice != nil && ended == workflows.StatusSynced:
+		case it.invoice != nil && ended == api.StatusSynced:
 			for _, k := range []string{it.workflowID + "/invoice", it.workflowID + "/line/1", it.workflowID + "/line/2", it.workflowID + "/finalize"} {
 				require.Contains(t, stripeKeys, k, "a Stripe create of %s succeeded under its key", it.workflowID)
 			}
 			inv := s.storedInvoice(t, it.invoice.ID)
 			require.Equal(t, store.InvoiceBilled, inv.Status)
 			require.NotEmpty(t, inv.StripeInvoiceID)
-		case it.invoice != nil && ended == workflows.StatusRejected:
+		case it.invoice != nil && ended == api.StatusRejected:
 			require.Equal(t, store.InvoiceRejected, s.storedInvoice(t, it.invoice.ID).Status)
 		}
 		c.checkAudit(it.workflowID, ended)
@@ -377,7 +378,7 @@ func (c *chaosRun) check() map[string]string {
 		if strings.HasPrefix(k, "signalbox/customer/") {
 			continue
 		}
-		require.True(t, strings.HasPrefix(k, workflows.IntegrationInvoiceToBilling+":chaos-"), "a Stripe create without a derived key: %s", k)
+		require.True(t, strings.HasPrefix(k, api.IntegrationInvoiceToBilling+":chaos-"), "a Stripe create without a derived key: %s", k)
 	}
 	unexplained, explained := c.duplicateMessages()
 	require.Zero(t, unexplained, "a chat message was delivered twice with no worker killed in its window")
@@ -428,7 +429,7 @@ func (c *chaosRun) stripeCreateKeys() map[string]bool {
 
 // checkAudit checks that the item's audit trail is complete: numbered without
 // gaps from 1, a chain of transitions from "accepted" to its final status.
-func (c *chaosRun) checkAudit(workflowID string, ended workflows.Status) {
+func (c *chaosRun) checkAudit(workflowID string, ended api.Status) {
 	trail := c.s.auditTrail(c.t, workflowID)
 	require.NotEmpty(c.t, trail, workflowID)
 	runs := map[string][]store.AuditEvent{}

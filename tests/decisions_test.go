@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/stretchr/testify/require"
-
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 func TestOperatorApprovesALeadWithoutConsent(t *testing.T) {
@@ -20,9 +19,9 @@ func TestOperatorApprovesALeadWithoutConsent(t *testing.T) {
 	l.Consent = false
 	code, _ := shared.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code)
-	id := workflows.ItemID(workflows.IntegrationLeadToCRM, key)
-	s := shared.waitStatus(t, id, workflows.StatusBlocked)
-	require.Equal(t, workflows.ConsentMissing, s.Exception.Kind)
+	id := api.ItemID(api.IntegrationLeadToCRM, key)
+	s := shared.waitStatus(t, id, api.StatusBlocked)
+	require.Equal(t, api.ConsentMissing, s.Exception.Kind)
 
 	shared.waitVisible(t, fmt.Sprintf("IntegrationStatus = 'Blocked' AND ExceptionKind = 'ConsentMissing' AND SourceKey = '%s'", key), 1)
 	out, stderr, code := shared.signals(t, "", "list", "--status", "Blocked", "--integration", "lead-to-crm", "--exception", "ConsentMissing")
@@ -39,7 +38,7 @@ func TestOperatorApprovesALeadWithoutConsent(t *testing.T) {
 	_, stderr, code = shared.signals(t, "", "approve", id, "--reason", "looks fine", "--as", "mallory")
 	require.Equal(t, 1, code, "an unknown actor is refused")
 	require.Contains(t, stderr, `"mallory" may not decide`)
-	require.Equal(t, workflows.StatusBlocked, shared.waitStatus(t, id, workflows.StatusBlocked).Status, "nothing changed")
+	require.Equal(t, api.StatusBlocked, shared.waitStatus(t, id, api.StatusBlocked).Status, "nothing changed")
 
 	_, stderr, code = shared.signals(t, "", "approve", id, "--as", "alice")
 	require.Equal(t, 1, code)
@@ -54,7 +53,7 @@ func TestOperatorApprovesALeadWithoutConsent(t *testing.T) {
 	out, stderr, code = shared.signals(t, "", "approve", id, "--as", "alice", "--reason", "signed consent form #4411")
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "approve applied")
-	require.Equal(t, workflows.StatusSynced, shared.waitResult(t, id).Status)
+	require.Equal(t, api.StatusSynced, shared.waitResult(t, id).Status)
 	require.Len(t, shared.contactsWithEmail(t, l.Email), 1)
 	shared.waitVisible(t, fmt.Sprintf("IntegrationStatus = 'Synced' AND ExceptionKind IS NULL AND AttentionSince IS NULL AND SourceKey = '%s'", key), 1)
 
@@ -73,12 +72,12 @@ func TestTemporalCLISignalResumesAnItem(t *testing.T) {
 	l.Consent = false
 	code, _ := shared.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code)
-	id := workflows.ItemID(workflows.IntegrationLeadToCRM, key)
-	shared.waitStatus(t, id, workflows.StatusBlocked)
+	id := api.ItemID(api.IntegrationLeadToCRM, key)
+	shared.waitStatus(t, id, api.StatusBlocked)
 
 	temporal := func(input string) {
 		ctx := context.Background()
-		out, err := runTemporal(ctx, "workflow", "signal", "--address", shared.TemporalAddr(), "--workflow-id", id, "--name", workflows.SignalDecision, "--input", input)
+		out, err := runTemporal(ctx, "workflow", "signal", "--address", shared.TemporalAddr(), "--workflow-id", id, "--name", api.SignalDecision, "--input", input)
 		require.NoError(t, err, out)
 	}
 	temporal(`{"action":"approve","actor":"nobody","reason":"x"}`)
@@ -86,7 +85,7 @@ func TestTemporalCLISignalResumesAnItem(t *testing.T) {
 	// The documented payload (README, current details):
 	temporal(`{"action":"reject","actor":"bob","reason":"no consent on file; do not contact"}`)
 
-	require.Equal(t, workflows.StatusRejected, shared.waitResult(t, id).Status)
+	require.Equal(t, api.StatusRejected, shared.waitResult(t, id).Status)
 	trail := shared.auditTrail(t, id)
 	require.Equal(t, []string{
 		"accepted →Pending system", "started Pending→Running system", "raised Running→Blocked system",
@@ -109,7 +108,7 @@ func TestBulkApproveByQuery(t *testing.T) {
 		ids = append(ids, body["workflowId"].(string))
 	}
 	for _, id := range ids {
-		shared.waitStatus(t, id, workflows.StatusBlocked)
+		shared.waitStatus(t, id, api.StatusBlocked)
 	}
 	query := fmt.Sprintf("SourceKey STARTS_WITH '%s-'", prefix)
 	shared.waitVisible(t, "IntegrationStatus = 'Blocked' AND "+query, 3)
@@ -128,7 +127,7 @@ func TestBulkApproveByQuery(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "done: 3")
 	for _, id := range ids {
-		require.Equal(t, workflows.StatusSynced, shared.waitResult(t, id).Status)
+		require.Equal(t, api.StatusSynced, shared.waitResult(t, id).Status)
 	}
 }
 

@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/stretchr/testify/require"
-
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 // TestLeadsRideThroughFaultsExactlyOnce is the proof of safe retries: with 30%
@@ -84,8 +83,8 @@ func TestCRMDownPastTheWindowFailsThenRetrySyncs(t *testing.T) {
 		ids = append(ids, body["workflowId"].(string))
 	}
 	for _, id := range ids {
-		st := s.waitStatus(t, id, workflows.StatusFailed)
-		require.Equal(t, workflows.TargetUnavailable, st.Exception.Kind)
+		st := s.waitStatus(t, id, api.StatusFailed)
+		require.Equal(t, api.TargetUnavailable, st.Exception.Kind)
 		require.Contains(t, st.Exception.Summary, "find contact failed")
 	}
 	query := fmt.Sprintf("SourceKey STARTS_WITH '%s-'", prefix)
@@ -96,7 +95,7 @@ func TestCRMDownPastTheWindowFailsThenRetrySyncs(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "done: 3")
 	for i, id := range ids {
-		require.Equal(t, workflows.StatusSynced, s.waitResult(t, id).Status)
+		require.Equal(t, api.StatusSynced, s.waitResult(t, id).Status)
 		require.Len(t, s.contactsWithEmail(t, fmt.Sprintf("%s-%d@example.com", prefix, i)), 1)
 		require.Equal(t, []string{
 			"accepted →Pending system", "started Pending→Running system", "raised Running→Failed system",
@@ -110,13 +109,13 @@ func TestCRMDownPastTheWindowFailsThenRetrySyncs(t *testing.T) {
 	code, body := s.post(t, "/v1/leads", lead(key), nil)
 	require.Equal(t, http.StatusAccepted, code)
 	id := body["workflowId"].(string)
-	st := s.waitStatus(t, id, workflows.StatusFailed)
-	require.Equal(t, workflows.AuthFailed, st.Exception.Kind)
+	st := s.waitStatus(t, id, api.StatusFailed)
+	require.Equal(t, api.AuthFailed, st.Exception.Kind)
 	require.Contains(t, st.Exception.Summary, "check the crm credentials")
 	s.setFaults(t, `{}`)
 	_, stderr, code = s.signals(t, "", "retry", id, "--reason", "token rotated", "--as", "bob")
 	require.Equal(t, 0, code, stderr)
-	require.Equal(t, workflows.StatusSynced, s.waitResult(t, id).Status)
+	require.Equal(t, api.StatusSynced, s.waitResult(t, id).Status)
 	require.Len(t, s.contactsWithEmail(t, key+"@example.com"), 1)
 
 	// With no worker to answer the status query, show falls back to visibility.
@@ -140,7 +139,7 @@ func TestHungCallsHeartbeat(t *testing.T) {
 
 	t.Run("cancellation reaches the call", func(t *testing.T) {
 		key := uniqueKey(t, "hang-cancel")
-		id := workflows.ItemID(workflows.IntegrationLeadToCRM, key)
+		id := api.ItemID(api.IntegrationLeadToCRM, key)
 		code, _ := s.post(t, "/v1/leads", lead(key), nil)
 		require.Equal(t, http.StatusAccepted, code)
 		s.waitInFlight(t, "crm.search")
@@ -159,7 +158,7 @@ func TestHungCallsHeartbeat(t *testing.T) {
 
 	t.Run("a killed worker is replaced within the heartbeat timeout", func(t *testing.T) {
 		key := uniqueKey(t, "hang-kill")
-		id := workflows.ItemID(workflows.IntegrationLeadToCRM, key)
+		id := api.ItemID(api.IntegrationLeadToCRM, key)
 		code, _ := s.post(t, "/v1/leads", lead(key), nil)
 		require.Equal(t, http.StatusAccepted, code)
 		s.waitInFlight(t, "crm.search")
@@ -167,7 +166,7 @@ func TestHungCallsHeartbeat(t *testing.T) {
 		killed := time.Now()
 		s.setFaults(t, `{}`)
 		require.NoError(t, s.Worker.Start(ctx))
-		require.Equal(t, workflows.StatusSynced, s.waitResult(t, id).Status)
+		require.Equal(t, api.StatusSynced, s.waitResult(t, id).Status)
 		require.Less(t, time.Since(killed), clientTimeout/2, "retried after the 10s heartbeat timeout, not the 65s start-to-close")
 		require.Len(t, s.contactsWithEmail(t, key+"@example.com"), 1)
 	})

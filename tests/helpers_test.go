@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/stack"
 	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/store/storetest"
@@ -95,19 +96,19 @@ func (s *env) post(t *testing.T, path string, body any, header map[string]string
 }
 
 // waitStatus polls the item until it reaches want.
-func (s *env) waitStatus(t *testing.T, id string, want workflows.Status) workflows.ItemState {
+func (s *env) waitStatus(t *testing.T, id string, want api.Status) api.ItemState {
 	t.Helper()
 	return s.waitStatusIn(t, id, want)
 }
 
 // waitStatusIn polls the item until it reaches one of want.
-func (s *env) waitStatusIn(t *testing.T, id string, want ...workflows.Status) workflows.ItemState {
+func (s *env) waitStatusIn(t *testing.T, id string, want ...api.Status) api.ItemState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	var last workflows.ItemState
+	var last api.ItemState
 	for {
-		state, _, err := workflows.ReadItem(ctx, s.Client, id)
+		state, _, err := api.ReadItem(ctx, s.Client, id)
 		if err == nil {
 			last = state
 			if slices.Contains(want, state.Status) {
@@ -148,24 +149,24 @@ func (s *env) requireLeadsSynced(t *testing.T, keys []string, within time.Durati
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	for _, key := range keys {
-		var r workflows.Result
-		require.NoError(t, s.Client.GetWorkflow(ctx, workflows.ItemID(workflows.IntegrationLeadToCRM, key), "").Get(ctx, &r))
-		require.Equal(t, workflows.StatusSynced, r.Status, key)
+		var r api.Result
+		require.NoError(t, s.Client.GetWorkflow(ctx, api.ItemID(api.IntegrationLeadToCRM, key), "").Get(ctx, &r))
+		require.Equal(t, api.StatusSynced, r.Status, key)
 	}
 }
 
 // waitResult blocks until the item's workflow completes.
-func (s *env) waitResult(t *testing.T, id string) workflows.Result {
+func (s *env) waitResult(t *testing.T, id string) api.Result {
 	t.Helper()
 	return s.waitResultWithin(t, id, waitFor)
 }
 
 // waitResultWithin is waitResult for an item whose faults may take longer.
-func (s *env) waitResultWithin(t *testing.T, id string, within time.Duration) workflows.Result {
+func (s *env) waitResultWithin(t *testing.T, id string, within time.Duration) api.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	var r workflows.Result
+	var r api.Result
 	require.NoError(t, s.Client.GetWorkflow(ctx, id, "").Get(ctx, &r))
 	return r
 }
@@ -433,6 +434,6 @@ func (s *env) logEarlyRetries(t *testing.T) {
 func (s *env) signal(t *testing.T, id, input string) {
 	t.Helper()
 	out, err := runTemporal(context.Background(), "workflow", "signal", "--address", s.TemporalAddr(), "--workflow-id", id,
-		"--name", workflows.SignalDecision, "--input", input)
+		"--name", api.SignalDecision, "--input", input)
 	require.NoError(t, err, out)
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/store"
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 // stripeCreates counts the successful Stripe invoice creates of an item.
@@ -42,10 +42,10 @@ func TestAnInvoiceIsNeverBilledTwice(t *testing.T) {
 			Currency: inv.Currency, DueDate: time.Now().UTC().AddDate(0, 0, -3)})
 		require.NoError(t, err)
 		wf := shared.syncInvoice(t, id)
-		require.Equal(t, workflows.TargetRejected, shared.waitStatus(t, wf, workflows.StatusBlocked).Exception.Kind)
+		require.Equal(t, api.TargetRejected, shared.waitStatus(t, wf, api.StatusBlocked).Exception.Kind)
 		_, stderr, code := shared.signals(t, "", "resolve", wf, "--as", "carol", "--external-ref", "in_manual_1", "--reason", "billed by hand")
 		require.Equal(t, 0, code, stderr)
-		require.Equal(t, workflows.StatusManuallyResolved, shared.waitResult(t, wf).Status)
+		require.Equal(t, api.StatusManuallyResolved, shared.waitResult(t, wf).Status)
 		stored := shared.storedInvoice(t, id)
 		require.Equal(t, store.InvoiceBilled, stored.Status)
 		require.Equal(t, store.BilledByHand, stored.BilledBy)
@@ -60,7 +60,7 @@ func TestAnInvoiceIsNeverBilledTwice(t *testing.T) {
 		require.NoError(t, err)
 		again := shared.syncInvoice(t, id)
 		r := shared.waitResult(t, again)
-		require.Equal(t, workflows.StatusManuallyResolved, r.Status)
+		require.Equal(t, api.StatusManuallyResolved, r.Status)
 		require.Equal(t, "in_manual_1", r.ExternalIDs["billed by hand"])
 		require.Zero(t, shared.stripeCreates(t, wf), "no Stripe invoice was ever created for it")
 	})
@@ -70,10 +70,10 @@ func TestAnInvoiceIsNeverBilledTwice(t *testing.T) {
 		id := uniqueKey(t, "INV-rej")
 		shared.invoice(t, id, store.InvoiceLine{LineNo: 1, Description: "Licence", Quantity: 1, UnitAmount: 900_000})
 		wf := shared.syncInvoice(t, id)
-		shared.waitStatus(t, wf, workflows.StatusBlocked)
+		shared.waitStatus(t, wf, api.StatusBlocked)
 		_, stderr, code := shared.signals(t, "", "reject", wf, "--as", "carol", "--reason", "not agreed")
 		require.Equal(t, 0, code, stderr)
-		require.Equal(t, workflows.StatusRejected, shared.waitResult(t, wf).Status)
+		require.Equal(t, api.StatusRejected, shared.waitResult(t, wf).Status)
 		code, body := shared.post(t, "/v1/invoices/"+id+"/sync", struct{}{}, nil)
 		require.Equal(t, http.StatusConflict, code, body)
 		require.Contains(t, body["error"], "is rejected")
@@ -85,7 +85,7 @@ func TestAnInvoiceIsNeverBilledTwice(t *testing.T) {
 		id := uniqueKey(t, "INV-wait")
 		shared.invoice(t, id, store.InvoiceLine{LineNo: 1, Description: "Licence", Quantity: 1, UnitAmount: 900_000})
 		wf := shared.syncInvoice(t, id)
-		first := shared.waitStatus(t, wf, workflows.StatusBlocked)
+		first := shared.waitStatus(t, wf, api.StatusBlocked)
 		code, body := shared.post(t, "/v1/invoices/"+id+"/sync", struct{}{}, nil)
 		require.Equal(t, http.StatusAccepted, code, body)
 		out, errOut, code, err := shared.Command(ctx, "", "starter", "invoice", id)
@@ -93,12 +93,12 @@ func TestAnInvoiceIsNeverBilledTwice(t *testing.T) {
 		require.Equal(t, 0, code, out+errOut)
 		_, stderr2, code := shared.signals(t, "", "approve", wf, "--as", "carol", "--reason", "contract signed")
 		require.Equal(t, 0, code, stderr2)
-		require.Equal(t, workflows.StatusSynced, shared.waitResult(t, wf).Status)
-		require.Equal(t, first.StartedAt, shared.waitStatus(t, wf, workflows.StatusSynced).StartedAt, "one run all along")
+		require.Equal(t, api.StatusSynced, shared.waitResult(t, wf).Status)
+		require.Equal(t, first.StartedAt, shared.waitStatus(t, wf, api.StatusSynced).StartedAt, "one run all along")
 
 		// A re-sync of the billed invoice refreshes its status and creates nothing.
 		again := shared.syncInvoice(t, id)
-		require.Equal(t, workflows.StatusSynced, shared.waitResult(t, again).Status)
+		require.Equal(t, api.StatusSynced, shared.waitResult(t, again).Status)
 		require.Equal(t, 1, shared.stripeCreates(t, wf), "one Stripe invoice, however often it was started")
 		require.Len(t, shared.messagesAbout(t, "Invoice "+id+" billed in Stripe"), 1)
 	})
@@ -133,31 +133,31 @@ func TestSomeoneElsesContactIsNotOverwritten(t *testing.T) {
 	l.JobTitle = "Engineer"
 	contactID := shared.createContact(t, map[string]string{"email": l.Email, "firstname": "A.", "lastname": l.LastName,
 		"phone": "+44 20 7946 0001", "jobtitle": "CTO"})
-	id := workflows.ItemID(workflows.IntegrationLeadToCRM, key)
+	id := api.ItemID(api.IntegrationLeadToCRM, key)
 	code, body := shared.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code, body)
-	st := shared.waitStatus(t, id, workflows.StatusBlocked)
-	require.Equal(t, workflows.Conflict, st.Exception.Kind)
+	st := shared.waitStatus(t, id, api.StatusBlocked)
+	require.Equal(t, api.Conflict, st.Exception.Kind)
 	require.Equal(t, `CRM "CTO", form "Engineer"`, st.Exception.Details["jobtitle"])
 	require.NotContains(t, st.Exception.Details, "phone")
 	shared.waitMessage(t, id+" waits for a decision by sales")
 
 	_, stderr, code := shared.signals(t, "", "resolve", id, "--as", "alice", "--external-ref", "checked with the customer: CTO", "--reason", "the CRM is right")
 	require.Equal(t, 0, code, stderr)
-	require.Equal(t, workflows.StatusManuallyResolved, shared.waitResult(t, id).Status)
+	require.Equal(t, api.StatusManuallyResolved, shared.waitResult(t, id).Status)
 	c := shared.contactsWithEmail(t, l.Email)
 	require.Len(t, c, 1)
 	require.Equal(t, contactID, c[0].ID)
 	require.Equal(t, "+44 20 7946 0001", c[0].Properties["phone"], "the blank never overwrote the hand-entered phone")
 	require.Equal(t, "CTO", c[0].Properties["jobtitle"])
-	link, err := shared.db(t).GetLink(context.Background(), workflows.IntegrationLeadToCRM, key, "crm")
+	link, err := shared.db(t).GetLink(context.Background(), api.IntegrationLeadToCRM, key, "crm")
 	require.NoError(t, err)
 	require.Equal(t, "checked with the customer: CTO", link.ManualRef)
 
 	code, _ = shared.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code)
 	r := shared.waitResult(t, id)
-	require.Equal(t, workflows.StatusSynced, r.Status, "the decision is the baseline: the same lead raises no conflict again")
+	require.Equal(t, api.StatusSynced, r.Status, "the decision is the baseline: the same lead raises no conflict again")
 	c = shared.contactsWithEmail(t, l.Email)
 	require.Equal(t, "CTO", c[0].Properties["jobtitle"])
 	require.Equal(t, "Ada", c[0].Properties["firstname"], "the person's own name is the form's to set")
@@ -174,7 +174,7 @@ func TestANewerSubmissionForARunningLeadIsNotDropped(t *testing.T) {
 	code, first := shared.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code)
 	id := first["workflowId"].(string)
-	shared.waitStatus(t, id, workflows.StatusBlocked)
+	shared.waitStatus(t, id, api.StatusBlocked)
 
 	code, same := shared.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code, "a sender's retry of the same submission")

@@ -11,8 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/store"
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 // invoice stores a ready invoice of its own customer in the stack's database.
@@ -49,7 +49,7 @@ func TestInvoiceBelowThresholdIsBilledInStripe(t *testing.T) {
 	require.Equal(t, "invoice-to-billing:"+id, wf)
 
 	r := shared.waitResult(t, wf)
-	require.Equal(t, workflows.StatusSynced, r.Status)
+	require.Equal(t, api.StatusSynced, r.Status)
 	inv := shared.storedInvoice(t, id)
 	require.Equal(t, store.InvoiceBilled, inv.Status)
 	require.True(t, strings.HasPrefix(inv.StripeInvoiceID, "in_"), inv.StripeInvoiceID)
@@ -67,8 +67,8 @@ func TestInvoiceAboveThresholdWaitsForAFinanceOperator(t *testing.T) {
 	id := uniqueKey(t, "INV-big")
 	shared.invoice(t, id, store.InvoiceLine{LineNo: 1, Description: "Annual licence", Quantity: 1, UnitAmount: 1_200_000})
 	wf := shared.syncInvoice(t, id)
-	st := shared.waitStatus(t, wf, workflows.StatusBlocked)
-	require.Equal(t, workflows.ApprovalRequired, st.Exception.Kind)
+	st := shared.waitStatus(t, wf, api.StatusBlocked)
+	require.Equal(t, api.ApprovalRequired, st.Exception.Kind)
 	require.Contains(t, st.Exception.Summary, "EUR 12,000.00")
 
 	_, stderr, code := shared.signals(t, "", "approve", wf, "--as", "alice", "--reason", "sales says fine")
@@ -77,7 +77,7 @@ func TestInvoiceAboveThresholdWaitsForAFinanceOperator(t *testing.T) {
 	out, stderr, code := shared.signals(t, "", "approve", wf, "--as", "carol", "--reason", "licence contract signed")
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "approve applied")
-	require.Equal(t, workflows.StatusSynced, shared.waitResult(t, wf).Status)
+	require.Equal(t, api.StatusSynced, shared.waitResult(t, wf).Status)
 	require.Equal(t, store.InvoiceBilled, shared.storedInvoice(t, id).Status)
 }
 
@@ -90,15 +90,15 @@ func TestStripeRejectionAmendedByFinance(t *testing.T) {
 	_, err := shared.db(t).UpdateInvoiceHeader(ctx, id, 0, past)
 	require.NoError(t, err)
 	wf := shared.syncInvoice(t, id)
-	st := shared.waitStatus(t, wf, workflows.StatusBlocked)
-	require.Equal(t, workflows.TargetRejected, st.Exception.Kind)
+	st := shared.waitStatus(t, wf, api.StatusBlocked)
+	require.Equal(t, api.TargetRejected, st.Exception.Kind)
 	require.Equal(t, "due_date", st.Exception.Details["parameter"])
 	require.Equal(t, "invalid_request_error", st.Exception.Details["code"])
 
 	due := time.Now().UTC().AddDate(0, 1, 0).Format(time.DateOnly)
 	_, stderr, code := shared.signals(t, "", "amend", wf, "--set", "dueDate="+due, "--as", "carol", "--reason", "customer agreed to next month")
 	require.Equal(t, 0, code, stderr)
-	require.Equal(t, workflows.StatusSynced, shared.waitResult(t, wf).Status)
+	require.Equal(t, api.StatusSynced, shared.waitResult(t, wf).Status)
 	stored := shared.storedInvoice(t, id)
 	require.Equal(t, due, stored.DueDate.Format(time.DateOnly), "the amendment reached the source of truth")
 	require.Equal(t, store.InvoiceBilled, stored.Status)
@@ -121,7 +121,7 @@ func TestStarterBillsEveryReadyInvoice(t *testing.T) {
 	require.Contains(t, out, "[3/3] invoice-to-billing:"+ids[2]+" started")
 	require.Contains(t, out, "started 3 of 3")
 	for _, id := range ids {
-		require.Equal(t, workflows.StatusSynced, shared.waitResult(t, "invoice-to-billing:"+id).Status)
+		require.Equal(t, api.StatusSynced, shared.waitResult(t, "invoice-to-billing:"+id).Status)
 	}
 	out, _, code, err = shared.Command(ctx, "", "starter", "invoices", "--status", "ready")
 	require.NoError(t, err)
@@ -142,7 +142,7 @@ func TestStripeRetriesCarryTheSameIdempotencyKey(t *testing.T) {
 		store.InvoiceLine{LineNo: 3, Description: "c", Quantity: 3, UnitAmount: 300})
 	wf := s.syncInvoice(t, id)
 	// Half the calls fail; each 429 is waited out with its 2s margin: give it time.
-	require.Equal(t, workflows.StatusSynced, s.waitResultWithin(t, wf, 5*time.Minute).Status)
+	require.Equal(t, api.StatusSynced, s.waitResultWithin(t, wf, 5*time.Minute).Status)
 
 	keys := map[string]map[string]int{} // endpoint → key → attempts
 	for _, r := range s.sandboxRequests(t, "stripe.*") {

@@ -8,9 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/stretchr/testify/require"
-
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 func TestLeadPostedToTheIntakeEndsSynced(t *testing.T) {
@@ -19,19 +18,19 @@ func TestLeadPostedToTheIntakeEndsSynced(t *testing.T) {
 	l := lead(key)
 	code, body := shared.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code, body)
-	id := workflows.ItemID(workflows.IntegrationLeadToCRM, key)
+	id := api.ItemID(api.IntegrationLeadToCRM, key)
 	require.Equal(t, id, body["workflowId"])
 	require.NotEmpty(t, body["runId"])
 
 	r := shared.waitResult(t, id)
-	require.Equal(t, workflows.StatusSynced, r.Status)
+	require.Equal(t, api.StatusSynced, r.Status)
 
 	contacts := shared.contactsWithEmail(t, l.Email)
 	require.Len(t, contacts, 1, "exactly one CRM contact for the lead")
 	require.Equal(t, contacts[0].ID, r.ExternalIDs["crm"])
 	require.Equal(t, "Ada", contacts[0].Properties["firstname"])
 
-	link, err := shared.db(t).GetLink(context.Background(), workflows.IntegrationLeadToCRM, key, "crm")
+	link, err := shared.db(t).GetLink(context.Background(), api.IntegrationLeadToCRM, key, "crm")
 	require.NoError(t, err)
 	require.Equal(t, contacts[0].ID, link.TargetID)
 	require.Equal(t, id, link.WorkflowID)
@@ -44,9 +43,9 @@ func TestLeadPostedToTheIntakeEndsSynced(t *testing.T) {
 		"accepted →Pending system", "started Pending→Running system", "synced Running→Synced system",
 	}, transitions(shared.auditTrail(t, id)))
 
-	var item workflows.ItemState
+	var item api.ItemState
 	getJSON(t, shared.IntakeURL()+"/v1/items/"+id, &item)
-	require.Equal(t, workflows.StatusSynced, item.Status)
+	require.Equal(t, api.StatusSynced, item.Status)
 	require.Equal(t, contacts[0].ID, item.ExternalIDs["crm"])
 }
 
@@ -68,7 +67,7 @@ func TestSameLeadPostedTwiceAtOnceGivesOneItemAndOneContact(t *testing.T) {
 	require.Equal(t, answers[0]["workflowId"], answers[1]["workflowId"])
 	require.Equal(t, answers[0]["runId"], answers[1]["runId"], "the second start returns the running item")
 
-	require.Equal(t, workflows.StatusSynced, shared.waitResult(t, workflows.ItemID(workflows.IntegrationLeadToCRM, key)).Status)
+	require.Equal(t, api.StatusSynced, shared.waitResult(t, api.ItemID(api.IntegrationLeadToCRM, key)).Status)
 	require.Len(t, shared.contactsWithEmail(t, l.Email), 1)
 	shared.waitVisible(t, fmt.Sprintf("SourceKey = '%s'", key), 1)
 }
@@ -77,7 +76,7 @@ func TestResyncAfterCompletionUpdatesInsteadOfDuplicating(t *testing.T) {
 	t.Parallel()
 	key := uniqueKey(t, "e2e-resync")
 	l := lead(key)
-	id := workflows.ItemID(workflows.IntegrationLeadToCRM, key)
+	id := api.ItemID(api.IntegrationLeadToCRM, key)
 	code, first := shared.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code)
 	shared.waitResult(t, id)
@@ -86,7 +85,7 @@ func TestResyncAfterCompletionUpdatesInsteadOfDuplicating(t *testing.T) {
 	code, second := shared.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code)
 	require.NotEqual(t, first["runId"], second["runId"], "a finished item runs again")
-	require.Equal(t, workflows.StatusSynced, shared.waitResult(t, id).Status)
+	require.Equal(t, api.StatusSynced, shared.waitResult(t, id).Status)
 
 	contacts := shared.contactsWithEmail(t, l.Email)
 	require.Len(t, contacts, 1, "a re-sync updates the contact")
@@ -104,7 +103,7 @@ func TestInvalidLeadsAreRefusedAndNothingStarts(t *testing.T) {
 		require.Contains(t, fields, f, "every field error is listed")
 	}
 	shared.waitVisible(t, fmt.Sprintf("SourceKey = '%s'", key), 0)
-	_, err := shared.Client.DescribeWorkflow(context.Background(), workflows.ItemID(workflows.IntegrationLeadToCRM, key), "")
+	_, err := shared.Client.DescribeWorkflow(context.Background(), api.ItemID(api.IntegrationLeadToCRM, key), "")
 	require.Error(t, err, "no workflow was started")
 }
 
@@ -119,7 +118,7 @@ func TestStarterCommandStartsALead(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stdout, "started lead-to-crm:"+key)
-	require.Equal(t, workflows.StatusSynced, shared.waitResult(t, workflows.ItemID(workflows.IntegrationLeadToCRM, key)).Status)
+	require.Equal(t, api.StatusSynced, shared.waitResult(t, api.ItemID(api.IntegrationLeadToCRM, key)).Status)
 
 	_, stderr, code, err = shared.Command(ctx, `{"email":"x"}`, "starter", "lead", "--file", "-")
 	require.NoError(t, err)

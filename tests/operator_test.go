@@ -14,9 +14,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/stretchr/testify/require"
-
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 // TestOperatorToolsOnTerminatedAndResyncedItems: an item terminated while it
@@ -27,13 +26,13 @@ func TestOperatorToolsOnTerminatedAndResyncedItems(t *testing.T) {
 	ctx := context.Background()
 	s := shared
 	key := uniqueKey(t, "op-stranded")
-	id := workflows.ItemID(workflows.IntegrationLeadToCRM, key)
+	id := api.ItemID(api.IntegrationLeadToCRM, key)
 	bySource := fmt.Sprintf("SourceKey = '%s'", key)
 	l := lead(key)
 	l.Consent = false
 	code, body := s.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code, body)
-	s.waitStatus(t, id, workflows.StatusBlocked)
+	s.waitStatus(t, id, api.StatusBlocked)
 
 	require.NoError(t, s.Client.TerminateWorkflow(ctx, id, "", "terminated from the UI, say"))
 	s.waitVisible(t, fmt.Sprintf("WorkflowId = '%s' AND ExecutionStatus = 'Terminated'", id), 1)
@@ -56,7 +55,7 @@ func TestOperatorToolsOnTerminatedAndResyncedItems(t *testing.T) {
 	l.Consent = true
 	code, body = s.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code, body)
-	s.waitStatus(t, id, workflows.StatusSynced)
+	s.waitStatus(t, id, api.StatusSynced)
 	s.waitVisible(t, bySource+" AND IntegrationStatus = 'Synced' AND ExecutionStatus = 'Completed'", 1)
 	out, errOut, exit = s.signals(t, "", "list", "--query", bySource)
 	require.Equal(t, 0, exit, errOut)

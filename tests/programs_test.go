@@ -15,8 +15,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/stack"
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 // runProgram runs one of the built programs with the shared stack's
@@ -119,13 +119,13 @@ func TestHostileBodiesAreRefusedWithoutStartingAnything(t *testing.T) {
 		require.NoError(t, err, tc.name)
 		var body struct {
 			Error  string
-			Fields workflows.FieldErrors
+			Fields api.FieldErrors
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
 		require.Equal(t, tc.status, resp.StatusCode, tc.name)
 		require.Contains(t, body.Error+" "+body.Fields.Error(), tc.want, tc.name)
 	}
-	_, err := shared.Client.DescribeWorkflow(context.Background(), workflows.ItemID(workflows.IntegrationLeadToCRM, key), "")
+	_, err := shared.Client.DescribeWorkflow(context.Background(), api.ItemID(api.IntegrationLeadToCRM, key), "")
 	require.Error(t, err, "no item was started")
 }

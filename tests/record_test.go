@@ -14,6 +14,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/workflows"
 )
@@ -76,24 +77,24 @@ func TestRecordHistories(t *testing.T) {
 	l := lead(key("consent"))
 	l.Consent = false
 	id = start(l)
-	s.waitStatus(t, id, workflows.StatusBlocked)
+	s.waitStatus(t, id, api.StatusBlocked)
 	s.signal(t, id, `"not a decision"`)
 	decide("approve", id, "--as", "alice", "--reason", "consent form on file")
 	record("lead-blocked-then-approved", id)
 
 	first := lead(key("dup"))
 	start(first)
-	s.waitResult(t, workflows.ItemID(workflows.IntegrationLeadToCRM, first.ID))
+	s.waitResult(t, api.ItemID(api.IntegrationLeadToCRM, first.ID))
 	twin := lead(key("dup-twin"))
 	twin.LastName = first.LastName
 	id = start(twin)
-	s.waitStatus(t, id, workflows.StatusBlocked)
+	s.waitStatus(t, id, api.StatusBlocked)
 	decide("approve", id, "--as", "bob", "--choice", "merge", "--reason", "same person")
 	record("lead-duplicate-merged", id)
 
 	s.setFaults(t, `{"crm.*": {"unauthorized": true}}`)
 	id = start(lead(key("auth")))
-	s.waitStatus(t, id, workflows.StatusFailed)
+	s.waitStatus(t, id, api.StatusFailed)
 	s.setFaults(t, `{}`)
 	decide("retry", id, "--as", "alice", "--reason", "token rotated")
 	record("lead-failed-then-retried", id)
@@ -101,7 +102,7 @@ func TestRecordHistories(t *testing.T) {
 	l = lead(key("reject"))
 	l.Consent = false
 	id = start(l)
-	s.waitStatus(t, id, workflows.StatusBlocked)
+	s.waitStatus(t, id, api.StatusBlocked)
 	decide("reject", id, "--as", "alice", "--reason", "no consent")
 	record("lead-rejected", id)
 
@@ -112,7 +113,7 @@ func TestRecordHistories(t *testing.T) {
 	inv = key("inv-big")
 	s.invoice(t, inv, store.InvoiceLine{LineNo: 1, Description: "Licence", Quantity: 1, UnitAmount: 900_000})
 	id = s.syncInvoice(t, inv)
-	s.waitStatus(t, id, workflows.StatusBlocked)
+	s.waitStatus(t, id, api.StatusBlocked)
 	decide("approve", id, "--as", "carol", "--reason", "contract signed")
 	record("invoice-approved", id)
 
@@ -120,7 +121,7 @@ func TestRecordHistories(t *testing.T) {
 	inv = key("inv-auth")
 	s.invoice(t, inv)
 	id = s.syncInvoice(t, inv)
-	s.waitStatus(t, id, workflows.StatusFailed)
+	s.waitStatus(t, id, api.StatusFailed)
 	s.setFaults(t, `{}`)
 	decide("retry", id, "--as", "carol", "--reason", "Stripe key rotated")
 	record("invoice-failed-then-retried", id)
@@ -130,7 +131,7 @@ func TestRecordHistories(t *testing.T) {
 	l = lead(key("remind"))
 	l.Consent = false
 	id = start(l)
-	s.waitStatus(t, id, workflows.StatusBlocked)
+	s.waitStatus(t, id, api.StatusBlocked)
 	require.Eventually(t, func() bool { return len(s.messagesAbout(t, "Reminder 1: "+id)) > 0 }, waitFor, 200*time.Millisecond)
 	decide("approve", id, "--as", "alice", "--reason", "consent form on file")
 	record("lead-reminded-then-approved", id)
@@ -143,14 +144,14 @@ func TestRecordHistories(t *testing.T) {
 	l.JobTitle = "Engineer"
 	s.createContact(t, map[string]string{"email": l.Email, "firstname": l.FirstName, "lastname": l.LastName, "jobtitle": "CTO"})
 	id = start(l)
-	s.waitStatus(t, id, workflows.StatusBlocked)
+	s.waitStatus(t, id, api.StatusBlocked)
 	decide("approve", id, "--as", "bob", "--reason", "the customer says Engineer")
 	record("lead-conflict-approved", id)
 
 	l = lead(key("cancel"))
 	l.Consent = false
 	id = start(l)
-	s.waitStatus(t, id, workflows.StatusBlocked)
+	s.waitStatus(t, id, api.StatusBlocked)
 	require.NoError(t, s.Client.CancelWorkflow(ctx, id, ""))
 	record("lead-cancelled", id)
 
@@ -163,7 +164,7 @@ func TestRecordHistories(t *testing.T) {
 	l = lead(key("routing"))
 	l.Country, l.CompanySize = "CH", 2000
 	id = start(l)
-	s.waitStatus(t, id, workflows.StatusBlocked)
+	s.waitStatus(t, id, api.StatusBlocked)
 	decide("approve", id, "--as", "olga", "--choice", "sales-dach", "--reason", "DACH owns the account")
 	record("lead-routing-chosen", id)
 
@@ -178,7 +179,7 @@ func TestRecordHistories(t *testing.T) {
 		CustomerEmail: stored.CustomerEmail, Currency: stored.Currency, DueDate: time.Now().AddDate(0, 0, -1)})
 	require.NoError(t, err)
 	id = s.syncInvoice(t, inv)
-	s.waitStatus(t, id, workflows.StatusBlocked)
+	s.waitStatus(t, id, api.StatusBlocked)
 	decide("amend", id, "--as", "carol", "--set", "dueDate="+time.Now().AddDate(0, 1, 0).Format(time.DateOnly), "--reason", "agreed")
 	record("invoice-rejected-by-stripe-then-amended", id)
 }

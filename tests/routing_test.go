@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/workflows"
 )
 
@@ -26,7 +27,7 @@ func TestLeadsGoToTheirTeamAndTwinsArriveOneAfterTheOther(t *testing.T) {
 	code, body := s.post(t, "/v1/leads", de, nil)
 	require.Equal(t, http.StatusAccepted, code, body)
 	deID := body["workflowId"].(string)
-	st := s.waitStatus(t, deID, workflows.StatusBlocked)
+	st := s.waitStatus(t, deID, api.StatusBlocked)
 	require.Equal(t, "sales-dach", st.Team)
 	require.Equal(t, "sales-dach", st.Exception.Deciders)
 	s.waitVisible(t, fmt.Sprintf("AssignedTeam = 'sales-dach' AND SourceKey = '%s'", de.ID), 1)
@@ -42,7 +43,7 @@ func TestLeadsGoToTheirTeamAndTwinsArriveOneAfterTheOther(t *testing.T) {
 	require.Contains(t, stderr, "only operators of team sales")
 	_, stderr, code = s.signals(t, "", "approve", deID, "--as", "alice", "--reason", "consent on file")
 	require.Equal(t, 0, code, stderr)
-	require.Equal(t, workflows.StatusSynced, s.waitResult(t, deID).Status)
+	require.Equal(t, api.StatusSynced, s.waitResult(t, deID).Status)
 	require.Contains(t, transitions(s.auditTrail(t, deID)), "reassign Blocked→Blocked dieter")
 
 	both := lead(prefix + "-ch")
@@ -50,14 +51,14 @@ func TestLeadsGoToTheirTeamAndTwinsArriveOneAfterTheOther(t *testing.T) {
 	code, body = s.post(t, "/v1/leads", both, nil)
 	require.Equal(t, http.StatusAccepted, code, body)
 	bothID := body["workflowId"].(string)
-	st = s.waitStatus(t, bothID, workflows.StatusBlocked)
-	require.Equal(t, workflows.RoutingUnclear, st.Exception.Kind)
+	st = s.waitStatus(t, bothID, api.StatusBlocked)
+	require.Equal(t, api.RoutingUnclear, st.Exception.Kind)
 	require.Equal(t, "sales-ops", st.Exception.Deciders)
 	s.waitMessage(t, bothID+" waits for a decision by sales-ops.")
 	_, stderr, code = s.signals(t, "", "approve", bothID, "--as", "olga", "--choice", "sales-enterprise", "--reason", "a global account")
 	require.Equal(t, 0, code, stderr)
 	r := s.waitResult(t, bothID)
-	require.Equal(t, workflows.StatusSynced, r.Status)
+	require.Equal(t, api.StatusSynced, r.Status)
 	require.Len(t, s.messagesAbout(t, "Lead "+both.ID+" synced"), 1)
 	for _, m := range s.messagesAbout(t, "Lead "+both.ID+" synced") {
 		require.Equal(t, "sales-enterprise", m.Team, "the chosen team hears it is synced")
@@ -78,12 +79,12 @@ func TestLeadsGoToTheirTeamAndTwinsArriveOneAfterTheOther(t *testing.T) {
 	wg.Wait()
 	synced, suspected := 0, 0
 	for _, id := range ids {
-		st := s.waitStatusIn(t, id, workflows.StatusSynced, workflows.StatusBlocked)
+		st := s.waitStatusIn(t, id, api.StatusSynced, api.StatusBlocked)
 		switch st.Status {
-		case workflows.StatusSynced:
+		case api.StatusSynced:
 			synced++
-		case workflows.StatusBlocked:
-			require.Equal(t, workflows.DuplicateSuspected, st.Exception.Kind)
+		case api.StatusBlocked:
+			require.Equal(t, api.DuplicateSuspected, st.Exception.Kind)
 			suspected++
 		}
 	}

@@ -24,8 +24,10 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/signalbox-dev/signalbox/activities"
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/config"
 	"github.com/signalbox-dev/signalbox/connectors/billing"
 	"github.com/signalbox-dev/signalbox/connectors/chat"
@@ -33,6 +35,7 @@ import (
 	"github.com/signalbox-dev/signalbox/connectors/rest"
 	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/workflows"
+	"github.com/signalbox-dev/signalbox/workflows/spine"
 )
 
 // connectPatience is how long the worker keeps trying to reach Temporal at start.
@@ -50,11 +53,15 @@ func run() error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
+	integrations, err := workflows.Integrations()
+	if err != nil {
+		return err
+	}
 	if _, err := workflows.ParseRoutes(cfg.LeadRoutes); err != nil {
 		return fmt.Errorf("config: SIGNALBOX_LEAD_ROUTES: %w", err)
 	}
 	for kind := range cfg.SLAs {
-		if !slices.ContainsFunc(workflows.Specs(), func(s workflows.Spec) bool { _, ok := s.Exception(workflows.ExceptionKind(kind)); return ok }) {
+		if !slices.ContainsFunc(api.Specs(), func(s api.Spec) bool { _, ok := s.Exception(api.ExceptionKind(kind)); return ok }) {
 			return fmt.Errorf("config: SIGNALBOX_SLAS: no integration raises %q", kind)
 		}
 	}
@@ -92,8 +99,12 @@ func run() error {
 		defer stopHealth()
 	}
 	var workers []worker.Worker
+	var queues []string
 	err = patiently(ctx, deadline, logger, "start workers", func() error {
-		workers = newWorkers(c, cfg, store.New(pool))
+		workers, queues, err = newWorkers(c, cfg, store.New(pool), integrations)
+		if err != nil {
+			return &misconfigured{err}
+		}
 		for i, w := range workers {
 			if err := w.Start(); err != nil {
 				for _, started := range workers[:i] {
@@ -108,9 +119,8 @@ func run() error {
 		return err
 	}
 	ready.Store(true)
-	logger.Info("workers running", "namespace", cfg.Namespace,
-		"queues", strings.Join([]string{workflows.TaskQueueIntegrations, workflows.TaskQueueCRM, workflows.TaskQueueChat, workflows.TaskQueueBilling}, ","),
-		"crmRate", cfg.CRMRate, "chatRate", cfg.ChatRate, "billingRate", cfg.BillingRate)
+	logger.Info("workers running", "namespace", cfg.Namespace, "queues", strings.Join(queues, ","),
+		"crmRate", cfg.CRM.Rate, "chatRate", cfg.Chat.Rate, "billingRate", cfg.Billing.Rate)
 	<-ctx.Done()
 	ready.Store(false)
 	logger.Info("stopping workers")
@@ -165,49 +175,62 @@ func serveHealth(addr string, ready *atomic.Bool) (stop func(), err error) {
 	return func() { _ = srv.Close() }, nil
 }
 
-// newWorkers builds one worker for the workflows and one per target queue.
-func newWorkers(c client.Client, cfg config.Worker, st *store.Store) []worker.Worker {
+// newWorkers builds one worker per task queue: the workflow worker (the
+// integrations' workflows and local activities) and one per target, capped to
+// the rate its vendor allows. What runs where comes from the integrations.
+func newWorkers(c client.Client, cfg config.Worker, st *store.Store, integrations []spine.Integration) (workers []worker.Worker, queues []string, err error) {
+	targets := map[string]config.Target{api.TaskQueueCRM: cfg.CRM, api.TaskQueueChat: cfg.Chat, api.TaskQueueBilling: cfg.Billing}
 	policy := activities.Policy{
-		Operators: cfg.Operators,
-		Targets: map[string]activities.TargetPolicy{
-			workflows.TaskQueueCRM:     {Timeout: cfg.CRMTimeout, RetryWindow: cfg.CRMRetryWindow},
-			workflows.TaskQueueChat:    {Timeout: cfg.ChatTimeout, RetryWindow: cfg.ChatRetryWindow},
-			workflows.TaskQueueBilling: {Timeout: cfg.BillingTimeout, RetryWindow: cfg.BillingRetryWindow},
-		},
+		Operators:                cfg.Operators,
+		Targets:                  map[string]activities.TargetPolicy{},
 		InvoiceApprovalThreshold: cfg.InvoiceApprovalThreshold,
 		LeadRoutes:               cfg.LeadRoutes,
 		SLAs:                     map[string]activities.SLA{},
 	}
+	for queue, t := range targets {
+		policy.Targets[queue] = activities.TargetPolicy{Timeout: t.Timeout, RetryWindow: t.RetryWindow}
+	}
 	for kind, o := range cfg.SLAs {
 		policy.SLAs[kind] = activities.SLA{SLA: o.SLA, Deadline: o.Deadline}
 	}
-	stopTimeout := 10 * time.Second
-
-	integrations := worker.New(c, workflows.TaskQueueIntegrations, worker.Options{
-		LocalActivityWorkerOnly: true,
-		WorkerStopTimeout:       stopTimeout,
-	})
-	workflows.Register(integrations, &activities.Spine{Store: st, Policy: policy}, &activities.Invoices{Store: st})
-
-	// The server caps a queue's activities across all workers (allowing short
-	// bursts); each target's HTTP client spaces this process's requests
-	// exactly (rest.HTTPClient).
-	target := func(queue string, t config.Target) worker.Worker {
-		return worker.New(c, queue, worker.Options{
-			DisableWorkflowWorker:              true,
-			TaskQueueActivitiesPerSecond:       t.Rate,
-			MaxConcurrentActivityExecutionSize: t.Concurrency,
-			WorkerStopTimeout:                  stopTimeout,
-		})
+	// Each target's HTTP client spaces this process's requests exactly
+	// (rest.HTTPClient); the server caps a queue's activities across all
+	// workers, allowing short bursts.
+	deps := spine.Deps{
+		Store:   st,
+		Policy:  policy,
+		CRM:     crm.New(cfg.CRMBaseURL, cfg.CRMToken, rest.HTTPClient(cfg.CRM.Timeout, cfg.CRM.Rate)),
+		Billing: billing.New(cfg.BillingBaseURL, cfg.BillingAPIKey, rest.HTTPClient(cfg.Billing.Timeout, cfg.Billing.Rate)),
+		Chat: &activities.Chat{Client: chat.New(cfg.ChatWebhooks, cfg.ChatWebhookBaseURL, rest.HTTPClient(cfg.Chat.Timeout, cfg.Chat.Rate)), Store: st,
+			UIBaseURL: cfg.UIBaseURL, Namespace: cfg.Namespace, Lease: cfg.Chat.Timeout + 5*time.Second, AlertInterval: cfg.AlertInterval},
 	}
-	crmWorker := target(workflows.TaskQueueCRM, cfg.CRM())
-	crmWorker.RegisterActivity(&activities.CRM{Client: crm.New(cfg.CRMBaseURL, cfg.CRMToken, rest.HTTPClient(cfg.CRMTimeout, cfg.CRMRate)), Store: st})
-	chatWorker := target(workflows.TaskQueueChat, cfg.Chat())
-	chatWorker.RegisterActivity(&activities.Chat{Client: chat.New(cfg.ChatWebhooks, cfg.ChatWebhookBaseURL, rest.HTTPClient(cfg.ChatTimeout, cfg.ChatRate)), Store: st,
-		UIBaseURL: cfg.UIBaseURL, Namespace: cfg.Namespace, Lease: cfg.ChatTimeout + 5*time.Second, AlertInterval: cfg.AlertInterval})
-	billingWorker := target(workflows.TaskQueueBilling, cfg.Billing())
-	billingWorker.RegisterActivity(&activities.Billing{Client: billing.New(cfg.BillingBaseURL, cfg.BillingAPIKey, rest.HTTPClient(cfg.BillingTimeout, cfg.BillingRate)), Store: st})
-	return []worker.Worker{integrations, crmWorker, chatWorker, billingWorker}
+	const stopTimeout = 10 * time.Second
+	byQueue := map[string]worker.Worker{
+		api.TaskQueueIntegrations: worker.New(c, api.TaskQueueIntegrations, worker.Options{LocalActivityWorkerOnly: true, WorkerStopTimeout: stopTimeout}),
+	}
+	workers, queues = []worker.Worker{byQueue[api.TaskQueueIntegrations]}, []string{api.TaskQueueIntegrations}
+	for _, in := range integrations {
+		byQueue[api.TaskQueueIntegrations].RegisterWorkflowWithOptions(in.Workflow, workflow.RegisterOptions{Name: in.Spec.WorkflowType})
+	}
+	for _, a := range spine.Registrations(integrations) {
+		w, ok := byQueue[a.Queue]
+		if !ok {
+			t, known := targets[a.Queue]
+			if !known {
+				return nil, nil, fmt.Errorf("activities %s run on task queue %q, which has no settings in config.Worker", a.Type, a.Queue)
+			}
+			w = worker.New(c, a.Queue, worker.Options{
+				DisableWorkflowWorker:              true,
+				TaskQueueActivitiesPerSecond:       t.Rate,
+				MaxConcurrentActivityExecutionSize: t.Concurrency,
+				WorkerStopTimeout:                  stopTimeout,
+			})
+			byQueue[a.Queue] = w
+			workers, queues = append(workers, w), append(queues, a.Queue)
+		}
+		w.RegisterActivity(a.Build(deps))
+	}
+	return workers, queues, nil
 }
 
 // ensureSearchAttributes checks that the namespace has signalbox's custom search
@@ -219,7 +242,7 @@ func ensureSearchAttributes(ctx context.Context, ops operatorservice.OperatorSer
 		return fmt.Errorf("list search attributes of namespace %s: %w", namespace, err)
 	}
 	missing := map[string]enumspb.IndexedValueType{}
-	for name, want := range workflows.SearchAttributes() {
+	for name, want := range api.SearchAttributes() {
 		got, ok := resp.GetCustomAttributes()[name]
 		switch {
 		case !ok:

@@ -5,13 +5,12 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"google.golang.org/grpc"
-
-	"github.com/signalbox-dev/signalbox/workflows"
 )
 
 // fakeOperator holds a namespace's custom search attributes.
@@ -37,7 +36,7 @@ func TestMissingSearchAttributesAreRegistered(t *testing.T) {
 	t.Parallel()
 	f := &fakeOperator{attrs: map[string]enumspb.IndexedValueType{"IntegrationName": enumspb.INDEXED_VALUE_TYPE_KEYWORD}}
 	require.NoError(t, ensureSearchAttributes(context.Background(), f, "default", true, quiet))
-	require.Len(t, f.added, len(workflows.SearchAttributes())-1)
+	require.Len(t, f.added, len(api.SearchAttributes())-1)
 	require.Equal(t, enumspb.INDEXED_VALUE_TYPE_DATETIME, f.added["AttentionSince"])
 	require.NotContains(t, f.added, "IntegrationName")
 }
@@ -50,7 +49,7 @@ func TestAnotherWorkerRegisteringFirstIsFine(t *testing.T) {
 
 func TestMissingSearchAttributesNamedWhenNotRegistering(t *testing.T) {
 	t.Parallel()
-	attrs := workflows.SearchAttributes()
+	attrs := api.SearchAttributes()
 	delete(attrs, "ExceptionKind")
 	delete(attrs, "AttentionSince")
 	f := &fakeOperator{attrs: attrs}
@@ -63,7 +62,7 @@ func TestMissingSearchAttributesNamedWhenNotRegistering(t *testing.T) {
 
 func TestWrongTypeIsReported(t *testing.T) {
 	t.Parallel()
-	attrs := workflows.SearchAttributes()
+	attrs := api.SearchAttributes()
 	attrs["AttentionSince"] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
 	err := ensureSearchAttributes(context.Background(), &fakeOperator{attrs: attrs}, "default", true, quiet)
 	require.ErrorContains(t, err, "search attribute AttentionSince exists in namespace default with type Keyword, but signalbox needs Datetime")
@@ -71,7 +70,7 @@ func TestWrongTypeIsReported(t *testing.T) {
 
 func TestAllPresentChangesNothing(t *testing.T) {
 	t.Parallel()
-	f := &fakeOperator{attrs: workflows.SearchAttributes()}
+	f := &fakeOperator{attrs: api.SearchAttributes()}
 	require.NoError(t, ensureSearchAttributes(context.Background(), f, "default", false, quiet))
 	require.Nil(t, f.added)
 }

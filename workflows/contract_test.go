@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
 )
 
@@ -79,35 +80,35 @@ func TestEmailHelpers(t *testing.T) {
 
 func TestEverySpecIsConsistent(t *testing.T) {
 	t.Parallel()
-	for _, s := range Specs() {
+	for _, s := range api.Specs() {
 		require.NoError(t, s.Check(), s.Name)
-		got, err := SpecByName(s.Name)
+		got, err := api.SpecByName(s.Name)
 		require.NoError(t, err)
 		require.Equal(t, s.WorkflowType, got.WorkflowType)
 	}
-	_, err := SpecByName("nope")
+	_, err := api.SpecByName("nope")
 	require.ErrorContains(t, err, `unknown integration "nope"`)
 }
 
 func TestSpecCheckCatchesMistakes(t *testing.T) {
 	t.Parallel()
-	base := func() Spec {
-		return Spec{Name: "x", WorkflowType: "X", Owner: "team", Exceptions: []ExceptionSpec{
-			{Kind: ConsentMissing, Status: StatusBlocked, Decisions: []Action{ActionApprove, ActionReject}, SLA: time.Hour}}}
+	base := func() api.Spec {
+		return api.Spec{Name: "x", WorkflowType: "X", Owner: "team", Exceptions: []api.ExceptionSpec{
+			{Kind: api.ConsentMissing, Status: api.StatusBlocked, Decisions: []api.Action{api.ActionApprove, api.ActionReject}, SLA: time.Hour}}}
 	}
-	cases := map[string]func(*Spec){
-		"approve at the deadline": func(s *Spec) { s.Exceptions[0].Deadline, s.Exceptions[0].AtDeadline = time.Hour, ActionApprove },
-		"deadline without action": func(s *Spec) { s.Exceptions[0].Deadline = time.Hour },
-		"no decisions":            func(s *Spec) { s.Exceptions[0].Decisions = nil },
-		"not waiting":             func(s *Spec) { s.Exceptions[0].Status = StatusSynced },
-		"no SLA":                  func(s *Spec) { s.Exceptions[0].SLA = 0 },
-		"declared twice":          func(s *Spec) { s.Exceptions = append(s.Exceptions, s.Exceptions[0]) },
-		"unknown action":          func(s *Spec) { s.Exceptions[0].Decisions = []Action{"shrug"} },
-		"choices without approve": func(s *Spec) {
-			s.Exceptions[0].Decisions, s.Exceptions[0].Choices = []Action{ActionReject}, []Choice{{Name: "a"}}
+	cases := map[string]func(*api.Spec){
+		"approve at the deadline": func(s *api.Spec) { s.Exceptions[0].Deadline, s.Exceptions[0].AtDeadline = time.Hour, api.ActionApprove },
+		"deadline without action": func(s *api.Spec) { s.Exceptions[0].Deadline = time.Hour },
+		"no decisions":            func(s *api.Spec) { s.Exceptions[0].Decisions = nil },
+		"not waiting":             func(s *api.Spec) { s.Exceptions[0].Status = api.StatusSynced },
+		"no SLA":                  func(s *api.Spec) { s.Exceptions[0].SLA = 0 },
+		"declared twice":          func(s *api.Spec) { s.Exceptions = append(s.Exceptions, s.Exceptions[0]) },
+		"unknown action":          func(s *api.Spec) { s.Exceptions[0].Decisions = []api.Action{"shrug"} },
+		"choices without approve": func(s *api.Spec) {
+			s.Exceptions[0].Decisions, s.Exceptions[0].Choices = []api.Action{api.ActionReject}, []api.Choice{{Name: "a"}}
 		},
-		"no owner": func(s *Spec) { s.Owner = "" },
-		"bad name": func(s *Spec) { s.Name = "has space" },
+		"no owner": func(s *api.Spec) { s.Owner = "" },
+		"bad name": func(s *api.Spec) { s.Name = "has space" },
 	}
 	for name, breakIt := range cases {
 		s := base()
@@ -120,65 +121,46 @@ func TestSpecCheckCatchesMistakes(t *testing.T) {
 
 func TestDecisionComplete(t *testing.T) {
 	t.Parallel()
-	ok := Decision{Action: ActionApprove, Actor: "alice", Reason: "r"}
+	ok := api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "r"}
 	require.NoError(t, ok.Complete())
 	cases := map[string]struct {
-		d    Decision
+		d    api.Decision
 		want string
 	}{
-		"unknown action": {Decision{Action: "yolo", Actor: "a", Reason: "r"}, `action "yolo" is not one of approve, reject, amend, retry, resolve, cancel`},
-		"no actor":       {Decision{Action: ActionApprove, Reason: "r"}, "actor is required"},
-		"spaced actor":   {Decision{Action: ActionApprove, Actor: "a b", Reason: "r"}, "actor must be one word"},
-		"blank reason":   {Decision{Action: ActionApprove, Actor: "a", Reason: "  "}, "reason is required"},
-		"long reason":    {Decision{Action: ActionApprove, Actor: "a", Reason: strings.Repeat("x", 2001)}, "reason must be at most 2000"},
-		"resolve no ref": {Decision{Action: ActionResolve, Actor: "a", Reason: "r"}, "resolve needs externalRef"},
-		"amend no set":   {Decision{Action: ActionAmend, Actor: "a", Reason: "r"}, "amend needs at least one field"},
-		"set on approve": {Decision{Action: ActionApprove, Actor: "a", Reason: "r", Set: map[string]string{"a": "b"}}, "set is only for amend"},
-		"bad utf-8":      {Decision{Action: ActionApprove, Actor: "a", Reason: "r\xff"}, "valid UTF-8"},
-		"all at once":    {Decision{}, "actor is required; reason is required"},
+		"unknown action": {api.Decision{Action: "yolo", Actor: "a", Reason: "r"}, `action "yolo" is not one of approve, reject, amend, retry, resolve, cancel`},
+		"no actor":       {api.Decision{Action: api.ActionApprove, Reason: "r"}, "actor is required"},
+		"spaced actor":   {api.Decision{Action: api.ActionApprove, Actor: "a b", Reason: "r"}, "actor must be one word"},
+		"blank reason":   {api.Decision{Action: api.ActionApprove, Actor: "a", Reason: "  "}, "reason is required"},
+		"long reason":    {api.Decision{Action: api.ActionApprove, Actor: "a", Reason: strings.Repeat("x", 2001)}, "reason must be at most 2000"},
+		"resolve no ref": {api.Decision{Action: api.ActionResolve, Actor: "a", Reason: "r"}, "resolve needs externalRef"},
+		"amend no set":   {api.Decision{Action: api.ActionAmend, Actor: "a", Reason: "r"}, "amend needs at least one field"},
+		"set on approve": {api.Decision{Action: api.ActionApprove, Actor: "a", Reason: "r", Set: map[string]string{"a": "b"}}, "set is only for amend"},
+		"bad utf-8":      {api.Decision{Action: api.ActionApprove, Actor: "a", Reason: "r\xff"}, "valid UTF-8"},
+		"all at once":    {api.Decision{}, "actor is required; reason is required"},
 	}
 	for name, tc := range cases {
 		err := tc.d.Complete()
 		require.ErrorContains(t, err, tc.want, name)
-		require.Equal(t, ErrDecisionRefused, errorType(err), name)
+		require.Equal(t, api.ErrorDecisionRefused, api.TypeOf(err), name)
 	}
-}
-
-func TestDetailsTellTheOperatorWhatToDo(t *testing.T) {
-	t.Parallel()
-	it := &item{state: ItemState{WorkflowID: "lead-to-crm:l1", Status: StatusBlocked, Exception: &ExceptionState{
-		Kind: DuplicateSuspected, Summary: "contact 88 looks the same", Deciders: "sales",
-		Decisions: []Action{ActionApprove, ActionReject}, Choices: []Choice{{Name: "merge", Description: "link it"}},
-		Details: map[string]string{"contact": "88"}, Since: testStart}}}
-	md := it.details()
-	for _, want := range []string{
-		"### Blocked", "**DuplicateSuspected**: contact 88 looks the same", "team **sales**", "allowed decisions: approve, reject",
-		"choice `merge`: link it", "- contact: 88",
-		`signals approve 'lead-to-crm:l1' --reason "<why>"`,
-		`temporal workflow signal --workflow-id 'lead-to-crm:l1' --name decision --input '{"action":"approve","actor":"<you>","reason":"<why>","choice":"merge"}'`,
-	} {
-		require.Contains(t, md, want)
-	}
-	require.Equal(t, `signals amend 'x:y' --set field=value --reason "<why>"`, DecideCommand("x:y", ActionAmend))
-	require.Equal(t, `signals resolve 'x:y' --external-ref <where it was fixed> --reason "<why>"`, DecideCommand("x:y", ActionResolve))
 }
 
 func TestStatusHelpers(t *testing.T) {
 	t.Parallel()
-	for _, s := range Statuses {
+	for _, s := range api.Statuses {
 		require.NotEqual(t, "unknown status", s.Meaning())
-		parsed, err := ParseStatus(strings.ToLower(string(s)))
+		parsed, err := api.ParseStatus(strings.ToLower(string(s)))
 		require.NoError(t, err)
 		require.Equal(t, s, parsed)
 	}
-	require.True(t, StatusBlocked.Waiting())
-	require.True(t, StatusFailed.Waiting())
-	require.True(t, StatusManuallyResolved.Terminal())
-	require.False(t, StatusRunning.Terminal())
-	id, key, ok := SplitItemID("lead-to-crm:a:b")
+	require.True(t, api.StatusBlocked.Waiting())
+	require.True(t, api.StatusFailed.Waiting())
+	require.True(t, api.StatusManuallyResolved.Terminal())
+	require.False(t, api.StatusRunning.Terminal())
+	id, key, ok := api.SplitItemID("lead-to-crm:a:b")
 	require.True(t, ok)
 	require.Equal(t, "lead-to-crm", id)
 	require.Equal(t, "a:b", key)
-	_, _, ok = SplitItemID("nokey:")
+	_, _, ok = api.SplitItemID("nokey:")
 	require.False(t, ok)
 }

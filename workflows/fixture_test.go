@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/workflows/spine"
+
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
@@ -29,7 +32,7 @@ type fixture struct {
 
 	mu       sync.Mutex
 	audit    []store.AuditEvent
-	statuses []Status
+	statuses []api.Status
 	kinds    []string
 	teams    []string // AssignedTeam upserts
 	notified []activities.NotifyInput
@@ -51,7 +54,7 @@ func (f *fixture) quiet() { f.notify.Maybe() }
 type updateResult struct {
 	accepted bool
 	rejected error
-	outcome  DecisionOutcome
+	outcome  api.DecisionOutcome
 	err      error
 	done     bool
 }
@@ -59,11 +62,23 @@ type updateResult struct {
 var testPolicy = activities.Policy{
 	Operators: map[string][]string{"sales": {"alice", "bob"}, "finance": {"carol"}},
 	Targets: map[string]activities.TargetPolicy{
-		TaskQueueCRM:     {Timeout: 5 * time.Second, RetryWindow: 2 * time.Minute},
-		TaskQueueChat:    {Timeout: 5 * time.Second, RetryWindow: 2 * time.Minute},
-		TaskQueueBilling: {Timeout: 5 * time.Second, RetryWindow: 2 * time.Minute},
+		api.TaskQueueCRM:     {Timeout: 5 * time.Second, RetryWindow: 2 * time.Minute},
+		api.TaskQueueChat:    {Timeout: 5 * time.Second, RetryWindow: 2 * time.Minute},
+		api.TaskQueueBilling: {Timeout: 5 * time.Second, RetryWindow: 2 * time.Minute},
 	},
 	InvoiceApprovalThreshold: 500_000,
+}
+
+// chatActivities is the spine's notification activity, by method value.
+var chatActivities *activities.Chat
+
+// choiceNames lists the names of choices.
+func choiceNames(choices []api.Choice) []string {
+	var names []string
+	for _, c := range choices {
+		names = append(names, c.Name)
+	}
+	return names
 }
 
 var testStart = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
@@ -77,16 +92,17 @@ func newFixture(t *testing.T, workflowID string, opts ...notifyDelay) *fixture {
 	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(testStart)
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflowID, TaskQueue: TaskQueueIntegrations})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflowID, TaskQueue: api.TaskQueueIntegrations})
 	f := &fixture{t: t, env: env, updates: map[string]*updateResult{}, operators: testPolicy.Operators, policy: testPolicy}
 
-	env.RegisterActivity(&activities.Spine{})
-	env.RegisterActivity(&activities.CRM{})
-	env.RegisterActivity(&activities.Chat{})
-	env.RegisterActivity(&activities.Billing{})
-	env.RegisterActivity(&activities.Invoices{})
-	for _, s := range Specs() {
-		env.RegisterWorkflowWithOptions(s.Workflow, workflow.RegisterOptions{Name: s.WorkflowType})
+	// Registered as the workers register them, from the integrations' code.
+	integrations, err := Integrations()
+	require.NoError(t, err)
+	for _, a := range spine.Registrations(integrations) {
+		env.RegisterActivity(a.Build(spine.Deps{Chat: &activities.Chat{}}))
+	}
+	for _, in := range integrations {
+		env.RegisterWorkflowWithOptions(in.Workflow, workflow.RegisterOptions{Name: in.Spec.WorkflowType})
 	}
 
 	// Every item begins, audits and notifies someone: these mocks must be
@@ -140,14 +156,14 @@ func newFixture(t *testing.T, workflowID string, opts ...notifyDelay) *fixture {
 		sa := args.Get(0).(temporal.SearchAttributes)
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		if v, ok := sa.GetKeyword(AttrAssignedTeam); ok {
+		if v, ok := sa.GetKeyword(api.AttrAssignedTeam); ok {
 			f.teams = append(f.teams, v)
 		}
-		if v, ok := sa.GetKeyword(AttrIntegrationStatus); ok {
-			f.statuses = append(f.statuses, Status(v))
+		if v, ok := sa.GetKeyword(api.AttrIntegrationStatus); ok {
+			f.statuses = append(f.statuses, api.Status(v))
 		}
 		for k, v := range sa.GetUntypedValues() {
-			if k.GetName() == AttrExceptionKind.GetName() {
+			if k.GetName() == api.AttrExceptionKind.GetName() {
 				kind, _ := v.(string) // nil: unset
 				f.kinds = append(f.kinds, kind)
 			}
@@ -168,40 +184,40 @@ func (f *fixture) at(d time.Duration, fn func()) {
 }
 
 // decide sends the decide update under id and remembers how it ended.
-func (f *fixture) decide(id string, d Decision) {
+func (f *fixture) decide(id string, d api.Decision) {
 	r := &updateResult{}
 	f.updates[id] = r
-	f.env.UpdateWorkflow(UpdateDecide, id, &testsuite.TestUpdateCallback{
+	f.env.UpdateWorkflow(api.UpdateDecide, id, &testsuite.TestUpdateCallback{
 		OnAccept: func() { r.accepted = true },
 		OnReject: func(err error) { r.rejected = err; r.done = true },
 		OnComplete: func(v any, err error) {
 			r.done = true
 			r.err = err
 			if err == nil {
-				r.outcome = v.(DecisionOutcome)
+				r.outcome = v.(api.DecisionOutcome)
 			}
 		},
 	}, d)
 }
 
 func (f *fixture) signal(payload any) {
-	f.env.SignalWorkflow(SignalDecision, payload)
+	f.env.SignalWorkflow(api.SignalDecision, payload)
 }
 
-func (f *fixture) state() ItemState {
+func (f *fixture) state() api.ItemState {
 	f.t.Helper()
-	v, err := f.env.QueryWorkflow(QueryStatus)
+	v, err := f.env.QueryWorkflow(api.QueryStatus)
 	require.NoError(f.t, err)
-	var s ItemState
+	var s api.ItemState
 	require.NoError(f.t, v.Get(&s))
 	return s
 }
 
-func (f *fixture) result() Result {
+func (f *fixture) result() api.Result {
 	f.t.Helper()
 	require.True(f.t, f.env.IsWorkflowCompleted())
 	require.NoError(f.t, f.env.GetWorkflowError())
-	var r Result
+	var r api.Result
 	require.NoError(f.t, f.env.GetWorkflowResult(&r))
 	return r
 }
@@ -228,8 +244,8 @@ func (f *fixture) requireAuditSequence() {
 	}
 }
 
-func appError(msg, typ string, nonRetryable bool, details ...any) error {
-	return temporal.NewApplicationErrorWithOptions(msg, typ, temporal.ApplicationErrorOptions{NonRetryable: nonRetryable, Details: details})
+func appError(msg string, typ api.ErrorType, nonRetryable bool, details ...any) error {
+	return temporal.NewApplicationErrorWithOptions(msg, string(typ), temporal.ApplicationErrorOptions{NonRetryable: nonRetryable, Details: details})
 }
 
 // testWriter sends log lines to the test's log, shown only when it fails.

@@ -1,11 +1,13 @@
 package workflows
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
-	"github.com/signalbox-dev/signalbox/store"
+	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/workflows/spine"
 )
 
 // FuzzDecisionPayload feeds arbitrary signal payloads through the decoding and
@@ -22,7 +24,7 @@ func FuzzDecisionPayload(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		d, err := DecodeDecision(raw)
+		d, err := api.DecodeDecision(raw)
 		if err != nil {
 			return
 		}
@@ -62,6 +64,33 @@ func FuzzInvoiceAmendment(f *testing.F) {
 		if err == nil && len(validateInvoice(inv)) > 0 {
 			t.Fatalf("amendment %s=%q accepted into an invalid invoice", field, value)
 		}
-		_ = store.Invoice{}
+	})
+}
+
+// FuzzDecodeLead feeds arbitrary bodies to the lead intake's decoding: it
+// must never panic, every refusal must be a 4xx with a message, and every
+// accepted lead must be valid.
+func FuzzDecodeLead(f *testing.F) {
+	good := `{"id":"lead-1","email":"ada@example.com","firstName":"Ada","lastName":"Lovelace","consent":true}`
+	for _, seed := range []string{
+		good, ``, `{`, `[]`, `null`, `"lead"`, `{"email":null}`, `{"consent":"yes"}`, `{"id":"a","x":1}`,
+		good + good, "{\"firstName\":\"\xff\"}", `{"firstName":"` + strings.Repeat("a", 1000) + `"}`,
+		strings.Repeat("[", 10000) + strings.Repeat("]", 10000), `{"id":"a","email":"a@b.co","firstName":"A","lastName":"B","consent":true}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		id, input, err := decodeLead(body)
+		if err != nil {
+			var bad *spine.Refused
+			if !errors.As(err, &bad) || bad.Status < 400 || bad.Status >= 500 || bad.Message == "" {
+				t.Fatalf("refusal without a 4xx and a message: %v", err)
+			}
+			return
+		}
+		lead := input("fuzz").(LeadInput).Lead
+		if errs := lead.Validate(); len(errs) > 0 || lead.ID != id {
+			t.Fatalf("accepted an invalid lead: %v", errs)
+		}
 	})
 }

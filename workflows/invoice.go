@@ -1,13 +1,18 @@
 package workflows
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/workflows/spine"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -15,16 +20,10 @@ import (
 	"github.com/signalbox-dev/signalbox/store"
 )
 
-// IntegrationInvoiceToBilling is the name of the invoice → billing integration.
-const IntegrationInvoiceToBilling = "invoice-to-billing"
-
-// TaskQueueBilling runs the activities that call Stripe.
-const TaskQueueBilling = "billing"
-
 // InvoiceInput starts an InvoiceToBilling item; the invoice itself is read
 // from PostgreSQL, its source of truth.
 type InvoiceInput struct {
-	ItemInput
+	api.ItemInput
 	InvoiceID string `json:"invoiceId"`
 }
 
@@ -44,40 +43,40 @@ var currencies = append([]string{"aud", "cad", "chf", "czk", "dkk", "eur", "gbp"
 var customerIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // validateInvoice returns every problem of the invoice's contract at once.
-func validateInvoice(inv store.Invoice) FieldErrors {
-	var errs FieldErrors
+func validateInvoice(inv store.Invoice) api.FieldErrors {
+	var errs api.FieldErrors
 	if !customerIDPattern.MatchString(inv.CustomerID) {
-		errs.add("customerId", "must be 1 to 64 letters, digits, '.', '_' or '-'")
+		errs.Add("customerId", "must be 1 to 64 letters, digits, '.', '_' or '-'")
 	}
 	checkText(&errs, "customerName", inv.CustomerName, 200, true)
 	checkEmail(&errs, "customerEmail", inv.CustomerEmail)
 	if !slices.Contains(currencies, inv.Currency) {
-		errs.add("currency", "must be one of %s (lower case)", strings.Join(currencies, ", "))
+		errs.Add("currency", "must be one of %s (lower case)", strings.Join(currencies, ", "))
 	}
 	if inv.DueDate.IsZero() {
-		errs.add("dueDate", "is required")
+		errs.Add("dueDate", "is required")
 	}
 	switch {
 	case len(inv.Lines) == 0:
-		errs.add("lines", "an invoice needs at least one line")
+		errs.Add("lines", "an invoice needs at least one line")
 	case len(inv.Lines) > maxInvoiceLines:
-		errs.add("lines", "at most %d lines", maxInvoiceLines)
+		errs.Add("lines", "at most %d lines", maxInvoiceLines)
 	}
 	var total int64
 	for _, l := range inv.Lines {
 		field := fmt.Sprintf("lines[%d]", l.LineNo)
 		checkText(&errs, field+".description", l.Description, 500, true)
 		if l.Quantity < 1 || l.Quantity > 1_000_000 {
-			errs.add(field+".quantity", "must be between 1 and 1000000")
+			errs.Add(field+".quantity", "must be between 1 and 1000000")
 		}
 		if l.UnitAmount <= 0 || l.UnitAmount > maxInvoiceTotal {
-			errs.add(field+".unitAmount", "must be a positive amount in minor units, at most %d", maxInvoiceTotal)
+			errs.Add(field+".unitAmount", "must be a positive amount in minor units, at most %d", maxInvoiceTotal)
 		} else if l.Quantity >= 1 && l.Quantity <= 1_000_000 {
 			total += l.Quantity * l.UnitAmount
 		}
 	}
 	if total > maxInvoiceTotal {
-		errs.add("lines", "the total %d exceeds Stripe's maximum of %d minor units", total, int64(maxInvoiceTotal))
+		errs.Add("lines", "the total %d exceeds Stripe's maximum of %d minor units", total, int64(maxInvoiceTotal))
 	}
 	return errs
 }
@@ -118,7 +117,7 @@ var amendableInvoiceFields = []string{"customerName", "customerEmail", "currency
 // withAmendments returns the invoice with the header fields in set changed,
 // or the field errors of the result.
 func withAmendments(inv store.Invoice, set map[string]string) (store.Invoice, error) {
-	var errs FieldErrors
+	var errs api.FieldErrors
 	for field, v := range set {
 		switch field {
 		case "customerName":
@@ -130,56 +129,42 @@ func withAmendments(inv store.Invoice, set map[string]string) (store.Invoice, er
 		case "dueDate":
 			d, err := time.Parse(time.DateOnly, v)
 			if err != nil {
-				errs.add(field, "must be a date like 2026-12-31")
+				errs.Add(field, "must be a date like 2026-12-31")
 				continue
 			}
 			inv.DueDate = d
 		default:
-			errs.add(field, "cannot be amended (amendable: %s; change lines and amounts in the billing system, then retry)", strings.Join(amendableInvoiceFields, ", "))
+			errs.Add(field, "cannot be amended (amendable: %s; change lines and amounts in the billing system, then retry)", strings.Join(amendableInvoiceFields, ", "))
 		}
 	}
 	return amended(inv, errs, validateInvoice)
 }
 
-// InvoiceToBillingSpec declares the invoice → billing integration.
-func InvoiceToBillingSpec() Spec {
-	return Spec{
-		Name:         IntegrationInvoiceToBilling,
-		WorkflowType: "InvoiceToBilling",
-		Workflow:     InvoiceToBilling,
-		Title:        "Invoice → Stripe billing",
-		Description:  "Each ready invoice in PostgreSQL becomes one finalized Stripe invoice for one Stripe customer; large ones wait for finance's approval.",
-		Owner:        "finance",
-		Source:       "postgres",
-		Target:       "stripe",
-		Fields: []Field{
-			{Name: "customerId", TargetName: "customer.metadata.signalbox_customer_id", Owner: "postgres", Required: true, Description: "finds the Stripe customer"},
-			{Name: "customerName", TargetName: "customer.name", Owner: "postgres", Required: true, Description: "amendable"},
-			{Name: "customerEmail", TargetName: "customer.email", Owner: "postgres", Required: true, Description: "amendable"},
-			{Name: "currency", TargetName: "invoice.currency", Owner: "postgres", Required: true, Description: "amendable"},
-			{Name: "dueDate", TargetName: "invoice.due_date", Owner: "postgres", Required: true, Description: "amendable"},
-			{Name: "lines and amounts", TargetName: "invoiceitem.quantity, unit_amount_decimal", Owner: "postgres", Required: true, Description: "minor units; change them in the billing system, then retry"},
-			{Name: "Stripe customer and invoice IDs", TargetName: "customer.id, invoice.id", Owner: "stripe", Description: "written back to invoices and external_links"},
-			{Name: "payment status", TargetName: "invoice.status", Owner: "stripe", Description: "written back to invoices.stripe_status; a re-sync refreshes it"},
+var _ = define(invoiceToBilling)
+
+// invoiceToBilling is the invoice → Stripe integration; api.InvoiceToBillingSpec
+// declares it.
+func invoiceToBilling() spine.Integration {
+	return spine.Integration{
+		Spec:     api.InvoiceToBillingSpec(),
+		Workflow: InvoiceToBilling,
+		Activities: []spine.Activities{
+			spine.On(api.TaskQueueBilling, func(d spine.Deps) *activities.Billing { return &activities.Billing{Client: d.Billing, Store: d.Store} }),
+			spine.On(api.TaskQueueIntegrations, func(d spine.Deps) *activities.Invoices { return &activities.Invoices{Store: d.Store} }),
 		},
-		Exceptions: append([]ExceptionSpec{
-			{Kind: ValidationFailed, Status: StatusBlocked, When: "the invoice breaks its contract (currency, lines, amounts, customer email) or is not ready",
-				Decisions: []Action{ActionAmend, ActionRetry, ActionReject, ActionCancel}, SLA: 4 * time.Hour},
-			{Kind: ApprovalRequired, Status: StatusBlocked, When: "the invoice's total is above SIGNALBOX_INVOICE_APPROVAL_THRESHOLD",
-				Decisions: []Action{ActionApprove, ActionReject}, Deciders: "finance", SLA: 24 * time.Hour},
-		}, technicalExceptions(time.Hour)...),
+		Intake: spine.Intake{Route: "POST /v1/invoices/{id}/sync", Command: "invoice", Usage: "ID", Check: checkInvoiceToSync, Input: invoiceInput,
+			Bulk: "invoices", Statuses: []string{store.InvoiceReady, store.InvoiceBilled},
+			Keys: func(ctx context.Context, st spine.Records, status string) ([]string, error) {
+				return st.InvoiceIDs(ctx, status)
+			}},
 	}
 }
 
 // InvoiceToBilling bills one invoice in Stripe.
-func InvoiceToBilling(ctx workflow.Context, in InvoiceInput) (Result, error) {
+func InvoiceToBilling(ctx workflow.Context, in InvoiceInput) (api.Result, error) {
 	s := &invoiceSync{}
-	return runItem(ctx, InvoiceToBillingSpec(), in.ItemInput, hooks{amend: s.amend, ended: s.ended}, s.run)
+	return spine.Run(ctx, invoiceToBilling(), in.ItemInput, spine.Hooks{Amend: s.amend, Ended: s.ended}, s.run)
 }
-
-var invoiceActivities *activities.Invoices
-
-var billingActivities *activities.Billing
 
 // invoiceSync is the state of one InvoiceToBilling run.
 type invoiceSync struct {
@@ -212,7 +197,7 @@ func (s *invoiceSync) amend(set map[string]string, apply bool) error {
 // them. If the invoice changed in PostgreSQL meanwhile, nothing is
 // overwritten: the item raises Conflict, and on approve writes the amendment
 // over the newer invoice.
-func (s *invoiceSync) persist(ctx workflow.Context, it *item) error {
+func (s *invoiceSync) persist(ctx workflow.Context, it *spine.Item) error {
 	for len(s.pending) > 0 {
 		in := activities.AmendInvoiceInput{InvoiceID: s.inv.ID, Header: store.InvoiceHeader{
 			CustomerName: s.inv.CustomerName, CustomerEmail: s.inv.CustomerEmail, Currency: s.inv.Currency, DueDate: s.inv.DueDate}}
@@ -220,33 +205,32 @@ func (s *invoiceSync) persist(ctx workflow.Context, it *item) error {
 			in.IfVersion = s.inv.Version
 		}
 		var r activities.VersionResult
-		err := workflow.ExecuteLocalActivity(localCtx(ctx, "Write the amendment to PostgreSQL"), invoiceActivities.AmendInvoice, in).Get(ctx, &r)
+		err := it.Call(ctx, "Write the amendment to PostgreSQL", invoiceActivities.AmendInvoice, in, &r)
 		if err == nil {
 			s.inv.Version, s.pending = r.Version, nil
 			return nil
 		}
-		if errorType(err) != activities.ErrStale {
+		if api.TypeOf(err) != api.ErrorStale {
 			return err
 		}
-		if _, err := it.Raise(ctx, Conflict, fmt.Sprintf("invoice %s changed in PostgreSQL while the item waited; approve writes the amendment over the newer invoice", s.inv.ID),
+		if _, err := it.Raise(ctx, api.Conflict, fmt.Sprintf("invoice %s changed in PostgreSQL while the item waited; approve writes the amendment over the newer invoice", s.inv.ID),
 			map[string]string{"amendment": joinSet(s.pending)}); err != nil {
 			return err
 		}
 		// Start over from the newer invoice, the amendment on top: its status,
 		// its contract and its approval are checked again before anything is billed.
-		return restart{why: "invoice " + s.inv.ID + " changed in PostgreSQL"}
+		return spine.Restart{Why: "invoice " + s.inv.ID + " changed in PostgreSQL"}
 	}
 	return nil
 }
 
-func (s *invoiceSync) load(ctx workflow.Context, id string) error {
-	return workflow.ExecuteLocalActivity(localCtx(ctx, "Load invoice "+id+" from PostgreSQL"), invoiceActivities.LoadInvoice, id).Get(ctx, &s.inv)
+func (s *invoiceSync) load(ctx workflow.Context, it *spine.Item) error {
+	return it.Call(ctx, "Load invoice "+it.Key()+" from PostgreSQL", invoiceActivities.LoadInvoice, it.Key(), &s.inv)
 }
 
-func (s *invoiceSync) record(ctx workflow.Context, state store.BillingState) error {
+func (s *invoiceSync) record(ctx workflow.Context, it *spine.Item, state store.BillingState) error {
 	var r activities.VersionResult
-	err := workflow.ExecuteLocalActivity(localCtx(ctx, "Write the billing state to PostgreSQL"), invoiceActivities.RecordBilling,
-		activities.RecordBillingInput{InvoiceID: s.inv.ID, State: state}).Get(ctx, &r)
+	err := it.Call(ctx, "Write the billing state to PostgreSQL", invoiceActivities.RecordBilling, activities.RecordBillingInput{InvoiceID: s.inv.ID, State: state}, &r)
 	if err == nil && r.Version == s.inv.Version+1 {
 		// Our own write is not someone else's edit; had someone else written
 		// meanwhile, the version stays behind and an amendment meets Conflict.
@@ -259,26 +243,26 @@ func (s *invoiceSync) record(ctx workflow.Context, state store.BillingState) err
 // a failed billing step records that the invoice was billed by hand, and
 // where; resolving anything else (a conflict over the invoice's data) leaves
 // it as it is, unbilled.
-func (s *invoiceSync) ended(ctx workflow.Context, end ended) error {
+func (s *invoiceSync) ended(ctx workflow.Context, it *spine.Item, end spine.Ended) error {
 	if s.inv.ID == "" {
 		return nil
 	}
-	state := map[Status]string{StatusRejected: store.InvoiceRejected, StatusCancelled: store.InvoiceCancelled, StatusManuallyResolved: store.InvoiceBilled}[end.status]
+	state := map[api.Status]string{api.StatusRejected: store.InvoiceRejected, api.StatusCancelled: store.InvoiceCancelled, api.StatusManuallyResolved: store.InvoiceBilled}[end.Status]
 	if state == "" {
 		return nil
 	}
 	b := store.BillingState{Status: state}
-	if end.status == StatusManuallyResolved && s.guarded {
-		if !slices.Contains([]ExceptionKind{TargetRejected, TargetUnavailable, AuthFailed}, end.kind) {
+	if end.Status == api.StatusManuallyResolved && s.guarded {
+		if !slices.Contains([]api.ExceptionKind{api.TargetRejected, api.TargetUnavailable, api.AuthFailed}, end.Kind) {
 			return nil
 		}
-		b.BilledBy, b.BilledRef = store.BilledByHand, end.ref
+		b.BilledBy, b.BilledRef = store.BilledByHand, end.Ref
 	}
-	return s.record(ctx, b)
+	return s.record(ctx, it, b)
 }
 
 // step runs one Stripe step, writing pending amendments back first.
-func (s *invoiceSync) step(ctx workflow.Context, it *item, name string, fn func(workflow.Context) error) error {
+func (s *invoiceSync) step(ctx workflow.Context, it *spine.Item, name string, fn func(workflow.Context) error) error {
 	return it.Do(ctx, name, func(ctx workflow.Context) error {
 		if err := s.persist(ctx, it); err != nil {
 			return err
@@ -289,23 +273,23 @@ func (s *invoiceSync) step(ctx workflow.Context, it *item, name string, fn func(
 
 // run bills the invoice, starting over from PostgreSQL when a step finds it
 // changed under it.
-func (s *invoiceSync) run(ctx workflow.Context, it *item) error {
+func (s *invoiceSync) run(ctx workflow.Context, it *spine.Item) error {
 	for {
 		err := s.bill(ctx, it)
-		var again restart
+		var again spine.Restart
 		if !errors.As(err, &again) {
 			return err
 		}
-		it.logger.Info("starting over", "why", again.why)
+		it.Logger().Info("starting over", "why", again.Why)
 	}
 }
 
-func (s *invoiceSync) bill(ctx workflow.Context, it *item) error {
+func (s *invoiceSync) bill(ctx workflow.Context, it *spine.Item) error {
 	if err := s.loadValid(ctx, it); err != nil {
 		return err
 	}
 	s.guarded = workflow.GetVersion(ctx, "invoice-billing-guard", workflow.DefaultVersion, 1) == 1
-	it.state.ExternalIDs["invoice"] = s.inv.ID
+	it.SetExternalID(api.ExternalInvoice, s.inv.ID)
 	if done, err := s.alreadyBilled(ctx, it); done || err != nil {
 		return err
 	}
@@ -323,14 +307,13 @@ func (s *invoiceSync) bill(ctx workflow.Context, it *item) error {
 	if err != nil {
 		return err
 	}
-	it.state.ExternalIDs["stripe customer"] = customer
+	it.SetExternalID(api.ExternalStripeCustomer, customer)
 	invoiceID, finalized, created := s.inv.StripeInvoiceID, "", false
 	if invoiceID == "" && s.guarded {
 		// A Stripe invoice may exist whose ID never reached PostgreSQL.
 		var found activities.FindInvoiceResult
 		err := s.step(ctx, it, "find invoice", func(ctx workflow.Context) error {
-			return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueBilling, "Find the Stripe invoice of "+s.inv.ID), billingActivities.FindInvoice,
-				activities.FindInvoiceInput{InvoiceID: s.inv.ID}).Get(ctx, &found)
+			return it.Call(ctx, "Find the Stripe invoice of "+s.inv.ID, billingActivities.FindInvoice, activities.FindInvoiceInput{InvoiceID: s.inv.ID}, &found)
 		})
 		if err != nil {
 			return err
@@ -340,7 +323,7 @@ func (s *invoiceSync) bill(ctx workflow.Context, it *item) error {
 			if found.Invoice.StripeStatus != "draft" {
 				finalized = found.Invoice.StripeStatus
 			}
-			if err := s.record(ctx, store.BillingState{StripeCustomerID: customer, StripeInvoiceID: invoiceID}); err != nil {
+			if err := s.record(ctx, it, store.BillingState{StripeCustomerID: customer, StripeInvoiceID: invoiceID}); err != nil {
 				return err
 			}
 		}
@@ -349,8 +332,8 @@ func (s *invoiceSync) bill(ctx workflow.Context, it *item) error {
 		err := s.step(ctx, it, "create invoice", func(ctx workflow.Context) error {
 			var r activities.InvoiceResult
 			in := activities.CreateInvoiceInput{InvoiceID: s.inv.ID, StripeCustomerID: customer, Currency: s.inv.Currency,
-				DueDate: s.inv.DueDate, IdempotencyKey: it.state.WorkflowID + "/invoice"}
-			err := workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueBilling, "Create the Stripe invoice"), billingActivities.CreateInvoice, in).Get(ctx, &r)
+				DueDate: s.inv.DueDate, IdempotencyKey: it.WorkflowID() + "/invoice"}
+			err := it.Call(ctx, "Create the Stripe invoice", billingActivities.CreateInvoice, in, &r)
 			invoiceID = r.StripeInvoiceID
 			return err
 		})
@@ -359,19 +342,18 @@ func (s *invoiceSync) bill(ctx workflow.Context, it *item) error {
 		}
 		created = true
 		// Recorded at once, so a later run of this item adds to this invoice.
-		if err := s.record(ctx, store.BillingState{StripeCustomerID: customer, StripeInvoiceID: invoiceID}); err != nil {
+		if err := s.record(ctx, it, store.BillingState{StripeCustomerID: customer, StripeInvoiceID: invoiceID}); err != nil {
 			return err
 		}
 	}
-	it.state.ExternalIDs["stripe invoice"] = invoiceID
+	it.SetExternalID(api.ExternalStripeInvoice, invoiceID)
 	var present []int
 	if s.guarded && !created && finalized == "" {
 		// An earlier run began this invoice: add only the lines it lacks, and
 		// finalize it only if it is still a draft.
 		var draft activities.DraftStateResult
 		err := s.step(ctx, it, "read the draft", func(ctx workflow.Context) error {
-			return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueBilling, "Read the Stripe invoice an earlier run began"), billingActivities.DraftState,
-				activities.DraftStateInput{StripeInvoiceID: invoiceID}).Get(ctx, &draft)
+			return it.Call(ctx, "Read the Stripe invoice an earlier run began", billingActivities.DraftState, activities.DraftStateInput{StripeInvoiceID: invoiceID}, &draft)
 		})
 		if err != nil {
 			return err
@@ -390,24 +372,23 @@ func (s *invoiceSync) bill(ctx workflow.Context, it *item) error {
 	if s.guarded {
 		billed.BilledBy, billed.BilledRef = store.BilledBySignalbox, invoiceID
 	}
-	if err := s.record(ctx, billed); err != nil {
+	if err := s.record(ctx, it, billed); err != nil {
 		return err
 	}
 	text := fmt.Sprintf("Invoice %s billed in Stripe as %s: %s, due %s.", s.inv.ID, invoiceID,
 		formatAmount(s.inv.Currency, invoiceTotal(s.inv)), s.inv.DueDate.Format(time.DateOnly))
-	return it.Notify(ctx, "notify", it.spec.Owner, "the invoice is billed", text, it.state.WorkflowID+"/billed/"+invoiceID)
+	return it.Notify(ctx, "notify", it.Team(), "the invoice is billed", text, it.WorkflowID()+"/billed/"+invoiceID)
 }
 
-func (s *invoiceSync) addLinesAndFinalize(ctx workflow.Context, it *item, customer, invoiceID string, present []int) (string, error) {
+func (s *invoiceSync) addLinesAndFinalize(ctx workflow.Context, it *spine.Item, customer, invoiceID string, present []int) (string, error) {
 	for _, line := range s.inv.Lines {
 		if slices.Contains(present, line.LineNo) {
 			continue
 		}
 		err := s.step(ctx, it, fmt.Sprintf("add line %d", line.LineNo), func(ctx workflow.Context) error {
 			in := activities.AddInvoiceItemInput{StripeCustomerID: customer, StripeInvoiceID: invoiceID, Currency: s.inv.Currency, Line: line,
-				IdempotencyKey: fmt.Sprintf("%s/line/%d", it.state.WorkflowID, line.LineNo)}
-			return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueBilling, fmt.Sprintf("Add line %d: %s", line.LineNo, line.Description)),
-				billingActivities.AddInvoiceItem, in).Get(ctx, nil)
+				IdempotencyKey: fmt.Sprintf("%s/line/%d", it.WorkflowID(), line.LineNo)}
+			return it.Call(ctx, fmt.Sprintf("Add line %d: %s", line.LineNo, line.Description), billingActivities.AddInvoiceItem, in, nil)
 		})
 		if err != nil {
 			return "", err
@@ -415,8 +396,8 @@ func (s *invoiceSync) addLinesAndFinalize(ctx workflow.Context, it *item, custom
 	}
 	var final activities.InvoiceResult
 	err := s.step(ctx, it, "finalize invoice", func(ctx workflow.Context) error {
-		in := activities.FinalizeInvoiceInput{StripeInvoiceID: invoiceID, IdempotencyKey: it.state.WorkflowID + "/finalize"}
-		return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueBilling, "Finalize the Stripe invoice"), billingActivities.FinalizeInvoice, in).Get(ctx, &final)
+		in := activities.FinalizeInvoiceInput{StripeInvoiceID: invoiceID, IdempotencyKey: it.WorkflowID() + "/finalize"}
+		return it.Call(ctx, "Finalize the Stripe invoice", billingActivities.FinalizeInvoice, in, &final)
 	})
 	return final.StripeStatus, err
 }
@@ -425,7 +406,7 @@ func (s *invoiceSync) addLinesAndFinalize(ctx workflow.Context, it *item, custom
 // refreshes the payment status from Stripe) or by hand (nothing is created;
 // the item ends ManuallyResolved, saying where). It reloads the invoice
 // first when asked to check again after a wait.
-func (s *invoiceSync) alreadyBilled(ctx workflow.Context, it *item) (bool, error) {
+func (s *invoiceSync) alreadyBilled(ctx workflow.Context, it *spine.Item) (bool, error) {
 	if s.inv.Status == store.InvoiceBilled && s.inv.StripeInvoiceID != "" && s.inv.BilledBy != store.BilledByHand {
 		return true, s.refresh(ctx, it)
 	}
@@ -436,19 +417,16 @@ func (s *invoiceSync) alreadyBilled(ctx workflow.Context, it *item) (bool, error
 	if ref == "" {
 		ref = "no reference recorded"
 	}
-	it.state.ExternalIDs["billed by hand"] = ref
+	it.SetExternalID(api.ExternalBilledByHand, ref)
 	reason := fmt.Sprintf("invoice %s was billed by hand (%s); nothing is created in Stripe", s.inv.ID, ref)
-	if err := it.transition(ctx, StatusManuallyResolved, ActorSystem, "already_billed", reason, map[string]any{"billedRef": ref}); err != nil {
-		return true, err
-	}
-	return true, ended{status: StatusManuallyResolved}
+	return true, it.End(ctx, api.StatusManuallyResolved, "already_billed", reason, map[string]any{"billedRef": ref})
 }
 
 // approve waits for finance above the approval threshold. An approval holds
 // for the lines and amounts it saw: if they change while the item waits, or
 // before it bills, finance is asked again with the difference.
-func (s *invoiceSync) approve(ctx workflow.Context, it *item) error {
-	threshold := it.policy.InvoiceApprovalThreshold
+func (s *invoiceSync) approve(ctx workflow.Context, it *spine.Item) error {
+	threshold := it.Policy().InvoiceApprovalThreshold
 	for {
 		approved := s.approved
 		total := invoiceTotal(s.inv)
@@ -464,7 +442,7 @@ func (s *invoiceSync) approve(ctx workflow.Context, it *item) error {
 			details["approved total"] = formatAmount(approved.Currency, invoiceTotal(*approved))
 			details["changed lines"] = lineChanges(*approved, s.inv)
 		}
-		if _, err := it.Raise(ctx, ApprovalRequired, summary, details); err != nil {
+		if _, err := it.Raise(ctx, api.ApprovalRequired, summary, details); err != nil {
 			return err
 		}
 		if !s.guarded {
@@ -526,9 +504,9 @@ func lineChanges(a, b store.Invoice) string {
 
 // loadValid loads the invoice and waits, while it breaks its contract, for an
 // amendment or for a retry after someone fixed it in the billing system.
-func (s *invoiceSync) loadValid(ctx workflow.Context, it *item) error {
+func (s *invoiceSync) loadValid(ctx workflow.Context, it *spine.Item) error {
 	for {
-		err := s.load(ctx, it.state.SourceKey)
+		err := s.load(ctx, it)
 		if err == nil && len(s.pending) > 0 {
 			// Started over after a conflict the operator approved: the
 			// amendment goes on top of the newer invoice (or, if it no longer
@@ -537,26 +515,26 @@ func (s *invoiceSync) loadValid(ctx workflow.Context, it *item) error {
 			s.pending = nil
 			_ = s.amend(amendment, true)
 		}
-		var errs FieldErrors
+		var errs api.FieldErrors
 		switch {
 		case err == nil:
 			errs = validateInvoice(s.inv)
 			if s.inv.Status != store.InvoiceReady && s.inv.Status != store.InvoiceBilled {
-				errs.add("status", "is %s; only ready invoices are billed", s.inv.Status)
+				errs.Add("status", "is %s; only ready invoices are billed", s.inv.Status)
 			}
-		case errorType(err) == activities.ErrNotFound:
-			errs.add("id", "no invoice %s in PostgreSQL", it.state.SourceKey)
+		case api.TypeOf(err) == api.ErrorNotFound:
+			errs.Add("id", "no invoice %s in PostgreSQL", it.Key())
 		default:
 			return err
 		}
 		if len(errs) == 0 {
 			return nil
 		}
-		d, err := it.Raise(ctx, ValidationFailed, "the invoice breaks its contract: "+errs.Error(), errs.Details())
+		d, err := it.Raise(ctx, api.ValidationFailed, "the invoice breaks its contract: "+errs.Error(), errs.Details())
 		if err != nil {
 			return err
 		}
-		if d.Action == ActionAmend {
+		if d.Action == api.ActionAmend {
 			if err := s.persist(ctx, it); err != nil {
 				return err
 			}
@@ -567,34 +545,53 @@ func (s *invoiceSync) loadValid(ctx workflow.Context, it *item) error {
 // customer finds the Stripe customer (by link, else by our ID in its
 // metadata) or creates it. Its idempotency key comes from our customer ID, not
 // the workflow ID: two invoices of a new customer must not make two customers.
-func (s *invoiceSync) customer(ctx workflow.Context, it *item) (string, error) {
+func (s *invoiceSync) customer(ctx workflow.Context, it *spine.Item) (string, error) {
 	var found activities.FindCustomerResult
 	err := s.step(ctx, it, "find customer", func(ctx workflow.Context) error {
-		in := activities.FindCustomerInput{Integration: IntegrationInvoiceToBilling, CustomerID: s.inv.CustomerID}
-		return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueBilling, "Find Stripe customer "+s.inv.CustomerID), billingActivities.FindCustomer, in).Get(ctx, &found)
+		in := activities.FindCustomerInput{Integration: api.IntegrationInvoiceToBilling, CustomerID: s.inv.CustomerID}
+		return it.Call(ctx, "Find Stripe customer "+s.inv.CustomerID, billingActivities.FindCustomer, in, &found)
 	})
 	if err != nil || found.Found {
 		return found.StripeCustomerID, err
 	}
 	var created activities.CreateCustomerResult
 	err = s.step(ctx, it, "create customer", func(ctx workflow.Context) error {
-		in := activities.CreateCustomerInput{Integration: IntegrationInvoiceToBilling, CustomerID: s.inv.CustomerID,
+		in := activities.CreateCustomerInput{Integration: api.IntegrationInvoiceToBilling, CustomerID: s.inv.CustomerID,
 			Name: s.inv.CustomerName, Email: s.inv.CustomerEmail, IdempotencyKey: "signalbox/customer/" + s.inv.CustomerID}
-		return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueBilling, "Create Stripe customer "+s.inv.CustomerID), billingActivities.CreateCustomer, in).Get(ctx, &created)
+		return it.Call(ctx, "Create Stripe customer "+s.inv.CustomerID, billingActivities.CreateCustomer, in, &created)
 	})
 	return created.StripeCustomerID, err
 }
 
 // refresh re-syncs a billed invoice: Stripe owns its payment status, which is
 // read and written back.
-func (s *invoiceSync) refresh(ctx workflow.Context, it *item) error {
-	it.state.ExternalIDs["stripe invoice"] = s.inv.StripeInvoiceID
+func (s *invoiceSync) refresh(ctx workflow.Context, it *spine.Item) error {
+	it.SetExternalID(api.ExternalStripeInvoice, s.inv.StripeInvoiceID)
 	var r activities.InvoiceResult
 	err := s.step(ctx, it, "refresh payment status", func(ctx workflow.Context) error {
-		return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueBilling, "Read the Stripe invoice's status"), billingActivities.GetInvoice, s.inv.StripeInvoiceID).Get(ctx, &r)
+		return it.Call(ctx, "Read the Stripe invoice's status", billingActivities.GetInvoice, s.inv.StripeInvoiceID, &r)
 	})
 	if err != nil {
 		return err
 	}
-	return s.record(ctx, store.BillingState{StripeStatus: r.StripeStatus})
+	return s.record(ctx, it, store.BillingState{StripeStatus: r.StripeStatus})
+}
+
+func invoiceInput(id, startedBy string) any {
+	return InvoiceInput{ItemInput: api.ItemInput{StartedBy: startedBy}, InvoiceID: id}
+}
+
+// checkInvoiceToSync refuses unknown invoices and those not ready (a billed
+// one may be synced again: that refreshes its payment status).
+func checkInvoiceToSync(ctx context.Context, invoices spine.Records, id string) error {
+	status, err := invoices.InvoiceStatus(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return &spine.Refused{Status: http.StatusNotFound, Message: "no invoice " + id}
+	case err != nil:
+		return &spine.Refused{Status: http.StatusServiceUnavailable, Message: "could not read the invoice: PostgreSQL is unavailable; retry"}
+	case status != store.InvoiceReady && status != store.InvoiceBilled:
+		return &spine.Refused{Status: http.StatusConflict, Message: fmt.Sprintf("invoice %s is %s; only ready invoices are billed (and billed ones refreshed)", id, status)}
+	}
+	return nil
 }

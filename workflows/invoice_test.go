@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/signalbox-dev/signalbox/activities"
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/store"
 )
 
@@ -53,7 +54,7 @@ func (b *billingFake) key(name, key string) {
 func (b *billingFake) install(f *fixture) {
 	f.env.OnActivity(invoiceActivities.LoadInvoice, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (store.Invoice, error) {
 		if b.notFound {
-			return store.Invoice{}, temporal.NewNonRetryableApplicationError("no invoice", activities.ErrNotFound, nil)
+			return store.Invoice{}, temporal.NewNonRetryableApplicationError("no invoice", string(api.ErrorNotFound), nil)
 		}
 		inv := b.loads[0]
 		if len(b.loads) > 1 {
@@ -111,8 +112,8 @@ func (b *billingFake) install(f *fixture) {
 	}).Maybe()
 }
 
-func invoiceInput() InvoiceInput {
-	return InvoiceInput{ItemInput: ItemInput{StartedBy: "test"}, InvoiceID: "INV-1"}
+func testInvoiceInput() InvoiceInput {
+	return InvoiceInput{ItemInput: api.ItemInput{StartedBy: "test"}, InvoiceID: "INV-1"}
 }
 
 func TestInvoiceBelowThresholdIsBilledWithIdempotencyKeys(t *testing.T) {
@@ -120,10 +121,10 @@ func TestInvoiceBelowThresholdIsBilledWithIdempotencyKeys(t *testing.T) {
 	f := newFixture(t, "invoice-to-billing:INV-1")
 	b := &billingFake{loads: []store.Invoice{acmeInvoice()}}
 	b.install(f)
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
 
 	r := f.result()
-	require.Equal(t, StatusSynced, r.Status)
+	require.Equal(t, api.StatusSynced, r.Status)
 	require.Equal(t, map[string]string{"invoice": "INV-1", "stripe customer": "cus_new", "stripe invoice": "in_1"}, r.ExternalIDs)
 	require.Equal(t, []string{"signalbox/customer/C-1"}, b.keys["CreateCustomer"], "keyed by our customer, not the run")
 	require.Equal(t, []string{"invoice-to-billing:INV-1/invoice due 2026-12-31"}, b.keys["CreateInvoice"])
@@ -148,15 +149,15 @@ func TestInvoiceAboveThresholdWaitsForFinance(t *testing.T) {
 	b.install(f)
 	f.at(time.Hour, func() {
 		s := f.state()
-		require.Equal(t, ApprovalRequired, s.Exception.Kind)
+		require.Equal(t, api.ApprovalRequired, s.Exception.Kind)
 		require.Equal(t, "finance", s.Exception.Deciders)
 		require.Contains(t, s.Exception.Summary, "totals EUR 6,042.00, above the approval threshold of EUR 5,000.00")
-		f.decide("sales", Decision{Action: ActionApprove, Actor: "alice", Reason: "looks right"})
-		f.decide("finance", Decision{Action: ActionApprove, Actor: "carol", Reason: "contract #77 signed"})
+		f.decide("sales", api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "looks right"})
+		f.decide("finance", api.Decision{Action: api.ActionApprove, Actor: "carol", Reason: "contract #77 signed"})
 	})
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.ErrorContains(t, f.updates["sales"].err, `"alice" may not decide: only operators of team finance`)
 	require.NoError(t, f.updates["finance"].err)
 	require.Empty(t, b.keys["CreateCustomer"], "the existing customer is used")
@@ -172,11 +173,11 @@ func TestInvoiceApprovalRejectedIsWrittenBack(t *testing.T) {
 	b := &billingFake{loads: []store.Invoice{big}}
 	b.install(f)
 	f.at(time.Hour, func() {
-		f.decide("no", Decision{Action: ActionReject, Actor: "carol", Reason: "duplicate of INV-0"})
+		f.decide("no", api.Decision{Action: api.ActionReject, Actor: "carol", Reason: "duplicate of INV-0"})
 	})
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
 
-	require.Equal(t, StatusRejected, f.result().Status)
+	require.Equal(t, api.StatusRejected, f.result().Status)
 	require.Equal(t, []store.BillingState{{Status: store.InvoiceRejected}}, b.recorded, "the source of truth hears about the rejection")
 	require.Empty(t, b.keys, "nothing reached Stripe")
 }
@@ -185,22 +186,22 @@ func TestStripeRejectionThenAmendThenRetry(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "invoice-to-billing:INV-1")
 	rejected := appError("billing POST /v1/invoices: HTTP 400 invalid_request_error: Invoice due_date must be in the future (parameter due_date)",
-		activities.ErrTargetRejected, true, activities.Rejection{Target: "billing", Status: 400, Code: "invalid_request_error",
+		api.ErrorTargetRejected, true, activities.Rejection{Target: "billing", Status: 400, Code: "invalid_request_error",
 			Message: "Invoice due_date must be in the future", Param: "due_date"})
 	b := &billingFake{loads: []store.Invoice{acmeInvoice()}, customer: "cus_old", failures: map[string][]error{"CreateInvoice": {rejected}}}
 	b.install(f)
 	f.at(time.Minute, func() {
 		s := f.state()
-		require.Equal(t, TargetRejected, s.Exception.Kind)
+		require.Equal(t, api.TargetRejected, s.Exception.Kind)
 		require.Equal(t, "due_date", s.Exception.Details["parameter"])
 		require.Contains(t, s.Exception.Summary, "Invoice due_date must be in the future")
-		f.decide("lines", Decision{Action: ActionAmend, Actor: "carol", Reason: "x", Set: map[string]string{"lines": "[]"}})
-		f.decide("bad-date", Decision{Action: ActionAmend, Actor: "carol", Reason: "x", Set: map[string]string{"dueDate": "31/01/2027"}})
-		f.decide("ok", Decision{Action: ActionAmend, Actor: "carol", Reason: "customer agreed to end of January", Set: map[string]string{"dueDate": "2027-01-31"}})
+		f.decide("lines", api.Decision{Action: api.ActionAmend, Actor: "carol", Reason: "x", Set: map[string]string{"lines": "[]"}})
+		f.decide("bad-date", api.Decision{Action: api.ActionAmend, Actor: "carol", Reason: "x", Set: map[string]string{"dueDate": "31/01/2027"}})
+		f.decide("ok", api.Decision{Action: api.ActionAmend, Actor: "carol", Reason: "customer agreed to end of January", Set: map[string]string{"dueDate": "2027-01-31"}})
 	})
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.ErrorContains(t, f.updates["lines"].rejected, "lines: cannot be amended")
 	require.ErrorContains(t, f.updates["bad-date"].rejected, "dueDate: must be a date like 2026-12-31")
 	require.Len(t, b.amended, 1, "the amendment is written to PostgreSQL, the source of truth")
@@ -211,14 +212,14 @@ func TestStripeRejectionThenAmendThenRetry(t *testing.T) {
 func TestStripeRetriesReuseTheIdempotencyKey(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "invoice-to-billing:INV-1")
-	busy := temporal.NewApplicationErrorWithOptions("billing: HTTP 429", activities.ErrRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: 2 * time.Second})
-	down := appError("billing: HTTP 500 api_error", activities.ErrTargetUnavailable, false)
+	busy := temporal.NewApplicationErrorWithOptions("billing: HTTP 429", string(api.ErrorRateLimited), temporal.ApplicationErrorOptions{NextRetryDelay: 2 * time.Second})
+	down := appError("billing: HTTP 500 api_error", api.ErrorTargetUnavailable, false)
 	b := &billingFake{loads: []store.Invoice{acmeInvoice()}, failures: map[string][]error{
 		"CreateCustomer": {down, busy}, "AddInvoiceItem": {busy, down, down}, "FinalizeInvoice": {down}}}
 	b.install(f)
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Equal(t, []string{"signalbox/customer/C-1", "signalbox/customer/C-1", "signalbox/customer/C-1"}, b.keys["CreateCustomer"])
 	line1 := "invoice-to-billing:INV-1/line/1"
 	require.Equal(t, []string{line1, line1, line1, line1, "invoice-to-billing:INV-1/line/2"}, b.keys["AddInvoiceItem"])
@@ -235,13 +236,13 @@ func TestInvalidInvoiceWaitsForAFixThenRetryReloads(t *testing.T) {
 	b.install(f)
 	f.at(time.Minute, func() {
 		s := f.state()
-		require.Equal(t, ValidationFailed, s.Exception.Kind)
+		require.Equal(t, api.ValidationFailed, s.Exception.Kind)
 		require.Contains(t, s.Exception.Details["currency"], "must be one of")
 		require.Equal(t, "an invoice needs at least one line", s.Exception.Details["lines"])
-		f.decide("retry", Decision{Action: ActionRetry, Actor: "carol", Reason: "fixed the lines and currency in the billing system"})
+		f.decide("retry", api.Decision{Action: api.ActionRetry, Actor: "carol", Reason: "fixed the lines and currency in the billing system"})
 	})
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
-	require.Equal(t, StatusSynced, f.result().Status)
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
+	require.Equal(t, api.StatusSynced, f.result().Status)
 }
 
 func TestMissingInvoiceCanBeCancelled(t *testing.T) {
@@ -251,10 +252,10 @@ func TestMissingInvoiceCanBeCancelled(t *testing.T) {
 	b.install(f)
 	f.at(time.Minute, func() {
 		require.Equal(t, "no invoice INV-404 in PostgreSQL", f.state().Exception.Details["id"])
-		f.decide("cancel", Decision{Action: ActionCancel, Actor: "carol", Reason: "typo in the ID"})
+		f.decide("cancel", api.Decision{Action: api.ActionCancel, Actor: "carol", Reason: "typo in the ID"})
 	})
 	f.env.ExecuteWorkflow(InvoiceToBilling, InvoiceInput{InvoiceID: "INV-404"})
-	require.Equal(t, StatusCancelled, f.result().Status)
+	require.Equal(t, api.StatusCancelled, f.result().Status)
 	require.Empty(t, b.recorded, "there is no invoice to write to")
 }
 
@@ -266,9 +267,9 @@ func TestBilledInvoiceResyncRefreshesPaymentStatus(t *testing.T) {
 	b := &billingFake{loads: []store.Invoice{billed}, paidStatus: "paid"}
 	b.install(f)
 	f.quiet()
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Equal(t, []store.BillingState{{StripeStatus: "paid"}}, b.recorded, "Stripe owns the payment status")
 	require.Empty(t, b.keys, "nothing is created again")
 }
@@ -304,10 +305,10 @@ func TestHandBilledInvoiceIsNeverBilledAgain(t *testing.T) {
 	b := &billingFake{loads: []store.Invoice{byHand}}
 	b.install(f)
 	f.quiet()
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
 
 	r := f.result()
-	require.Equal(t, StatusManuallyResolved, r.Status)
+	require.Equal(t, api.StatusManuallyResolved, r.Status)
 	require.Equal(t, "in_manual_1", r.ExternalIDs["billed by hand"])
 	require.Empty(t, b.keys, "nothing is looked up or created in Stripe")
 	require.Contains(t, f.actions(), "already_billed Running→ManuallyResolved system")
@@ -318,20 +319,20 @@ func TestResolveRecordsWhereTheInvoiceWasBilled(t *testing.T) {
 	f := newFixture(t, "invoice-to-billing:INV-1")
 	inv := acmeInvoice()
 	b := &billingFake{loads: []store.Invoice{inv}, failures: map[string][]error{
-		"CreateInvoice": {appError("billing POST /v1/invoices: HTTP 400", activities.ErrTargetRejected, true)}}}
+		"CreateInvoice": {appError("billing POST /v1/invoices: HTTP 400", api.ErrorTargetRejected, true)}}}
 	b.install(f)
 	f.at(time.Hour, func() {
-		f.decide("resolve", Decision{Action: ActionResolve, Actor: "carol", Reason: "billed by hand", ExternalRef: "in_manual_1"})
+		f.decide("resolve", api.Decision{Action: api.ActionResolve, Actor: "carol", Reason: "billed by hand", ExternalRef: "in_manual_1"})
 	})
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
 
 	r := f.result()
-	require.Equal(t, StatusManuallyResolved, r.Status)
+	require.Equal(t, api.StatusManuallyResolved, r.Status)
 	require.Equal(t, "in_manual_1", r.ExternalIDs["resolved by hand"])
 	last := b.recorded[len(b.recorded)-1]
 	require.Equal(t, store.BillingState{Status: store.InvoiceBilled, BilledBy: store.BilledByHand, BilledRef: "in_manual_1"}, last,
 		"the invoice keeps who billed it and where, so a re-sync never creates it again")
-	require.Equal(t, []activities.RecordResolutionInput{{Integration: IntegrationInvoiceToBilling, SourceKey: "INV-1", TargetSystem: "stripe",
+	require.Equal(t, []activities.RecordResolutionInput{{Integration: api.IntegrationInvoiceToBilling, SourceKey: "INV-1", TargetSystem: "stripe",
 		WorkflowID: "invoice-to-billing:INV-1", ExternalRef: "in_manual_1"}}, f.resolutions)
 }
 
@@ -348,18 +349,18 @@ func TestInvoiceChangedAfterApprovalIsApprovedAgain(t *testing.T) {
 	b := &billingFake{loads: []store.Invoice{big, bigger, bigger}}
 	b.install(f)
 	f.at(time.Hour, func() {
-		f.decide("first", Decision{Action: ActionApprove, Actor: "carol", Reason: "contract #77"})
+		f.decide("first", api.Decision{Action: api.ActionApprove, Actor: "carol", Reason: "contract #77"})
 	})
 	f.at(2*time.Hour, func() {
 		s := f.state()
-		require.Equal(t, ApprovalRequired, s.Exception.Kind, "the approval held for 6,042.00 only")
+		require.Equal(t, api.ApprovalRequired, s.Exception.Kind, "the approval held for 6,042.00 only")
 		require.Contains(t, s.Exception.Summary, "changed after it was approved: it now totals EUR 9,042.00 (approved: EUR 6,042.00)")
 		require.Equal(t, "line 1 was 40 × EUR 150.00, now 60 × EUR 150.00", s.Exception.Details["changed lines"])
-		f.decide("second", Decision{Action: ActionApprove, Actor: "carol", Reason: "extension signed"})
+		f.decide("second", api.Decision{Action: api.ActionApprove, Actor: "carol", Reason: "extension signed"})
 	})
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Equal(t, []string{"invoice-to-billing:INV-1/line/1", "invoice-to-billing:INV-1/line/2"}, b.keys["AddInvoiceItem"])
 	require.Contains(t, f.notified[len(f.notified)-1].Text, "EUR 9,042.00", "it billed the lines it reloaded")
 }
@@ -374,11 +375,11 @@ func TestApprovedInvoiceBilledByHandMeanwhileIsNotBilled(t *testing.T) {
 	b := &billingFake{loads: []store.Invoice{big, handled}}
 	b.install(f)
 	f.at(time.Hour, func() {
-		f.decide("ok", Decision{Action: ActionApprove, Actor: "carol", Reason: "fine"})
+		f.decide("ok", api.Decision{Action: api.ActionApprove, Actor: "carol", Reason: "fine"})
 	})
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
 
-	require.Equal(t, StatusManuallyResolved, f.result().Status)
+	require.Equal(t, api.StatusManuallyResolved, f.result().Status)
 	require.Empty(t, b.keys, "finance billed it by hand while it waited: nothing reaches Stripe")
 }
 
@@ -387,10 +388,10 @@ func TestInvoiceFoundInStripeIsNotCreatedAgain(t *testing.T) {
 	f := newFixture(t, "invoice-to-billing:INV-1")
 	b := &billingFake{loads: []store.Invoice{acmeInvoice()}, inStripe: &activities.InvoiceResult{StripeInvoiceID: "in_lost", StripeStatus: "open"}}
 	b.install(f)
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
 
 	r := f.result()
-	require.Equal(t, StatusSynced, r.Status)
+	require.Equal(t, api.StatusSynced, r.Status)
 	require.Equal(t, "in_lost", r.ExternalIDs["stripe invoice"])
 	require.Empty(t, b.keys["CreateInvoice"], "an invoice with our ID exists: it is not created again")
 	require.Empty(t, b.keys["AddInvoiceItem"], "it is finalized already: no line is added")
@@ -411,13 +412,13 @@ func TestAmendmentOverAConcurrentEditRaisesConflict(t *testing.T) {
 	f.at(time.Hour, func() { f.amendDueDate() })
 	f.at(2*time.Hour, func() {
 		s := f.state()
-		require.Equal(t, Conflict, s.Exception.Kind, "the invoice changed in PostgreSQL: the amendment is not written over it")
+		require.Equal(t, api.Conflict, s.Exception.Kind, "the invoice changed in PostgreSQL: the amendment is not written over it")
 		require.Equal(t, "dueDate=2027-01-31", s.Exception.Details["amendment"])
-		f.decide("overwrite", Decision{Action: ActionApprove, Actor: "carol", Reason: "write my due date"})
+		f.decide("overwrite", api.Decision{Action: api.ActionApprove, Actor: "carol", Reason: "write my due date"})
 	})
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Len(t, b.amended, 1)
 	require.Equal(t, "Acme Holdings", b.amended[0].CustomerName, "the other edit is kept")
 	require.Equal(t, time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC), b.amended[0].DueDate)
@@ -435,11 +436,11 @@ func TestAnInvoiceBilledByHandWhileAConflictWaitedIsNotBilled(t *testing.T) {
 	b.install(f)
 	f.at(time.Hour, func() { f.amendDueDate() })
 	f.at(2*time.Hour, func() {
-		f.decide("overwrite", Decision{Action: ActionApprove, Actor: "carol", Reason: "write my due date"})
+		f.decide("overwrite", api.Decision{Action: api.ActionApprove, Actor: "carol", Reason: "write my due date"})
 	})
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
 
-	require.Equal(t, StatusManuallyResolved, f.result().Status, "it starts over from PostgreSQL and finds it billed by hand")
+	require.Equal(t, api.StatusManuallyResolved, f.result().Status, "it starts over from PostgreSQL and finds it billed by hand")
 	require.Len(t, b.keys["CreateInvoice"], 1, "only the attempt Stripe refused: nothing is billed again")
 	require.Empty(t, b.amended, "the amendment is not written over a billed invoice")
 }
@@ -452,11 +453,11 @@ func TestResolvingAConflictDoesNotMarkTheInvoiceBilled(t *testing.T) {
 	b.install(f)
 	f.at(time.Hour, func() { f.amendDueDate() })
 	f.at(2*time.Hour, func() {
-		f.decide("keep", Decision{Action: ActionResolve, Actor: "carol", Reason: "keep the newer invoice", ExternalRef: "asked the clerk"})
+		f.decide("keep", api.Decision{Action: api.ActionResolve, Actor: "carol", Reason: "keep the newer invoice", ExternalRef: "asked the clerk"})
 	})
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
 
-	require.Equal(t, StatusManuallyResolved, f.result().Status)
+	require.Equal(t, api.StatusManuallyResolved, f.result().Status)
 	for _, r := range b.recorded {
 		require.NotEqual(t, store.InvoiceBilled, r.Status, "resolving a conflict over its data is not billing it")
 	}
@@ -469,9 +470,9 @@ func TestARunCompletesTheDraftAnEarlierRunBegan(t *testing.T) {
 	begun.StripeInvoiceID, begun.StripeCustomerID = "in_old", "cus_old"
 	b := &billingFake{loads: []store.Invoice{begun}, customer: "cus_old", draft: activities.DraftStateResult{StripeStatus: "draft", Lines: []int{1}}}
 	b.install(f)
-	f.env.ExecuteWorkflow(InvoiceToBilling, invoiceInput())
+	f.env.ExecuteWorkflow(InvoiceToBilling, testInvoiceInput())
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Equal(t, []string{"in_old"}, b.keys["DraftState"])
 	require.Equal(t, []string{"invoice-to-billing:INV-1/line/2"}, b.keys["AddInvoiceItem"], "line 1 is in the draft already: it is not added twice")
 	require.Empty(t, b.keys["CreateInvoice"])
@@ -481,12 +482,12 @@ func TestARunCompletesTheDraftAnEarlierRunBegan(t *testing.T) {
 // amendment meet an invoice someone changed meanwhile.
 func staleAmendment() map[string][]error {
 	return map[string][]error{
-		"CreateInvoice": {appError("billing POST /v1/invoices: HTTP 400 due_date", activities.ErrTargetRejected, true)},
-		"AmendInvoice":  {temporal.NewNonRetryableApplicationError("changed", activities.ErrStale, nil)},
+		"CreateInvoice": {appError("billing POST /v1/invoices: HTTP 400 due_date", api.ErrorTargetRejected, true)},
+		"AmendInvoice":  {temporal.NewNonRetryableApplicationError("changed", string(api.ErrorStale), nil)},
 	}
 }
 
 // amendDueDate is finance amending the due date Stripe refused.
 func (f *fixture) amendDueDate() {
-	f.decide("amend", Decision{Action: ActionAmend, Actor: "carol", Reason: "agreed", Set: map[string]string{"dueDate": "2027-01-31"}})
+	f.decide("amend", api.Decision{Action: api.ActionAmend, Actor: "carol", Reason: "agreed", Set: map[string]string{"dueDate": "2027-01-31"}})
 }

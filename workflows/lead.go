@@ -7,8 +7,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
+
+	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/workflows/spine"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -16,9 +18,6 @@ import (
 	"github.com/signalbox-dev/signalbox/connectors/crm"
 	"github.com/signalbox-dev/signalbox/store"
 )
-
-// IntegrationLeadToCRM is the name of the web-form lead → CRM integration.
-const IntegrationLeadToCRM = "lead-to-crm"
 
 // Lead is a web-form submission: the contract of LeadToCRM.
 type Lead struct {
@@ -44,18 +43,18 @@ type Lead struct {
 
 // LeadInput starts a LeadToCRM item.
 type LeadInput struct {
-	ItemInput
+	api.ItemInput
 	Lead Lead `json:"lead"`
 }
 
 var phonePattern = regexp.MustCompile(`^\+?[0-9][0-9 ().-]{4,29}$`)
 
 // Validate returns every field error at once.
-func (l Lead) Validate() FieldErrors {
-	var errs FieldErrors
+func (l Lead) Validate() api.FieldErrors {
+	var errs api.FieldErrors
 	if l.ID != "" {
-		if err := CheckSourceKey(l.ID); err != nil {
-			errs.add("id", "%v", err)
+		if err := api.CheckSourceKey(l.ID); err != nil {
+			errs.Add("id", "%v", err)
 		}
 	}
 	checkEmail(&errs, "email", l.Email)
@@ -65,13 +64,13 @@ func (l Lead) Validate() FieldErrors {
 	checkText(&errs, "jobTitle", l.JobTitle, 100, false)
 	checkText(&errs, "source", l.Source, 100, false)
 	if l.Phone != "" && !phonePattern.MatchString(l.Phone) {
-		errs.add("phone", "must be digits, spaces and + ( ) . - only, 5 to 30 characters")
+		errs.Add("phone", "must be digits, spaces and + ( ) . - only, 5 to 30 characters")
 	}
 	if l.Country != "" && !countryPattern.MatchString(l.Country) {
-		errs.add("country", "must be a two-letter ISO country code, like DE")
+		errs.Add("country", "must be a two-letter ISO country code, like DE")
 	}
 	if l.CompanySize < 0 || l.CompanySize > 10_000_000 {
-		errs.add("companySize", "must be a number of employees between 0 and 10000000")
+		errs.Add("companySize", "must be a number of employees between 0 and 10000000")
 	}
 	return errs
 }
@@ -85,7 +84,7 @@ var amendableLeadFields = []string{"email", "firstName", "lastName", "company", 
 // With returns the lead with the fields in set changed, or the field errors of
 // the result.
 func (l Lead) With(set map[string]string) (Lead, error) {
-	var errs FieldErrors
+	var errs api.FieldErrors
 	for field, v := range set {
 		switch field {
 		case "email":
@@ -103,7 +102,7 @@ func (l Lead) With(set map[string]string) (Lead, error) {
 		case "source":
 			l.Source = v
 		default:
-			errs.add(field, "cannot be amended (amendable: %s)", strings.Join(amendableLeadFields, ", "))
+			errs.Add(field, "cannot be amended (amendable: %s)", strings.Join(amendableLeadFields, ", "))
 		}
 	}
 	return amended(l, errs, Lead.Validate)
@@ -115,10 +114,10 @@ var legacyLeadProperties = []string{crm.PropEmail, crm.PropFirstName, crm.PropLa
 
 // leadOwnedProperties are the CRM properties whose values the web form owns,
 // as the spec declares them.
-func leadOwnedProperties() []string { return ownedProperties(LeadToCRMSpec()) }
+func leadOwnedProperties() []string { return ownedProperties(api.LeadToCRMSpec()) }
 
 // ownedProperties lists the target names of the fields the spec's source owns.
-func ownedProperties(spec Spec) []string {
+func ownedProperties(spec api.Spec) []string {
 	var out []string
 	for _, f := range spec.OwnedFields() {
 		out = append(out, f.TargetName)
@@ -140,54 +139,24 @@ func (l Lead) Properties() crm.Properties {
 	}
 }
 
-// LeadToCRMSpec declares the lead → CRM integration.
-func LeadToCRMSpec() Spec {
-	return Spec{
-		Name:         IntegrationLeadToCRM,
-		WorkflowType: "LeadToCRM",
-		Workflow:     LeadToCRM,
-		Title:        "Web-form lead → CRM contact",
-		Description:  "Each web-form submission becomes one CRM contact (found by email, else created), and the sales channel hears about it.",
-		Owner:        "sales",
-		Source:       "web-form",
-		Target:       "crm",
-		Fields: []Field{
-			{Name: "email", TargetName: crm.PropEmail, Owner: "web-form", Rule: RuleAsk, Required: true, Description: "lower-cased; finds the existing contact"},
-			{Name: "firstName", TargetName: crm.PropFirstName, Owner: "web-form", Rule: RuleOwnerWins, Required: true, Description: "the person knows their own name"},
-			{Name: "lastName", TargetName: crm.PropLastName, Owner: "web-form", Rule: RuleOwnerWins, Required: true, Description: "the person knows their own name"},
-			{Name: "company", TargetName: crm.PropCompany, Owner: "web-form", Rule: RuleAsk},
-			{Name: "phone", TargetName: crm.PropPhone, Owner: "web-form", Rule: RuleAsk},
-			{Name: "jobTitle", TargetName: crm.PropJobTitle, Owner: "web-form", Rule: RuleAsk},
-			{Name: "source", TargetName: crm.PropLeadSource, Owner: "web-form", Rule: RuleOwnerWins, Description: "the form the lead came from; a custom contact property to create in HubSpot"},
-			{Name: "consent", Owner: "web-form", Required: true, Description: "gate only; not sent to the CRM"},
-			{Name: "country, companySize", Owner: "web-form", Description: "route the lead to a sales team (SIGNALBOX_LEAD_ROUTES); not sent to the CRM"},
-			{Name: "contact ID", TargetName: "hs_object_id", Owner: "crm", Description: "kept in external_links"},
-			{Name: "lifecycle stage", TargetName: "lifecyclestage", Owner: "crm", Description: "never written by signalbox"},
-			{Name: "lead status", TargetName: "hs_lead_status", Owner: "crm", Description: "never written by signalbox"},
+var _ = define(leadToCRM)
+
+// leadToCRM is the lead → CRM integration; api.LeadToCRMSpec declares it.
+func leadToCRM() spine.Integration {
+	return spine.Integration{
+		Spec:     api.LeadToCRMSpec(),
+		Workflow: LeadToCRM,
+		Activities: []spine.Activities{
+			spine.On(api.TaskQueueCRM, func(d spine.Deps) *activities.CRM { return &activities.CRM{Client: d.CRM, Store: d.Store} }),
 		},
-		Exceptions: append([]ExceptionSpec{
-			{Kind: ValidationFailed, Status: StatusBlocked, When: "the lead breaks its contract (missing or malformed fields)",
-				Decisions: []Action{ActionAmend, ActionReject, ActionCancel}, SLA: 4 * time.Hour},
-			{Kind: ConsentMissing, Status: StatusBlocked, When: "the lead did not consent to be contacted",
-				Decisions: []Action{ActionApprove, ActionReject}, SLA: 24 * time.Hour,
-				Deadline: 14 * 24 * time.Hour, AtDeadline: ActionReject},
-			{Kind: DuplicateSuspected, Status: StatusBlocked, When: "the CRM holds a contact with the same name and company under another email",
-				Decisions: []Action{ActionApprove, ActionReject},
-				Choices: []Choice{
-					{Name: "merge", Description: "link the lead to the existing contact and add its email there"},
-					{Name: "create", Description: "create a new contact: they are different people"},
-				},
-				SLA: 4 * time.Hour},
-			{Kind: RoutingUnclear, Status: StatusBlocked, When: "no rule of SIGNALBOX_LEAD_ROUTES, or the rules of more than one team, take the lead",
-				Decisions: []Action{ActionApprove, ActionReject}, Deciders: "sales-ops", SLA: 4 * time.Hour},
-		}, technicalExceptions(time.Hour)...),
+		Intake: spine.Intake{Route: "POST /v1/leads", Command: "lead", Usage: "--file FILE [--key KEY]", Decode: decodeLead},
 	}
 }
 
 // LeadToCRM syncs one web-form lead into the CRM.
-func LeadToCRM(ctx workflow.Context, in LeadInput) (Result, error) {
+func LeadToCRM(ctx workflow.Context, in LeadInput) (api.Result, error) {
 	s := &leadSync{lead: in.Lead}
-	return runItem(ctx, LeadToCRMSpec(), in.ItemInput, hooks{amend: s.amend}, s.run)
+	return spine.Run(ctx, leadToCRM(), in.ItemInput, spine.Hooks{Amend: s.amend}, s.run)
 }
 
 // leadSync is the state of one LeadToCRM run.
@@ -208,9 +177,9 @@ func (s *leadSync) amend(set map[string]string, apply bool) error {
 	return nil
 }
 
-func (s *leadSync) run(ctx workflow.Context, it *item) error {
+func (s *leadSync) run(ctx workflow.Context, it *spine.Item) error {
 	for errs := s.lead.Validate(); len(errs) > 0; errs = s.lead.Validate() {
-		if _, err := it.Raise(ctx, ValidationFailed, "the lead breaks its contract: "+errs.Error(), errs.Details()); err != nil {
+		if _, err := it.Raise(ctx, api.ValidationFailed, "the lead breaks its contract: "+errs.Error(), errs.Details()); err != nil {
 			return err
 		}
 	}
@@ -220,7 +189,7 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 		}
 	}
 	if !s.lead.Consent {
-		if _, err := it.Raise(ctx, ConsentMissing, "the lead did not consent to be contacted; approve only with evidence of consent in the reason", nil); err != nil {
+		if _, err := it.Raise(ctx, api.ConsentMissing, "the lead did not consent to be contacted; approve only with evidence of consent in the reason", nil); err != nil {
 			return err
 		}
 	}
@@ -228,12 +197,11 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 	var found activities.FindContactResult
 	err := it.Do(ctx, "find contact", func(ctx workflow.Context) error {
 		in := activities.FindContactInput{
-			Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey, Email: s.lead.Properties()[crm.PropEmail],
+			Integration: api.IntegrationLeadToCRM, SourceKey: it.Key(), Email: s.lead.Properties()[crm.PropEmail],
 			FirstName: strings.TrimSpace(s.lead.FirstName), LastName: strings.TrimSpace(s.lead.LastName), Company: strings.TrimSpace(s.lead.Company),
 			Properties: append(slices.Clone(leadOwnedProperties()), crm.PropAdditionalEmails),
 		}
-		return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueCRM, "Find the contact by link, email, or name and company"),
-			crmActivities.FindContact, in).Get(ctx, &found)
+		return it.Call(ctx, "Find the contact by link, email, or name and company", crmActivities.FindContact, in, &found)
 	})
 	if err != nil {
 		return err
@@ -252,12 +220,12 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 	case !byRules && target != nil && found.SyncedHash != "" && hashFields(target.Properties, legacyLeadProperties) != found.SyncedHash:
 		details := s.differences(target.Properties)
 		details["contact"] = target.ID
-		if _, err := it.Raise(ctx, Conflict, fmt.Sprintf("CRM contact %s was edited since signalbox last wrote it; approve overwrites the CRM with the form's values", target.ID), details); err != nil {
+		if _, err := it.Raise(ctx, api.Conflict, fmt.Sprintf("CRM contact %s was edited since signalbox last wrote it; approve overwrites the CRM with the form's values", target.ID), details); err != nil {
 			return err
 		}
 	case target == nil && len(found.Similar) > 0:
 		similar := found.Similar[0]
-		d, err := it.Raise(ctx, DuplicateSuspected,
+		d, err := it.Raise(ctx, api.DuplicateSuspected,
 			fmt.Sprintf("CRM contact %s has the same name and company under another email", similar.ID),
 			map[string]string{"contact": similar.ID, "its email": maskEmail(similar.Properties[crm.PropEmail]), "lead email": maskEmail(s.lead.Email)})
 		if err != nil {
@@ -289,15 +257,15 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 		// Nothing to write, but the contact is not linked (or its link has no
 		// baseline yet): link it as it is.
 		p := s.plan(target, found, merged, true)
-		err = workflow.ExecuteLocalActivity(localCtx(ctx, "Link CRM contact "+contactID), spineActivities.SaveBaseline, activities.SaveBaselineInput{
-			Link: store.Link{Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey, TargetSystem: activities.TargetCRM, TargetID: contactID,
-				SyncedHash: hash, WorkflowID: it.state.WorkflowID, Baseline: p.baseline}}).Get(ctx, nil)
+		err = it.Call(ctx, "Link CRM contact "+contactID, spineActivities.SaveBaseline, activities.SaveBaselineInput{
+			Link: store.Link{Integration: api.IntegrationLeadToCRM, SourceKey: it.Key(), TargetSystem: api.SystemCRM, TargetID: contactID,
+				SyncedHash: hash, WorkflowID: it.WorkflowID(), Baseline: p.baseline}}, nil)
 	case !upToDate:
 		err = it.Do(ctx, "write contact", func(ctx workflow.Context) error {
 			// Recomputed on every run of the step: an amend may have changed the lead.
 			props, hash = s.desired(target, merged)
-			in := activities.UpdateContactInput{Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey,
-				WorkflowID: it.state.WorkflowID, ContactID: contactID, Properties: props, Hash: hash}
+			in := activities.UpdateContactInput{Integration: api.IntegrationLeadToCRM, SourceKey: it.Key(),
+				WorkflowID: it.WorkflowID(), ContactID: contactID, Properties: props, Hash: hash}
 			if byRules {
 				// Edits were asked about above; an amendment is the operator's word.
 				p := s.plan(target, found, merged, true)
@@ -316,7 +284,7 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 	if err != nil {
 		return err
 	}
-	it.state.ExternalIDs[activities.TargetCRM] = contactID
+	it.SetExternalID(api.ExternalCRMContact, contactID)
 	var overruled []string
 	if byRules && target != nil && !upToDate {
 		p := s.plan(target, found, merged, true)
@@ -326,9 +294,9 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 		overruled = slices.Sorted(maps.Keys(p.overruled))
 	}
 
-	text := fmt.Sprintf("Lead %s synced to CRM contact %s.", it.state.SourceKey, contactID)
+	text := fmt.Sprintf("Lead %s synced to CRM contact %s.", it.Key(), contactID)
 	if upToDate {
-		text = fmt.Sprintf("Lead %s re-synced: CRM contact %s was already up to date.", it.state.SourceKey, contactID)
+		text = fmt.Sprintf("Lead %s re-synced: CRM contact %s was already up to date.", it.Key(), contactID)
 	}
 	if len(overruled) > 0 {
 		// The team works in the CRM: it hears that its edits were replaced (names
@@ -336,23 +304,23 @@ func (s *leadSync) run(ctx workflow.Context, it *item) error {
 		text += fmt.Sprintf("\nThe form owns %s (rule owner-wins): its values replaced edits made in the CRM.", strings.Join(overruled, ", "))
 	}
 	// The same content notifies once, however often the step or the item re-runs.
-	return it.Notify(ctx, "notify", it.team(), "the lead is synced", text, it.state.WorkflowID+"/synced/"+hash[:16])
+	return it.Notify(ctx, "notify", it.Team(), "the lead is synced", text, it.WorkflowID()+"/synced/"+hash[:16])
 }
 
 // route assigns the lead to the sales team whose rules take it. When no rule
 // does, or the rules of more than one team do, sales operations pick the team.
-func (s *leadSync) route(ctx workflow.Context, it *item) error {
-	routes, err := ParseRoutes(it.policy.LeadRoutes)
+func (s *leadSync) route(ctx workflow.Context, it *spine.Item) error {
+	routes, err := ParseRoutes(it.Policy().LeadRoutes)
 	if err != nil || len(routes) == 0 {
 		return nil // no routing: the owner team takes every lead (bad rules stop the worker at start)
 	}
 	teams := RouteLead(routes, s.lead)
 	if len(teams) == 1 {
-		return it.Assign(ctx, teams[0], ActorSystem, fmt.Sprintf("routed by rule %s=%s", teams[0], it.policy.LeadRoutes[teams[0]]))
+		return it.Assign(ctx, teams[0], api.ActorSystem, fmt.Sprintf("routed by rule %s=%s", teams[0], it.Policy().LeadRoutes[teams[0]]))
 	}
-	var choices []Choice
+	var choices []api.Choice
 	for _, r := range routes {
-		choices = append(choices, Choice{Name: r.Team, Description: it.policy.LeadRoutes[r.Team]})
+		choices = append(choices, api.Choice{Name: r.Team, Description: it.Policy().LeadRoutes[r.Team]})
 	}
 	about := fmt.Sprintf("country %q, company size %d", s.lead.Country, s.lead.CompanySize)
 	summary := "no routing rule takes the lead (" + about + "); pick its sales team"
@@ -363,7 +331,7 @@ func (s *leadSync) route(ctx workflow.Context, it *item) error {
 	if len(teams) > 1 {
 		details["matching teams"] = strings.Join(teams, ", ")
 	}
-	d, err := it.RaiseChoosing(ctx, RoutingUnclear, summary, details, choices)
+	d, err := it.RaiseChoosing(ctx, api.RoutingUnclear, summary, details, choices)
 	if err != nil {
 		return err
 	}
@@ -415,7 +383,7 @@ func (s *leadSync) plan(target *crm.Contact, found activities.FindContactResult,
 	if found.Via != "link" {
 		base = nil // a contact found by email holds someone else's values
 	}
-	spec := LeadToCRMSpec()
+	spec := api.LeadToCRMSpec()
 	p := fieldPlan{write: crm.Properties{}, conflicts: map[string]fieldDiff{}, overruled: map[string]fieldDiff{}, baseline: store.Baseline{}}
 	for _, f := range spec.OwnedFields() {
 		prop := f.TargetName
@@ -433,7 +401,7 @@ func (s *leadSync) plan(target *crm.Contact, found activities.FindContactResult,
 			continue // as settled: the form did not change, nor the CRM
 		case now == "" || (known && now == settled.Target):
 			// Nothing there, or what was synced: the form's change goes through.
-		case f.Rule == RuleOwnerWins:
+		case f.Rule == api.RuleOwnerWins:
 			p.overruled[prop] = d
 		case !acceptForm:
 			p.conflicts[prop] = d
@@ -447,7 +415,7 @@ func (s *leadSync) plan(target *crm.Contact, found activities.FindContactResult,
 
 // auditOverruled records, for each field whose owner's value was written over
 // a value someone else put in the CRM, both values.
-func (s *leadSync) auditOverruled(ctx workflow.Context, it *item, p fieldPlan, contactID string) error {
+func (s *leadSync) auditOverruled(ctx workflow.Context, it *spine.Item, p fieldPlan, contactID string) error {
 	if len(p.overruled) == 0 {
 		return nil
 	}
@@ -456,17 +424,14 @@ func (s *leadSync) auditOverruled(ctx workflow.Context, it *item, p fieldPlan, c
 		details[prop] = map[string]string{"crm": d.crm, "written": d.form}
 	}
 	fields := strings.Join(slices.Sorted(maps.Keys(p.overruled)), ", ")
-	it.state.UpdatedAt = workflow.Now(ctx).UTC()
-	ev := it.event(ActorSystem, "owner_wins", it.state.Status, it.state.Status,
-		"the form owns "+fields+" (rule owner-wins): its values were written over the CRM's", details)
-	return it.audit(ctx, "Audit the fields the form's values won", ev)
+	return it.Audit(ctx, "owner_wins", "the form owns "+fields+" (rule owner-wins): its values were written over the CRM's", details)
 }
 
 // askAboutEdits raises Conflict when the CRM holds edits of form-owned fields
 // that their rule says to ask about. Approve writes the form's values; resolve
 // keeps the CRM's and makes them the new baseline, so the same conflict is not
 // raised again by a later sync of the same lead.
-func (s *leadSync) askAboutEdits(ctx workflow.Context, it *item, target *crm.Contact, found activities.FindContactResult, merged bool) error {
+func (s *leadSync) askAboutEdits(ctx workflow.Context, it *spine.Item, target *crm.Contact, found activities.FindContactResult, merged bool) error {
 	p := s.plan(target, found, merged, false)
 	if len(p.conflicts) == 0 {
 		return nil
@@ -481,9 +446,9 @@ func (s *leadSync) askAboutEdits(ctx workflow.Context, it *item, target *crm.Con
 	}
 	summary := fmt.Sprintf("CRM contact %s holds values for %s that signalbox did not write; approve writes the form's, resolve keeps the CRM's",
 		target.ID, strings.Join(slices.Sorted(maps.Keys(p.conflicts)), ", "))
-	_, err := it.Raise(ctx, Conflict, summary, details)
-	var end ended
-	if errors.As(err, &end) && end.status == StatusManuallyResolved {
+	_, err := it.Raise(ctx, api.Conflict, summary, details)
+	var end spine.Ended
+	if errors.As(err, &end) && end.Status == api.StatusManuallyResolved {
 		// The person kept the CRM's values: for the fields in conflict they
 		// are the new baseline; the other fields keep theirs.
 		settled := maps.Clone(found.Baseline)
@@ -495,9 +460,9 @@ func (s *leadSync) askAboutEdits(ctx workflow.Context, it *item, target *crm.Con
 		}
 		p.baseline = settled
 		_, hash := s.desired(target, false)
-		serr := workflow.ExecuteLocalActivity(localCtx(ctx, "Record the CRM's values as settled"), spineActivities.SaveBaseline, activities.SaveBaselineInput{
-			Link: store.Link{Integration: IntegrationLeadToCRM, SourceKey: it.state.SourceKey, TargetSystem: activities.TargetCRM, TargetID: target.ID,
-				SyncedHash: hash, WorkflowID: it.state.WorkflowID, Baseline: p.baseline}}).Get(ctx, nil)
+		serr := it.Call(ctx, "Record the CRM's values as settled", spineActivities.SaveBaseline, activities.SaveBaselineInput{
+			Link: store.Link{Integration: api.IntegrationLeadToCRM, SourceKey: it.Key(), TargetSystem: api.SystemCRM, TargetID: target.ID,
+				SyncedHash: hash, WorkflowID: it.WorkflowID(), Baseline: p.baseline}}, nil)
 		if serr != nil {
 			return serr
 		}
@@ -508,12 +473,12 @@ func (s *leadSync) askAboutEdits(ctx workflow.Context, it *item, target *crm.Con
 // write creates the contact (when in.ContactID is empty) or updates it, and
 // returns its ID. A create answered "already exists" becomes an update of
 // that contact. in.AddEmail, when set, merges the lead into the contact.
-func (s *leadSync) write(ctx workflow.Context, it *item, in activities.UpdateContactInput) (string, error) {
+func (s *leadSync) write(ctx workflow.Context, it *spine.Item, in activities.UpdateContactInput) (string, error) {
 	if in.ContactID == "" {
 		var created activities.CreateContactResult
 		create := activities.CreateContactInput{Integration: in.Integration, SourceKey: in.SourceKey,
 			WorkflowID: in.WorkflowID, Properties: in.Properties, Hash: in.Hash, Baseline: in.Baseline}
-		err := workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueCRM, "Create the CRM contact"), crmActivities.CreateContact, create).Get(ctx, &created)
+		err := it.Call(ctx, "Create the CRM contact", crmActivities.CreateContact, create, &created)
 		if err != nil || !created.Existed {
 			return created.ContactID, err
 		}
@@ -524,10 +489,10 @@ func (s *leadSync) write(ctx workflow.Context, it *item, in activities.UpdateCon
 	if in.AddEmail != "" && workflow.GetVersion(ctx, "merge-under-lock", workflow.DefaultVersion, 1) == 1 {
 		// Adding to the contact's additional emails is a read-modify-write that
 		// other items may race: the activity does it under a lock.
-		return id, workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueCRM, "Merge into CRM contact "+id), crmActivities.MergeContact, in).Get(ctx, nil)
+		return id, it.Call(ctx, "Merge into CRM contact "+id, crmActivities.MergeContact, in, nil)
 	}
 	in.AddEmail = ""
-	return id, workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueCRM, "Update CRM contact "+id), crmActivities.UpdateContact, in).Get(ctx, nil)
+	return id, it.Call(ctx, "Update CRM contact "+id, crmActivities.UpdateContact, in, nil)
 }
 
 // desired is what the contact should hold, and its hash. A merged lead keeps
@@ -579,4 +544,15 @@ func maskEmail(email string) string {
 	}
 	r, _ := utf8.DecodeRuneInString(local)
 	return string(r) + "***@" + domain
+}
+
+// decodeLead reads a lead submitted to the intake or the starter.
+func decodeLead(body []byte) (string, func(startedBy string) any, error) {
+	lead, err := spine.DecodeRecord[Lead](body, "lead")
+	if err != nil {
+		return "", nil, err
+	}
+	return lead.ID, func(startedBy string) any {
+		return LeadInput{ItemInput: api.ItemInput{StartedBy: startedBy}, Lead: lead}
+	}, nil
 }

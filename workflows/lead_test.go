@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/signalbox-dev/signalbox/activities"
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
 	"github.com/signalbox-dev/signalbox/store"
 )
@@ -20,7 +21,7 @@ func ada() Lead {
 }
 
 func leadInput(l Lead) LeadInput {
-	return LeadInput{ItemInput: ItemInput{StartedBy: "test"}, Lead: l}
+	return LeadInput{ItemInput: api.ItemInput{StartedBy: "test"}, Lead: l}
 }
 
 // crmFake answers the CRM activities from a few fixed facts and records writes.
@@ -90,9 +91,9 @@ func TestLeadHappyPathCreatesContactAndNotifies(t *testing.T) {
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
 
 	r := f.result()
-	require.Equal(t, StatusSynced, r.Status)
+	require.Equal(t, api.StatusSynced, r.Status)
 	require.Equal(t, map[string]string{"crm": "501"}, r.ExternalIDs)
-	require.Equal(t, []Status{StatusRunning, StatusSynced}, f.statuses)
+	require.Equal(t, []api.Status{api.StatusRunning, api.StatusSynced}, f.statuses)
 	require.Equal(t, []string{"accepted →Pending system", "started Pending→Running system", "synced Running→Synced system"}, f.actions())
 	f.requireAuditSequence()
 	require.Equal(t, "started by test", f.audit[0].Reason)
@@ -120,7 +121,7 @@ func TestLeadResyncOfUnchangedLeadWritesNothing(t *testing.T) {
 	fake.install(f)
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Empty(t, fake.writes)
 	require.Contains(t, f.notified[0].Text, "already up to date")
 }
@@ -133,7 +134,7 @@ func TestLeadFoundByEmailIsUpdatedNotDuplicated(t *testing.T) {
 	fake.install(f)
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Len(t, fake.writes, 1)
 	require.Equal(t, "77", fake.writes[0].ContactID)
 	require.Equal(t, "Ada", fake.writes[0].Properties[crm.PropFirstName])
@@ -149,28 +150,28 @@ func TestLeadValidationFailedThenAmended(t *testing.T) {
 
 	f.at(time.Minute, func() {
 		s := f.state()
-		require.Equal(t, StatusBlocked, s.Status)
-		require.Equal(t, ValidationFailed, s.Exception.Kind)
+		require.Equal(t, api.StatusBlocked, s.Status)
+		require.Equal(t, api.ValidationFailed, s.Exception.Kind)
 		require.Equal(t, "must be an address like name@example.com", s.Exception.Details["email"])
 		require.Equal(t, "is required", s.Exception.Details["lastName"])
-		f.decide("still-bad", Decision{Action: ActionAmend, Actor: "alice", Reason: "typo", Set: map[string]string{"email": "ada@example.com"}})
-		f.decide("unknown-field", Decision{Action: ActionAmend, Actor: "alice", Reason: "typo", Set: map[string]string{"consent": "true", "lastName": "Lovelace", "email": "ada@example.com"}})
+		f.decide("still-bad", api.Decision{Action: api.ActionAmend, Actor: "alice", Reason: "typo", Set: map[string]string{"email": "ada@example.com"}})
+		f.decide("unknown-field", api.Decision{Action: api.ActionAmend, Actor: "alice", Reason: "typo", Set: map[string]string{"consent": "true", "lastName": "Lovelace", "email": "ada@example.com"}})
 	})
 	f.at(2*time.Minute, func() {
-		f.decide("good", Decision{Action: ActionAmend, Actor: "alice", Reason: "fixed from the form's raw data", Set: map[string]string{"email": "ada@example.com", "lastName": "Lovelace"}})
+		f.decide("good", api.Decision{Action: api.ActionAmend, Actor: "alice", Reason: "fixed from the form's raw data", Set: map[string]string{"email": "ada@example.com", "lastName": "Lovelace"}})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(bad))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.ErrorContains(t, f.updates["still-bad"].rejected, "lastName: is required")
 	require.ErrorContains(t, f.updates["unknown-field"].rejected, "consent: cannot be amended")
 	good := f.updates["good"]
 	require.NoError(t, good.err)
-	require.Equal(t, StatusRunning, good.outcome.Status)
+	require.Equal(t, api.StatusRunning, good.outcome.Status)
 	require.Equal(t, "ada@example.com", fake.writes[0].Properties[crm.PropEmail])
 	require.Equal(t, "Lovelace", fake.writes[0].Properties[crm.PropLastName])
-	require.Equal(t, []Status{StatusRunning, StatusBlocked, StatusRunning, StatusSynced}, f.statuses)
-	require.Equal(t, []string{string(ValidationFailed)}, f.kinds, "ExceptionKind is set while blocked (its removal is checked end to end)")
+	require.Equal(t, []api.Status{api.StatusRunning, api.StatusBlocked, api.StatusRunning, api.StatusSynced}, f.statuses)
+	require.Equal(t, []string{string(api.ValidationFailed)}, f.kinds, "ExceptionKind is set while blocked (its removal is checked end to end)")
 
 	amend := f.audit[3]
 	require.Equal(t, "amend", amend.Action)
@@ -188,20 +189,20 @@ func TestLeadWithoutConsentWaitsForApproval(t *testing.T) {
 	l.Consent = false
 
 	f.at(time.Hour, func() {
-		f.decide("stranger", Decision{Action: ActionApprove, Actor: "mallory", Reason: "trust me"})
-		f.decide("finance", Decision{Action: ActionApprove, Actor: "carol", Reason: "consent on file"})
-		f.decide("no-reason", Decision{Action: ActionApprove, Actor: "alice"})
-		f.decide("not-allowed", Decision{Action: ActionRetry, Actor: "alice", Reason: "again"})
-		f.decide("choice", Decision{Action: ActionApprove, Actor: "alice", Reason: "x", Choice: "merge"})
+		f.decide("stranger", api.Decision{Action: api.ActionApprove, Actor: "mallory", Reason: "trust me"})
+		f.decide("finance", api.Decision{Action: api.ActionApprove, Actor: "carol", Reason: "consent on file"})
+		f.decide("no-reason", api.Decision{Action: api.ActionApprove, Actor: "alice"})
+		f.decide("not-allowed", api.Decision{Action: api.ActionRetry, Actor: "alice", Reason: "again"})
+		f.decide("choice", api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "x", Choice: "merge"})
 		s := f.state()
-		require.Equal(t, StatusBlocked, s.Status, "refused decisions change nothing")
+		require.Equal(t, api.StatusBlocked, s.Status, "refused decisions change nothing")
 	})
 	f.at(2*time.Hour, func() {
-		f.decide("ok", Decision{Action: ActionApprove, Actor: "bob", Reason: "signed consent form #4411 in the CRM files"})
+		f.decide("ok", api.Decision{Action: api.ActionApprove, Actor: "bob", Reason: "signed consent form #4411 in the CRM files"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	// Who may decide is checked against the operators configured now, after
 	// the update is accepted: such a refusal is audited.
 	require.ErrorContains(t, f.updates["stranger"].err, `"mallory" may not decide: only operators of team sales`)
@@ -210,7 +211,7 @@ func TestLeadWithoutConsentWaitsForApproval(t *testing.T) {
 	require.ErrorContains(t, f.updates["no-reason"].rejected, "reason is required")
 	require.ErrorContains(t, f.updates["not-allowed"].rejected, "retry is not allowed for ConsentMissing; allowed: approve, reject")
 	require.ErrorContains(t, f.updates["choice"].rejected, "approve of ConsentMissing takes no choice")
-	require.Equal(t, StatusRunning, f.updates["ok"].outcome.Status)
+	require.Equal(t, api.StatusRunning, f.updates["ok"].outcome.Status)
 	require.Equal(t, []string{
 		"accepted →Pending system", "started Pending→Running system", "raised Running→Blocked system",
 		"decision_refused Blocked→Blocked mallory", "decision_refused Blocked→Blocked carol",
@@ -227,12 +228,12 @@ func TestLeadRejectedEndsWithoutTouchingTheCRM(t *testing.T) {
 	l := ada()
 	l.Consent = false
 	f.at(time.Minute, func() {
-		f.decide("no", Decision{Action: ActionReject, Actor: "alice", Reason: "no consent, do not contact"})
+		f.decide("no", api.Decision{Action: api.ActionReject, Actor: "alice", Reason: "no consent, do not contact"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
-	require.Equal(t, StatusRejected, f.result().Status)
-	require.Equal(t, StatusRejected, f.updates["no"].outcome.Status)
+	require.Equal(t, api.StatusRejected, f.result().Status)
+	require.Equal(t, api.StatusRejected, f.updates["no"].outcome.Status)
 	require.Zero(t, fake.finds)
 	require.Len(t, f.notified, 1, "only the alert that it waits; no synced notice")
 	require.Equal(t, "sales", f.notified[0].Team)
@@ -249,7 +250,7 @@ func TestConsentRemindersAtEachSLAThenRejectAtDeadline(t *testing.T) {
 	l.Consent = false
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
-	require.Equal(t, StatusRejected, f.result().Status)
+	require.Equal(t, api.StatusRejected, f.result().Status)
 	// 14 days at a 24h SLA: the alert at once, reminders after days 1..13,
 	// then the deadline on day 14.
 	require.Len(t, f.notified, 14)
@@ -259,7 +260,7 @@ func TestConsentRemindersAtEachSLAThenRejectAtDeadline(t *testing.T) {
 	require.Equal(t, "sales", f.notified[1].Team)
 	last := f.audit[len(f.audit)-1]
 	require.Equal(t, "reject", last.Action)
-	require.Equal(t, ActorSystem, last.Actor)
+	require.Equal(t, api.ActorSystem, last.Actor)
 	require.Contains(t, last.Reason, "no decision within 336h0m0s")
 	keys := map[string]bool{}
 	for _, n := range f.notified {
@@ -276,15 +277,15 @@ func TestDuplicateSuspectedMergeUpdatesTheExistingContact(t *testing.T) {
 	fake.install(f)
 	f.at(time.Minute, func() {
 		s := f.state()
-		require.Equal(t, DuplicateSuspected, s.Exception.Kind)
+		require.Equal(t, api.DuplicateSuspected, s.Exception.Kind)
 		require.Equal(t, []string{"merge", "create"}, choiceNames(s.Exception.Choices))
 		require.Equal(t, "a***@engines.com", s.Exception.Details["its email"])
-		f.decide("no-choice", Decision{Action: ActionApprove, Actor: "alice", Reason: "same person"})
-		f.decide("merge", Decision{Action: ActionApprove, Actor: "alice", Reason: "same person, new address", Choice: "merge"})
+		f.decide("no-choice", api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "same person"})
+		f.decide("merge", api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "same person, new address", Choice: "merge"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.ErrorContains(t, f.updates["no-choice"].rejected, "needs a choice: one of merge, create")
 	require.Len(t, fake.writes, 1)
 	w := fake.writes[0]
@@ -301,10 +302,10 @@ func TestDuplicateSuspectedCreateMakesANewContact(t *testing.T) {
 	fake := &crmFake{found: activities.FindContactResult{Similar: []crm.Contact{{ID: "88", Properties: crm.Properties{"email": "other@x.com"}}}}}
 	fake.install(f)
 	f.at(time.Minute, func() {
-		f.decide("create", Decision{Action: ActionApprove, Actor: "bob", Reason: "different person", Choice: "create"})
+		f.decide("create", api.Decision{Action: api.ActionApprove, Actor: "bob", Reason: "different person", Choice: "create"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Empty(t, fake.writes[0].ContactID)
 	require.Equal(t, "ada@example.com", fake.writes[0].Properties[crm.PropEmail])
 }
@@ -320,7 +321,7 @@ func TestABlankNeverOverwritesAnEditInTheCRM(t *testing.T) {
 	fake.install(f)
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Empty(t, fake.writes, "the form has no phone: the salesperson's stays")
 	require.Len(t, f.baselines, 1, "the link gets a baseline of what the contact holds")
 	require.Equal(t, store.Settled{Target: "+44 1234 5678", Source: ""}, f.baselines[0].Baseline[crm.PropPhone])
@@ -349,13 +350,13 @@ func TestConflictWhenTheCRMEditedAFormOwnedField(t *testing.T) {
 	resubmitted.Phone = "+1 555 0199"
 	f.at(time.Minute, func() {
 		s := f.state()
-		require.Equal(t, Conflict, s.Exception.Kind, "both sides changed the phone since the last sync")
+		require.Equal(t, api.Conflict, s.Exception.Kind, "both sides changed the phone since the last sync")
 		require.Equal(t, `CRM "+44 1234 5678", form "+1 555 0199", last synced "+1 555 0100"`, s.Exception.Details["phone"])
 		require.Len(t, s.Exception.Details, 2, "only the phone is in conflict (and the contact is named)")
-		f.decide("overwrite", Decision{Action: ActionApprove, Actor: "alice", Reason: "the customer gave the new number"})
+		f.decide("overwrite", api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "the customer gave the new number"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(resubmitted))
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Len(t, fake.writes, 1)
 	require.Equal(t, "90", fake.writes[0].ContactID)
 	require.Equal(t, crm.Properties{crm.PropPhone: "+1 555 0199"}, fake.writes[0].Properties, "approve writes the form's value, and only what changed")
@@ -373,11 +374,11 @@ func TestResolvedConflictBecomesTheBaselineAndIsNotRaisedAgain(t *testing.T) {
 		Contact: &crm.Contact{ID: "90", Properties: edited}, Via: "link", Baseline: synced(before)}}
 	fake.install(f)
 	f.at(time.Minute, func() {
-		require.Equal(t, Conflict, f.state().Exception.Kind, "the CRM changed a form-owned field the rule says to ask about")
-		f.decide("keep", Decision{Action: ActionResolve, Actor: "alice", Reason: "the customer moved", ExternalRef: "kept the CRM's number"})
+		require.Equal(t, api.Conflict, f.state().Exception.Kind, "the CRM changed a form-owned field the rule says to ask about")
+		f.decide("keep", api.Decision{Action: api.ActionResolve, Actor: "alice", Reason: "the customer moved", ExternalRef: "kept the CRM's number"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(before))
-	require.Equal(t, StatusManuallyResolved, f.result().Status)
+	require.Equal(t, api.StatusManuallyResolved, f.result().Status)
 	require.Empty(t, fake.writes)
 	require.Len(t, f.baselines, 1)
 	settled := f.baselines[0].Baseline
@@ -390,7 +391,7 @@ func TestResolvedConflictBecomesTheBaselineAndIsNotRaisedAgain(t *testing.T) {
 		Contact: &crm.Contact{ID: "90", Properties: edited}, Via: "link", Baseline: settled}}
 	fake2.install(again)
 	again.env.ExecuteWorkflow(LeadToCRM, leadInput(before))
-	require.Equal(t, StatusSynced, again.result().Status)
+	require.Equal(t, api.StatusSynced, again.result().Status)
 	require.Empty(t, fake2.writes)
 	require.NotContains(t, again.actions(), "raised Running→Blocked system")
 }
@@ -406,15 +407,15 @@ func TestUnlinkedContactKeepsWhatASalespersonTypedIn(t *testing.T) {
 	l.JobTitle = "Engineer" // the form differs from what the salesperson typed
 	f.at(time.Minute, func() {
 		s := f.state()
-		require.Equal(t, Conflict, s.Exception.Kind)
+		require.Equal(t, api.Conflict, s.Exception.Kind)
 		require.Equal(t, `CRM "CTO", form "Engineer"`, s.Exception.Details["jobtitle"])
 		require.NotContains(t, s.Exception.Details, "phone", "the form has no phone: nothing to ask")
 		require.NotContains(t, s.Exception.Details, "firstname", "the person's own name: the form wins")
-		f.decide("form", Decision{Action: ActionApprove, Actor: "bob", Reason: "asked the customer"})
+		f.decide("form", api.Decision{Action: api.ActionApprove, Actor: "bob", Reason: "asked the customer"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Len(t, fake.writes, 1)
 	require.Equal(t, crm.Properties{crm.PropFirstName: "Ada", crm.PropCompany: "Engines", crm.PropJobTitle: "Engineer"}, fake.writes[0].Properties,
 		"the hand-entered phone is not cleared; the blank company is filled; the name and (approved) job title are the form's")
@@ -433,21 +434,21 @@ func TestUnlinkedContactKeepsWhatASalespersonTypedIn(t *testing.T) {
 func TestAuthFailedWaitsForRetry(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "lead-to-crm:lead-8")
-	fake := &crmFake{wErr: []error{appError("crm POST /crm/v3/objects/contacts: HTTP 401", activities.ErrAuthFailed, true)}}
+	fake := &crmFake{wErr: []error{appError("crm POST /crm/v3/objects/contacts: HTTP 401", api.ErrorAuthFailed, true)}}
 	fake.install(f)
 	f.at(30*time.Minute, func() {
 		s := f.state()
-		require.Equal(t, StatusFailed, s.Status)
-		require.Equal(t, AuthFailed, s.Exception.Kind)
+		require.Equal(t, api.StatusFailed, s.Status)
+		require.Equal(t, api.AuthFailed, s.Exception.Kind)
 		require.Equal(t, "write contact", s.Exception.Details["step"])
-		require.Equal(t, []Action{ActionRetry, ActionResolve, ActionCancel}, s.Exception.Decisions)
-		f.decide("retry", Decision{Action: ActionRetry, Actor: "alice", Reason: "rotated the CRM token"})
+		require.Equal(t, []api.Action{api.ActionRetry, api.ActionResolve, api.ActionCancel}, s.Exception.Decisions)
+		f.decide("retry", api.Decision{Action: api.ActionRetry, Actor: "alice", Reason: "rotated the CRM token"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Len(t, fake.writes, 2, "retry runs the failed step again")
-	require.Equal(t, []Status{StatusRunning, StatusFailed, StatusRunning, StatusSynced}, f.statuses)
+	require.Equal(t, []api.Status{api.StatusRunning, api.StatusFailed, api.StatusRunning, api.StatusSynced}, f.statuses)
 	require.Len(t, f.notified, 2, "the alert at once, no reminder before the 1h SLA, then the synced notice")
 	require.Contains(t, f.notified[0].Text, "AuthFailed: write contact failed")
 	require.Contains(t, f.notified[1].Text, "synced to CRM contact")
@@ -456,20 +457,20 @@ func TestAuthFailedWaitsForRetry(t *testing.T) {
 func TestTargetUnavailableAfterTheRetryWindowThenResolved(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "lead-to-crm:lead-9")
-	down := appError("crm POST /crm/v3/objects/contacts/search: HTTP 503", activities.ErrTargetUnavailable, false)
+	down := appError("crm POST /crm/v3/objects/contacts/search: HTTP 503", api.ErrorTargetUnavailable, false)
 	fake := &crmFake{findErr: []error{down, down, down, down, down, down, down, down, down, down}}
 	fake.install(f)
 	f.at(30*time.Minute, func() {
 		s := f.state()
-		require.Equal(t, StatusFailed, s.Status)
-		require.Equal(t, TargetUnavailable, s.Exception.Kind)
+		require.Equal(t, api.StatusFailed, s.Status)
+		require.Equal(t, api.TargetUnavailable, s.Exception.Kind)
 		require.Contains(t, s.Exception.Summary, "find contact failed")
-		f.decide("no-ref", Decision{Action: ActionResolve, Actor: "alice", Reason: "entered by hand"})
-		f.decide("resolve", Decision{Action: ActionResolve, Actor: "alice", Reason: "entered by hand", ExternalRef: "CRM contact 4242"})
+		f.decide("no-ref", api.Decision{Action: api.ActionResolve, Actor: "alice", Reason: "entered by hand"})
+		f.decide("resolve", api.Decision{Action: api.ActionResolve, Actor: "alice", Reason: "entered by hand", ExternalRef: "CRM contact 4242"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
 
-	require.Equal(t, StatusManuallyResolved, f.result().Status)
+	require.Equal(t, api.StatusManuallyResolved, f.result().Status)
 	require.ErrorContains(t, f.updates["no-ref"].rejected, "resolve needs externalRef")
 	require.Greater(t, fake.finds, 1, "the activity was retried inside the window")
 	last := f.audit[len(f.audit)-1]
@@ -481,20 +482,20 @@ func TestTargetRejectedThenAmendedAndRetried(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "lead-to-crm:lead-10")
 	rejected := appError("crm POST /crm/v3/objects/contacts: HTTP 400 VALIDATION_ERROR: Email address ada@x.invalid is invalid",
-		activities.ErrTargetRejected, true, activities.Rejection{Target: "crm", Status: 400, Code: "VALIDATION_ERROR", Message: "Email address is invalid"})
+		api.ErrorTargetRejected, true, activities.Rejection{Target: "crm", Status: 400, Code: "VALIDATION_ERROR", Message: "Email address is invalid"})
 	fake := &crmFake{wErr: []error{rejected}}
 	fake.install(f)
 	f.at(time.Minute, func() {
 		s := f.state()
-		require.Equal(t, TargetRejected, s.Exception.Kind)
+		require.Equal(t, api.TargetRejected, s.Exception.Kind)
 		require.Equal(t, "VALIDATION_ERROR", s.Exception.Details["code"])
-		f.decide("amend", Decision{Action: ActionAmend, Actor: "bob", Reason: "address bounced; got the right one by phone", Set: map[string]string{"email": "ada@engines.co.uk"}})
+		f.decide("amend", api.Decision{Action: api.ActionAmend, Actor: "bob", Reason: "address bounced; got the right one by phone", Set: map[string]string{"email": "ada@engines.co.uk"}})
 	})
 	l := ada()
 	l.Email = "ada@x.invalid"
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Len(t, fake.writes, 2)
 	require.Equal(t, "ada@engines.co.uk", fake.writes[1].Properties[crm.PropEmail])
 	require.Equal(t, 2, f.state().Attempts["write contact"])
@@ -512,26 +513,26 @@ func TestGarbageSignalsAreAuditedAndIgnored(t *testing.T) {
 		f.signal(42)
 		f.signal(map[string]any{"action": 5})
 		f.signal(map[string]any{"action": "approve", "actor": "alice", "reason": "x", "urgent": true})
-		f.signal(Decision{Action: ActionApprove, Actor: "mallory", Reason: "x"})
+		f.signal(api.Decision{Action: api.ActionApprove, Actor: "mallory", Reason: "x"})
 		f.signal([]byte{0xff, 0xfe})
 	})
 	f.at(2*time.Minute, func() {
 		s := f.state()
-		require.Equal(t, StatusBlocked, s.Status)
+		require.Equal(t, api.StatusBlocked, s.Status)
 		require.Len(t, s.Decisions, 6)
 		for _, d := range s.Decisions {
 			require.False(t, d.Applied)
 			require.NotEmpty(t, d.Refusal)
 		}
-		f.signal(Decision{Action: ActionApprove, Actor: "alice", Reason: "consent recorded by phone, call #77"})
+		f.signal(api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "consent recorded by phone, call #77"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	var refused []string
 	for _, e := range f.audit {
 		if e.Action == "decision_refused" {
-			require.Equal(t, string(StatusBlocked), e.FromStatus)
+			require.Equal(t, string(api.StatusBlocked), e.FromStatus)
 			require.Equal(t, e.FromStatus, e.ToStatus)
 			refused = append(refused, e.Actor+": "+e.Reason)
 		}
@@ -553,12 +554,12 @@ func TestSecondDecisionLosesTheRace(t *testing.T) {
 	l := ada()
 	l.Consent = false
 	f.at(time.Minute, func() {
-		f.decide("first", Decision{Action: ActionApprove, Actor: "alice", Reason: "evidence A"})
-		f.decide("second", Decision{Action: ActionReject, Actor: "bob", Reason: "no evidence"})
+		f.decide("first", api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "evidence A"})
+		f.decide("second", api.Decision{Action: api.ActionReject, Actor: "bob", Reason: "no evidence"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.True(t, f.updates["first"].accepted)
 	require.NoError(t, f.updates["first"].err)
 	second := f.updates["second"]
@@ -567,7 +568,7 @@ func TestSecondDecisionLosesTheRace(t *testing.T) {
 	if refused == nil {
 		refused = second.err
 	}
-	require.Equal(t, ErrDecisionRefused, errorType(refused), "refused: either not waiting any more, or ended")
+	require.Equal(t, api.ErrorDecisionRefused, api.TypeOf(refused), "refused: either not waiting any more, or ended")
 	for _, e := range f.audit {
 		require.NotEqual(t, "reject", e.Action)
 	}
@@ -581,12 +582,12 @@ func TestDecisionRacingCompletionIsRefusedAndAudited(t *testing.T) {
 	fake := &crmFake{}
 	fake.install(f)
 	f.at(time.Minute, func() {
-		f.decide("late", Decision{Action: ActionCancel, Actor: "alice", Reason: "stop"})
-		f.signal(Decision{Action: ActionCancel, Actor: "alice", Reason: "stop"})
+		f.decide("late", api.Decision{Action: api.ActionCancel, Actor: "alice", Reason: "stop"})
+		f.signal(api.Decision{Action: api.ActionCancel, Actor: "alice", Reason: "stop"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.ErrorContains(t, f.updates["late"].rejected, "is Running, not waiting for a decision")
 	require.Contains(t, f.actions(), "decision_refused Running→Running alice", "the signal that raced completion is audited, not lost")
 }
@@ -605,7 +606,7 @@ func TestCancellationThroughTemporalEndsCancelled(t *testing.T) {
 	require.Error(t, f.env.GetWorkflowError())
 	last := f.audit[len(f.audit)-1]
 	require.Equal(t, "cancelled Blocked→Cancelled system", last.Action+" "+last.FromStatus+"→"+last.ToStatus+" "+last.Actor)
-	require.Equal(t, StatusCancelled, f.statuses[len(f.statuses)-1])
+	require.Equal(t, api.StatusCancelled, f.statuses[len(f.statuses)-1])
 }
 
 func TestCreateAnsweredAlreadyExistsBecomesAnUpdate(t *testing.T) {
@@ -616,7 +617,7 @@ func TestCreateAnsweredAlreadyExistsBecomesAnUpdate(t *testing.T) {
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
 
 	r := f.result()
-	require.Equal(t, StatusSynced, r.Status)
+	require.Equal(t, api.StatusSynced, r.Status)
 	require.Equal(t, "321", r.ExternalIDs["crm"])
 	require.Len(t, fake.writes, 2)
 	require.Empty(t, fake.writes[0].ContactID, "a create first")
@@ -626,16 +627,16 @@ func TestCreateAnsweredAlreadyExistsBecomesAnUpdate(t *testing.T) {
 func TestTransientFailuresAreRetriedInsideTheStep(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "lead-to-crm:lead-16")
-	busy := temporal.NewApplicationErrorWithOptions("crm: HTTP 429", activities.ErrRateLimited,
+	busy := temporal.NewApplicationErrorWithOptions("crm: HTTP 429", string(api.ErrorRateLimited),
 		temporal.ApplicationErrorOptions{NextRetryDelay: 30 * time.Second})
-	down := appError("crm: HTTP 503", activities.ErrTargetUnavailable, false)
+	down := appError("crm: HTTP 503", api.ErrorTargetUnavailable, false)
 	fake := &crmFake{findErr: []error{busy, down, busy}, wErr: []error{down}}
 	fake.install(f)
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Equal(t, 4, fake.finds, "three failures, then success")
-	require.Equal(t, []Status{StatusRunning, StatusSynced}, f.statuses, "transient failures never leave Running")
+	require.Equal(t, []api.Status{api.StatusRunning, api.StatusSynced}, f.statuses, "transient failures never leave Running")
 	require.Equal(t, 1, f.state().Attempts["find contact"], "the step ran once; Temporal retried its activity")
 	require.GreaterOrEqual(t, f.env.Now().Sub(testStart), 60*time.Second, "both Retry-After delays were waited out")
 }
@@ -648,12 +649,12 @@ func TestCancelDecisionEndsCancelled(t *testing.T) {
 	bad := ada()
 	bad.FirstName = ""
 	f.at(5*time.Hour, func() {
-		f.decide("cancel", Decision{Action: ActionCancel, Actor: "bob", Reason: "a test submission"})
+		f.decide("cancel", api.Decision{Action: api.ActionCancel, Actor: "bob", Reason: "a test submission"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(bad))
 
-	require.Equal(t, StatusCancelled, f.result().Status)
-	require.Equal(t, StatusCancelled, f.updates["cancel"].outcome.Status)
+	require.Equal(t, api.StatusCancelled, f.result().Status)
+	require.Equal(t, api.StatusCancelled, f.updates["cancel"].outcome.Status)
 	require.Len(t, f.notified, 2, "the alert, and one reminder at the 4h SLA before the decision at 5h")
 	require.Contains(t, f.notified[1].Text, "Reminder 1")
 	require.Contains(t, f.notified[1].Text, "ValidationFailed")
@@ -668,11 +669,11 @@ func TestDuplicateRejectedBySignalWithChoiceRules(t *testing.T) {
 	fake := &crmFake{found: activities.FindContactResult{Similar: []crm.Contact{{ID: "88", Properties: crm.Properties{"email": "o@x.co"}}}}}
 	fake.install(f)
 	f.at(time.Minute, func() {
-		f.signal(Decision{Action: ActionApprove, Actor: "alice", Reason: "x", Choice: "both"})
-		f.signal(Decision{Action: ActionReject, Actor: "alice", Reason: "spam submission"})
+		f.signal(api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "x", Choice: "both"})
+		f.signal(api.Decision{Action: api.ActionReject, Actor: "alice", Reason: "spam submission"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(ada()))
-	require.Equal(t, StatusRejected, f.result().Status)
+	require.Equal(t, api.StatusRejected, f.result().Status)
 	require.Empty(t, fake.writes)
 	require.Contains(t, f.actions(), "decision_refused Blocked→Blocked alice")
 }
@@ -689,14 +690,14 @@ func TestDecisionsAreAuthorisedAgainstTheOperatorsConfiguredNow(t *testing.T) {
 		f.mu.Lock()
 		f.operators = map[string][]string{"sales": {"bob", "dave"}}
 		f.mu.Unlock()
-		f.decide("alice", Decision{Action: ActionApprove, Actor: "alice", Reason: "consent on file"})
+		f.decide("alice", api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "consent on file"})
 	})
 	f.at(2*time.Hour, func() {
-		f.decide("dave", Decision{Action: ActionApprove, Actor: "dave", Reason: "consent form #12"})
+		f.decide("dave", api.Decision{Action: api.ActionApprove, Actor: "dave", Reason: "consent form #12"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.ErrorContains(t, f.updates["alice"].err, `"alice" may not decide: only operators of team sales`)
 	require.NoError(t, f.updates["dave"].err, "the item began under the old list, and dave may decide all the same")
 	require.Contains(t, f.actions(), "decision_refused Blocked→Blocked alice", "the refusal is audited")
@@ -712,11 +713,11 @@ func TestAlertsGoToTheDecidersAtOnceAndAreAskedAgainWhenDeferred(t *testing.T) {
 	l := ada()
 	l.Consent = false
 	f.at(time.Hour, func() {
-		f.decide("ok", Decision{Action: ActionApprove, Actor: "bob", Reason: "consent form #9"})
+		f.decide("ok", api.Decision{Action: api.ActionApprove, Actor: "bob", Reason: "consent form #9"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.GreaterOrEqual(t, len(f.notified), 3)
 	first, again := f.notified[0], f.notified[1]
 	require.Equal(t, "sales", first.Team)
@@ -736,9 +737,9 @@ func TestTheLeadsSourceReachesTheCRM(t *testing.T) {
 	l.Source = "webinar-2026-11"
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Equal(t, "webinar-2026-11", fake.writes[0].Properties[crm.PropLeadSource], "validated, then mapped: no longer dropped")
-	spec := LeadToCRMSpec()
+	spec := api.LeadToCRMSpec()
 	require.Contains(t, ownedProperties(spec), crm.PropLeadSource, "and on the card, from the same spec")
 }
 
@@ -752,7 +753,7 @@ func TestConfiguredSLAsReplaceTheSpecs(t *testing.T) {
 	l.Consent = false
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
-	require.Equal(t, StatusRejected, f.result().Status)
+	require.Equal(t, api.StatusRejected, f.result().Status)
 	require.Len(t, f.notified, 3, "the alert, reminders at 1h and 2h, then the deadline at 3h")
 	require.Equal(t, 3*time.Hour, f.env.Now().Sub(testStart))
 }

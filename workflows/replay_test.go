@@ -21,8 +21,10 @@ func TestReplayRecordedHistories(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, files, "no recorded histories: run make record-histories")
 	replayer := worker.NewWorkflowReplayer()
-	for _, s := range Specs() {
-		replayer.RegisterWorkflowWithOptions(s.Workflow, workflow.RegisterOptions{Name: s.WorkflowType})
+	integrations, err := Integrations()
+	require.NoError(t, err)
+	for _, in := range integrations {
+		replayer.RegisterWorkflowWithOptions(in.Workflow, workflow.RegisterOptions{Name: in.Spec.WorkflowType})
 	}
 	logger := log.NewStructuredLogger(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	for _, f := range files {

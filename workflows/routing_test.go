@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signalbox-dev/signalbox/api"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -67,12 +69,12 @@ func TestALeadIsRoutedToTheTeamOfItsRule(t *testing.T) {
 		s := f.state()
 		require.Equal(t, "sales-dach", s.Team)
 		require.Equal(t, "sales-dach", s.Exception.Deciders, "the routed team decides its leads' exceptions")
-		f.decide("sales", Decision{Action: ActionApprove, Actor: "alice", Reason: "consent on file"})
-		f.decide("dach", Decision{Action: ActionApprove, Actor: "dieter", Reason: "consent on file"})
+		f.decide("sales", api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "consent on file"})
+		f.decide("dach", api.Decision{Action: api.ActionApprove, Actor: "dieter", Reason: "consent on file"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.ErrorContains(t, f.updates["sales"].err, "only operators of team sales-dach")
 	require.NoError(t, f.updates["dach"].err)
 	require.Equal(t, []string{"sales-dach"}, f.teams, "AssignedTeam is set for filtering")
@@ -87,16 +89,16 @@ func TestALeadNoRuleTakesWaitsForSalesOperations(t *testing.T) {
 	l.Country, l.CompanySize = "FR", 20
 	f.at(time.Hour, func() {
 		s := f.state()
-		require.Equal(t, RoutingUnclear, s.Exception.Kind)
+		require.Equal(t, api.RoutingUnclear, s.Exception.Kind)
 		require.Equal(t, "sales-ops", s.Exception.Deciders)
 		require.Equal(t, []string{"sales-dach", "sales-enterprise", "sales-uk"}, choiceNames(s.Exception.Choices))
 		require.Contains(t, s.Exception.Summary, "no routing rule takes the lead")
-		f.decide("nochoice", Decision{Action: ActionApprove, Actor: "olga", Reason: "x"})
-		f.decide("pick", Decision{Action: ActionApprove, Actor: "olga", Reason: "French speakers sit in DACH", Choice: "sales-dach"})
+		f.decide("nochoice", api.Decision{Action: api.ActionApprove, Actor: "olga", Reason: "x"})
+		f.decide("pick", api.Decision{Action: api.ActionApprove, Actor: "olga", Reason: "French speakers sit in DACH", Choice: "sales-dach"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.ErrorContains(t, f.updates["nochoice"].rejected, "needs a choice: one of sales-dach, sales-enterprise, sales-uk")
 	require.Equal(t, []string{"sales-dach"}, f.teams)
 	require.Contains(t, f.actions(), "assigned Running→Running olga")
@@ -109,20 +111,20 @@ func TestAWaitingItemIsReassignedToAnotherTeam(t *testing.T) {
 	l := ada()
 	l.Country, l.Consent = "DE", false
 	f.at(time.Hour, func() {
-		f.decide("elsewhere", Decision{Action: ActionReassign, Actor: "dieter", Reason: "an enterprise account", Choice: "sales-enterprise"})
+		f.decide("elsewhere", api.Decision{Action: api.ActionReassign, Actor: "dieter", Reason: "an enterprise account", Choice: "sales-enterprise"})
 	})
 	f.at(2*time.Hour, func() {
 		s := f.state()
-		require.Equal(t, StatusBlocked, s.Status, "it still waits")
+		require.Equal(t, api.StatusBlocked, s.Status, "it still waits")
 		require.Equal(t, "sales-enterprise", s.Exception.Deciders)
 		require.Equal(t, "sales-enterprise", s.Team)
-		f.decide("unknown", Decision{Action: ActionReassign, Actor: "alice", Reason: "x", Choice: "marketing"})
-		f.decide("nobody", Decision{Action: ActionReassign, Actor: "erin", Reason: "x", Choice: "sales-uk"})
-		f.decide("reject", Decision{Action: ActionReject, Actor: "dieter", Reason: "no consent"})
+		f.decide("unknown", api.Decision{Action: api.ActionReassign, Actor: "alice", Reason: "x", Choice: "marketing"})
+		f.decide("nobody", api.Decision{Action: api.ActionReassign, Actor: "erin", Reason: "x", Choice: "sales-uk"})
+		f.decide("reject", api.Decision{Action: api.ActionReject, Actor: "dieter", Reason: "no consent"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
-	require.Equal(t, StatusBlocked, f.updates["elsewhere"].outcome.Status)
+	require.Equal(t, api.StatusBlocked, f.updates["elsewhere"].outcome.Status)
 	require.Contains(t, f.updates["elsewhere"].outcome.Message, "reassigned from sales-dach to sales-enterprise")
 	require.ErrorContains(t, f.updates["unknown"].rejected, `unknown team "marketing"`)
 	require.ErrorContains(t, f.updates["nobody"].rejected, `unknown team "sales-uk"`, "a routed team without operators could never decide it")
@@ -144,16 +146,16 @@ func TestADecisionAppliesOnlyToTheExceptionItWasMadeFor(t *testing.T) {
 	f.at(time.Hour, func() {
 		// Both are valid for RoutingUnclear; the second must not reject the
 		// ConsentMissing that the first leads to.
-		f.decide("pick", Decision{Action: ActionApprove, Actor: "olga", Reason: "DACH", Choice: "sales-dach"})
-		f.decide("late", Decision{Action: ActionReject, Actor: "olga", Reason: "meant for the routing"})
+		f.decide("pick", api.Decision{Action: api.ActionApprove, Actor: "olga", Reason: "DACH", Choice: "sales-dach"})
+		f.decide("late", api.Decision{Action: api.ActionReject, Actor: "olga", Reason: "meant for the routing"})
 	})
 	f.at(2*time.Hour, func() {
 		s := f.state()
-		require.Equal(t, ConsentMissing, s.Exception.Kind, "still waiting for the DACH team's decision")
-		f.decide("dach", Decision{Action: ActionApprove, Actor: "dieter", Reason: "consent form #3"})
+		require.Equal(t, api.ConsentMissing, s.Exception.Kind, "still waiting for the DACH team's decision")
+		f.decide("dach", api.Decision{Action: api.ActionApprove, Actor: "dieter", Reason: "consent form #3"})
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
-	require.Equal(t, StatusSynced, f.result().Status)
+	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.ErrorContains(t, f.updates["late"].err, "not what this decision was made for")
 }

@@ -98,7 +98,7 @@ func ParsePlan(raw []byte) (Plan, error) {
 			return nil, fmt.Errorf("fault plan: pattern %q: %w", pattern, err)
 		}
 		if !matchesAny(pattern) {
-			return nil, fmt.Errorf("fault plan: pattern %q matches no endpoint (endpoints: %s)", pattern, strings.Join(endpoints, ", "))
+			return nil, fmt.Errorf("fault plan: pattern %q matches no endpoint (endpoints: %s)", pattern, strings.Join(endpoints(), ", "))
 		}
 		if err := f.validate(); err != nil {
 			return nil, fmt.Errorf("fault plan: %q: %w", pattern, err)
@@ -108,7 +108,7 @@ func ParsePlan(raw []byte) (Plan, error) {
 }
 
 func matchesAny(pattern string) bool {
-	for _, e := range endpoints {
+	for _, e := range endpoints() {
 		if ok, _ := path.Match(pattern, e); ok {
 			return true
 		}

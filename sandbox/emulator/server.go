@@ -13,6 +13,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,10 +22,45 @@ import (
 	"github.com/signalbox-dev/signalbox/connectors/rest"
 )
 
-// endpoints lists every emulated endpoint; fault plans name them.
-var endpoints = []string{"crm.search", "crm.create", "crm.get", "crm.update", "chat.post",
-	"stripe.customers.search", "stripe.customers.create", "stripe.invoices.create", "stripe.invoiceitems.create",
-	"stripe.invoices.search", "stripe.invoices.finalize", "stripe.invoices.get", "stripe.other"}
+// route is one emulated endpoint: its HTTP pattern, its name (fault plans
+// and the request log use it), and its handler on a server; stripe routes are
+// served on the Stripe port.
+type route struct {
+	pattern, endpoint string
+	handle            func(s *Server) handler
+}
+
+// crmRoutes and stripeRoutes are every emulated endpoint.
+var (
+	crmRoutes = []route{
+		{"POST /crm/v3/objects/contacts/search", "crm.search", func(s *Server) handler { return s.crmAuth(s.crmSearch) }},
+		{"POST /crm/v3/objects/contacts", "crm.create", func(s *Server) handler { return s.crmAuth(s.crmCreate) }},
+		{"GET /crm/v3/objects/contacts/{id}", "crm.get", func(s *Server) handler { return s.crmAuth(s.crmGet) }},
+		{"PATCH /crm/v3/objects/contacts/{id}", "crm.update", func(s *Server) handler { return s.crmAuth(s.crmUpdate) }},
+		{"POST /services/{team...}", "chat.post", func(s *Server) handler { return s.chatPost }},
+	}
+	stripeRoutes = []route{
+		{"GET /v1/customers/search", "stripe.customers.search", forward},
+		{"POST /v1/customers", "stripe.customers.create", forward},
+		{"POST /v1/invoices", "stripe.invoices.create", forward},
+		{"POST /v1/invoiceitems", "stripe.invoiceitems.create", forward},
+		{"GET /v1/invoices/search", "stripe.invoices.search", forward},
+		{"POST /v1/invoices/{id}/finalize", "stripe.invoices.finalize", forward},
+		{"GET /v1/invoices/{id}", "stripe.invoices.get", forward},
+		{"/", "stripe.other", forward},
+	}
+)
+
+func forward(s *Server) handler { return s.stripeForward }
+
+// endpoints lists the names of every emulated endpoint.
+func endpoints() []string {
+	var out []string
+	for _, r := range append(slices.Clone(crmRoutes), stripeRoutes...) {
+		out = append(out, r.endpoint)
+	}
+	return out
+}
 
 // maxRequestBody bounds what an emulator reads of a request.
 const maxRequestBody = 1 << 20
@@ -134,11 +170,9 @@ func (s *Server) SetFirstContactID(n int) {
 // Handler routes every request.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /crm/v3/objects/contacts/search", s.emulate("crm.search", s.crmAuth(s.crmSearch)))
-	mux.Handle("POST /crm/v3/objects/contacts", s.emulate("crm.create", s.crmAuth(s.crmCreate)))
-	mux.Handle("GET /crm/v3/objects/contacts/{id}", s.emulate("crm.get", s.crmAuth(s.crmGet)))
-	mux.Handle("PATCH /crm/v3/objects/contacts/{id}", s.emulate("crm.update", s.crmAuth(s.crmUpdate)))
-	mux.Handle("POST /services/{team...}", s.emulate("chat.post", s.chatPost))
+	for _, r := range crmRoutes {
+		mux.Handle(r.pattern, s.emulate(r.endpoint, r.handle(s)))
+	}
 	mux.HandleFunc("GET /_sandbox/requests", s.getRequests)
 	mux.HandleFunc("GET /_sandbox/stats", s.getStats)
 	mux.HandleFunc("GET /_sandbox/contacts", s.getContacts)
@@ -156,17 +190,8 @@ func (s *Server) Handler() http.Handler {
 // own because Stripe's clients accept only a base URL without a path.
 func (s *Server) StripeHandler() http.Handler {
 	mux := http.NewServeMux()
-	for pattern, endpoint := range map[string]string{
-		"GET /v1/customers/search":        "stripe.customers.search",
-		"POST /v1/customers":              "stripe.customers.create",
-		"POST /v1/invoices":               "stripe.invoices.create",
-		"POST /v1/invoiceitems":           "stripe.invoiceitems.create",
-		"POST /v1/invoices/{id}/finalize": "stripe.invoices.finalize",
-		"GET /v1/invoices/{id}":           "stripe.invoices.get",
-		"GET /v1/invoices/search":         "stripe.invoices.search",
-		"/":                               "stripe.other",
-	} {
-		mux.Handle(pattern, s.emulate(endpoint, s.stripeForward))
+	for _, r := range stripeRoutes {
+		mux.Handle(r.pattern, s.emulate(r.endpoint, r.handle(s)))
 	}
 	return mux
 }

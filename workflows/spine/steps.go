@@ -1,4 +1,4 @@
-package workflows
+package spine
 
 import (
 	"errors"
@@ -8,15 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signalbox-dev/signalbox/api"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/signalbox-dev/signalbox/activities"
-)
-
-var (
-	crmActivities  *activities.CRM
-	chatActivities *activities.Chat
 )
 
 // heartbeatTimeout is how soon a worker that dies mid-call is noticed; the
@@ -28,7 +25,7 @@ var defaultTarget = activities.TargetPolicy{Timeout: 10 * time.Second, RetryWind
 
 // targetCtx runs activities on the target's task queue, where the worker caps
 // their rate, retrying within the target's retry window.
-func (it *item) targetCtx(ctx workflow.Context, target, summary string) workflow.Context {
+func (it *Item) targetCtx(ctx workflow.Context, target, summary string) workflow.Context {
 	p, ok := it.policy.Targets[target]
 	if !ok {
 		p = defaultTarget
@@ -51,7 +48,7 @@ func (it *item) targetCtx(ctx workflow.Context, target, summary string) workflow
 // Do runs one step of the integration. When the step fails for good it raises
 // the matching exception and, on retry, approve or amend, runs the step again
 // (fn reads the amended input); reject, resolve and cancel end the item.
-func (it *item) Do(ctx workflow.Context, step string, fn func(workflow.Context) error) error {
+func (it *Item) Do(ctx workflow.Context, step string, fn func(workflow.Context) error) error {
 	for {
 		it.state.Step = step
 		it.state.Attempts[step]++
@@ -63,8 +60,8 @@ func (it *item) Do(ctx workflow.Context, step string, fn func(workflow.Context) 
 		if temporal.IsCanceledError(err) {
 			return err
 		}
-		var end ended
-		var again restart
+		var end Ended
+		var again Restart
 		if errors.As(err, &end) || errors.As(err, &again) {
 			return err
 		}
@@ -78,38 +75,29 @@ func (it *item) Do(ctx workflow.Context, step string, fn func(workflow.Context) 
 // Notify posts text to a team's channel as a step of the item, once per key
 // however often the step or the item runs; what says what it tells, for the
 // activity's summary.
-func (it *item) Notify(ctx workflow.Context, step, team, what, text, key string) error {
+func (it *Item) Notify(ctx workflow.Context, step, team, what, text, key string) error {
 	return it.Do(ctx, step, func(ctx workflow.Context) error {
 		in := activities.NotifyInput{Team: team, WorkflowID: it.state.WorkflowID, Text: text, Key: key}
-		return workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueChat, "Tell #"+team+" "+what), chatActivities.Notify, in).Get(ctx, nil)
+		return workflow.ExecuteActivity(it.targetCtx(ctx, api.TaskQueueChat, "Tell #"+team+" "+what), chatActivities.Notify, in).Get(ctx, nil)
 	})
-}
-
-// errorType is the type of the ApplicationError in err's chain, if any.
-func errorType(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return appErr.Type()
-	}
-	return ""
 }
 
 // stepException maps a failed step to the exception it raises. Activities
 // classified the error once; this only reads the type they chose.
-func stepException(step string, err error) (ExceptionKind, string, map[string]string) {
+func stepException(step string, err error) (api.ExceptionKind, string, map[string]string) {
 	details := map[string]string{"step": step}
-	kind := TargetUnavailable
+	kind := api.TargetUnavailable
 	msg := err.Error()
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		msg = appErr.Message()
-		switch appErr.Type() {
-		case activities.ErrAuthFailed:
-			kind = AuthFailed
-		case activities.ErrTargetRejected:
-			kind = TargetRejected
-		case activities.ErrConflict:
-			kind = Conflict
+		switch api.ErrorType(appErr.Type()) {
+		case api.ErrorAuthFailed:
+			kind = api.AuthFailed
+		case api.ErrorTargetRejected:
+			kind = api.TargetRejected
+		case api.ErrorConflict:
+			kind = api.Conflict
 		}
 		var r activities.Rejection
 		if appErr.HasDetails() && appErr.Details(&r) == nil {
@@ -124,7 +112,7 @@ func stepException(step string, err error) (ExceptionKind, string, map[string]st
 		}
 	}
 	var timeoutErr *temporal.TimeoutError
-	if errors.As(err, &timeoutErr) && kind == TargetUnavailable {
+	if errors.As(err, &timeoutErr) && kind == api.TargetUnavailable {
 		details["timeout"] = timeoutErr.TimeoutType().String()
 	}
 	details["error"] = msg
@@ -132,11 +120,11 @@ func stepException(step string, err error) (ExceptionKind, string, map[string]st
 }
 
 // renderDetails publishes the item's state as the UI's current details.
-func (it *item) renderDetails(ctx workflow.Context) {
+func (it *Item) renderDetails(ctx workflow.Context) {
 	workflow.SetCurrentDetails(ctx, it.details())
 }
 
-func (it *item) details() string {
+func (it *Item) details() string {
 	s := it.state
 	var b strings.Builder
 	fmt.Fprintf(&b, "### %s\n\n", s.Status)
@@ -145,7 +133,7 @@ func (it *item) details() string {
 		e := s.Exception
 		fmt.Fprintf(&b, "**%s**: %s\n\n", e.Kind, e.Summary)
 		fmt.Fprintf(&b, "- waiting since %s for a decision by team **%s**\n", e.Since.Format(time.RFC3339), e.Deciders)
-		fmt.Fprintf(&b, "- allowed decisions: %s\n", joinActions(e.Decisions))
+		fmt.Fprintf(&b, "- allowed decisions: %s\n", api.JoinActions(e.Decisions))
 		for _, c := range e.Choices {
 			fmt.Fprintf(&b, "- choice `%s`: %s\n", c.Name, c.Description)
 		}
@@ -160,12 +148,12 @@ func (it *item) details() string {
 		}
 		b.WriteString("\n**Decide** with the operator CLI:\n\n```\n")
 		for _, a := range e.Decisions {
-			b.WriteString(DecideCommand(s.WorkflowID, a) + "\n")
+			b.WriteString(api.DecideCommand(s.WorkflowID, a) + "\n")
 		}
 		b.WriteString("```\n\nor send signal `decision` (Temporal UI: Send a Signal; or `temporal workflow signal`):\n\n```\n")
-		fmt.Fprintf(&b, "temporal workflow signal --workflow-id '%s' --name %s --input '%s'\n", s.WorkflowID, SignalDecision, signalPayload(e.Decisions[0], e.Choices))
+		fmt.Fprintf(&b, "temporal workflow signal --workflow-id '%s' --name %s --input '%s'\n", s.WorkflowID, api.SignalDecision, signalPayload(e.Decisions[0], e.Choices))
 		b.WriteString("```\n")
-	case s.Status == StatusRunning:
+	case s.Status == api.StatusRunning:
 		if s.Step != "" {
 			fmt.Fprintf(&b, "Step **%s** (run %d).\n", s.Step, s.Attempts[s.Step])
 		}
@@ -179,22 +167,10 @@ func (it *item) details() string {
 	return b.String()
 }
 
-// DecideCommand is the operator CLI command for an action on an item.
-func DecideCommand(workflowID string, a Action) string {
-	extra := ""
-	switch a {
-	case ActionAmend:
-		extra = " --set field=value"
-	case ActionResolve:
-		extra = " --external-ref <where it was fixed>"
-	}
-	return fmt.Sprintf("signals %s '%s'%s --reason \"<why>\"", a, workflowID, extra)
-}
-
 // signalPayload is an example decision payload for the temporal CLI and the UI.
-func signalPayload(a Action, choices []Choice) string {
+func signalPayload(a api.Action, choices []api.Choice) string {
 	choice := ""
-	if a == ActionApprove && len(choices) > 0 {
+	if a == api.ActionApprove && len(choices) > 0 {
 		choice = fmt.Sprintf(`,"choice":"%s"`, choices[0].Name)
 	}
 	return fmt.Sprintf(`{"action":"%s","actor":"<you>","reason":"<why>"%s}`, a, choice)

@@ -1,4 +1,4 @@
-package workflows
+package spine
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/signalbox-dev/signalbox/api"
 
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -15,28 +17,27 @@ import (
 	"github.com/signalbox-dev/signalbox/store"
 )
 
-// ItemInput is what every integration's input carries besides its payload.
-type ItemInput struct {
-	// StartedBy says who or what started the item (e.g. "intake", "cli:alice").
-	StartedBy string `json:"startedBy,omitempty"`
-}
-
 // recentDecisions is how many decisions the status query keeps.
 const recentDecisions = 10
 
-var spineActivities *activities.Spine
+// The spine's activities, by method value.
+var (
+	spineActivities *activities.Spine
+	chatActivities  *activities.Chat
+)
 
-// item is the spine of one running integration item: its status, its exception
+// Item is the spine of one running integration item: its status, its exception
 // and decisions, and the audit trail of every change.
-type item struct {
-	spec   Spec
-	state  ItemState
-	policy activities.Policy
-	runID  string
-	seq    int
-	inbox  []*ticket
-	hooks  hooks
-	logger log.Logger
+type Item struct {
+	integration Integration
+	spec        api.Spec
+	state       api.ItemState
+	policy      activities.Policy
+	runID       string
+	seq         int
+	inbox       []*ticket
+	hooks       Hooks
+	logger      log.Logger
 	// signals delivers decision signals; signalBusy is true while one is handled.
 	signals    workflow.ReceiveChannel
 	signalBusy bool
@@ -44,89 +45,92 @@ type item struct {
 
 // ticket is a decision waiting for the item to apply it.
 type ticket struct {
-	decision Decision
+	decision api.Decision
 	via      string
 	// exc is the exception the decision was authorised for: it applies to
 	// that exception only, never to one raised after it.
-	exc     *ExceptionState
+	exc     *api.ExceptionState
 	team    string
 	done    bool
-	outcome DecisionOutcome
+	outcome api.DecisionOutcome
 	err     error
 }
 
-// ended is returned when a decision ended the item (reject, resolve, cancel);
-// kind is the exception it ended and ref the external reference of a resolve.
-type ended struct {
-	status Status
-	kind   ExceptionKind
-	ref    string
+// Ended is returned when a decision ended the item (reject, resolve, cancel),
+// or when the integration ended it (see End). Kind is the exception it ended
+// and Ref the external reference of a resolve.
+type Ended struct {
+	Status api.Status
+	Kind   api.ExceptionKind
+	Ref    string
 }
 
-// restart is returned by a step whose source changed under it: the
+func (e Ended) Error() string { return "item ended: " + string(e.Status) }
+
+// Restart is returned by a step whose source changed under it: the
 // integration starts its work over from reading the source (Do passes it on).
-type restart struct{ why string }
+type Restart struct{ Why string }
 
-func (r restart) Error() string { return "start over: " + r.why }
+func (r Restart) Error() string { return "start over: " + r.Why }
 
-func (e ended) Error() string { return "item ended: " + string(e.status) }
-
-// hooks are what an integration adds to the spine.
-type hooks struct {
-	// amend checks (and with apply, makes) an amendment of the input; nil when
+// Hooks are what an integration adds to the spine.
+type Hooks struct {
+	// Amend checks (and with apply, makes) an amendment of the input; nil when
 	// the integration has nothing to amend.
-	amend func(set map[string]string, apply bool) error
-	// ended, if set, runs when a decision ended the item (Rejected,
+	Amend func(set map[string]string, apply bool) error
+	// Ended, if set, runs when a decision ended the item (Rejected,
 	// ManuallyResolved, Cancelled), e.g. to write that back to the source;
 	// end says which exception it ended, and where a resolved item was fixed.
-	ended func(ctx workflow.Context, end ended) error
+	Ended func(ctx workflow.Context, it *Item, end Ended) error
 }
 
-// runItem is the frame of every integration workflow: it begins the item,
+// Run is the frame of every integration workflow: it begins the item,
 // registers its handlers, runs the integration's work and records the outcome.
 // work returns nil when the item is synced; every step error it meets inside
 // Do becomes an exception that waits for a person.
-func runItem(ctx workflow.Context, spec Spec, in ItemInput, h hooks, work func(workflow.Context, *item) error) (Result, error) {
-	it, err := beginItem(ctx, spec, in, h)
+func Run(ctx workflow.Context, integration Integration, in api.ItemInput, h Hooks, work func(workflow.Context, *Item) error) (api.Result, error) {
+	it, err := beginItem(ctx, integration, in, h)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	err = work(ctx, it)
-	var end ended
+	var end Ended
 	switch {
 	case err == nil:
-		err = it.transition(ctx, StatusSynced, ActorSystem, "synced", "", nil)
+		err = it.transition(ctx, api.StatusSynced, api.ActorSystem, "synced", "", nil)
 	case errors.As(err, &end):
 		err = nil
-		if h.ended != nil {
-			err = h.ended(ctx, end)
+		if h.Ended != nil {
+			err = h.Ended(ctx, it, end)
 		}
 	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
 		return it.cancelled(ctx)
 	}
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	if err := it.drain(ctx); err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
-	return Result{Status: it.state.Status, ExternalIDs: it.state.ExternalIDs}, nil
+	return api.Result{Status: it.state.Status, ExternalIDs: it.state.ExternalIDs}, nil
 }
 
-func beginItem(ctx workflow.Context, spec Spec, in ItemInput, h hooks) (*item, error) {
+func beginItem(ctx workflow.Context, integration Integration, in api.ItemInput, h Hooks) (*Item, error) {
+	spec := integration.Spec
 	info := workflow.GetInfo(ctx)
-	_, key, ok := SplitItemID(info.WorkflowExecution.ID)
+	_, key, ok := api.SplitItemID(info.WorkflowExecution.ID)
 	if !ok {
 		key = info.WorkflowExecution.ID
 	}
-	it := &item{
-		spec:   spec,
-		runID:  info.WorkflowExecution.RunID,
-		hooks:  h,
-		logger: workflow.GetLogger(ctx),
-		state: ItemState{
+	it := &Item{
+		integration: integration,
+		spec:        spec,
+		runID:       info.WorkflowExecution.RunID,
+		hooks:       h,
+		logger:      workflow.GetLogger(ctx),
+		state: api.ItemState{
 			Integration: spec.Name, WorkflowID: info.WorkflowExecution.ID, SourceKey: key, Owner: spec.Owner,
-			Status: StatusPending, Attempts: map[string]int{}, ExternalIDs: map[string]string{},
+			Status: api.StatusPending, Attempts: map[string]int{}, ExternalIDs: map[string]string{},
 			StartedAt: info.WorkflowStartTime.UTC(), UpdatedAt: info.WorkflowStartTime.UTC(),
 		},
 	}
@@ -137,16 +141,16 @@ func beginItem(ctx workflow.Context, spec Spec, in ItemInput, h hooks) (*item, e
 	if startedBy == "" {
 		startedBy = "unknown"
 	}
-	accepted := it.event(ActorSystem, "accepted", "", StatusPending, "started by "+startedBy, nil)
+	accepted := it.event(api.ActorSystem, "accepted", "", api.StatusPending, "started by "+startedBy, nil)
 	accepted.At = it.state.StartedAt
-	it.state.Status = StatusRunning
+	it.state.Status = api.StatusRunning
 	it.state.UpdatedAt = workflow.Now(ctx).UTC()
-	started := it.event(ActorSystem, "started", StatusPending, StatusRunning, "", nil)
+	started := it.event(api.ActorSystem, "started", api.StatusPending, api.StatusRunning, "", nil)
 
 	// The first upsert also sets the identity attributes, in case the starter did not.
 	err := workflow.UpsertTypedSearchAttributes(ctx,
-		AttrIntegrationName.ValueSet(spec.Name), AttrIntegrationOwner.ValueSet(spec.Owner),
-		AttrSourceKey.ValueSet(key), AttrIntegrationStatus.ValueSet(string(StatusRunning)))
+		api.AttrIntegrationName.ValueSet(spec.Name), api.AttrIntegrationOwner.ValueSet(spec.Owner),
+		api.AttrSourceKey.ValueSet(key), api.AttrIntegrationStatus.ValueSet(string(api.StatusRunning)))
 	if err != nil {
 		return nil, err
 	}
@@ -163,15 +167,15 @@ func beginItem(ctx workflow.Context, spec Spec, in ItemInput, h hooks) (*item, e
 
 // deciders is the team that decides e: the team the spec names, else the
 // team the item is assigned to, else the integration's owner.
-func (it *item) deciders(e ExceptionSpec) string {
+func (it *Item) deciders(e api.ExceptionSpec) string {
 	if e.Deciders != "" {
 		return e.Deciders
 	}
-	return it.team()
+	return it.Team()
 }
 
 // team is the team the item is assigned to, or the integration's owner.
-func (it *item) team() string {
+func (it *Item) Team() string {
 	if it.state.Team != "" {
 		return it.state.Team
 	}
@@ -179,9 +183,9 @@ func (it *item) team() string {
 }
 
 // setTeam assigns the item to team, published as AssignedTeam.
-func (it *item) setTeam(ctx workflow.Context, team string) error {
+func (it *Item) setTeam(ctx workflow.Context, team string) error {
 	it.state.Team = team
-	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrAssignedTeam.ValueSet(team)); err != nil {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, api.AttrAssignedTeam.ValueSet(team)); err != nil {
 		return err
 	}
 	it.renderDetails(ctx)
@@ -190,7 +194,7 @@ func (it *item) setTeam(ctx workflow.Context, team string) error {
 
 // Assign assigns the item to team (a lead routed to a sales team) and audits
 // it; its exceptions are decided by that team from then on.
-func (it *item) Assign(ctx workflow.Context, team, actor, reason string) error {
+func (it *Item) Assign(ctx workflow.Context, team, actor, reason string) error {
 	it.state.UpdatedAt = workflow.Now(ctx).UTC()
 	if err := it.setTeam(ctx, team); err != nil {
 		return err
@@ -210,7 +214,7 @@ func localCtx(ctx workflow.Context, summary string) workflow.Context {
 }
 
 // event builds the next audit event of the run.
-func (it *item) event(actor, action string, from, to Status, reason string, details map[string]any) store.AuditEvent {
+func (it *Item) event(actor, action string, from, to api.Status, reason string, details map[string]any) store.AuditEvent {
 	it.seq++
 	return store.AuditEvent{
 		Integration: it.spec.Name, WorkflowID: it.state.WorkflowID, RunID: it.runID, Seq: it.seq,
@@ -219,24 +223,24 @@ func (it *item) event(actor, action string, from, to Status, reason string, deta
 	}
 }
 
-func (it *item) audit(ctx workflow.Context, summary string, events ...store.AuditEvent) error {
+func (it *Item) audit(ctx workflow.Context, summary string, events ...store.AuditEvent) error {
 	return workflow.ExecuteLocalActivity(localCtx(ctx, summary), spineActivities.RecordAudit,
 		activities.RecordAuditInput{Events: events}).Get(ctx, nil)
 }
 
 // transition moves the item to status `to`: it publishes the search attributes
 // and the UI's current details, and writes the audit row.
-func (it *item) transition(ctx workflow.Context, to Status, actor, action, reason string, details map[string]any) error {
+func (it *Item) transition(ctx workflow.Context, to api.Status, actor, action, reason string, details map[string]any) error {
 	from := it.state.Status
 	it.state.Status = to
 	it.state.UpdatedAt = workflow.Now(ctx).UTC()
-	updates := []temporal.SearchAttributeUpdate{AttrIntegrationStatus.ValueSet(string(to))}
+	updates := []temporal.SearchAttributeUpdate{api.AttrIntegrationStatus.ValueSet(string(to))}
 	switch {
 	case to.Waiting():
-		updates = append(updates, AttrExceptionKind.ValueSet(string(it.state.Exception.Kind)),
-			AttrAttentionSince.ValueSet(it.state.Exception.Since))
+		updates = append(updates, api.AttrExceptionKind.ValueSet(string(it.state.Exception.Kind)),
+			api.AttrAttentionSince.ValueSet(it.state.Exception.Since))
 	case from.Waiting():
-		updates = append(updates, AttrExceptionKind.ValueUnset(), AttrAttentionSince.ValueUnset())
+		updates = append(updates, api.AttrExceptionKind.ValueUnset(), api.AttrAttentionSince.ValueUnset())
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		return err
@@ -247,53 +251,53 @@ func (it *item) transition(ctx workflow.Context, to Status, actor, action, reaso
 
 // cancelled records a cancellation requested through Temporal and ends the run
 // as cancelled.
-func (it *item) cancelled(ctx workflow.Context) (Result, error) {
+func (it *Item) cancelled(ctx workflow.Context) (api.Result, error) {
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	it.state.Exception = nil
-	if err := it.transition(dctx, StatusCancelled, ActorSystem, "cancelled", "cancellation requested through Temporal", nil); err != nil {
-		return Result{}, err
+	if err := it.transition(dctx, api.StatusCancelled, api.ActorSystem, "cancelled", "cancellation requested through Temporal", nil); err != nil {
+		return api.Result{}, err
 	}
 	it.refuseQueued("the item was cancelled")
-	if it.hooks.ended != nil {
-		if err := it.hooks.ended(dctx, ended{status: StatusCancelled}); err != nil {
-			return Result{}, err
+	if it.hooks.Ended != nil {
+		if err := it.hooks.Ended(dctx, it, Ended{Status: api.StatusCancelled}); err != nil {
+			return api.Result{}, err
 		}
 	}
-	return Result{Status: StatusCancelled, ExternalIDs: it.state.ExternalIDs}, temporal.NewCanceledError()
+	return api.Result{Status: api.StatusCancelled, ExternalIDs: it.state.ExternalIDs}, temporal.NewCanceledError()
 }
 
 // drain refuses decisions still queued and waits until every handler has
 // finished, so no update or signal is lost when the workflow completes.
-func (it *item) drain(ctx workflow.Context) error {
+func (it *Item) drain(ctx workflow.Context) error {
 	it.refuseQueued(fmt.Sprintf("the item already ended as %s", it.state.Status))
 	return workflow.Await(ctx, func() bool {
 		return len(it.inbox) == 0 && it.signals.Len() == 0 && !it.signalBusy && workflow.AllHandlersFinished(ctx)
 	})
 }
 
-func (it *item) refuseQueued(why string) {
+func (it *Item) refuseQueued(why string) {
 	for _, t := range it.inbox {
-		t.finish(DecisionOutcome{}, refusal("%s", why))
+		t.finish(api.DecisionOutcome{}, api.Refusal("%s", why))
 		it.remember(t.decision, t.via, false, why)
 	}
 	it.inbox = nil
 }
 
-func (t *ticket) finish(outcome DecisionOutcome, err error) {
+func (t *ticket) finish(outcome api.DecisionOutcome, err error) {
 	t.done, t.outcome, t.err = true, outcome, err
 }
 
 // remember keeps a decision for the status query.
-func (it *item) remember(d Decision, via string, applied bool, refusal string) {
-	it.state.Decisions = append(it.state.Decisions, DecisionRecord{Decision: d, At: it.state.UpdatedAt, Via: via, Applied: applied, Refusal: refusal})
+func (it *Item) remember(d api.Decision, via string, applied bool, refusal string) {
+	it.state.Decisions = append(it.state.Decisions, api.DecisionRecord{Decision: d, At: it.state.UpdatedAt, Via: via, Applied: applied, Refusal: refusal})
 	if n := len(it.state.Decisions); n > recentDecisions {
 		it.state.Decisions = slices.Clone(it.state.Decisions[n-recentDecisions:])
 	}
 }
 
 // snapshot copies the state for the query.
-func (it *item) snapshot() ItemState {
+func (it *Item) snapshot() api.ItemState {
 	s := it.state
 	s.Attempts = maps.Clone(s.Attempts)
 	s.ExternalIDs = maps.Clone(s.ExternalIDs)

@@ -6,9 +6,10 @@
 // workflow types, update, signal and query names, their payloads, search
 // attributes — so that the worker, the starter, the operator CLI and the tests
 // agree on them.
-package workflows
+package api
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -217,6 +218,12 @@ type DecisionRecord struct {
 	Refusal string    `json:"refusal,omitempty"`
 }
 
+// ItemInput is what every integration's input carries besides its payload.
+type ItemInput struct {
+	// StartedBy says who or what started the item (e.g. "intake", "cli:alice").
+	StartedBy string `json:"startedBy,omitempty"`
+}
+
 // ItemState is everything the status query returns.
 type ItemState struct {
 	Integration string `json:"integration"`
@@ -263,4 +270,69 @@ func ItemID(integration, sourceKey string) string { return integration + ":" + s
 func SplitItemID(workflowID string) (integration, sourceKey string, ok bool) {
 	integration, sourceKey, ok = strings.Cut(workflowID, ":")
 	return integration, sourceKey, ok && integration != "" && sourceKey != ""
+}
+
+// System names an external system signalbox reads or writes: the Source and
+// Target of a spec, a field's Owner, the system of an external link.
+const (
+	SystemCRM    = "crm"
+	SystemStripe = "stripe"
+	SystemChat   = "chat"
+)
+
+// ExternalKey names an ID an item records of its record in another system
+// (ItemState.ExternalIDs).
+type ExternalKey string
+
+// External IDs the integrations record.
+const (
+	ExternalCRMContact     ExternalKey = "crm"
+	ExternalInvoice        ExternalKey = "invoice"
+	ExternalStripeCustomer ExternalKey = "stripe customer"
+	ExternalStripeInvoice  ExternalKey = "stripe invoice"
+	ExternalBilledByHand   ExternalKey = "billed by hand"
+)
+
+// ErrorType is the type of an ApplicationError: a class of failure,
+// decided once (activities.Classify, the decision handlers) and read
+// wherever the failure is handled.
+type ErrorType string
+
+// Error types.
+const (
+	// ErrorAuthFailed: the target refused our credentials (401/403). Not retried.
+	ErrorAuthFailed ErrorType = "AuthFailed"
+	// ErrorTargetRejected: the target refused the request's content (other 4xx). Not retried.
+	ErrorTargetRejected ErrorType = "TargetRejected"
+	// ErrorConflict: the target reports a conflicting record (409) the step did not resolve. Not retried.
+	ErrorConflict ErrorType = "Conflict"
+	// ErrorRateLimited: the target asked us to slow down (429). Retried after Retry-After.
+	ErrorRateLimited ErrorType = "RateLimited"
+	// ErrorTargetUnavailable: 408, 5xx, network failure or timeout, or an
+	// idempotency key still in use by a request the target is running (409). Retried.
+	ErrorTargetUnavailable ErrorType = "TargetUnavailable"
+	// ErrorIdempotencyMisuse: the target saw an idempotency key again with
+	// other parameters, a bug in signalbox. Not retried.
+	ErrorIdempotencyMisuse ErrorType = "IdempotencyMisuse"
+	// ErrorInternal: signalbox's own dependency (PostgreSQL) failed. Retried.
+	ErrorInternal ErrorType = "Internal"
+	// ErrorBusy: the step waits for another item's step on the same record
+	// (a notification being sent, a person being looked up). Retried.
+	ErrorBusy ErrorType = "Busy"
+	// ErrorNotFound: a source record does not exist. Not retried.
+	ErrorNotFound ErrorType = "NotFound"
+	// ErrorStale: a source record changed since it was read; nothing was written.
+	ErrorStale ErrorType = "Stale"
+	// ErrorDecisionRefused: a decision was refused (not waiting, not allowed,
+	// not authorised); the message says why.
+	ErrorDecisionRefused ErrorType = "DecisionRefused"
+)
+
+// TypeOf is the type of the ApplicationError in err's chain, or "".
+func TypeOf(err error) ErrorType {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return ErrorType(appErr.Type())
+	}
+	return ""
 }

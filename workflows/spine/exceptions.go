@@ -1,7 +1,6 @@
-package workflows
+package spine
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,107 +10,44 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/signalbox-dev/signalbox/api"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/signalbox-dev/signalbox/activities"
 )
 
-// ErrDecisionRefused is the error type of a refused decision.
-const ErrDecisionRefused = "DecisionRefused"
-
-// Limits on a decision's fields.
-const (
-	maxReasonLen = 2000
-	maxActorLen  = 100
-	maxSetFields = 50
-)
-
-func refusal(format string, args ...any) error {
-	return temporal.NewApplicationErrorWithOptions(fmt.Sprintf(format, args...), ErrDecisionRefused, temporal.ApplicationErrorOptions{NonRetryable: true})
-}
-
-// Complete checks the decision's payload on its own, before any state is consulted.
-func (d Decision) Complete() error {
-	var problems []string
-	if !slices.Contains(Actions, d.Action) {
-		problems = append(problems, fmt.Sprintf("action %q is not one of %s", d.Action, joinActions(Actions)))
-	}
-	if strings.TrimSpace(d.Actor) == "" {
-		problems = append(problems, "actor is required")
-	} else if len(d.Actor) > maxActorLen || strings.ContainsAny(d.Actor, " \t\r\n") {
-		problems = append(problems, fmt.Sprintf("actor must be one word of at most %d characters", maxActorLen))
-	}
-	if strings.TrimSpace(d.Reason) == "" {
-		problems = append(problems, "reason is required")
-	} else if len(d.Reason) > maxReasonLen {
-		problems = append(problems, fmt.Sprintf("reason must be at most %d characters", maxReasonLen))
-	}
-	if d.Action == ActionResolve && strings.TrimSpace(d.ExternalRef) == "" {
-		problems = append(problems, "resolve needs externalRef: where the item was fixed by hand")
-	}
-	if d.Action == ActionReassign && strings.TrimSpace(d.Choice) == "" {
-		problems = append(problems, "reassign needs choice: the team to hand the item to")
-	}
-	if d.Action == ActionAmend && len(d.Set) == 0 {
-		problems = append(problems, "amend needs at least one field in set")
-	}
-	if d.Action != ActionAmend && len(d.Set) > 0 {
-		problems = append(problems, "set is only for amend")
-	}
-	if len(d.Set) > maxSetFields {
-		problems = append(problems, fmt.Sprintf("set may change at most %d fields", maxSetFields))
-	}
-	for _, s := range []string{d.Actor, d.Reason, d.Choice, d.ExternalRef} {
-		if !utf8.ValidString(s) {
-			problems = append(problems, "text must be valid UTF-8")
-			break
-		}
-	}
-	if len(problems) > 0 {
-		return refusal("incomplete decision: %s", strings.Join(problems, "; "))
-	}
-	return nil
-}
-
-func joinActions(actions []Action) string {
-	names := make([]string, len(actions))
-	for i, a := range actions {
-		names[i] = string(a)
-	}
-	return strings.Join(names, ", ")
-}
-
 // check decides whether d may be applied now; the update validator, the signal
 // handler and the wait loop all use it, so they can never disagree.
-func (it *item) check(d Decision) error {
+func (it *Item) check(d api.Decision) error {
 	if err := d.Complete(); err != nil {
 		return err
 	}
 	exc := it.state.Exception
 	if !it.state.Status.Waiting() || exc == nil {
-		return refusal("%s is %s, not waiting for a decision", it.state.WorkflowID, it.state.Status)
+		return api.Refusal("%s is %s, not waiting for a decision", it.state.WorkflowID, it.state.Status)
 	}
-	if d.Action == ActionReassign {
+	if d.Action == api.ActionReassign {
 		return it.checkReassign(exc, d.Choice)
 	}
 	if !slices.Contains(exc.Decisions, d.Action) {
-		return refusal("%s is not allowed for %s; allowed: %s", d.Action, exc.Kind, joinActions(exc.Decisions))
+		return api.Refusal("%s is not allowed for %s; allowed: %s", d.Action, exc.Kind, api.JoinActions(exc.Decisions))
 	}
-	if d.Action == ActionApprove && len(exc.Choices) > 0 {
+	if d.Action == api.ActionApprove && len(exc.Choices) > 0 {
 		names := choiceNames(exc.Choices)
 		if !slices.Contains(names, d.Choice) {
-			return refusal("approving %s needs a choice: one of %s", exc.Kind, strings.Join(names, ", "))
+			return api.Refusal("approving %s needs a choice: one of %s", exc.Kind, strings.Join(names, ", "))
 		}
 	} else if d.Choice != "" {
-		return refusal("%s of %s takes no choice", d.Action, exc.Kind)
+		return api.Refusal("%s of %s takes no choice", d.Action, exc.Kind)
 	}
-	if d.Action == ActionAmend {
-		if it.hooks.amend == nil {
-			return refusal("%s has nothing to amend", it.spec.Name)
+	if d.Action == api.ActionAmend {
+		if it.hooks.Amend == nil {
+			return api.Refusal("%s has nothing to amend", it.spec.Name)
 		}
-		if err := it.hooks.amend(d.Set, false); err != nil {
-			return refusal("amendment refused: %v", err)
+		if err := it.hooks.Amend(d.Set, false); err != nil {
+			return api.Refusal("amendment refused: %v", err)
 		}
 	}
 	return nil
@@ -120,22 +56,22 @@ func (it *item) check(d Decision) error {
 // checkReassign says whether the waiting exception may be handed to team:
 // only exceptions decided by the item's team move (not, say, finance's
 // approval), and only to another team signalbox knows.
-func (it *item) checkReassign(exc *ExceptionState, team string) error {
+func (it *Item) checkReassign(exc *api.ExceptionState, team string) error {
 	if spec, _ := it.spec.Exception(exc.Kind); spec.Deciders != "" {
-		return refusal("%s is decided by team %s only; it cannot be reassigned", exc.Kind, spec.Deciders)
+		return api.Refusal("%s is decided by team %s only; it cannot be reassigned", exc.Kind, spec.Deciders)
 	}
 	if team == exc.Deciders {
-		return refusal("%s waits for team %s already", it.state.WorkflowID, team)
+		return api.Refusal("%s waits for team %s already", it.state.WorkflowID, team)
 	}
 	if !slices.Contains(it.teams(), team) {
-		return refusal("unknown team %q (teams: %s)", team, strings.Join(it.teams(), ", "))
+		return api.Refusal("unknown team %q (teams: %s)", team, strings.Join(it.teams(), ", "))
 	}
 	return nil
 }
 
 // teams are the teams an item can be handed to: those with operators, who
 // can decide it there.
-func (it *item) teams() []string {
+func (it *Item) teams() []string {
 	return slices.Sorted(maps.Keys(it.policy.Operators))
 }
 
@@ -143,7 +79,7 @@ func (it *item) teams() []string {
 // the workers are configured now: someone removed from SIGNALBOX_OPERATORS
 // can no longer decide, and someone added can. (Items that decided before
 // this check existed replay the check against the operators they began with.)
-func (it *item) authorized(ctx workflow.Context, d Decision) error {
+func (it *Item) authorized(ctx workflow.Context, d api.Decision) error {
 	exc := it.state.Exception
 	if exc == nil {
 		return nil // decided meanwhile: the wait loop refuses it
@@ -159,14 +95,14 @@ func (it *item) authorized(ctx workflow.Context, d Decision) error {
 		operators = r.Operators
 	}
 	if !slices.Contains(operators, d.Actor) {
-		return refusal("%q may not decide: only operators of team %s may decide %s (set in SIGNALBOX_OPERATORS)", d.Actor, exc.Deciders, exc.Kind)
+		return api.Refusal("%q may not decide: only operators of team %s may decide %s (set in SIGNALBOX_OPERATORS)", d.Actor, exc.Deciders, exc.Kind)
 	}
 	return nil
 }
 
 // ticketFor is the ticket of a decision about the exception the item waits on
 // now: it will apply to that exception and team only.
-func (it *item) ticketFor(d Decision, via string) *ticket {
+func (it *Item) ticketFor(d api.Decision, via string) *ticket {
 	t := &ticket{decision: d, via: via, exc: it.state.Exception}
 	if t.exc != nil {
 		t.team = t.exc.Deciders
@@ -176,11 +112,11 @@ func (it *item) ticketFor(d Decision, via string) *ticket {
 
 // refuse records a decision refused after it was accepted for a look: for the
 // status query and, with the reason, in the audit trail.
-func (it *item) refuse(ctx workflow.Context, d Decision, via, payload string, err error) {
+func (it *Item) refuse(ctx workflow.Context, d api.Decision, via, payload string, err error) {
 	it.state.UpdatedAt = workflow.Now(ctx).UTC()
 	it.remember(d, via, false, message(err))
 	actor := d.Actor
-	if strings.TrimSpace(actor) == "" || len(actor) > maxActorLen {
+	if strings.TrimSpace(actor) == "" || len(actor) > api.MaxActorLen {
 		actor = "unknown"
 	}
 	details := map[string]any{"via": via}
@@ -193,7 +129,7 @@ func (it *item) refuse(ctx workflow.Context, d Decision, via, payload string, er
 	}
 }
 
-func choiceNames(choices []Choice) []string {
+func choiceNames(choices []api.Choice) []string {
 	names := make([]string, len(choices))
 	for i, c := range choices {
 		names[i] = c.Name
@@ -201,35 +137,35 @@ func choiceNames(choices []Choice) []string {
 	return names
 }
 
-func (it *item) registerHandlers(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (ItemState, error) {
+func (it *Item) registerHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, api.QueryStatus, func() (api.ItemState, error) {
 		return it.snapshot(), nil
 	}, workflow.QueryHandlerOptions{Description: "The item's status, exception, allowed decisions, attempts, external IDs and recent decisions"}); err != nil {
 		return err
 	}
-	err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateDecide,
-		func(ctx workflow.Context, d Decision) (DecisionOutcome, error) {
+	err := workflow.SetUpdateHandlerWithOptions(ctx, api.UpdateDecide,
+		func(ctx workflow.Context, d api.Decision) (api.DecisionOutcome, error) {
 			t := it.ticketFor(d, "update")
 			if err := it.authorized(ctx, d); err != nil {
-				if errorType(err) == ErrDecisionRefused {
+				if api.TypeOf(err) == api.ErrorDecisionRefused {
 					it.refuse(ctx, d, "update", "", err)
 				}
-				return DecisionOutcome{}, err
+				return api.DecisionOutcome{}, err
 			}
 			it.inbox = append(it.inbox, t)
 			if err := workflow.Await(ctx, func() bool { return t.done }); err != nil {
-				return DecisionOutcome{}, err
+				return api.DecisionOutcome{}, err
 			}
 			return t.outcome, t.err
 		},
 		workflow.UpdateHandlerOptions{
-			Validator:   func(_ workflow.Context, d Decision) error { return it.check(d) },
+			Validator:   func(_ workflow.Context, d api.Decision) error { return it.check(d) },
 			Description: "Decide an exception: approve, reject, amend, retry, resolve or cancel",
 		})
 	if err != nil {
 		return err
 	}
-	it.signals = workflow.GetSignalChannelWithOptions(ctx, SignalDecision, workflow.SignalChannelOptions{
+	it.signals = workflow.GetSignalChannelWithOptions(ctx, api.SignalDecision, workflow.SignalChannelOptions{
 		Description: `Decide an exception without an answer: {"action":"approve","actor":"alice","reason":"..."}`,
 	})
 	workflow.Go(ctx, func(ctx workflow.Context) {
@@ -246,23 +182,8 @@ func (it *item) registerHandlers(ctx workflow.Context) error {
 	return nil
 }
 
-// DecodeDecision reads a decision payload strictly: one JSON object with the
-// fields of Decision and nothing else.
-func DecodeDecision(raw []byte) (Decision, error) {
-	var d Decision
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d); err != nil {
-		return d, refusal("the signal is not a decision (%v); send {\"action\",\"actor\",\"reason\", ...}", err)
-	}
-	if dec.More() {
-		return d, refusal("the signal holds more than one JSON value")
-	}
-	return d, nil
-}
-
-func (it *item) onSignal(ctx workflow.Context, raw json.RawMessage) {
-	d, err := DecodeDecision(raw)
+func (it *Item) onSignal(ctx workflow.Context, raw json.RawMessage) {
+	d, err := api.DecodeDecision(raw)
 	if err == nil {
 		err = it.check(d)
 	}
@@ -294,16 +215,16 @@ func message(err error) string {
 // Raise stops the item with an exception and waits for a decision. For
 // approve, amend and retry it returns the decision (an amendment already
 // applied); for reject, resolve and cancel it returns an error that ends the item.
-func (it *item) Raise(ctx workflow.Context, kind ExceptionKind, summary string, details map[string]string) (Decision, error) {
+func (it *Item) Raise(ctx workflow.Context, kind api.ExceptionKind, summary string, details map[string]string) (api.Decision, error) {
 	return it.RaiseChoosing(ctx, kind, summary, details, nil)
 }
 
 // RaiseChoosing is Raise for an exception whose approve chooses among
 // options known only now (a lead's possible teams); nil takes the spec's.
-func (it *item) RaiseChoosing(ctx workflow.Context, kind ExceptionKind, summary string, details map[string]string, choices []Choice) (Decision, error) {
+func (it *Item) RaiseChoosing(ctx workflow.Context, kind api.ExceptionKind, summary string, details map[string]string, choices []api.Choice) (api.Decision, error) {
 	spec, ok := it.spec.Exception(kind)
 	if !ok {
-		return Decision{}, fmt.Errorf("integration %s raised %s, which its spec does not declare", it.spec.Name, kind)
+		return api.Decision{}, fmt.Errorf("integration %s raised %s, which its spec does not declare", it.spec.Name, kind)
 	}
 	if choices == nil {
 		choices = spec.Choices
@@ -317,7 +238,7 @@ func (it *item) RaiseChoosing(ctx workflow.Context, kind ExceptionKind, summary 
 		}
 	}
 	now := workflow.Now(ctx).UTC()
-	exc := &ExceptionState{
+	exc := &api.ExceptionState{
 		Kind: kind, Summary: summary, Details: details, Decisions: spec.Decisions, Choices: choices,
 		Deciders: it.deciders(spec), Since: now, SLA: spec.SLA, AtDeadline: spec.AtDeadline,
 	}
@@ -329,59 +250,59 @@ func (it *item) RaiseChoosing(ctx workflow.Context, kind ExceptionKind, summary 
 	if len(details) > 0 {
 		auditDetails["details"] = details
 	}
-	if err := it.transition(ctx, spec.Status, ActorSystem, "raised", summary, auditDetails); err != nil {
-		return Decision{}, err
+	if err := it.transition(ctx, spec.Status, api.ActorSystem, "raised", summary, auditDetails); err != nil {
+		return api.Decision{}, err
 	}
 	d, t, err := it.await(ctx)
 	if err != nil {
-		return Decision{}, err
+		return api.Decision{}, err
 	}
-	if d.Action == ActionAmend {
-		if err := it.hooks.amend(d.Set, true); err != nil {
-			return Decision{}, err // check() passed moments ago in the same state, so this is a bug
+	if d.Action == api.ActionAmend {
+		if err := it.hooks.Amend(d.Set, true); err != nil {
+			return api.Decision{}, err // check() passed moments ago in the same state, so this is a bug
 		}
 	}
 	next := statusAfter(d.Action)
-	if d.Action == ActionResolve {
+	if d.Action == api.ActionResolve {
 		it.state.ExternalIDs["resolved by hand"] = d.ExternalRef
 	}
 	it.state.Exception = nil
 	if err := it.transition(ctx, next, d.Actor, string(d.Action), d.Reason, decisionDetails(d, kind)); err != nil {
-		return Decision{}, err
+		return api.Decision{}, err
 	}
 	via := "deadline"
 	if t != nil {
 		via = t.via
-		t.finish(DecisionOutcome{Status: next, Message: fmt.Sprintf("%s applied; %s is %s", d.Action, it.state.WorkflowID, next)}, nil)
+		t.finish(api.DecisionOutcome{Status: next, Message: fmt.Sprintf("%s applied; %s is %s", d.Action, it.state.WorkflowID, next)}, nil)
 	}
 	it.remember(d, via, true, "")
-	if d.Action == ActionResolve && workflow.GetVersion(ctx, "record-resolution", workflow.DefaultVersion, 1) == 1 {
+	if d.Action == api.ActionResolve && workflow.GetVersion(ctx, "record-resolution", workflow.DefaultVersion, 1) == 1 {
 		in := activities.RecordResolutionInput{Integration: it.spec.Name, SourceKey: it.state.SourceKey, TargetSystem: it.spec.Target,
 			WorkflowID: it.state.WorkflowID, ExternalRef: d.ExternalRef}
 		if err := workflow.ExecuteLocalActivity(localCtx(ctx, "Record where it was resolved"), spineActivities.RecordResolution, in).Get(ctx, nil); err != nil {
-			return Decision{}, err
+			return api.Decision{}, err
 		}
 	}
 	if next.Terminal() {
-		return d, ended{status: next, kind: kind, ref: d.ExternalRef}
+		return d, Ended{Status: next, Kind: kind, Ref: d.ExternalRef}
 	}
 	return d, nil
 }
 
-func statusAfter(a Action) Status {
+func statusAfter(a api.Action) api.Status {
 	switch a {
-	case ActionReject:
-		return StatusRejected
-	case ActionResolve:
-		return StatusManuallyResolved
-	case ActionCancel:
-		return StatusCancelled
+	case api.ActionReject:
+		return api.StatusRejected
+	case api.ActionResolve:
+		return api.StatusManuallyResolved
+	case api.ActionCancel:
+		return api.StatusCancelled
 	default:
-		return StatusRunning
+		return api.StatusRunning
 	}
 }
 
-func decisionDetails(d Decision, kind ExceptionKind) map[string]any {
+func decisionDetails(d api.Decision, kind api.ExceptionKind) map[string]any {
 	out := map[string]any{"exception": string(kind)}
 	if d.Choice != "" {
 		out["choice"] = d.Choice
@@ -398,7 +319,7 @@ func decisionDetails(d Decision, kind ExceptionKind) map[string]any {
 // await waits for the first applicable decision: it tells the deciding team
 // at once, reminds it at every SLA, and applies the deadline action when the
 // deadline passes.
-func (it *item) await(ctx workflow.Context) (Decision, *ticket, error) {
+func (it *Item) await(ctx workflow.Context) (api.Decision, *ticket, error) {
 	exc := it.state.Exception
 	remindCtx, stopReminders := workflow.WithCancel(ctx)
 	defer stopReminders()
@@ -411,17 +332,17 @@ func (it *item) await(ctx workflow.Context) (Decision, *ticket, error) {
 			it.inbox = it.inbox[1:]
 			err := it.check(t.decision)
 			if err == nil && t.exc != nil && (t.exc != exc || t.team != exc.Deciders) {
-				err = refusal("%s now waits on %s for team %s, not what this decision was made for; decide again", it.state.WorkflowID, exc.Kind, exc.Deciders)
+				err = api.Refusal("%s now waits on %s for team %s, not what this decision was made for; decide again", it.state.WorkflowID, exc.Kind, exc.Deciders)
 			}
 			if err != nil {
 				// Valid when sent, but another decision got there first.
-				t.finish(DecisionOutcome{}, err)
+				t.finish(api.DecisionOutcome{}, err)
 				it.remember(t.decision, t.via, false, message(err))
 				continue
 			}
-			if t.decision.Action == ActionReassign {
+			if t.decision.Action == api.ActionReassign {
 				if err := it.reassign(ctx, exc, t); err != nil {
-					return Decision{}, nil, err
+					return api.Decision{}, nil, err
 				}
 				it.alert(remindCtx, exc, workflow.Now(ctx))
 				continue
@@ -438,14 +359,14 @@ func (it *item) await(ctx workflow.Context) (Decision, *ticket, error) {
 			TimerOptions: workflow.TimerOptions{Summary: "Wait for a decision until " + wake.UTC().Format(time.RFC3339)},
 		}, func() bool { return len(it.inbox) > 0 })
 		if err != nil {
-			return Decision{}, nil, err
+			return api.Decision{}, nil, err
 		}
 		if decided {
 			continue
 		}
 		now = workflow.Now(ctx)
 		if !exc.Deadline.IsZero() && !now.Before(exc.Deadline) {
-			return Decision{Action: exc.AtDeadline, Actor: ActorSystem,
+			return api.Decision{Action: exc.AtDeadline, Actor: api.ActorSystem,
 				Reason: fmt.Sprintf("no decision within %s (deadline %s)", exc.Deadline.Sub(exc.Since), exc.Deadline.Format(time.RFC3339))}, nil, nil
 		}
 		exc.Reminders++
@@ -455,7 +376,7 @@ func (it *item) await(ctx workflow.Context) (Decision, *ticket, error) {
 
 // reassign hands the waiting exception to the team t names: the item keeps
 // waiting, now for that team, which is told at once.
-func (it *item) reassign(ctx workflow.Context, exc *ExceptionState, t *ticket) error {
+func (it *Item) reassign(ctx workflow.Context, exc *api.ExceptionState, t *ticket) error {
 	d := t.decision
 	from := exc.Deciders
 	exc.Deciders = d.Choice
@@ -463,12 +384,12 @@ func (it *item) reassign(ctx workflow.Context, exc *ExceptionState, t *ticket) e
 	if err := it.setTeam(ctx, d.Choice); err != nil {
 		return err
 	}
-	ev := it.event(d.Actor, string(ActionReassign), it.state.Status, it.state.Status, d.Reason,
+	ev := it.event(d.Actor, string(api.ActionReassign), it.state.Status, it.state.Status, d.Reason,
 		map[string]any{"exception": string(exc.Kind), "from": from, "to": d.Choice})
 	if err := it.audit(ctx, "Audit reassignment to "+d.Choice, ev); err != nil {
 		return err
 	}
-	t.finish(DecisionOutcome{Status: it.state.Status, Message: fmt.Sprintf("reassigned from %s to %s; %s waits for team %s", from, d.Choice, it.state.WorkflowID, d.Choice)}, nil)
+	t.finish(api.DecisionOutcome{Status: it.state.Status, Message: fmt.Sprintf("reassigned from %s to %s; %s waits for team %s", from, d.Choice, it.state.WorkflowID, d.Choice)}, nil)
 	it.remember(d, t.via, true, "")
 	return nil
 }
@@ -479,12 +400,12 @@ func (it *item) reassign(ctx workflow.Context, exc *ExceptionState, t *ticket) e
 // aggregated: the chat activity posts at most one per interval, and an alert
 // it defers is asked again when the interval ends, when one message covers
 // every alert deferred meanwhile.
-func (it *item) alert(ctx workflow.Context, exc *ExceptionState, now time.Time) {
-	decide := DecideCommand(it.state.WorkflowID, exc.Decisions[0])
+func (it *Item) alert(ctx workflow.Context, exc *api.ExceptionState, now time.Time) {
+	decide := api.DecideCommand(it.state.WorkflowID, exc.Decisions[0])
 	var text, key, summary string
 	if exc.Reminders == 0 {
 		text = fmt.Sprintf("%s waits for a decision by %s.\n%s: %s\nAllowed: %s\nDecide: `%s`",
-			it.state.WorkflowID, exc.Deciders, exc.Kind, exc.Summary, joinActions(exc.Decisions), decide)
+			it.state.WorkflowID, exc.Deciders, exc.Kind, exc.Summary, api.JoinActions(exc.Decisions), decide)
 		key = fmt.Sprintf("%s/%s/raised-%d-%s", it.state.WorkflowID, it.runID, exc.Since.UnixMilli(), exc.Deciders)
 		summary = "Tell " + exc.Deciders + " of " + string(exc.Kind)
 	} else {
@@ -502,7 +423,7 @@ func (it *item) alert(ctx workflow.Context, exc *ExceptionState, now time.Time) 
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var r activities.NotifyResult
-			err := workflow.ExecuteActivity(it.targetCtx(ctx, TaskQueueChat, summary), chatActivities.Notify, in).Get(ctx, &r)
+			err := workflow.ExecuteActivity(it.targetCtx(ctx, api.TaskQueueChat, summary), chatActivities.Notify, in).Get(ctx, &r)
 			if err != nil {
 				if !temporal.IsCanceledError(err) {
 					it.logger.Warn("alert not delivered", "error", err)

@@ -1,4 +1,4 @@
-package workflows
+package api
 
 import (
 	"fmt"
@@ -12,9 +12,8 @@ import (
 type Spec struct {
 	// Name is the integration's name and the prefix of its items' workflow IDs.
 	Name string
-	// WorkflowType is the Temporal workflow type that runs it, and Workflow its function.
+	// WorkflowType is the Temporal workflow type that runs it.
 	WorkflowType string
-	Workflow     any
 	Title        string
 	Description  string
 	// Owner is the team that owns the integration and hears about its items.
@@ -146,9 +145,9 @@ func (s *Spec) Check() error {
 	return nil
 }
 
-// technicalExceptions are the exceptions every step can raise when a target
+// TechnicalExceptions are the exceptions every step can raise when a target
 // refuses or stays down; integrations include them in their spec.
-func technicalExceptions(sla time.Duration) []ExceptionSpec {
+func TechnicalExceptions(sla time.Duration) []ExceptionSpec {
 	return []ExceptionSpec{
 		{Kind: TargetRejected, Status: StatusBlocked, When: "the target refused the request's content (HTTP 4xx)",
 			Decisions: []Action{ActionAmend, ActionRetry, ActionResolve, ActionReject, ActionCancel}, SLA: sla},

@@ -1,0 +1,38 @@
+package api
+
+import "time"
+
+// IntegrationInvoiceToBilling is the name of the invoice → billing integration.
+const IntegrationInvoiceToBilling = "invoice-to-billing"
+
+// TaskQueueBilling runs the activities that call Stripe.
+const TaskQueueBilling = "billing"
+
+// InvoiceToBillingSpec declares the invoice → billing integration.
+func InvoiceToBillingSpec() Spec {
+	return Spec{
+		Name:         IntegrationInvoiceToBilling,
+		WorkflowType: "InvoiceToBilling",
+		Title:        "Invoice → Stripe billing",
+		Description:  "Each ready invoice in PostgreSQL becomes one finalized Stripe invoice for one Stripe customer; large ones wait for finance's approval.",
+		Owner:        "finance",
+		Source:       "postgres",
+		Target:       "stripe",
+		Fields: []Field{
+			{Name: "customerId", TargetName: "customer.metadata.signalbox_customer_id", Owner: "postgres", Required: true, Description: "finds the Stripe customer"},
+			{Name: "customerName", TargetName: "customer.name", Owner: "postgres", Required: true, Description: "amendable"},
+			{Name: "customerEmail", TargetName: "customer.email", Owner: "postgres", Required: true, Description: "amendable"},
+			{Name: "currency", TargetName: "invoice.currency", Owner: "postgres", Required: true, Description: "amendable"},
+			{Name: "dueDate", TargetName: "invoice.due_date", Owner: "postgres", Required: true, Description: "amendable"},
+			{Name: "lines and amounts", TargetName: "invoiceitem.quantity, unit_amount_decimal", Owner: "postgres", Required: true, Description: "minor units; change them in the billing system, then retry"},
+			{Name: "Stripe customer and invoice IDs", TargetName: "customer.id, invoice.id", Owner: "stripe", Description: "written back to invoices and external_links"},
+			{Name: "payment status", TargetName: "invoice.status", Owner: "stripe", Description: "written back to invoices.stripe_status; a re-sync refreshes it"},
+		},
+		Exceptions: append([]ExceptionSpec{
+			{Kind: ValidationFailed, Status: StatusBlocked, When: "the invoice breaks its contract (currency, lines, amounts, customer email) or is not ready",
+				Decisions: []Action{ActionAmend, ActionRetry, ActionReject, ActionCancel}, SLA: 4 * time.Hour},
+			{Kind: ApprovalRequired, Status: StatusBlocked, When: "the invoice's total is above SIGNALBOX_INVOICE_APPROVAL_THRESHOLD",
+				Decisions: []Action{ActionApprove, ActionReject}, Deciders: "finance", SLA: 24 * time.Hour},
+		}, TechnicalExceptions(time.Hour)...),
+	}
+}
