@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -113,13 +114,18 @@ type AddInvoiceItemInput struct {
 }
 
 // AddInvoiceItem adds a line under the idempotency key and returns the item's ID.
-func (a *Billing) AddInvoiceItem(ctx context.Context, in AddInvoiceItemInput) (string, error) {
-	return heartbeating(ctx, func(ctx context.Context) (string, error) {
+func (a *Billing) AddInvoiceItem(ctx context.Context, in AddInvoiceItemInput) (AddInvoiceItemResult, error) {
+	return heartbeating(ctx, func(ctx context.Context) (AddInvoiceItemResult, error) {
 		id, err := a.Client.AddItem(ctx, billing.NewItem{CustomerID: in.StripeCustomerID, InvoiceID: in.StripeInvoiceID,
 			Currency: in.Currency, Description: in.Line.Description, Quantity: in.Line.Quantity, UnitAmount: in.Line.UnitAmount,
 			LineNo: in.Line.LineNo}, in.IdempotencyKey)
-		return id, Classify(err)
+		return AddInvoiceItemResult{StripeInvoiceItemID: id}, Classify(err)
 	})
+}
+
+// AddInvoiceItemResult names the invoice item added.
+type AddInvoiceItemResult struct {
+	StripeInvoiceItemID string
 }
 
 // FinalizeInvoiceInput names the draft invoice to finalize.
@@ -182,11 +188,26 @@ func (a *Billing) DraftState(ctx context.Context, in DraftStateInput) (DraftStat
 }
 
 // GetInvoice reads the invoice's status in Stripe.
-func (a *Billing) GetInvoice(ctx context.Context, stripeInvoiceID string) (InvoiceResult, error) {
+func (a *Billing) GetInvoice(ctx context.Context, in GetInvoiceInput) (InvoiceResult, error) {
 	return heartbeating(ctx, func(ctx context.Context) (InvoiceResult, error) {
-		inv, err := a.Client.GetInvoice(ctx, stripeInvoiceID)
+		inv, err := a.Client.GetInvoice(ctx, in.StripeInvoiceID)
 		return invoiceResult(inv), Classify(err)
 	})
+}
+
+// GetInvoiceInput names the Stripe invoice to read.
+type GetInvoiceInput struct {
+	StripeInvoiceID string
+}
+
+// UnmarshalJSON also reads the bare string that items scheduled before this
+// type existed sent, so their queued tasks still run.
+func (in *GetInvoiceInput) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, &in.StripeInvoiceID)
+	}
+	type plain GetInvoiceInput
+	return json.Unmarshal(b, (*plain)(in))
 }
 
 func invoiceResult(inv billing.Invoice) InvoiceResult {
@@ -200,12 +221,17 @@ type Invoices struct {
 }
 
 // LoadInvoice reads the invoice; a missing one is a non-retryable NotFound.
-func (a *Invoices) LoadInvoice(ctx context.Context, id string) (store.Invoice, error) {
-	inv, err := a.Store.GetInvoice(ctx, id)
+func (a *Invoices) LoadInvoice(ctx context.Context, in LoadInvoiceInput) (store.Invoice, error) {
+	inv, err := a.Store.GetInvoice(ctx, in.InvoiceID)
 	if errors.Is(err, store.ErrNotFound) {
-		return inv, temporal.NewNonRetryableApplicationError("invoice "+id+" does not exist in PostgreSQL", string(api.ErrorNotFound), nil)
+		return inv, temporal.NewNonRetryableApplicationError("invoice "+in.InvoiceID+" does not exist in PostgreSQL", string(api.ErrorNotFound), nil)
 	}
 	return inv, Classify(err)
+}
+
+// LoadInvoiceInput names the invoice to read.
+type LoadInvoiceInput struct {
+	InvoiceID string
 }
 
 // AmendInvoiceInput carries amended header fields back to PostgreSQL.

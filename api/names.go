@@ -1,11 +1,6 @@
-// Package workflows holds signalbox's integrations as Temporal workflows and the
-// spine they share: one status model, exceptions that wait for a person,
-// decisions with identity, and an audit trail.
-//
-// This file declares every name that crosses a process boundary — task queues,
-// workflow types, update, signal and query names, their payloads, search
-// attributes — so that the worker, the starter, the operator CLI and the tests
-// agree on them.
+// This file declares the names that cross a process boundary: task queues,
+// update, signal and query names and their payloads, search attributes,
+// statuses, exception kinds, actions, systems and error types.
 package api
 
 import (
@@ -66,7 +61,7 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 // Status is where an item stands; published as IntegrationStatus.
 type Status string
 
-// The status model (see docs and design.md).
+// The status model (README, "Statuses").
 const (
 	StatusPending          Status = "Pending"
 	StatusRunning          Status = "Running"

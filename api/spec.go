@@ -34,8 +34,10 @@ type Field struct {
 	Owner string
 	// Rule says what happens when the other system edits a field the owner
 	// syncs to it: RuleAsk or RuleOwnerWins. Empty for fields not synced.
-	Rule        string
-	Required    bool
+	Rule     string
+	Required bool
+	// Amendable says an operator may change the field with amend.
+	Amendable   bool
 	Description string
 }
 
@@ -48,11 +50,22 @@ const (
 )
 
 // OwnedFields are the fields the spec's source owns and syncs to the target.
-func (s *Spec) OwnedFields() []Field {
+func (s Spec) OwnedFields() []Field {
 	var out []Field
 	for _, f := range s.Fields {
 		if f.Owner == s.Source && f.TargetName != "" && f.Rule != "" {
 			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Amendable lists the names of the fields an operator may amend.
+func (s Spec) Amendable() []string {
+	var out []string
+	for _, f := range s.Fields {
+		if f.Amendable {
+			out = append(out, f.Name)
 		}
 	}
 	return out
@@ -86,7 +99,7 @@ type ExceptionSpec struct {
 }
 
 // Exception returns the spec of kind.
-func (s *Spec) Exception(kind ExceptionKind) (ExceptionSpec, bool) {
+func (s Spec) Exception(kind ExceptionKind) (ExceptionSpec, bool) {
 	for _, e := range s.Exceptions {
 		if e.Kind == kind {
 			return e, true
@@ -96,7 +109,7 @@ func (s *Spec) Exception(kind ExceptionKind) (ExceptionSpec, bool) {
 }
 
 // Check reports the first inconsistency in the spec.
-func (s *Spec) Check() error {
+func (s Spec) Check() error {
 	if s.Name == "" || s.WorkflowType == "" || s.Owner == "" {
 		return fmt.Errorf("spec %q: name, workflow type and owner are required", s.Name)
 	}

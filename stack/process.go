@@ -88,13 +88,6 @@ func (p *Process) exited() bool {
 	}
 }
 
-// Running reports whether the program is alive.
-func (p *Process) Running() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cmd != nil && !p.exited()
-}
-
 // PID is the program's process ID, or 0.
 func (p *Process) PID() int {
 	p.mu.Lock()
@@ -210,18 +203,6 @@ func (p *Process) Kill() error {
 	_ = cmd.Process.Kill()
 	<-done
 	return nil
-}
-
-// Wait blocks until the program exits and returns how it ended.
-func (p *Process) Wait() error {
-	p.mu.Lock()
-	done := p.done
-	p.mu.Unlock()
-	if done == nil {
-		return nil
-	}
-	<-done
-	return p.exitError()
 }
 
 func (p *Process) exitError() error {

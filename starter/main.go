@@ -254,7 +254,7 @@ func startAll(ctx context.Context, cfg config.Intake, logger *slog.Logger, in sp
 		return err
 	}
 	if len(keys) == 0 {
-		fmt.Fprintf(stdout, "nothing is %s\n", *status)
+		fmt.Fprintf(stdout, "no %s %s\n", *status, in.Intake.Bulk)
 		return nil
 	}
 	c, err := dial(ctx, cfg, logger)

@@ -20,11 +20,10 @@ import (
 	"github.com/signalbox-dev/signalbox/store"
 )
 
-// InvoiceInput starts an InvoiceToBilling item; the invoice itself is read
-// from PostgreSQL, its source of truth.
+// InvoiceInput starts an InvoiceToBilling item; the invoice, whose ID is the
+// item's key, is read from PostgreSQL, its source of truth.
 type InvoiceInput struct {
 	api.ItemInput
-	InvoiceID string `json:"invoiceId"`
 }
 
 // Stripe's limits on an invoice.
@@ -110,10 +109,6 @@ func formatAmount(currency string, minor int64) string {
 	return strings.ToUpper(currency) + " " + b.String()
 }
 
-// amendableInvoiceFields are the header fields an operator may amend; lines
-// and amounts are changed in the billing system, then the item retried.
-var amendableInvoiceFields = []string{"customerName", "customerEmail", "currency", "dueDate"}
-
 // withAmendments returns the invoice with the header fields in set changed,
 // or the field errors of the result.
 func withAmendments(inv store.Invoice, set map[string]string) (store.Invoice, error) {
@@ -134,7 +129,7 @@ func withAmendments(inv store.Invoice, set map[string]string) (store.Invoice, er
 			}
 			inv.DueDate = d
 		default:
-			errs.Add(field, "cannot be amended (amendable: %s; change lines and amounts in the billing system, then retry)", strings.Join(amendableInvoiceFields, ", "))
+			errs.Add(field, "cannot be amended (amendable: %s; change lines and amounts in the billing system, then retry)", strings.Join(api.InvoiceToBillingSpec().Amendable(), ", "))
 		}
 	}
 	return amended(inv, errs, validateInvoice)
@@ -225,7 +220,7 @@ func (s *invoiceSync) persist(ctx workflow.Context, it *spine.Item) error {
 }
 
 func (s *invoiceSync) load(ctx workflow.Context, it *spine.Item) error {
-	return it.Call(ctx, "Load invoice "+it.Key()+" from PostgreSQL", invoiceActivities.LoadInvoice, it.Key(), &s.inv)
+	return it.Call(ctx, "Load invoice "+it.Key()+" from PostgreSQL", invoiceActivities.LoadInvoice, activities.LoadInvoiceInput{InvoiceID: it.Key()}, &s.inv)
 }
 
 func (s *invoiceSync) record(ctx workflow.Context, it *spine.Item, state store.BillingState) error {
@@ -569,7 +564,7 @@ func (s *invoiceSync) refresh(ctx workflow.Context, it *spine.Item) error {
 	it.SetExternalID(api.ExternalStripeInvoice, s.inv.StripeInvoiceID)
 	var r activities.InvoiceResult
 	err := s.step(ctx, it, "refresh payment status", func(ctx workflow.Context) error {
-		return it.Call(ctx, "Read the Stripe invoice's status", billingActivities.GetInvoice, s.inv.StripeInvoiceID, &r)
+		return it.Call(ctx, "Read the Stripe invoice's status", billingActivities.GetInvoice, activities.GetInvoiceInput{StripeInvoiceID: s.inv.StripeInvoiceID}, &r)
 	})
 	if err != nil {
 		return err
@@ -577,8 +572,8 @@ func (s *invoiceSync) refresh(ctx workflow.Context, it *spine.Item) error {
 	return s.record(ctx, it, store.BillingState{StripeStatus: r.StripeStatus})
 }
 
-func invoiceInput(id, startedBy string) any {
-	return InvoiceInput{ItemInput: api.ItemInput{StartedBy: startedBy}, InvoiceID: id}
+func invoiceInput(_, startedBy string) any {
+	return InvoiceInput{ItemInput: api.ItemInput{StartedBy: startedBy}}
 }
 
 // checkInvoiceToSync refuses unknown invoices and those not ready (a billed

@@ -52,7 +52,7 @@ func (b *billingFake) key(name, key string) {
 }
 
 func (b *billingFake) install(f *fixture) {
-	f.env.OnActivity(invoiceActivities.LoadInvoice, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (store.Invoice, error) {
+	f.env.OnActivity(invoiceActivities.LoadInvoice, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.LoadInvoiceInput) (store.Invoice, error) {
 		if b.notFound {
 			return store.Invoice{}, temporal.NewNonRetryableApplicationError("no invoice", string(api.ErrorNotFound), nil)
 		}
@@ -99,21 +99,21 @@ func (b *billingFake) install(f *fixture) {
 		}
 		return activities.InvoiceResult{StripeInvoiceID: "in_1", StripeStatus: "draft"}, nil
 	}).Maybe()
-	f.env.OnActivity(billingActivities.AddInvoiceItem, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AddInvoiceItemInput) (string, error) {
+	f.env.OnActivity(billingActivities.AddInvoiceItem, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AddInvoiceItemInput) (activities.AddInvoiceItemResult, error) {
 		b.key("AddInvoiceItem", in.IdempotencyKey)
-		return "ii_x", b.fail("AddInvoiceItem")
+		return activities.AddInvoiceItemResult{StripeInvoiceItemID: "ii_x"}, b.fail("AddInvoiceItem")
 	}).Maybe()
 	f.env.OnActivity(billingActivities.FinalizeInvoice, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinalizeInvoiceInput) (activities.InvoiceResult, error) {
 		b.key("FinalizeInvoice", in.IdempotencyKey)
 		return activities.InvoiceResult{StripeInvoiceID: in.StripeInvoiceID, StripeStatus: "open"}, b.fail("FinalizeInvoice")
 	}).Maybe()
-	f.env.OnActivity(billingActivities.GetInvoice, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.InvoiceResult, error) {
-		return activities.InvoiceResult{StripeInvoiceID: id, StripeStatus: b.paidStatus}, nil
+	f.env.OnActivity(billingActivities.GetInvoice, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.GetInvoiceInput) (activities.InvoiceResult, error) {
+		return activities.InvoiceResult{StripeInvoiceID: in.StripeInvoiceID, StripeStatus: b.paidStatus}, nil
 	}).Maybe()
 }
 
 func testInvoiceInput() InvoiceInput {
-	return InvoiceInput{ItemInput: api.ItemInput{StartedBy: "test"}, InvoiceID: "INV-1"}
+	return InvoiceInput{ItemInput: api.ItemInput{StartedBy: "test"}}
 }
 
 func TestInvoiceBelowThresholdIsBilledWithIdempotencyKeys(t *testing.T) {
@@ -254,7 +254,7 @@ func TestMissingInvoiceCanBeCancelled(t *testing.T) {
 		require.Equal(t, "no invoice INV-404 in PostgreSQL", f.state().Exception.Details["id"])
 		f.decide("cancel", api.Decision{Action: api.ActionCancel, Actor: "carol", Reason: "typo in the ID"})
 	})
-	f.env.ExecuteWorkflow(InvoiceToBilling, InvoiceInput{InvoiceID: "INV-404"})
+	f.env.ExecuteWorkflow(InvoiceToBilling, InvoiceInput{})
 	require.Equal(t, api.StatusCancelled, f.result().Status)
 	require.Empty(t, b.recorded, "there is no invoice to write to")
 }

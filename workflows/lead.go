@@ -77,10 +77,6 @@ func (l Lead) Validate() api.FieldErrors {
 
 var countryPattern = regexp.MustCompile(`^[A-Za-z]{2}$`)
 
-// amendableLeadFields are the fields an operator may change with amend. Consent
-// is not among them: missing consent is decided, with evidence, by approve.
-var amendableLeadFields = []string{"email", "firstName", "lastName", "company", "phone", "jobTitle", "source"}
-
 // With returns the lead with the fields in set changed, or the field errors of
 // the result.
 func (l Lead) With(set map[string]string) (Lead, error) {
@@ -102,7 +98,7 @@ func (l Lead) With(set map[string]string) (Lead, error) {
 		case "source":
 			l.Source = v
 		default:
-			errs.Add(field, "cannot be amended (amendable: %s)", strings.Join(amendableLeadFields, ", "))
+			errs.Add(field, "cannot be amended (amendable: %s)", strings.Join(api.LeadToCRMSpec().Amendable(), ", "))
 		}
 	}
 	return amended(l, errs, Lead.Validate)
