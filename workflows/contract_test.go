@@ -3,11 +3,9 @@ package workflows
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
 )
 
@@ -76,91 +74,4 @@ func TestEmailHelpers(t *testing.T) {
 	require.Equal(t, "x@a.co", crm.AddEmail("", "x@a.co"))
 	require.Equal(t, "y@a.co;x@a.co", crm.AddEmail("y@a.co", "x@a.co"))
 	require.Equal(t, "y@a.co;X@a.co", crm.AddEmail("y@a.co;X@a.co", "x@a.co"), "already there")
-}
-
-func TestEverySpecIsConsistent(t *testing.T) {
-	t.Parallel()
-	for _, s := range api.Specs() {
-		require.NoError(t, s.Check(), s.Name)
-		got, err := api.SpecByName(s.Name)
-		require.NoError(t, err)
-		require.Equal(t, s.WorkflowType, got.WorkflowType)
-	}
-	_, err := api.SpecByName("nope")
-	require.ErrorContains(t, err, `unknown integration "nope"`)
-}
-
-func TestSpecCheckCatchesMistakes(t *testing.T) {
-	t.Parallel()
-	base := func() api.Spec {
-		return api.Spec{Name: "x", WorkflowType: "X", Owner: "team", Exceptions: []api.ExceptionSpec{
-			{Kind: api.ConsentMissing, Status: api.StatusBlocked, Decisions: []api.Action{api.ActionApprove, api.ActionReject}, SLA: time.Hour}}}
-	}
-	cases := map[string]func(*api.Spec){
-		"approve at the deadline": func(s *api.Spec) { s.Exceptions[0].Deadline, s.Exceptions[0].AtDeadline = time.Hour, api.ActionApprove },
-		"deadline without action": func(s *api.Spec) { s.Exceptions[0].Deadline = time.Hour },
-		"no decisions":            func(s *api.Spec) { s.Exceptions[0].Decisions = nil },
-		"not waiting":             func(s *api.Spec) { s.Exceptions[0].Status = api.StatusSynced },
-		"no SLA":                  func(s *api.Spec) { s.Exceptions[0].SLA = 0 },
-		"declared twice":          func(s *api.Spec) { s.Exceptions = append(s.Exceptions, s.Exceptions[0]) },
-		"unknown action":          func(s *api.Spec) { s.Exceptions[0].Decisions = []api.Action{"shrug"} },
-		"choices without approve": func(s *api.Spec) {
-			s.Exceptions[0].Decisions, s.Exceptions[0].Choices = []api.Action{api.ActionReject}, []api.Choice{{Name: "a"}}
-		},
-		"no owner": func(s *api.Spec) { s.Owner = "" },
-		"bad name": func(s *api.Spec) { s.Name = "has space" },
-	}
-	for name, breakIt := range cases {
-		s := base()
-		breakIt(&s)
-		require.Error(t, s.Check(), name)
-	}
-	s := base()
-	require.NoError(t, s.Check())
-}
-
-func TestDecisionComplete(t *testing.T) {
-	t.Parallel()
-	ok := api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "r"}
-	require.NoError(t, ok.Complete())
-	cases := map[string]struct {
-		d    api.Decision
-		want string
-	}{
-		"unknown action": {api.Decision{Action: "yolo", Actor: "a", Reason: "r"}, `action "yolo" is not one of approve, reject, amend, retry, resolve, cancel`},
-		"no actor":       {api.Decision{Action: api.ActionApprove, Reason: "r"}, "actor is required"},
-		"spaced actor":   {api.Decision{Action: api.ActionApprove, Actor: "a b", Reason: "r"}, "actor must be one word"},
-		"blank reason":   {api.Decision{Action: api.ActionApprove, Actor: "a", Reason: "  "}, "reason is required"},
-		"long reason":    {api.Decision{Action: api.ActionApprove, Actor: "a", Reason: strings.Repeat("x", 2001)}, "reason must be at most 2000"},
-		"resolve no ref": {api.Decision{Action: api.ActionResolve, Actor: "a", Reason: "r"}, "resolve needs externalRef"},
-		"amend no set":   {api.Decision{Action: api.ActionAmend, Actor: "a", Reason: "r"}, "amend needs at least one field"},
-		"set on approve": {api.Decision{Action: api.ActionApprove, Actor: "a", Reason: "r", Set: map[string]string{"a": "b"}}, "set is only for amend"},
-		"bad utf-8":      {api.Decision{Action: api.ActionApprove, Actor: "a", Reason: "r\xff"}, "valid UTF-8"},
-		"all at once":    {api.Decision{}, "actor is required; reason is required"},
-	}
-	for name, tc := range cases {
-		err := tc.d.Complete()
-		require.ErrorContains(t, err, tc.want, name)
-		require.Equal(t, api.ErrorDecisionRefused, api.TypeOf(err), name)
-	}
-}
-
-func TestStatusHelpers(t *testing.T) {
-	t.Parallel()
-	for _, s := range api.Statuses {
-		require.NotEqual(t, "unknown status", s.Meaning())
-		parsed, err := api.ParseStatus(strings.ToLower(string(s)))
-		require.NoError(t, err)
-		require.Equal(t, s, parsed)
-	}
-	require.True(t, api.StatusBlocked.Waiting())
-	require.True(t, api.StatusFailed.Waiting())
-	require.True(t, api.StatusManuallyResolved.Terminal())
-	require.False(t, api.StatusRunning.Terminal())
-	id, key, ok := api.SplitItemID("lead-to-crm:a:b")
-	require.True(t, ok)
-	require.Equal(t, "lead-to-crm", id)
-	require.Equal(t, "a:b", key)
-	_, _, ok = api.SplitItemID("nokey:")
-	require.False(t, ok)
 }
