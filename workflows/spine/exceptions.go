@@ -87,8 +87,7 @@ func (it *Item) authorized(ctx workflow.Context, d api.Decision) error {
 	operators := it.policy.Operators[exc.Deciders]
 	if workflow.GetVersion(ctx, "authorize-now", workflow.DefaultVersion, 1) != workflow.DefaultVersion {
 		var r activities.OperatorsResult
-		err := workflow.ExecuteLocalActivity(localCtx(ctx, "Check that "+d.Actor+" may decide"), spineActivities.Operators,
-			activities.OperatorsInput{Team: exc.Deciders}).Get(ctx, &r)
+		err := it.Call(ctx, "Check that "+d.Actor+" may decide", spineActivities.Operators, activities.OperatorsInput{Team: exc.Deciders}, &r)
 		if err != nil {
 			return err
 		}
@@ -279,7 +278,7 @@ func (it *Item) RaiseChoosing(ctx workflow.Context, kind api.ExceptionKind, summ
 	if d.Action == api.ActionResolve && workflow.GetVersion(ctx, "record-resolution", workflow.DefaultVersion, 1) == 1 {
 		in := activities.RecordResolutionInput{Integration: it.spec.Name, SourceKey: it.state.SourceKey, TargetSystem: it.spec.Target,
 			WorkflowID: it.state.WorkflowID, ExternalRef: d.ExternalRef}
-		if err := workflow.ExecuteLocalActivity(localCtx(ctx, "Record where it was resolved"), spineActivities.RecordResolution, in).Get(ctx, nil); err != nil {
+		if err := it.Call(ctx, "Record where it was resolved", spineActivities.RecordResolution, in, nil); err != nil {
 			return api.Decision{}, err
 		}
 	}
@@ -423,7 +422,7 @@ func (it *Item) alert(ctx workflow.Context, exc *api.ExceptionState, now time.Ti
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var r activities.NotifyResult
-			err := workflow.ExecuteActivity(it.targetCtx(ctx, api.TaskQueueChat, summary), chatActivities.Notify, in).Get(ctx, &r)
+			err := it.Call(ctx, summary, chatActivities.Notify, in, &r)
 			if err != nil {
 				if !temporal.IsCanceledError(err) {
 					it.logger.Warn("alert not delivered", "error", err)

@@ -156,8 +156,7 @@ func beginItem(ctx workflow.Context, integration Integration, in api.ItemInput, 
 	}
 	it.renderDetails(ctx)
 	var begun activities.BeginResult
-	err = workflow.ExecuteLocalActivity(localCtx(ctx, "Begin: audit Pending → Running"), spineActivities.Begin,
-		activities.BeginInput{Events: []store.AuditEvent{accepted, started}}).Get(ctx, &begun)
+	err = it.Call(ctx, "Begin: audit Pending → Running", spineActivities.Begin, activities.BeginInput{Events: []store.AuditEvent{accepted, started}}, &begun)
 	if err != nil {
 		return nil, err
 	}
@@ -224,8 +223,7 @@ func (it *Item) event(actor, action string, from, to api.Status, reason string, 
 }
 
 func (it *Item) audit(ctx workflow.Context, summary string, events ...store.AuditEvent) error {
-	return workflow.ExecuteLocalActivity(localCtx(ctx, summary), spineActivities.RecordAudit,
-		activities.RecordAuditInput{Events: events}).Get(ctx, nil)
+	return it.Call(ctx, summary, spineActivities.RecordAudit, activities.RecordAuditInput{Events: events}, nil)
 }
 
 // transition moves the item to status `to`: it publishes the search attributes

@@ -78,7 +78,7 @@ func (it *Item) Do(ctx workflow.Context, step string, fn func(workflow.Context) 
 func (it *Item) Notify(ctx workflow.Context, step, team, what, text, key string) error {
 	return it.Do(ctx, step, func(ctx workflow.Context) error {
 		in := activities.NotifyInput{Team: team, WorkflowID: it.state.WorkflowID, Text: text, Key: key}
-		return workflow.ExecuteActivity(it.targetCtx(ctx, api.TaskQueueChat, "Tell #"+team+" "+what), chatActivities.Notify, in).Get(ctx, nil)
+		return it.Call(ctx, "Tell #"+team+" "+what, chatActivities.Notify, in, nil)
 	})
 }
 
