@@ -23,7 +23,7 @@ func TestEverySpecIsConsistent(t *testing.T) {
 func TestSpecCheckCatchesMistakes(t *testing.T) {
 	t.Parallel()
 	base := func() Spec {
-		return Spec{Name: "x", WorkflowType: "X", Owner: "team", Exceptions: []ExceptionSpec{
+		return Spec{Name: "x", WorkflowType: "X", Owner: "team", Source: "src", Target: "dst", Exceptions: []ExceptionSpec{
 			{Kind: ConsentMissing, Status: StatusBlocked, Decisions: []Action{ActionApprove, ActionReject}, SLA: time.Hour}}}
 	}
 	cases := map[string]func(*Spec){
@@ -38,7 +38,21 @@ func TestSpecCheckCatchesMistakes(t *testing.T) {
 			s.Exceptions[0].Decisions, s.Exceptions[0].Choices = []Action{ActionReject}, []Choice{{Name: "a"}}
 		},
 		"no owner": func(s *Spec) { s.Owner = "" },
-		"bad name": func(s *Spec) { s.Name = "has space" },
+		"unknown rule": func(s *Spec) {
+			s.Fields = []Field{{Name: "a", TargetName: "a", Owner: "src", Direction: DirToTarget, Rule: "coin-toss"}}
+		},
+		"rule without direction": func(s *Spec) { s.Fields = []Field{{Name: "a", TargetName: "a", Owner: "src", Rule: RuleAsk}} },
+		"direction against owner": func(s *Spec) {
+			s.Fields = []Field{{Name: "a", TargetName: "a", Owner: "src", Direction: DirToSource, Rule: RuleAsk}}
+		},
+		"latest-wins on an owned field": func(s *Spec) {
+			s.Fields = []Field{{Name: "a", TargetName: "a", Owner: "src", Direction: DirToTarget, Rule: RuleLatestWins}}
+		},
+		"two-way without latest-wins": func(s *Spec) {
+			s.Fields = []Field{{Name: "a", TargetName: "a", Owner: OwnerBoth, Direction: DirTwoWay, Rule: RuleAsk}}
+		},
+		"synced field without a target name": func(s *Spec) { s.Fields = []Field{{Name: "a", Owner: "src", Direction: DirToTarget, Rule: RuleAsk}} },
+		"bad name":                           func(s *Spec) { s.Name = "has space" },
 	}
 	for name, breakIt := range cases {
 		s := base()
@@ -47,6 +61,13 @@ func TestSpecCheckCatchesMistakes(t *testing.T) {
 	}
 	s := base()
 	require.NoError(t, s.Check())
+	s.Fields = []Field{
+		{Name: "a", TargetName: "a", Owner: "src", Direction: DirToTarget, Rule: RuleOwnerWins},
+		{Name: "b", TargetName: "b", Owner: "dst", Direction: DirToSource, Rule: RuleAsk},
+		{Name: "c", TargetName: "c", Owner: OwnerBoth, Direction: DirTwoWay, Rule: RuleLatestWins},
+	}
+	require.NoError(t, s.Check())
+	require.Equal(t, []string{"to dst", "to src", "two-way"}, []string{s.Direction(s.Fields[0]), s.Direction(s.Fields[1]), s.Direction(s.Fields[2])})
 }
 
 func TestDecisionComplete(t *testing.T) {

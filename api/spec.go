@@ -29,13 +29,21 @@ type Field struct {
 	Name string
 	// TargetName is the field's name in the target, if it goes there.
 	TargetName string
-	// Owner is the system of record; signalbox never silently overwrites an
-	// owner's edit from another system.
+	// Owner is the system of record (the spec's Source or Target), or
+	// OwnerBoth for a field either side may edit; signalbox never silently
+	// overwrites an owner's edit from another system.
 	Owner string
 	// Rule says what happens when the other system edits a field the owner
-	// syncs to it: RuleAsk or RuleOwnerWins. Empty for fields not synced.
-	Rule     string
-	Required bool
+	// syncs to it: RuleAsk or RuleOwnerWins; for a field both own,
+	// RuleLatestWins. Empty for fields not synced.
+	Rule string
+	// Direction says which way its values flow: DirToTarget, DirToSource,
+	// DirTwoWay, or "" when signalbox does not sync the field.
+	Direction string
+	// BlanksSync lets a blank value overwrite one on the other side; without
+	// it a blank never does.
+	BlanksSync bool
+	Required   bool
 	// Amendable says an operator may change the field with amend.
 	Amendable   bool
 	Description string
@@ -47,7 +55,44 @@ const (
 	RuleAsk = "ask"
 	// RuleOwnerWins writes the owner's value back; the audit trail keeps both.
 	RuleOwnerWins = "owner-wins"
+	// RuleLatestWins, for a field both systems own: an edit on one side is
+	// copied to the other; edits on both sides since the last sync raise a
+	// Conflict.
+	RuleLatestWins = "latest-wins"
 )
+
+// OwnerBoth owns a field that either system may edit.
+const OwnerBoth = "both"
+
+// Which way a field's values flow.
+const (
+	DirToTarget = "to-target"
+	DirToSource = "to-source"
+	DirTwoWay   = "two-way"
+)
+
+// Direction says which way a field's values flow, naming the systems: "to
+// <target>", "to <source>", "two-way", or "" for a field not synced.
+func (s Spec) Direction(f Field) string {
+	switch f.Direction {
+	case DirToTarget:
+		return "to " + s.Target
+	case DirToSource:
+		return "to " + s.Source
+	}
+	return f.Direction
+}
+
+// SyncedFields are the fields signalbox syncs, whichever the direction.
+func (s Spec) SyncedFields() []Field {
+	var out []Field
+	for _, f := range s.Fields {
+		if f.Direction != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
 
 // OwnedFields are the fields the spec's source owns and syncs to the target.
 func (s Spec) OwnedFields() []Field {
@@ -151,8 +196,24 @@ func (s Spec) Check() error {
 		}
 	}
 	for _, f := range s.Fields {
-		if f.Rule != "" && f.Rule != RuleAsk && f.Rule != RuleOwnerWins {
-			return fmt.Errorf("spec %q, field %s: rule %q is not %s or %s", s.Name, f.Name, f.Rule, RuleAsk, RuleOwnerWins)
+		where := fmt.Sprintf("spec %q, field %s", s.Name, f.Name)
+		want := map[string]string{s.Source: DirToTarget, s.Target: DirToSource, OwnerBoth: DirTwoWay}[f.Owner]
+		switch {
+		case f.Direction != "" && f.Direction != DirToTarget && f.Direction != DirToSource && f.Direction != DirTwoWay:
+			return fmt.Errorf("%s: direction %q is not %s, %s or %s", where, f.Direction, DirToTarget, DirToSource, DirTwoWay)
+		case f.Direction != "" && f.Direction != want:
+			return fmt.Errorf("%s: a field owned by %s flows %s, not %s", where, f.Owner, want, f.Direction)
+		case f.Rule != "" && f.Direction == "":
+			return fmt.Errorf("%s: a field with a rule needs a direction", where)
+		case f.Rule == "":
+		case f.Rule != RuleAsk && f.Rule != RuleOwnerWins && f.Rule != RuleLatestWins:
+			return fmt.Errorf("%s: rule %q is not %s, %s or %s", where, f.Rule, RuleAsk, RuleOwnerWins, RuleLatestWins)
+		case f.TargetName == "":
+			return fmt.Errorf("%s: a synced field needs its name in the target", where)
+		case (f.Rule == RuleLatestWins) != (f.Owner == OwnerBoth):
+			return fmt.Errorf("%s: rule %s goes with owner %s, and only with it", where, RuleLatestWins, OwnerBoth)
+		case f.Owner != OwnerBoth && f.Owner != s.Source && f.Owner != s.Target:
+			return fmt.Errorf("%s: a synced field is owned by %s, %s or %s, not %q", where, s.Source, s.Target, OwnerBoth, f.Owner)
 		}
 	}
 	return nil

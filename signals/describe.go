@@ -81,9 +81,9 @@ func writeCardText(w io.Writer, s api.Spec) {
 	fmt.Fprintf(w, "owner: %s (reminders go to its chat channel)\nflow: %s → %s\nworkflow type: %s, items: %s\n\n",
 		s.Owner, s.Source, s.Target, s.WorkflowType, api.ItemID(s.Name, "<source key>"))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FIELD\tIN TARGET\tOWNED BY\tWHEN THE OTHER SIDE EDITS IT\tREQUIRED\tNOTES")
+	fmt.Fprintln(tw, "FIELD\tIN TARGET\tOWNED BY\tSYNCED\tWHEN THE OTHER SIDE EDITS IT\tREQUIRED\tNOTES")
 	for _, f := range s.Fields {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, f.TargetName, f.Owner, ruleText(f.Rule), yesNo(f.Required), f.Description)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, f.TargetName, f.Owner, dash(s.Direction(f)), ruleText(f), yesNo(f.Required), f.Description)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "\nSTATES")
@@ -107,11 +107,11 @@ func writeCardMarkdown(w io.Writer, s api.Spec) {
 	fmt.Fprintf(w, "%s\n\n", s.Description)
 	fmt.Fprintf(w, "- **Owner:** %s (reminders go to its chat channel)\n- **Flow:** %s → %s\n- **Workflow type:** `%s`; items are `%s`\n\n",
 		s.Owner, s.Source, s.Target, s.WorkflowType, api.ItemID(s.Name, "<source key>"))
-	fmt.Fprintln(w, "## Fields, their owners and rules\n\n| field | in target | owned by | when the other side edits it | required | notes |\n|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "## Fields, their owners and rules\n\n| field | in target | owned by | synced | when the other side edits it | required | notes |\n|---|---|---|---|---|---|---|")
 	for _, f := range s.Fields {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", f.Name, code(f.TargetName), f.Owner, ruleText(f.Rule), yesNo(f.Required), f.Description)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", f.Name, code(f.TargetName), f.Owner, dash(s.Direction(f)), ruleText(f), yesNo(f.Required), f.Description)
 	}
-	fmt.Fprintln(w, "\nEvery rule is judged three-way against the baseline (what both sides held at the last sync or a person's settlement); a blank never overwrites a value.")
+	fmt.Fprintln(w, "\nEvery rule is judged three-way against the baseline (what both sides held at the last sync or a person's settlement); signalbox's own writes are not edits; a blank never overwrites a value unless the field says blanks sync.")
 	fmt.Fprintln(w, "\n## States\n\n| status | meaning |\n|---|---|")
 	for _, st := range api.Statuses {
 		fmt.Fprintf(w, "| `%s` | %s |\n", st, st.Meaning())
@@ -127,14 +127,27 @@ func writeCardMarkdown(w io.Writer, s api.Spec) {
 }
 
 // ruleText says what a field's rule does when the other system edits it.
-func ruleText(rule string) string {
-	switch rule {
+func ruleText(f api.Field) string {
+	text := ""
+	switch f.Rule {
 	case api.RuleAsk:
-		return "ask: Conflict with both values"
+		text = "ask: Conflict with both values"
 	case api.RuleOwnerWins:
-		return "owner-wins: the owner's value is written back"
+		text = "owner-wins: the owner's value is written back"
+	case api.RuleLatestWins:
+		text = "latest-wins: the edit is copied; edits on both sides: Conflict"
 	}
-	return ""
+	if f.BlanksSync {
+		text += "; blanks sync"
+	}
+	return text
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
 }
 
 func code(s string) string {
