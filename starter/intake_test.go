@@ -14,11 +14,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/store"
+	"github.com/signalbox-dev/signalbox/store/storetest"
 	"github.com/signalbox-dev/signalbox/workflows"
 )
 
@@ -59,45 +61,24 @@ func (f *fakeItems) Status(_ context.Context, id string) (api.ItemState, error) 
 	return s, nil
 }
 
-// fakeInvoices holds invoice statuses.
-type fakeInvoices map[string]string
-
-func (f fakeInvoices) InvoiceIDs(_ context.Context, status string) ([]string, error) {
-	var ids []string
-	for id, s := range f {
-		if s == status {
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
-}
-
-func (f fakeInvoices) InvoiceStatus(_ context.Context, id string) (string, error) {
-	if id == "INV-DB-DOWN" {
-		return "", errors.New("connection refused")
-	}
-	s, ok := f[id]
-	if !ok {
-		return "", store.ErrNotFound
-	}
-	return s, nil
-}
-
 const (
 	testToken  = "webform-token-0123456789"
 	testSecret = "shop-hmac-secret-0123456789"
 )
 
-func newIntakeLogging(logs io.Writer) (*fakeItems, http.Handler) {
+// newIntakeOn is an intake that starts fake items and reads records from st
+// (nil: routes that read records must not be called).
+func newIntakeOn(st *store.Store, logs io.Writer) (*fakeItems, http.Handler) {
 	f := &fakeItems{states: map[string]api.ItemState{}}
-	invoices := fakeInvoices{"INV-1": store.InvoiceReady, "INV-2": store.InvoiceBilled, "INV-3": store.InvoiceDraft}
 	auth := newAuthenticator(map[string]string{"webform": testToken}, map[string]string{"shop": testSecret})
 	integrations, err := workflows.Integrations()
 	if err != nil {
 		panic(err)
 	}
-	return f, (&intake{items: f, records: invoices, integrations: integrations, auth: auth, logger: slog.New(slog.NewTextHandler(logs, nil))}).routes()
+	return f, (&intake{items: f, records: st, integrations: integrations, auth: auth, logger: slog.New(slog.NewTextHandler(logs, nil))}).routes()
 }
+
+func newIntakeLogging(logs io.Writer) (*fakeItems, http.Handler) { return newIntakeOn(nil, logs) }
 
 func newIntake() (*fakeItems, http.Handler) { return newIntakeLogging(io.Discard) }
 
@@ -248,8 +229,22 @@ func TestSyncInvoice(t *testing.T) {
 		{"INV-DB-DOWN", http.StatusServiceUnavailable, "PostgreSQL is unavailable"},
 		{"bad%20id", http.StatusBadRequest, "the item key is invalid"},
 	}
+	ctx := context.Background()
+	st := store.New(storetest.NewPool(t))
+	for id, status := range map[string]string{"INV-1": store.InvoiceReady, "INV-2": store.InvoiceBilled, "INV-3": store.InvoiceDraft} {
+		require.NoError(t, st.InsertInvoice(ctx, store.Invoice{ID: id, CustomerID: "C-1", CustomerName: "Acme", CustomerEmail: "ap@acme.test",
+			Currency: "eur", DueDate: time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC), Status: status,
+			Lines: []store.InvoiceLine{{LineNo: 1, Description: "Licence", Quantity: 1, UnitAmount: 100}}}))
+	}
+	closed, err := store.Open(ctx, storetest.NewDatabaseURL(t))
+	require.NoError(t, err)
+	closed.Close()
 	for _, tc := range cases {
-		f, h := newIntake()
+		on := st
+		if tc.id == "INV-DB-DOWN" {
+			on = store.New(closed)
+		}
+		f, h := newIntakeOn(on, io.Discard)
 		rec, body := do(h, "POST", "/v1/invoices/"+tc.id+"/sync", "", "", nil)
 		require.Equal(t, tc.status, rec.Code, tc.id)
 		if tc.err != "" {

@@ -76,11 +76,8 @@ type Intake struct {
 	Keys     func(ctx context.Context, st Records, status string) ([]string, error)
 }
 
-// Records is what an intake may read of the source of truth (the store).
-type Records interface {
-	InvoiceStatus(ctx context.Context, id string) (string, error)
-	InvoiceIDs(ctx context.Context, status string) ([]string, error)
-}
+// Records is the source of truth an intake reads: PostgreSQL.
+type Records = *store.Store
 
 // own are the activities of the spine itself, which every
 // integration uses: its audit trail and policy (local) and notifications.
