@@ -1,0 +1,201 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/connectors/crm"
+	"github.com/signalbox-dev/signalbox/connectors/rest"
+	"github.com/signalbox-dev/signalbox/store"
+)
+
+// Customers holds the local activities that read and write the customers the
+// business keeps in PostgreSQL.
+type Customers struct {
+	Store *store.Store
+}
+
+// LoadCustomerInput names the customer to read.
+type LoadCustomerInput struct {
+	CustomerID string
+}
+
+// LoadCustomer reads a customer; a missing one is a non-retryable NotFound.
+func (a *Customers) LoadCustomer(ctx context.Context, in LoadCustomerInput) (store.Customer, error) {
+	c, err := a.Store.GetCustomer(ctx, in.CustomerID)
+	if errors.Is(err, store.ErrNotFound) {
+		return c, temporal.NewNonRetryableApplicationError("customer "+in.CustomerID+" does not exist in PostgreSQL", string(api.ErrorNotFound), nil)
+	}
+	return c, Classify(err)
+}
+
+// WriteCustomerInput carries field values to write to a customer, at the
+// version they were decided on.
+type WriteCustomerInput struct {
+	CustomerID string
+	IfVersion  int64
+	Set        map[string]string
+}
+
+// WriteCustomer writes the fields if the customer is still at IfVersion, and
+// returns it as written. A customer changed meanwhile is a non-retryable
+// Stale (nothing was written); a value PostgreSQL cannot hold is a
+// TargetRejected that names the field.
+func (a *Customers) WriteCustomer(ctx context.Context, in WriteCustomerInput) (store.Customer, error) {
+	c, err := a.Store.UpdateCustomer(ctx, in.CustomerID, in.IfVersion, in.Set)
+	switch {
+	case errors.Is(err, store.ErrStale):
+		return c, temporal.NewNonRetryableApplicationError("customer "+in.CustomerID+" changed in PostgreSQL since it was read", string(api.ErrorStale), nil)
+	case errors.Is(err, store.ErrNotFound):
+		return c, temporal.NewNonRetryableApplicationError("customer "+in.CustomerID+" does not exist in PostgreSQL", string(api.ErrorNotFound), nil)
+	case errors.Is(err, store.ErrInvalidCustomer):
+		return c, temporal.NewNonRetryableApplicationError(err.Error(), string(api.ErrorTargetRejected), nil,
+			Rejection{Target: "postgres", Status: http.StatusUnprocessableEntity, Message: err.Error()})
+	}
+	return c, Classify(err)
+}
+
+// Companies holds the activities that read and write CRM companies.
+type Companies struct {
+	Client *crm.Client
+	Store  *store.Store
+}
+
+// FindCompanyInput names the customer whose company to find.
+type FindCompanyInput struct {
+	Integration string
+	CustomerID  string
+	// Properties are the properties to read.
+	Properties []string
+}
+
+// FindCompanyResult is what the CRM holds for the customer.
+type FindCompanyResult struct {
+	// Company is the customer's company, archived ones included; nil when
+	// there is none.
+	Company *crm.Company
+	// Via says how it was found: "link" (the external link), "search" (by
+	// our customer ID property), or "" when it was not.
+	Via string
+	// Linked is set when an external link names a company: Company is nil
+	// when the CRM no longer has it at all.
+	Linked bool
+	// Baseline is what both sides held at the last sync or settlement.
+	Baseline store.Baseline `json:",omitempty"`
+}
+
+// FindCompany looks the company up by its link, else by our customer ID.
+func (a *Companies) FindCompany(ctx context.Context, in FindCompanyInput) (FindCompanyResult, error) {
+	return heartbeating(ctx, func(ctx context.Context) (FindCompanyResult, error) {
+		link, err := a.Store.GetLink(ctx, in.Integration, in.CustomerID, api.SystemCRM)
+		switch {
+		case err == nil:
+			c, err := a.Client.GetCompany(ctx, link.TargetID, in.Properties, true)
+			if isNotFound(err) {
+				return FindCompanyResult{Linked: true, Baseline: link.Baseline}, nil
+			}
+			if err != nil {
+				return FindCompanyResult{}, Classify(err)
+			}
+			return FindCompanyResult{Company: &c, Via: "link", Linked: true, Baseline: link.Baseline}, nil
+		case !errors.Is(err, store.ErrNotFound):
+			return FindCompanyResult{}, Classify(err)
+		}
+		c, err := a.search(ctx, in.CustomerID, in.Properties)
+		if err != nil || c == nil {
+			return FindCompanyResult{}, err
+		}
+		return FindCompanyResult{Company: c, Via: "search"}, nil
+	})
+}
+
+// search finds the company carrying our customer ID, if any.
+func (a *Companies) search(ctx context.Context, customerID string, properties []string) (*crm.Company, error) {
+	page, err := a.Client.SearchCompanies(ctx, crm.Query{
+		FilterGroups: []crm.FilterGroup{crm.Equals(crm.Properties{crm.PropCustomerID: customerID})},
+		Properties:   properties, Limit: 2,
+	})
+	if err != nil || len(page.Results) == 0 {
+		return nil, Classify(err)
+	}
+	return &page.Results[0], nil
+}
+
+// CreateCompanyInput holds a new company's properties.
+type CreateCompanyInput struct {
+	Integration string
+	CustomerID  string
+	WorkflowID  string
+	Properties  crm.Properties
+}
+
+// CreateCompany creates the customer's company and links it. HubSpot has no
+// idempotency keys: a company carrying our customer ID (created by an
+// attempt whose answer was lost) is taken instead of creating another.
+func (a *Companies) CreateCompany(ctx context.Context, in CreateCompanyInput) (crm.Company, error) {
+	return heartbeating(ctx, func(ctx context.Context) (crm.Company, error) {
+		props := crm.Properties{crm.PropCustomerID: in.CustomerID}
+		for k, v := range in.Properties {
+			props[k] = v
+		}
+		names := make([]string, 0, len(props))
+		for k := range props {
+			names = append(names, k)
+		}
+		existing, err := a.search(ctx, in.CustomerID, names)
+		if err != nil {
+			return crm.Company{}, err
+		}
+		var c crm.Company
+		if existing != nil {
+			c = *existing
+		} else if c, err = a.Client.CreateCompany(ctx, props); err != nil {
+			return c, Classify(err)
+		}
+		err = a.Store.SaveLink(ctx, store.Link{Integration: in.Integration, SourceKey: in.CustomerID, TargetSystem: api.SystemCRM,
+			TargetID: c.ID, WorkflowID: in.WorkflowID})
+		return c, Classify(err)
+	})
+}
+
+// UpdateCompanyInput holds the properties to write and those to read back.
+type UpdateCompanyInput struct {
+	CompanyID  string
+	Properties crm.Properties
+	Read       []string
+}
+
+// UpdateCompany writes the properties, then reads the company again, so that
+// an edit made in the CRM during the sync is seen, not lost.
+func (a *Companies) UpdateCompany(ctx context.Context, in UpdateCompanyInput) (crm.Company, error) {
+	return heartbeating(ctx, func(ctx context.Context) (crm.Company, error) {
+		if _, err := a.Client.UpdateCompany(ctx, in.CompanyID, in.Properties); err != nil {
+			return crm.Company{}, Classify(err)
+		}
+		c, err := a.Client.GetCompany(ctx, in.CompanyID, in.Read, true)
+		return c, Classify(err)
+	})
+}
+
+// ArchiveCompanyInput names the company to archive.
+type ArchiveCompanyInput struct {
+	CompanyID string
+}
+
+// ArchiveCompany archives the company; one archived already is no error.
+func (a *Companies) ArchiveCompany(ctx context.Context, in ArchiveCompanyInput) error {
+	err := a.Client.ArchiveCompany(ctx, in.CompanyID)
+	if isNotFound(err) {
+		return nil
+	}
+	return Classify(err)
+}
+
+func isNotFound(err error) bool {
+	var e *rest.Error
+	return errors.As(err, &e) && e.StatusCode == http.StatusNotFound
+}

@@ -1,0 +1,134 @@
+package crm
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/signalbox-dev/signalbox/connectors/rest"
+)
+
+// Company property names signalbox reads or writes. Those marked custom
+// must be created in HubSpot (single-line text) before use.
+const (
+	PropCompanyName    = "name"
+	PropDomain         = "domain"
+	PropAddress        = "address"
+	PropCity           = "city"
+	PropZip            = "zip"
+	PropCountry        = "country"
+	PropIndustry       = "industry"
+	PropLifecycleStage = "lifecyclestage"
+	PropOwnerID        = "hubspot_owner_id"
+	// PropCustomerID (custom) is signalbox's customer ID: it finds the
+	// company of a customer, and marks a company as one signalbox syncs.
+	PropCustomerID = "signalbox_customer_id"
+	// PropBillingEmail, PropPaymentTerms and PropCreditLimit are custom.
+	PropBillingEmail = "billing_email"
+	PropPaymentTerms = "payment_terms"
+	PropCreditLimit  = "credit_limit"
+	// PropLastModified is maintained by the CRM: when the company last changed.
+	PropLastModified = "hs_lastmodifieddate"
+)
+
+// Company is a CRM company.
+type Company struct {
+	ID         string     `json:"id"`
+	Properties Properties `json:"properties"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	UpdatedAt  time.Time  `json:"updatedAt"`
+	Archived   bool       `json:"archived"`
+}
+
+const companiesPath = "/crm/v3/objects/companies"
+
+// MaxBatch is the most records one batch request may carry.
+const MaxBatch = 100
+
+// Sort orders search results by a property.
+type Sort struct {
+	PropertyName string `json:"propertyName"`
+	Direction    string `json:"direction"` // ASCENDING or DESCENDING
+}
+
+// Query is one page of a search.
+type Query struct {
+	FilterGroups []FilterGroup `json:"filterGroups"`
+	Sorts        []Sort        `json:"sorts,omitempty"`
+	Properties   []string      `json:"properties"`
+	Limit        int           `json:"limit"`
+	After        string        `json:"after,omitempty"`
+}
+
+// CompanyPage is one page of search results; After is empty on the last.
+type CompanyPage struct {
+	Total   int
+	Results []Company
+	After   string
+}
+
+// SearchCompanies returns one page of the companies that match q.
+func (c *Client) SearchCompanies(ctx context.Context, q Query) (CompanyPage, error) {
+	var resp struct {
+		Total   int       `json:"total"`
+		Results []Company `json:"results"`
+		Paging  struct {
+			Next struct {
+				After string `json:"after"`
+			} `json:"next"`
+		} `json:"paging"`
+	}
+	err := c.api.Do(ctx, rest.Request{Method: http.MethodPost, Path: companiesPath + "/search", Body: q}, &resp)
+	return CompanyPage{Total: resp.Total, Results: resp.Results, After: resp.Paging.Next.After}, err
+}
+
+// CreateCompany creates a company.
+func (c *Client) CreateCompany(ctx context.Context, props Properties) (Company, error) {
+	var out Company
+	err := c.api.Do(ctx, rest.Request{Method: http.MethodPost, Path: companiesPath, Body: map[string]any{"properties": props}}, &out)
+	return out, err
+}
+
+// GetCompany reads a company with the named properties; archived ones too
+// when archived is set.
+func (c *Client) GetCompany(ctx context.Context, id string, properties []string, archived bool) (Company, error) {
+	q := url.Values{}
+	for _, p := range properties {
+		q.Add("properties", p)
+	}
+	if archived {
+		q.Set("archived", "true")
+	}
+	var out Company
+	err := c.api.Do(ctx, rest.Request{Method: http.MethodGet, Path: companiesPath + "/" + url.PathEscape(id) + "?" + q.Encode()}, &out)
+	return out, err
+}
+
+// UpdateCompany changes the given properties of a company and returns it as
+// the CRM holds it afterwards.
+func (c *Client) UpdateCompany(ctx context.Context, id string, props Properties) (Company, error) {
+	var out Company
+	err := c.api.Do(ctx, rest.Request{Method: http.MethodPatch, Path: companiesPath + "/" + url.PathEscape(id), Body: map[string]any{"properties": props}}, &out)
+	return out, err
+}
+
+// ArchiveCompany archives a company (HubSpot's DELETE).
+func (c *Client) ArchiveCompany(ctx context.Context, id string) error {
+	return c.api.Do(ctx, rest.Request{Method: http.MethodDelete, Path: companiesPath + "/" + url.PathEscape(id)}, nil)
+}
+
+// BatchReadCompanies reads up to MaxBatch companies by ID; IDs the CRM does
+// not know are left out.
+func (c *Client) BatchReadCompanies(ctx context.Context, ids, properties []string) ([]Company, error) {
+	inputs := make([]map[string]string, len(ids))
+	for i, id := range ids {
+		inputs[i] = map[string]string{"id": id}
+	}
+	var resp struct {
+		Results []Company `json:"results"`
+	}
+	err := c.api.Do(ctx, rest.Request{Method: http.MethodPost, Path: companiesPath + "/batch/read",
+		Body: map[string]any{"inputs": inputs, "properties": properties}}, &resp)
+	return resp.Results, err
+}
