@@ -199,3 +199,19 @@ func isNotFound(err error) bool {
 	var e *rest.Error
 	return errors.As(err, &e) && e.StatusCode == http.StatusNotFound
 }
+
+// ArchiveCustomerInput archives a customer at the version it was decided on.
+type ArchiveCustomerInput struct {
+	CustomerID string
+	IfVersion  int64
+}
+
+// ArchiveCustomer archives the customer (a person decided so); Stale if it
+// changed meanwhile.
+func (a *Customers) ArchiveCustomer(ctx context.Context, in ArchiveCustomerInput) (store.Customer, error) {
+	c, err := a.Store.SetCustomerArchived(ctx, in.CustomerID, in.IfVersion, true)
+	if errors.Is(err, store.ErrStale) {
+		return c, temporal.NewNonRetryableApplicationError("customer "+in.CustomerID+" changed in PostgreSQL since it was read", string(api.ErrorStale), nil)
+	}
+	return c, Classify(err)
+}

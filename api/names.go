@@ -282,6 +282,7 @@ type ExternalKey string
 // External IDs the integrations record.
 const (
 	ExternalCRMContact     ExternalKey = "crm"
+	ExternalCRMCompany     ExternalKey = "crm company"
 	ExternalInvoice        ExternalKey = "invoice"
 	ExternalStripeCustomer ExternalKey = "stripe customer"
 	ExternalStripeInvoice  ExternalKey = "stripe invoice"

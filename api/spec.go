@@ -20,8 +20,11 @@ type Spec struct {
 	Owner string
 	// Source and Target are the systems data flows between.
 	Source, Target string
-	Fields         []Field
-	Exceptions     []ExceptionSpec
+	// Editors names, by system, the team that works in it: it hears when a
+	// rule overrules its edit. Without one, the owner team hears.
+	Editors    map[string]string
+	Fields     []Field
+	Exceptions []ExceptionSpec
 }
 
 // Field is one mapped field and the system that owns its value.
@@ -103,6 +106,14 @@ func (s Spec) OwnedFields() []Field {
 		}
 	}
 	return out
+}
+
+// Editor is the team that works in system, or the owner team.
+func (s Spec) Editor(system string) string {
+	if team := s.Editors[system]; team != "" {
+		return team
+	}
+	return s.Owner
 }
 
 // Amendable lists the names of the fields an operator may amend.
@@ -195,6 +206,11 @@ func (s Spec) Check() error {
 			return fmt.Errorf("%s: the deadline action %s must also be an allowed decision", where, e.AtDeadline)
 		}
 	}
+	for system := range s.Editors {
+		if system != s.Source && system != s.Target {
+			return fmt.Errorf("spec %q: editors of %q, which is neither its source nor its target", s.Name, system)
+		}
+	}
 	for _, f := range s.Fields {
 		where := fmt.Sprintf("spec %q, field %s", s.Name, f.Name)
 		want := map[string]string{s.Source: DirToTarget, s.Target: DirToSource, OwnerBoth: DirTwoWay}[f.Owner]
@@ -236,7 +252,7 @@ func TechnicalExceptions(sla time.Duration) []ExceptionSpec {
 
 // Specs lists every integration.
 func Specs() []Spec {
-	return []Spec{LeadToCRMSpec(), InvoiceToBillingSpec()}
+	return []Spec{LeadToCRMSpec(), InvoiceToBillingSpec(), CustomerSyncSpec()}
 }
 
 // SpecByName returns the integration called name.

@@ -146,6 +146,6 @@ func TestDescribeText(t *testing.T) {
 		"deadline: reject after 14d", "choices: merge (", "ManuallyResolved"} {
 		require.Contains(t, out.String(), want)
 	}
-	require.Regexp(t, `\nemail +email +web-form +ask: Conflict with both values +yes `, out.String(), "columns widen with the longest field name")
-	require.Regexp(t, `\nphone +phone +web-form +ask: Conflict`, out.String(), "every field shows its rule, from the spec the workflow runs")
+	require.Regexp(t, `\nemail +email +web-form +to crm +ask: Conflict with both values +yes `, out.String(), "columns widen with the longest field name")
+	require.Regexp(t, `\nphone +phone +web-form +to crm +ask: Conflict`, out.String(), "every field shows its rule, from the spec the workflow runs")
 }

@@ -1,0 +1,95 @@
+package api
+
+import (
+	"slices"
+	"time"
+)
+
+// IntegrationCustomerSync is the name of the customer ↔ CRM company integration.
+const IntegrationCustomerSync = "customer-sync"
+
+// ArchivedInCRM is customer sync's own exception kind.
+const (
+	// ArchivedInCRM: the company of a customer was archived or deleted in the CRM.
+	ArchivedInCRM ExceptionKind = "ArchivedInCRM"
+)
+
+// Choices of customer sync's exceptions.
+const (
+	// A conflict: whose values win.
+	ChoiceKeepPostgres = "postgres"
+	ChoiceKeepCRM      = "crm"
+	// A company archived in the CRM: archive the customer too, or restore the company.
+	ChoiceArchiveCustomer = "archive-customer"
+	ChoiceRestoreCompany  = "restore-company"
+)
+
+// CustomerSyncSpec declares the customer sync: one customer record, kept
+// consistent between PostgreSQL and the CRM company, field by field.
+func CustomerSyncSpec() Spec {
+	const pg, crm = "postgres", SystemCRM
+	toCRM := func(name, prop string, rule string, required bool, about string) Field {
+		return Field{Name: name, TargetName: prop, Owner: pg, Direction: DirToTarget, Rule: rule, Required: required, Amendable: true, Description: about}
+	}
+	toPG := func(name, prop, about string) Field {
+		return Field{Name: name, TargetName: prop, Owner: crm, Direction: DirToSource, Rule: RuleOwnerWins, Amendable: true, Description: about}
+	}
+	both := func(name, prop, about string) Field {
+		return Field{Name: name, TargetName: prop, Owner: OwnerBoth, Direction: DirTwoWay, Rule: RuleLatestWins, Amendable: true, Description: about}
+	}
+	// Its own Conflict; and a refused write is retried or resolved, not
+	// amended (amend answers a Conflict).
+	var technical []ExceptionSpec
+	for _, e := range TechnicalExceptions(time.Hour) {
+		if e.Kind != Conflict {
+			e.Decisions = slices.DeleteFunc(slices.Clone(e.Decisions), func(a Action) bool { return a == ActionAmend })
+			technical = append(technical, e)
+		}
+	}
+	return Spec{
+		Name:         IntegrationCustomerSync,
+		WorkflowType: "CustomerSync",
+		Title:        "Customer ↔ CRM company",
+		Description: "Each customer in PostgreSQL is kept consistent with one CRM company, in both directions, field by field: " +
+			"each field's owner and rule decide an edit on either side, judged against the values last synced.",
+		Owner:   "finance",
+		Source:  pg,
+		Target:  crm,
+		Editors: map[string]string{pg: "finance", crm: "sales"},
+		Fields: []Field{
+			{Name: "id", TargetName: "signalbox_customer_id", Owner: pg, Required: true, Description: "written when the company is created; finds it (a custom company property)"},
+			toCRM("legalName", "name", RuleAsk, true, "the registered name, as invoices need it"),
+			toCRM("domain", "domain", RuleAsk, false, ""),
+			toCRM("billingEmail", "billing_email", RuleAsk, false, "a custom company property"),
+			toCRM("paymentTerms", "payment_terms", RuleOwnerWins, false, "finance's terms; a custom company property"),
+			toCRM("creditLimit", "credit_limit", RuleOwnerWins, false, "whole currency units; a custom company property"),
+			toPG("industry", "industry", "sales classifies accounts"),
+			toPG("lifecycleStage", "lifecyclestage", ""),
+			toPG("accountOwner", "hubspot_owner_id", "the sales rep (a HubSpot owner ID)"),
+			both("phone", "phone", ""),
+			both("addressLine1", "address", ""),
+			both("city", "city", ""),
+			both("postalCode", "zip", ""),
+			both("country", "country", "ISO 3166 alpha-2"),
+			{Name: "archived", Owner: pg, Description: "archiving the customer archives the company"},
+		},
+		Exceptions: append([]ExceptionSpec{
+			{Kind: ValidationFailed, Status: StatusBlocked, When: "the customer is missing in PostgreSQL",
+				Decisions: []Action{ActionRetry, ActionCancel}, SLA: 4 * time.Hour},
+			{Kind: Conflict, Status: StatusBlocked, When: "a field whose rule is ask was edited in the CRM, or a two-way field was edited on both sides since the last sync",
+				Decisions: []Action{ActionApprove, ActionAmend, ActionCancel},
+				Choices: []Choice{
+					{Name: ChoiceKeepPostgres, Description: "PostgreSQL's values win: written to the CRM"},
+					{Name: ChoiceKeepCRM, Description: "the CRM's values win: written to PostgreSQL"},
+				},
+				SLA: 8 * time.Hour},
+			{Kind: ArchivedInCRM, Status: StatusBlocked, When: "the company of an active customer was archived or deleted in the CRM",
+				Decisions: []Action{ActionApprove, ActionCancel},
+				Choices: []Choice{
+					{Name: ChoiceArchiveCustomer, Description: "archive the customer in PostgreSQL too"},
+					{Name: ChoiceRestoreCompany, Description: "create the company again and link it"},
+				},
+				SLA: 24 * time.Hour},
+		}, technical...),
+	}
+}

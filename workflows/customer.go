@@ -1,0 +1,413 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/signalbox-dev/signalbox/activities"
+	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/connectors/crm"
+	"github.com/signalbox-dev/signalbox/store"
+	"github.com/signalbox-dev/signalbox/workflows/fieldrules"
+	"github.com/signalbox-dev/signalbox/workflows/spine"
+)
+
+var _ = define(customerSync)
+
+var (
+	customerActivities *activities.Customers
+	companyActivities  *activities.Companies
+)
+
+// customerSync is the customer ↔ CRM company integration; api.CustomerSyncSpec
+// declares it.
+func customerSync() spine.Integration {
+	return spine.Integration{
+		Spec:     api.CustomerSyncSpec(),
+		Workflow: CustomerSync,
+		Activities: []spine.Activities{
+			spine.On(api.TaskQueueCRM, func(d spine.Deps) *activities.Companies { return &activities.Companies{Client: d.CRM, Store: d.Store} }),
+			spine.On(api.TaskQueueIntegrations, func(d spine.Deps) *activities.Customers { return &activities.Customers{Store: d.Store} }),
+		},
+		Intake: spine.Intake{Route: "POST /v1/customers/{id}/sync", Command: "customer", Usage: "ID", Check: checkCustomerToSync, Input: customerInput,
+			Bulk: "customers", Statuses: []string{"all"}, Keys: allCustomerIDs},
+	}
+}
+
+// CustomerSyncInput starts a CustomerSync item; the customer, whose ID is the
+// item's key, is read from PostgreSQL.
+type CustomerSyncInput struct {
+	api.ItemInput
+}
+
+func customerInput(_, startedBy string) any {
+	return CustomerSyncInput{ItemInput: api.ItemInput{StartedBy: startedBy}}
+}
+
+// checkCustomerToSync refuses unknown customers.
+func checkCustomerToSync(ctx context.Context, st spine.Records, id string) error {
+	_, err := st.GetCustomer(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return &spine.Refused{Status: http.StatusNotFound, Message: "no customer " + id}
+	case err != nil:
+		return &spine.Refused{Status: http.StatusServiceUnavailable, Message: "could not read the customer: PostgreSQL is unavailable; retry"}
+	}
+	return nil
+}
+
+// allCustomerIDs lists every customer's ID.
+func allCustomerIDs(ctx context.Context, st spine.Records, _ string) ([]string, error) {
+	var ids []string
+	for {
+		page, err := st.CustomerIDs(ctx, lastOf(ids), 1000)
+		if err != nil || len(page) == 0 {
+			return ids, err
+		}
+		ids = append(ids, page...)
+	}
+}
+
+func lastOf(ids []string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	return ids[len(ids)-1]
+}
+
+// CustomerSync keeps one customer and its CRM company consistent.
+func CustomerSync(ctx workflow.Context, in CustomerSyncInput) (api.Result, error) {
+	s := &customerRun{spec: api.CustomerSyncSpec()}
+	return spine.Run(ctx, customerSync(), in.ItemInput, spine.Hooks{Amend: s.amend}, s.run)
+}
+
+// maxRounds bounds how often one run syncs again because a side changed
+// while it wrote; each round reads both sides afresh.
+const maxRounds = 5
+
+// customerRun is the state of one CustomerSync run.
+type customerRun struct {
+	spec     api.Spec
+	customer store.Customer
+	company  *crm.Company
+	baseline store.Baseline
+	// conflicts are the fields a waiting Conflict is about; amendment the
+	// values an operator set for them (written to both sides).
+	conflicts []string
+	amendment map[string]string
+}
+
+// amend accepts values for the fields in conflict, all of them, each valid
+// for the customer.
+func (s *customerRun) amend(set map[string]string, apply bool) error {
+	if len(s.conflicts) == 0 {
+		return errors.New("nothing is in conflict: amend answers a Conflict")
+	}
+	for _, field := range s.conflicts {
+		if _, ok := set[field]; !ok {
+			return fmt.Errorf("set a value for every field in conflict: %s", strings.Join(s.conflicts, ", "))
+		}
+	}
+	for field := range set {
+		if !slices.Contains(s.conflicts, field) {
+			return fmt.Errorf("%s is not in conflict; amend only %s", field, strings.Join(s.conflicts, ", "))
+		}
+	}
+	if _, err := s.customer.With(set); err != nil {
+		return err
+	}
+	if apply {
+		s.amendment = set
+	}
+	return nil
+}
+
+// properties are the CRM properties the sync reads.
+func (s *customerRun) properties() []string {
+	props := []string{crm.PropCustomerID}
+	for _, f := range s.spec.SyncedFields() {
+		props = append(props, f.TargetName)
+	}
+	return props
+}
+
+// companyValues are the company's values of the synced fields, by field name.
+func (s *customerRun) companyValues() fieldrules.Values {
+	v := fieldrules.Values{}
+	for _, f := range s.spec.SyncedFields() {
+		if s.company != nil {
+			v[f.Name] = s.company.Properties[f.TargetName]
+		}
+	}
+	return v
+}
+
+// targetProperties maps field values to CRM properties.
+func (s *customerRun) targetProperties(values fieldrules.Values) crm.Properties {
+	props := crm.Properties{}
+	for _, f := range s.spec.SyncedFields() {
+		if v, ok := values[f.Name]; ok {
+			props[f.TargetName] = v
+		}
+	}
+	return props
+}
+
+func (s *customerRun) run(ctx workflow.Context, it *spine.Item) error {
+	if err := s.load(ctx, it); err != nil {
+		return err
+	}
+	var found activities.FindCompanyResult
+	err := it.Do(ctx, "find company", func(ctx workflow.Context) error {
+		in := activities.FindCompanyInput{Integration: api.IntegrationCustomerSync, CustomerID: it.Key(), Properties: s.properties()}
+		return it.Call(ctx, "Find the CRM company of customer "+it.Key(), companyActivities.FindCompany, in, &found)
+	})
+	if err != nil {
+		return err
+	}
+	s.company, s.baseline = found.Company, found.Baseline
+	gone := found.Linked && (s.company == nil || s.company.Archived)
+	switch {
+	case s.customer.Archived:
+		return s.archiveCompany(ctx, it)
+	case gone:
+		if done, err := s.companyGone(ctx, it); done || err != nil {
+			return err
+		}
+	case s.company == nil:
+		if err := s.createCompany(ctx, it); err != nil {
+			return err
+		}
+	}
+	it.SetExternalID(api.ExternalCRMCompany, s.company.ID)
+	for round := 1; ; round++ {
+		synced, err := s.syncRound(ctx, it)
+		if synced || err != nil {
+			return err
+		}
+		if round == maxRounds {
+			// Someone keeps editing while we write: the next run goes on.
+			it.Logger().Warn("customer keeps changing during its sync; stopping after the round limit", "rounds", maxRounds)
+			return nil
+		}
+	}
+}
+
+// load reads the customer, waiting for a person while it is missing.
+func (s *customerRun) load(ctx workflow.Context, it *spine.Item) error {
+	for {
+		err := it.Call(ctx, "Load customer "+it.Key()+" from PostgreSQL", customerActivities.LoadCustomer,
+			activities.LoadCustomerInput{CustomerID: it.Key()}, &s.customer)
+		if api.TypeOf(err) != api.ErrorNotFound {
+			return err
+		}
+		_, err = it.Raise(ctx, api.ValidationFailed, "no customer "+it.Key()+" in PostgreSQL; create it, then retry",
+			map[string]string{"id": "no customer " + it.Key() + " in PostgreSQL"})
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// syncRound decides every field three-way and writes what the rules allow,
+// asking a person where they say to. It reports whether both sides were
+// found in sync; after writing, the next round checks that they are.
+func (s *customerRun) syncRound(ctx workflow.Context, it *spine.Item) (bool, error) {
+	plan := fieldrules.Decide(s.spec, s.customer.Values(), s.companyValues(), s.baseline)
+	if len(plan.Conflicts) > 0 {
+		var err error
+		if plan, err = s.ask(ctx, it, plan); err != nil {
+			return false, err
+		}
+	}
+	if len(plan.ToTarget) == 0 && len(plan.ToSource) == 0 {
+		if !maps.Equal(plan.Baseline, s.baseline) {
+			return true, s.saveBaseline(ctx, it, plan.Baseline)
+		}
+		return true, nil
+	}
+	if len(plan.ToTarget) > 0 {
+		err := it.Do(ctx, "update company", func(ctx workflow.Context) error {
+			in := activities.UpdateCompanyInput{CompanyID: s.company.ID, Properties: s.targetProperties(plan.ToTarget), Read: s.properties()}
+			var c crm.Company
+			err := it.Call(ctx, "Update CRM company "+s.company.ID+": "+strings.Join(slices.Sorted(maps.Keys(plan.ToTarget)), ", "), companyActivities.UpdateCompany, in, &c)
+			if err == nil {
+				s.company = &c
+			}
+			return err
+		})
+		if err != nil {
+			return false, err
+		}
+	}
+	if len(plan.ToSource) > 0 {
+		in := activities.WriteCustomerInput{CustomerID: it.Key(), IfVersion: s.customer.Version, Set: plan.ToSource}
+		stale := false
+		err := it.Do(ctx, "write customer", func(ctx workflow.Context) error {
+			err := it.Call(ctx, "Write "+strings.Join(slices.Sorted(maps.Keys(plan.ToSource)), ", ")+" to customer "+it.Key(), customerActivities.WriteCustomer, in, &s.customer)
+			stale = api.TypeOf(err) == api.ErrorStale
+			if stale {
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return false, err
+		}
+		if stale {
+			// Edited in PostgreSQL while we decided: decide again on what it
+			// holds now (the CRM's side is as written, and re-read).
+			return false, s.load(ctx, it)
+		}
+	}
+	if err := s.saveBaseline(ctx, it, plan.Baseline); err != nil {
+		return false, err
+	}
+	return false, s.tellOverruled(ctx, it, plan.Overruled)
+}
+
+// ask raises Conflict for the fields the rules leave to a person, and plans
+// the decision: the kept side's values, or the person's, on both sides.
+func (s *customerRun) ask(ctx workflow.Context, it *spine.Item, plan fieldrules.Plan) (fieldrules.Plan, error) {
+	details := map[string]string{"company": s.company.ID}
+	s.conflicts = nil
+	for _, d := range plan.Conflicts {
+		s.conflicts = append(s.conflicts, d.Field)
+		details[d.Field] = fmt.Sprintf("PostgreSQL %q, CRM %q", d.Source, d.Target)
+		if d.Known {
+			details[d.Field] += fmt.Sprintf(", last synced %q", d.Base.Source)
+		}
+	}
+	summary := fmt.Sprintf("customer %s and CRM company %s were both edited, or an edit needs judgment: %s; approve the side to keep, or amend to other values",
+		it.Key(), s.company.ID, strings.Join(s.conflicts, ", "))
+	d, err := it.Raise(ctx, api.Conflict, summary, details)
+	if err != nil {
+		return plan, err
+	}
+	r := fieldrules.Resolution{Keep: s.spec.Target}
+	if d.Choice == api.ChoiceKeepPostgres {
+		r.Keep = s.spec.Source
+	}
+	if d.Action == api.ActionAmend {
+		r.Set = s.amendment
+	}
+	s.conflicts, s.amendment = nil, nil
+	return plan.Resolve(s.spec, r), nil
+}
+
+func (s *customerRun) saveBaseline(ctx workflow.Context, it *spine.Item, base store.Baseline) error {
+	link := store.Link{Integration: api.IntegrationCustomerSync, SourceKey: it.Key(), TargetSystem: api.SystemCRM, TargetID: s.company.ID,
+		WorkflowID: it.WorkflowID(), Baseline: base}
+	if err := it.Call(ctx, "Record what both sides hold", spineActivities.SaveBaseline, activities.SaveBaselineInput{Link: link}, nil); err != nil {
+		return err
+	}
+	s.baseline = base
+	return nil
+}
+
+// tellOverruled audits each edit a field's owner overruled, with both values,
+// and tells the team that works in the system edited.
+func (s *customerRun) tellOverruled(ctx workflow.Context, it *spine.Item, overruled []fieldrules.Overrule) error {
+	bySystem := map[string][]fieldrules.Overrule{}
+	for _, o := range overruled {
+		bySystem[o.Edited] = append(bySystem[o.Edited], o)
+	}
+	for _, system := range slices.Sorted(maps.Keys(bySystem)) {
+		var fields []string
+		details := map[string]any{"company": s.company.ID, "edited in": system}
+		values := map[string]string{}
+		for _, o := range bySystem[system] {
+			was, written := o.Target, o.Source
+			if system == s.spec.Source {
+				was, written = o.Source, o.Target
+			}
+			fields = append(fields, o.Field)
+			details[o.Field] = map[string]string{"edited": was, "written back": written}
+			values[o.Field] = was + "→" + written
+		}
+		reason := fmt.Sprintf("%s owns %s (rule owner-wins): the edit in %s was written back", s.owner(bySystem[system][0]), strings.Join(fields, ", "), system)
+		if err := it.Audit(ctx, "owner_wins", reason, details); err != nil {
+			return err
+		}
+		team := s.spec.Editor(system)
+		text := fmt.Sprintf("Customer %s: %s. The values are in the audit trail: signals show %s", it.Key(), reason, it.WorkflowID())
+		key := it.WorkflowID() + "/owner-wins/" + hashFields(values, fields)[:16]
+		if err := it.Notify(ctx, "tell "+team, team, "its edit was written back", text, key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *customerRun) owner(o fieldrules.Overrule) string {
+	if o.Edited == s.spec.Source {
+		return s.spec.Target
+	}
+	return s.spec.Source
+}
+
+// createCompany creates the customer's company with every value it may
+// hold, then records the baseline.
+func (s *customerRun) createCompany(ctx workflow.Context, it *spine.Item) error {
+	plan := fieldrules.Decide(s.spec, s.customer.Values(), fieldrules.Values{}, nil)
+	var c crm.Company
+	err := it.Do(ctx, "create company", func(ctx workflow.Context) error {
+		in := activities.CreateCompanyInput{Integration: api.IntegrationCustomerSync, CustomerID: it.Key(), WorkflowID: it.WorkflowID(),
+			Properties: s.targetProperties(plan.ToTarget)}
+		return it.Call(ctx, "Create the CRM company of customer "+it.Key(), companyActivities.CreateCompany, in, &c)
+	})
+	if err != nil {
+		return err
+	}
+	s.company = &c
+	return nil
+}
+
+// archiveCompany archives the company of an archived customer.
+func (s *customerRun) archiveCompany(ctx workflow.Context, it *spine.Item) error {
+	if s.company == nil || s.company.Archived {
+		return nil
+	}
+	it.SetExternalID(api.ExternalCRMCompany, s.company.ID)
+	err := it.Do(ctx, "archive company", func(ctx workflow.Context) error {
+		return it.Call(ctx, "Archive CRM company "+s.company.ID, companyActivities.ArchiveCompany, activities.ArchiveCompanyInput{CompanyID: s.company.ID}, nil)
+	})
+	if err != nil {
+		return err
+	}
+	return it.Audit(ctx, "archived_in_target", "customer "+it.Key()+" is archived: its CRM company "+s.company.ID+" was archived", map[string]any{"company": s.company.ID})
+}
+
+// companyGone asks the owner team what to do when the company of an active
+// customer was archived or deleted in the CRM: archive the customer too, or
+// restore the company (a new one, linked in its place). It reports whether
+// the item is done.
+func (s *customerRun) companyGone(ctx workflow.Context, it *spine.Item) (bool, error) {
+	what := "deleted"
+	details := map[string]string{}
+	if s.company != nil {
+		what = "archived"
+		details["company"] = s.company.ID
+	}
+	d, err := it.Raise(ctx, api.ArchivedInCRM, fmt.Sprintf("the CRM company of customer %s was %s in the CRM; approve %s to archive the customer too, or %s to create the company again",
+		it.Key(), what, api.ChoiceArchiveCustomer, api.ChoiceRestoreCompany), details)
+	if err != nil {
+		return true, err
+	}
+	if d.Choice == api.ChoiceArchiveCustomer {
+		err := it.Do(ctx, "archive customer", func(ctx workflow.Context) error {
+			return it.Call(ctx, "Archive customer "+it.Key()+" in PostgreSQL", customerActivities.ArchiveCustomer,
+				activities.ArchiveCustomerInput{CustomerID: it.Key(), IfVersion: s.customer.Version}, &s.customer)
+		})
+		return true, err
+	}
+	s.baseline = nil
+	return false, s.createCompany(ctx, it)
+}
