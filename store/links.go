@@ -72,18 +72,47 @@ func (s *Store) SaveManualRef(ctx context.Context, integration, sourceKey, targe
 
 // GetLink returns the link of (integration, source key, target system), or ErrNotFound.
 func (s *Store) GetLink(ctx context.Context, integration, sourceKey, targetSystem string) (Link, error) {
-	var l Link
-	err := s.db.QueryRow(ctx, `SELECT integration, source_key, target_system, target_id, synced_hash, workflow_id, synced_at,
-			baseline, manual_ref
+	l, err := scanLink(s.db.QueryRow(ctx, `SELECT `+linkColumns+`
 		FROM external_links WHERE integration = $1 AND source_key = $2 AND target_system = $3`,
-		integration, sourceKey, targetSystem).Scan(&l.Integration, &l.SourceKey, &l.TargetSystem, &l.TargetID, &l.SyncedHash,
-		&l.WorkflowID, &l.SyncedAt, &l.Baseline, &l.ManualRef)
+		integration, sourceKey, targetSystem))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Link{}, ErrNotFound
 	}
 	if err != nil {
 		return Link{}, fmt.Errorf("get link %s/%s: %w", integration, sourceKey, err)
 	}
-	l.SyncedAt = l.SyncedAt.UTC()
 	return l, nil
+}
+
+const linkColumns = `integration, source_key, target_system, target_id, synced_hash, workflow_id, synced_at, baseline, manual_ref`
+
+func scanLink(row pgx.Row) (Link, error) {
+	var l Link
+	err := row.Scan(&l.Integration, &l.SourceKey, &l.TargetSystem, &l.TargetID, &l.SyncedHash, &l.WorkflowID, &l.SyncedAt, &l.Baseline, &l.ManualRef)
+	l.SyncedAt = l.SyncedAt.UTC()
+	return l, err
+}
+
+// LinksOf returns the links of the source keys given (those that have one),
+// by source key.
+func (s *Store) LinksOf(ctx context.Context, integration, targetSystem string, sourceKeys []string) (map[string]Link, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+linkColumns+`
+		FROM external_links WHERE integration = $1 AND target_system = $2 AND source_key = ANY($3)`,
+		integration, targetSystem, sourceKeys)
+	if err != nil {
+		return nil, fmt.Errorf("get links of %s: %w", integration, err)
+	}
+	defer rows.Close()
+	out := map[string]Link{}
+	for rows.Next() {
+		l, err := scanLink(rows)
+		if err != nil {
+			return nil, fmt.Errorf("get links of %s: %w", integration, err)
+		}
+		out[l.SourceKey] = l
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("get links of %s: %w", integration, err)
+	}
+	return out, nil
 }

@@ -88,6 +88,13 @@ func TestLinks(t *testing.T) {
 	got, err := s.GetLink(ctx, "lead-to-crm", "l1", "crm")
 	require.NoError(t, err)
 	require.Equal(t, l, got)
+
+	other := l
+	other.SourceKey, other.TargetID = "l2", "102"
+	require.NoError(t, s.SaveLink(ctx, other))
+	links, err := s.LinksOf(ctx, "lead-to-crm", "crm", []string{"l1", "l2", "l3"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]store.Link{"l1": l, "l2": other}, links, "every key that has a link, and no other")
 }
 
 func TestNotificationsAreClaimedOnceAndRememberDelivery(t *testing.T) {
