@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -26,8 +27,29 @@ func main() {
 	}
 }
 
+// settings are config.Sandbox and the settings only the sandbox reads.
+type settings struct {
+	config.Sandbox
+
+	// SandboxCRMLimit limits the CRM API (contacts and companies) to this many
+	// requests in any one second, as HubSpot's secondly limit does; POST
+	// /_sandbox/limit changes it at run time. Default: 0, no limit.
+	SandboxCRMLimit int `split_words:"true" default:"0"`
+}
+
+// Validate checks every setting.
+func (s settings) Validate() error {
+	if err := s.Sandbox.Validate(); err != nil {
+		return err
+	}
+	if s.SandboxCRMLimit < 0 {
+		return config.Invalid("SIGNALBOX_SANDBOX_CRM_LIMIT", strconv.Itoa(s.SandboxCRMLimit), "must be 0 (no limit) or a positive number of requests per second")
+	}
+	return nil
+}
+
 func run() error {
-	var cfg config.Sandbox
+	var cfg settings
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
@@ -38,9 +60,15 @@ func run() error {
 	}
 	emu := emulator.NewServer(cfg.SandboxToken, cfg.SandboxSeed, plan, logger)
 	emu.SetStripeURL(cfg.SandboxStripeURL)
-	// Contacts live in memory; numbering from the clock keeps a restarted
-	// sandbox from reusing the IDs that external_links still hold.
-	emu.SetFirstContactID(int(time.Now().Unix()%100_000_000) * 10)
+	if err := emu.SetCRMLimit(cfg.SandboxCRMLimit); err != nil {
+		return fmt.Errorf("SIGNALBOX_SANDBOX_CRM_LIMIT: %w", err)
+	}
+	// Contacts and companies live in memory; numbering from the clock keeps a
+	// restarted sandbox from reusing the IDs that external_links still hold.
+	// Companies are numbered apart from contacts (11 digits against 10).
+	clock := int(time.Now().Unix()%100_000_000) * 10
+	emu.SetFirstContactID(clock)
+	emu.SetFirstCompanyID(20_000_000_000 + clock)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errs := make(chan error, 2)
@@ -65,7 +93,7 @@ func run() error {
 		go func() { errs <- srv.Serve(ln) }()
 	}
 	logger.Info("sandbox listening", "addr", cfg.SandboxAddr, "stripeAddr", cfg.SandboxStripeAddr, "stripeMock", cfg.SandboxStripeURL,
-		"seed", cfg.SandboxSeed, "faults", len(plan))
+		"seed", cfg.SandboxSeed, "faults", len(plan), "crmLimit", cfg.SandboxCRMLimit)
 	for range 2 {
 		if err := <-errs; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			stop()

@@ -33,10 +33,21 @@ type route struct {
 // crmRoutes and stripeRoutes are every emulated endpoint.
 var (
 	crmRoutes = []route{
-		{"POST /crm/v3/objects/contacts/search", "crm.search", func(s *Server) handler { return s.crmAuth(s.crmSearch) }},
-		{"POST /crm/v3/objects/contacts", "crm.create", func(s *Server) handler { return s.crmAuth(s.crmCreate) }},
-		{"GET /crm/v3/objects/contacts/{id}", "crm.get", func(s *Server) handler { return s.crmAuth(s.crmGet) }},
-		{"PATCH /crm/v3/objects/contacts/{id}", "crm.update", func(s *Server) handler { return s.crmAuth(s.crmUpdate) }},
+		{"POST /crm/v3/objects/contacts/search", "crm.search", crmRoute(contactsOf, (*Server).objSearch)},
+		{"POST /crm/v3/objects/contacts/batch/read", "crm.batch.read", crmRoute(contactsOf, (*Server).objBatchRead)},
+		{"POST /crm/v3/objects/contacts", "crm.create", crmRoute(contactsOf, (*Server).objCreate)},
+		{"GET /crm/v3/objects/contacts", "crm.list", crmRoute(contactsOf, (*Server).objList)},
+		{"GET /crm/v3/objects/contacts/{id}", "crm.get", crmRoute(contactsOf, (*Server).objGet)},
+		{"PATCH /crm/v3/objects/contacts/{id}", "crm.update", crmRoute(contactsOf, (*Server).objUpdate)},
+		{"POST /crm/v3/objects/companies/search", "crm.companies.search", crmRoute(companiesOf, (*Server).objSearch)},
+		{"POST /crm/v3/objects/companies/batch/read", "crm.companies.batch.read", crmRoute(companiesOf, (*Server).objBatchRead)},
+		{"POST /crm/v3/objects/companies/batch/create", "crm.companies.batch.create", crmRoute(companiesOf, (*Server).objBatchCreate)},
+		{"POST /crm/v3/objects/companies/batch/update", "crm.companies.batch.update", crmRoute(companiesOf, (*Server).objBatchUpdate)},
+		{"POST /crm/v3/objects/companies", "crm.companies.create", crmRoute(companiesOf, (*Server).objCreate)},
+		{"GET /crm/v3/objects/companies", "crm.companies.list", crmRoute(companiesOf, (*Server).objList)},
+		{"GET /crm/v3/objects/companies/{id}", "crm.companies.get", crmRoute(companiesOf, (*Server).objGet)},
+		{"PATCH /crm/v3/objects/companies/{id}", "crm.companies.update", crmRoute(companiesOf, (*Server).objUpdate)},
+		{"DELETE /crm/v3/objects/companies/{id}", "crm.companies.archive", crmRoute(companiesOf, (*Server).objArchive)},
 		{"POST /services/{team...}", "chat.post", func(s *Server) handler { return s.chatPost }},
 	}
 	stripeRoutes = []route{
@@ -52,6 +63,12 @@ var (
 )
 
 func forward(s *Server) handler { return s.stripeForward }
+
+// crmRoute makes a CRM route's handler: an objects API endpoint on one object
+// type's store, behind the bearer-token check.
+func crmRoute(of storeOf, endpoint func(*Server, storeOf) handler) func(*Server) handler {
+	return func(s *Server) handler { return s.crmAuth(endpoint(s, of)) }
+}
 
 // endpoints lists the names of every emulated endpoint.
 func endpoints() []string {
@@ -91,8 +108,11 @@ type Entry struct {
 	EarlyRetry bool `json:"earlyRetry,omitempty"`
 	// DuringBackoff is true when the request was sent while a Retry-After we gave
 	// any request of the same target was in force.
-	DuringBackoff bool  `json:"duringBackoff,omitempty"`
-	DurationMS    int64 `json:"durationMs"`
+	DuringBackoff bool `json:"duringBackoff,omitempty"`
+	// RateLimited is true when the vendor's request limit refused the request
+	// (with a 429), as opposed to an injected fault.
+	RateLimited bool  `json:"rateLimited,omitempty"`
+	DurationMS  int64 `json:"durationMs"`
 }
 
 // backoff is the time Retry-Afters cover: from when the first one was given
@@ -115,31 +135,35 @@ type handler func(r *http.Request, body []byte) result
 
 // Server hosts the emulators, the fault injection and the request log.
 type Server struct {
-	seed       int64
-	token      string
-	stripe     *stripeProxy
-	firstID    int
-	hangLimit  time.Duration
-	now        func() time.Time
-	log        *slog.Logger
-	mu         sync.Mutex
-	plan       Plan
-	attempts   map[string]int
-	notBefore  map[string]backoff
-	backoffs   map[string]backoff
-	entries    []Entry
-	inFlight   map[string]int
-	seq        int
-	earlyCount int
+	seed           int64
+	token          string
+	stripe         *stripeProxy
+	firstID        int
+	firstCompanyID int
+	hangLimit      time.Duration
+	now            func() time.Time
+	log            *slog.Logger
+	mu             sync.Mutex
+	plan           Plan
+	attempts       map[string]int
+	notBefore      map[string]backoff
+	backoffs       map[string]backoff
+	entries        []Entry
+	inFlight       map[string]int
+	seq            int
+	earlyCount     int
 	// duringBackoff counts, per target, requests sent while it was backing off.
 	duringBackoff map[string]int
 	crm           *crmState
 	chat          *chatState
+	// crmLimit is the CRM API's request limit (HubSpot's secondly limit).
+	crmLimit rateLimiter
 }
 
 // NewServer returns a sandbox with the given CRM token, fault seed and plan.
 func NewServer(token string, seed int64, plan Plan, logger *slog.Logger) *Server {
-	s := &Server{seed: seed, token: token, hangLimit: 2 * time.Minute, now: time.Now, log: logger, plan: plan, stripe: &stripeProxy{}, firstID: 101}
+	s := &Server{seed: seed, token: token, hangLimit: 2 * time.Minute, now: time.Now, log: logger, plan: plan, stripe: &stripeProxy{},
+		firstID: 101, firstCompanyID: 1_000_001}
 	s.resetLocked()
 	return s
 }
@@ -153,8 +177,9 @@ func (s *Server) resetLocked() {
 	s.seq = 0
 	s.earlyCount = 0
 	s.duringBackoff = map[string]int{}
-	s.crm = newCRMState(s.firstID)
+	s.crm = newCRMState(s.firstID, s.firstCompanyID)
 	s.chat = newChatState()
+	s.crmLimit.window = nil
 }
 
 // SetFirstContactID makes the CRM number its contacts from n (after a reset
@@ -164,7 +189,17 @@ func (s *Server) SetFirstContactID(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.firstID = n
-	s.crm.nextID = n
+	s.crm.contacts.nextID = n
+}
+
+// SetFirstCompanyID makes the CRM number its companies from n (after a reset
+// too), for the same reason as SetFirstContactID. Numbering companies apart
+// from contacts makes a contact's ID used as a company's answer 404.
+func (s *Server) SetFirstCompanyID(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.firstCompanyID = n
+	s.crm.companies.nextID = n
 }
 
 // Handler routes every request.
@@ -176,6 +211,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /_sandbox/requests", s.getRequests)
 	mux.HandleFunc("GET /_sandbox/stats", s.getStats)
 	mux.HandleFunc("GET /_sandbox/contacts", s.getContacts)
+	mux.HandleFunc("GET /_sandbox/companies", s.getCompanies)
+	mux.HandleFunc("POST /_sandbox/companies", s.personCreatesCompany)
+	mux.HandleFunc("POST /_sandbox/companies/{id}/edit", s.personEditsCompany)
+	mux.HandleFunc("POST /_sandbox/companies/{id}/restore", s.personRestoresCompany)
+	mux.HandleFunc("DELETE /_sandbox/companies/{id}", s.personArchivesCompany)
+	mux.HandleFunc("GET /_sandbox/limit", s.getLimit)
+	mux.HandleFunc("POST /_sandbox/limit", s.setLimit)
 	mux.HandleFunc("GET /_sandbox/messages", s.getMessages)
 	mux.HandleFunc("GET /_sandbox/faults", s.getFaults)
 	mux.HandleFunc("POST /_sandbox/faults", s.setFaults)
@@ -196,8 +238,8 @@ func (s *Server) StripeHandler() http.Handler {
 	return mux
 }
 
-// emulate wraps an emulator handler with the request log, fault injection and
-// Retry-After accounting.
+// emulate wraps an emulator handler with the request log, the vendor's request
+// limit, fault injection and Retry-After accounting.
 func (s *Server) emulate(endpoint string, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
@@ -232,10 +274,15 @@ func (s *Server) emulate(endpoint string, h handler) http.Handler {
 			during = true
 			s.duringBackoff[targetOf(endpoint)]++
 		}
+		limited := s.overLimitLocked(endpoint, identity)
+		if limited {
+			inj = Injection{}
+		}
 		s.mu.Unlock()
 
 		entry := Entry{At: start, SentAt: sentAt, Endpoint: endpoint, Method: r.Method, Path: r.URL.Path, Identity: identity,
-			Attempt: attempt, IdempotencyKey: key, Fault: inj.Kind, AfterEffect: inj.AfterEffect, EarlyRetry: early, DuringBackoff: during}
+			Attempt: attempt, IdempotencyKey: key, Fault: inj.Kind, AfterEffect: inj.AfterEffect, EarlyRetry: early, DuringBackoff: during,
+			RateLimited: limited}
 		defer func() {
 			entry.DurationMS = s.now().Sub(start).Milliseconds()
 			s.record(entry)
@@ -246,6 +293,12 @@ func (s *Server) emulate(endpoint string, h handler) http.Handler {
 			s.mu.Unlock()
 		}()
 
+		if limited {
+			w.Header().Set("Retry-After", "1")
+			entry.Status = http.StatusTooManyRequests
+			s.writeResult(w, endpoint, result{status: http.StatusTooManyRequests, body: hubspotRateLimit()})
+			return
+		}
 		if fault.Latency > 0 {
 			select {
 			case <-time.After(time.Duration(fault.Latency)):
@@ -266,6 +319,34 @@ func (s *Server) emulate(endpoint string, h handler) http.Handler {
 		entry.Status = res.status
 		s.writeResult(w, endpoint, res)
 	})
+}
+
+// overLimitLocked reports whether the vendor's request limit refuses a request
+// arriving now; a refused request is promised a retry a second later. Only the
+// CRM has a limit.
+func (s *Server) overLimitLocked(endpoint, identity string) bool {
+	if targetOf(endpoint) != "crm" {
+		return false
+	}
+	now := s.now()
+	if s.crmLimit.allow(now) {
+		return false
+	}
+	s.promiseLocked(endpoint, identity, now, now.Add(time.Second))
+	return true
+}
+
+// promiseLocked records a Retry-After given at now until notBefore: a retry
+// of the request before then is early, and the target's requests meanwhile
+// come while it should be backing off.
+func (s *Server) promiseLocked(endpoint, identity string, now, notBefore time.Time) {
+	s.notBefore[endpoint+" "+identity] = backoff{from: now, until: notBefore}
+	target := targetOf(endpoint)
+	if b := s.backoffs[target]; now.Before(b.until) {
+		s.backoffs[target] = backoff{from: b.from, until: later(b.until, notBefore)}
+	} else {
+		s.backoffs[target] = backoff{from: now, until: notBefore}
+	}
 }
 
 // inject misbehaves as inj says and returns the status sent (0 for none).
@@ -289,16 +370,14 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, endpoint, identi
 			header = strconv.Itoa(secs)
 		}
 		s.mu.Lock()
-		s.notBefore[endpoint+" "+identity] = backoff{from: now, until: notBefore}
-		target := targetOf(endpoint)
-		if b := s.backoffs[target]; now.Before(b.until) {
-			s.backoffs[target] = backoff{from: b.from, until: later(b.until, notBefore)}
-		} else {
-			s.backoffs[target] = backoff{from: now, until: notBefore}
-		}
+		s.promiseLocked(endpoint, identity, now, notBefore)
 		s.mu.Unlock()
 		w.Header().Set("Retry-After", header)
-		s.writeResult(w, endpoint, result{status: http.StatusTooManyRequests, body: errorBody(endpoint, "You have reached your secondly limit.")})
+		body := errorBody(endpoint, "You have reached your secondly limit.")
+		if targetOf(endpoint) == "crm" {
+			body = hubspotRateLimit()
+		}
+		s.writeResult(w, endpoint, result{status: http.StatusTooManyRequests, body: body})
 		return http.StatusTooManyRequests
 	case "5xx", "down":
 		s.writeResult(w, endpoint, result{status: inj.Status, body: errorBody(endpoint, "internal error (injected by the sandbox)")})
@@ -379,6 +458,10 @@ func (s *Server) record(e Entry) {
 }
 
 func (s *Server) writeResult(w http.ResponseWriter, endpoint string, res result) {
+	if res.status == http.StatusNoContent {
+		w.WriteHeader(res.status)
+		return
+	}
 	if raw, ok := res.body.([]byte); ok {
 		w.Header().Set("Content-Type", res.contentType)
 		w.WriteHeader(res.status)
@@ -439,8 +522,13 @@ type Stats struct {
 	RequestsDuringBackoff map[string]int `json:"requestsDuringBackoff"`
 	// InFlight counts requests being answered now (a hung one stays here).
 	InFlight map[string]int `json:"inFlight"`
-	Contacts int            `json:"contacts"`
-	Messages int            `json:"messages"`
+	// RateLimited counts, per target, requests its request limit refused.
+	RateLimited map[string]int `json:"rateLimited"`
+	Contacts    int            `json:"contacts"`
+	// Companies counts live companies, ArchivedCompanies those in the recycling bin.
+	Companies         int `json:"companies"`
+	ArchivedCompanies int `json:"archivedCompanies"`
+	Messages          int `json:"messages"`
 	// DuplicateMessages counts chat messages delivered again under a key already delivered.
 	DuplicateMessages int `json:"duplicateMessages"`
 }
@@ -450,7 +538,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{Requests: map[string]int{}, Effects: map[string]int{}, Faults: map[string]int{}, EarlyRetries: s.earlyCount,
-		RequestsDuringBackoff: maps.Clone(s.duringBackoff), InFlight: map[string]int{}}
+		RequestsDuringBackoff: maps.Clone(s.duringBackoff), InFlight: map[string]int{}, RateLimited: map[string]int{}}
 	for e, n := range s.inFlight {
 		if n > 0 {
 			st.InFlight[e] = n
@@ -464,8 +552,12 @@ func (s *Server) Stats() Stats {
 		if e.Fault != "" {
 			st.Faults[e.Endpoint+" "+e.Fault]++
 		}
+		if e.RateLimited {
+			st.RateLimited[targetOf(e.Endpoint)]++
+		}
 	}
-	st.Contacts = len(s.crm.contacts)
+	st.Contacts = len(s.crm.contacts.objects)
+	st.Companies, st.ArchivedCompanies = s.crm.companies.count()
 	st.Messages = len(s.chat.messages)
 	st.DuplicateMessages = s.chat.duplicates()
 	return st

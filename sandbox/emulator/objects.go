@@ -1,0 +1,348 @@
+package emulator
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// This file is the CRM's generic object store: objects of one type with
+// properties, as HubSpot's CRM v3 objects API keeps contacts, companies and the
+// rest. Every method expects the server's mutex to be held.
+
+// propKind says how a property's values compare in filters and sorts.
+type propKind int
+
+const (
+	kindText propKind = iota
+	kindNumber
+	kindDate
+)
+
+// Properties HubSpot maintains on every object; requests cannot set them.
+const (
+	propObjectID   = "hs_object_id"
+	propCreateDate = "createdate"
+)
+
+// hubspotTime is how HubSpot writes times: RFC 3339, UTC, milliseconds.
+const hubspotTime = "2006-01-02T15:04:05.000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(hubspotTime) }
+
+// objectType describes one CRM object type as HubSpot defines it.
+type objectType struct {
+	// name is the type's path segment ("companies"); label is its name in
+	// HubSpot's batch errors ("COMPANY").
+	name, label string
+	// writable are the properties a request may set; HubSpot refuses others.
+	writable map[string]bool
+	// kinds are the properties that are not plain text.
+	kinds map[string]propKind
+	// defaults are returned when a request names no properties.
+	defaults []string
+	// always are returned besides the properties a request names.
+	always []string
+	// modified names the last-modified property: lastmodifieddate on
+	// contacts, hs_lastmodifieddate on the other objects.
+	modified string
+	// searchable are the properties a search's free-text query looks in.
+	searchable []string
+	// unique names a property no two live objects may share (a contact's
+	// email); conflict is HubSpot's message when one would.
+	unique   string
+	conflict func(existingID string) string
+	// touchUnchanged bumps the last-modified date on an update that changes
+	// no value.
+	touchUnchanged bool
+	// check validates values beyond their property names.
+	check func(props map[string]string) *result
+}
+
+func (t *objectType) kind(prop string) propKind { return t.kinds[prop] }
+
+// maintained reports whether HubSpot, not the request, sets prop.
+func (t *objectType) maintained(prop string) bool {
+	return prop == propObjectID || prop == propCreateDate || prop == t.modified
+}
+
+// object is one stored CRM object.
+type object struct {
+	id                           string
+	props                        map[string]string
+	created, updated, archivedAt time.Time
+	archived                     bool
+}
+
+// objectView is an object as the API returns it.
+type objectView struct {
+	ID         string            `json:"id"`
+	Properties map[string]string `json:"properties"`
+	CreatedAt  string            `json:"createdAt"`
+	UpdatedAt  string            `json:"updatedAt"`
+	Archived   bool              `json:"archived"`
+	ArchivedAt string            `json:"archivedAt,omitempty"`
+}
+
+// objectStore holds the objects of one type.
+type objectStore struct {
+	typ     *objectType
+	nextID  int
+	objects map[string]*object
+	// index maps the lower-cased unique value of each live object to its ID.
+	index map[string]string
+}
+
+func newObjectStore(typ *objectType, firstID int) *objectStore {
+	return &objectStore{typ: typ, nextID: firstID, objects: map[string]*object{}, index: map[string]string{}}
+}
+
+// value is a property's value, the maintained ones included.
+func (st *objectStore) value(o *object, prop string) (string, bool) {
+	switch prop {
+	case propObjectID:
+		return o.id, true
+	case propCreateDate:
+		return formatTime(o.created), true
+	case st.typ.modified:
+		return formatTime(o.updated), true
+	}
+	v, ok := o.props[prop]
+	return v, ok
+}
+
+// view returns the object with the named properties (the type's defaults when
+// none are named) and those HubSpot always returns; unknown names are ignored,
+// as HubSpot ignores them.
+func (st *objectStore) view(o *object, names []string) objectView {
+	if len(names) == 0 {
+		names = st.typ.defaults
+	}
+	out := objectView{ID: o.id, Properties: map[string]string{}, CreatedAt: formatTime(o.created), UpdatedAt: formatTime(o.updated), Archived: o.archived}
+	if o.archived {
+		out.ArchivedAt = formatTime(o.archivedAt)
+	}
+	for _, n := range append(slices.Clone(names), st.typ.always...) {
+		if v, ok := st.value(o, n); ok {
+			out.Properties[n] = v
+		}
+	}
+	return out
+}
+
+// fullView returns the object with every property it has.
+func (st *objectStore) fullView(o *object) objectView {
+	return st.view(o, slices.Sorted(maps.Keys(o.props)))
+}
+
+// get returns the object with the ID, or nil; archived chooses between live
+// and archived objects, as HubSpot's archived parameter does.
+func (st *objectStore) get(id string, archived bool) *object {
+	if o, ok := st.objects[id]; ok && o.archived == archived {
+		return o
+	}
+	return nil
+}
+
+// lookup finds an object by idProperty (its ID when empty), or returns nil.
+func (st *objectStore) lookup(idProperty, id string, archived bool) *object {
+	switch idProperty {
+	case "", propObjectID:
+		return st.get(id, archived)
+	case st.typ.unique:
+		if !archived {
+			return st.get(st.index[strings.ToLower(id)], false)
+		}
+	}
+	for _, o := range st.sorted() {
+		if v, ok := st.value(o, idProperty); ok && o.archived == archived && strings.EqualFold(v, id) {
+			return o
+		}
+	}
+	return nil
+}
+
+// sorted lists every object, archived ones included, by ID.
+func (st *objectStore) sorted() []*object {
+	out := slices.Collect(maps.Values(st.objects))
+	slices.SortFunc(out, func(a, b *object) int { return compareIDs(a.id, b.id) })
+	return out
+}
+
+// compareIDs orders numeric IDs by number.
+func compareIDs(a, b string) int {
+	x, _ := strconv.ParseInt(a, 10, 64)
+	y, _ := strconv.ParseInt(b, 10, 64)
+	if x != y {
+		return compareInts(x, y)
+	}
+	return strings.Compare(a, b)
+}
+
+func compareInts(x, y int64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+// validate checks a create or update the way HubSpot does: known, writable
+// properties with valid values.
+func (st *objectStore) validate(props map[string]string) *result {
+	for _, name := range slices.Sorted(maps.Keys(props)) {
+		if st.typ.maintained(name) {
+			return invalidProperty(name, "READ_ONLY_VALUE", fmt.Sprintf("%s is a read only property; its value cannot be set.", name))
+		}
+		if !st.typ.writable[name] {
+			return &result{status: http.StatusBadRequest, body: hubspotError("VALIDATION_ERROR", fmt.Sprintf("Property \"%s\" does not exist", name))}
+		}
+		if v := props[name]; v != "" && st.typ.kind(name) == kindNumber {
+			if _, err := strconv.ParseFloat(v, 64); err != nil {
+				return invalidProperty(name, "INVALID_LONG", fmt.Sprintf("%s was not a valid number.", v))
+			}
+		}
+	}
+	if st.typ.check != nil {
+		return st.typ.check(props)
+	}
+	return nil
+}
+
+// invalidProperty is HubSpot's 400 for a property value it refuses.
+func invalidProperty(name, code, message string) *result {
+	msg := fmt.Sprintf(`Property values were not valid: [{"isValid":false,"message":"%s","error":"%s","name":"%s"}]`, message, code, name)
+	return &result{status: http.StatusBadRequest, body: hubspotError("VALIDATION_ERROR", msg)}
+}
+
+// clash returns the ID of another live object holding props' unique value.
+func (st *objectStore) clash(props map[string]string, self string) (string, bool) {
+	if st.typ.unique == "" {
+		return "", false
+	}
+	v, ok := props[st.typ.unique]
+	if !ok || v == "" {
+		return "", false
+	}
+	id, taken := st.index[strings.ToLower(v)]
+	return id, taken && id != self
+}
+
+func (st *objectStore) conflict(id string) *result {
+	return &result{status: http.StatusConflict, body: hubspotError("CONFLICT", st.typ.conflict(id))}
+}
+
+// checkCreate validates a create, uniqueness included.
+func (st *objectStore) checkCreate(props map[string]string) *result {
+	if bad := st.validate(props); bad != nil {
+		return bad
+	}
+	if id, taken := st.clash(props, ""); taken {
+		return st.conflict(id)
+	}
+	return nil
+}
+
+// create validates props and stores a new object made at now.
+func (st *objectStore) create(props map[string]string, now time.Time) (*object, *result) {
+	if bad := st.checkCreate(props); bad != nil {
+		return nil, bad
+	}
+	return st.insert(props, now), nil
+}
+
+// insert stores a new object without validating it.
+func (st *objectStore) insert(props map[string]string, now time.Time) *object {
+	now = now.UTC().Truncate(time.Millisecond)
+	o := &object{id: strconv.Itoa(st.nextID), props: maps.Clone(props), created: now, updated: now}
+	st.nextID++
+	st.objects[o.id] = o
+	st.indexObject(o)
+	return o
+}
+
+func (st *objectStore) indexObject(o *object) {
+	if v := o.props[st.typ.unique]; st.typ.unique != "" && v != "" {
+		st.index[strings.ToLower(v)] = o.id
+	}
+}
+
+func (st *objectStore) unindexObject(o *object) {
+	if v := strings.ToLower(o.props[st.typ.unique]); st.typ.unique != "" && st.index[v] == o.id {
+		delete(st.index, v)
+	}
+}
+
+// checkUpdate validates an update of o, uniqueness included.
+func (st *objectStore) checkUpdate(o *object, props map[string]string) *result {
+	if bad := st.validate(props); bad != nil {
+		return bad
+	}
+	if id, taken := st.clash(props, o.id); taken {
+		return st.conflict(id)
+	}
+	return nil
+}
+
+// update validates and applies props to o at now; it reports whether the
+// object's state changed (its last-modified date included).
+func (st *objectStore) update(o *object, props map[string]string, now time.Time) (bool, *result) {
+	if bad := st.checkUpdate(o, props); bad != nil {
+		return false, bad
+	}
+	return st.apply(o, props, now, st.typ.touchUnchanged), nil
+}
+
+// apply sets props on o without validating them and bumps its last-modified
+// date when a value changed or touch is set; it reports whether it did.
+func (st *objectStore) apply(o *object, props map[string]string, now time.Time, touch bool) bool {
+	st.unindexObject(o)
+	changed := false
+	for k, v := range props {
+		if old, ok := o.props[k]; !ok || old != v {
+			o.props[k] = v
+			changed = true
+		}
+	}
+	st.indexObject(o)
+	if changed || touch {
+		o.updated = now.UTC().Truncate(time.Millisecond)
+	}
+	return changed || touch
+}
+
+// archive moves o to the recycling bin at now.
+func (st *objectStore) archive(o *object, now time.Time) {
+	now = now.UTC().Truncate(time.Millisecond)
+	st.unindexObject(o)
+	o.archived, o.archivedAt, o.updated = true, now, now
+}
+
+// restore brings o back from the recycling bin at now. It refuses when a live
+// object took o's unique value meanwhile.
+func (st *objectStore) restore(o *object, now time.Time) *result {
+	if id, taken := st.clash(o.props, o.id); taken {
+		return st.conflict(id)
+	}
+	o.archived, o.archivedAt, o.updated = false, time.Time{}, now.UTC().Truncate(time.Millisecond)
+	st.indexObject(o)
+	return nil
+}
+
+// count returns how many objects are live and how many archived.
+func (st *objectStore) count() (live, archived int) {
+	for _, o := range st.objects {
+		if o.archived {
+			archived++
+		} else {
+			live++
+		}
+	}
+	return live, archived
+}
