@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -214,4 +216,165 @@ func (a *Customers) ArchiveCustomer(ctx context.Context, in ArchiveCustomerInput
 		return c, temporal.NewNonRetryableApplicationError("customer "+in.CustomerID+" changed in PostgreSQL since it was read", string(api.ErrorStale), nil)
 	}
 	return c, Classify(err)
+}
+
+// TriageCustomersInput pages through the customers changed since a time.
+type TriageCustomersInput struct {
+	Integration string
+	// Fields are the synced fields, compared with the baseline.
+	Fields []string
+	Since  time.Time
+	After  store.Cursor
+	Limit  int
+}
+
+// TriageCustomersResult says which of a page of changed customers need a
+// sync: those whose values differ from what was last synced (or that were
+// never synced, or were archived). Our own writes equal the baseline, so
+// they start nothing.
+type TriageCustomersResult struct {
+	Keys []string
+	Seen int
+	// Next continues after this page; Last is the newest change seen.
+	Next store.Cursor
+	Last time.Time
+	Done bool
+}
+
+// TriageCustomers reads one page of changed customers and their baselines.
+func (a *Customers) TriageCustomers(ctx context.Context, in TriageCustomersInput) (TriageCustomersResult, error) {
+	page, err := a.Store.CustomersChangedSince(ctx, in.Since, in.After, in.Limit)
+	if err != nil {
+		return TriageCustomersResult{}, Classify(err)
+	}
+	r := TriageCustomersResult{Seen: len(page), Next: in.After, Done: len(page) < in.Limit}
+	if len(page) == 0 {
+		return r, nil
+	}
+	ids := make([]string, len(page))
+	for i, c := range page {
+		ids[i] = c.ID
+	}
+	links, err := a.Store.LinksOf(ctx, in.Integration, api.SystemCRM, ids)
+	if err != nil {
+		return TriageCustomersResult{}, Classify(err)
+	}
+	for _, c := range page {
+		link, linked := links[c.ID]
+		if !linked || c.Archived || differs(c.Values(), link.Baseline, in.Fields, func(s store.Settled) string { return s.Source }) {
+			r.Keys = append(r.Keys, c.ID)
+		}
+	}
+	last := page[len(page)-1]
+	r.Next, r.Last = store.Cursor{UpdatedAt: last.UpdatedAt, ID: last.ID}, last.UpdatedAt
+	return r, nil
+}
+
+// differs reports whether any field's value differs from its side of the
+// baseline, or has none.
+func differs(values map[string]string, base store.Baseline, fields []string, side func(store.Settled) string) bool {
+	for _, f := range fields {
+		settled, ok := base[f]
+		if !ok || values[f] != side(settled) {
+			return true
+		}
+	}
+	return false
+}
+
+// TriageCompaniesInput pages through the companies changed since a time.
+type TriageCompaniesInput struct {
+	Integration string
+	// Properties maps each synced field to its company property.
+	Properties map[string]string
+	Since      time.Time
+	After      string
+	Limit      int
+}
+
+// TriageCompaniesResult says which customers' companies changed in a way
+// that needs a sync.
+type TriageCompaniesResult struct {
+	// Keys are the customer IDs to sync; Unknown the companies that carry no
+	// customer ID (created in the CRM).
+	Keys, Unknown []string
+	Seen          int
+	Next          string
+	Last          time.Time
+	Done          bool
+}
+
+// TriageCompanies searches one page of the companies modified since Since,
+// oldest first, and compares each with its customer's baseline.
+func (a *Companies) TriageCompanies(ctx context.Context, in TriageCompaniesInput) (TriageCompaniesResult, error) {
+	return heartbeating(ctx, func(ctx context.Context) (TriageCompaniesResult, error) {
+		props := []string{crm.PropCustomerID, crm.PropLastModified}
+		for _, p := range in.Properties {
+			props = append(props, p)
+		}
+		page, err := a.Client.SearchCompanies(ctx, crm.Query{
+			FilterGroups: []crm.FilterGroup{{Filters: []crm.Filter{{PropertyName: crm.PropLastModified, Operator: "GTE",
+				Value: strconv.FormatInt(in.Since.UnixMilli(), 10)}}}},
+			Sorts:      []crm.Sort{{PropertyName: crm.PropLastModified, Direction: "ASCENDING"}},
+			Properties: props, Limit: in.Limit, After: in.After,
+		})
+		if err != nil {
+			return TriageCompaniesResult{}, Classify(err)
+		}
+		r := TriageCompaniesResult{Seen: len(page.Results), Next: page.After, Done: page.After == ""}
+		var ids []string
+		for _, c := range page.Results {
+			if id := c.Properties[crm.PropCustomerID]; id != "" {
+				ids = append(ids, id)
+			}
+		}
+		links, err := a.Store.LinksOf(ctx, in.Integration, api.SystemCRM, ids)
+		if err != nil {
+			return TriageCompaniesResult{}, Classify(err)
+		}
+		for _, c := range page.Results {
+			if t, err := time.Parse(time.RFC3339, c.Properties[crm.PropLastModified]); err == nil && t.After(r.Last) {
+				r.Last = t
+			}
+			id := c.Properties[crm.PropCustomerID]
+			if id == "" {
+				r.Unknown = append(r.Unknown, c.ID)
+				continue
+			}
+			values := map[string]string{}
+			fields := make([]string, 0, len(in.Properties))
+			for field, prop := range in.Properties {
+				values[field] = c.Properties[prop]
+				fields = append(fields, field)
+			}
+			link, linked := links[id]
+			if !linked || link.TargetID != c.ID || differs(values, link.Baseline, fields, func(s store.Settled) string { return s.Target }) {
+				r.Keys = append(r.Keys, id)
+			}
+		}
+		return r, nil
+	})
+}
+
+// WatermarkInput names a watermark; At is where to move it.
+type WatermarkInput struct {
+	Name string
+	At   time.Time
+}
+
+// WatermarkResult is a watermark's time; Set is false when it has none yet.
+type WatermarkResult struct {
+	At  time.Time
+	Set bool
+}
+
+// Watermark reads how far a poll has handed changes off.
+func (a *Customers) Watermark(ctx context.Context, in WatermarkInput) (WatermarkResult, error) {
+	at, ok, err := a.Store.Watermark(ctx, in.Name)
+	return WatermarkResult{At: at, Set: ok}, Classify(err)
+}
+
+// AdvanceWatermark moves a watermark forward (never back).
+func (a *Customers) AdvanceWatermark(ctx context.Context, in WatermarkInput) error {
+	return Classify(a.Store.AdvanceWatermark(ctx, in.Name, in.At))
 }

@@ -28,6 +28,9 @@ const (
 	UpdateDecide = "decide"
 	// SignalDecision delivers a Decision without an answer (Temporal UI, temporal CLI).
 	SignalDecision = "decision"
+	// SignalResync tells a running item that its record changed again: it
+	// syncs once more before it ends.
+	SignalResync = "resync"
 	// QueryStatus returns the ItemState.
 	QueryStatus = "status"
 )
@@ -257,6 +260,10 @@ func CheckSourceKey(key string) error {
 	}
 	return nil
 }
+
+// ScheduleID is the ID of the Temporal Schedule that polls an integration's
+// systems for changes.
+func ScheduleID(integration string) string { return integration + "-poll" }
 
 // ItemID is the workflow ID of an item: "<integration>:<source key>".
 func ItemID(integration, sourceKey string) string { return integration + ":" + sourceKey }

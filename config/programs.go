@@ -131,6 +131,9 @@ type Worker struct {
 	// AlertInterval is the least time between two chat alerts of one team and
 	// exception kind; the alerts in between are counted into the next one. Default: 10m.
 	AlertInterval time.Duration `split_words:"true" default:"10m"`
+	// CustomerSyncEvery is how often a Temporal Schedule polls PostgreSQL and
+	// the CRM for changed customers and companies. Default: 1m.
+	CustomerSyncEvery time.Duration `split_words:"true" default:"1m"`
 }
 
 // setDefaults sets the defaults that differ by target, which struct tags
@@ -154,6 +157,12 @@ func (w Worker) Validate() error {
 		func() error { return w.CRM.validate("CRM") },
 		func() error { return w.Chat.validate("CHAT") },
 		func() error { return w.Billing.validate("BILLING") },
+		func() error {
+			if w.CustomerSyncEvery < time.Second {
+				return Invalid("SIGNALBOX_CUSTOMER_SYNC_EVERY", w.CustomerSyncEvery.String(), "must be at least 1s")
+			}
+			return nil
+		},
 		func() error {
 			if w.AlertInterval < 0 {
 				return Invalid("SIGNALBOX_ALERT_INTERVAL", w.AlertInterval.String(), "must not be negative (0 posts every alert)")

@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -118,6 +119,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	err = patiently(ctx, deadline, logger, "set up the poll schedules", func() error {
+		return ensureSchedules(ctx, c, cfg, integrations, logger)
+	})
+	if err != nil {
+		return err
+	}
 	ready.Store(true)
 	logger.Info("workers running", "namespace", cfg.Namespace, "queues", strings.Join(queues, ","),
 		"crmRate", cfg.CRM.Rate, "chatRate", cfg.Chat.Rate, "billingRate", cfg.Billing.Rate)
@@ -197,10 +204,11 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store, integration
 	// (rest.HTTPClient); the server caps a queue's activities across all
 	// workers, allowing short bursts.
 	deps := spine.Deps{
-		Store:   st,
-		Policy:  policy,
-		CRM:     crm.New(cfg.CRMBaseURL, cfg.CRMToken, rest.HTTPClient(cfg.CRM.Timeout, cfg.CRM.Rate)),
-		Billing: billing.New(cfg.BillingBaseURL, cfg.BillingAPIKey, rest.HTTPClient(cfg.Billing.Timeout, cfg.Billing.Rate)),
+		Temporal: c,
+		Store:    st,
+		Policy:   policy,
+		CRM:      crm.New(cfg.CRMBaseURL, cfg.CRMToken, rest.HTTPClient(cfg.CRM.Timeout, cfg.CRM.Rate)),
+		Billing:  billing.New(cfg.BillingBaseURL, cfg.BillingAPIKey, rest.HTTPClient(cfg.Billing.Timeout, cfg.Billing.Rate)),
 		Chat: &activities.Chat{Client: chat.New(cfg.ChatWebhooks, cfg.ChatWebhookBaseURL, rest.HTTPClient(cfg.Chat.Timeout, cfg.Chat.Rate)), Store: st,
 			UIBaseURL: cfg.UIBaseURL, Namespace: cfg.Namespace, Lease: cfg.Chat.Timeout + 5*time.Second, AlertInterval: cfg.AlertInterval},
 	}
@@ -211,6 +219,9 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store, integration
 	workers, queues = []worker.Worker{byQueue[api.TaskQueueIntegrations]}, []string{api.TaskQueueIntegrations}
 	for _, in := range integrations {
 		byQueue[api.TaskQueueIntegrations].RegisterWorkflowWithOptions(in.Workflow, workflow.RegisterOptions{Name: in.Spec.WorkflowType})
+		if in.Poll != nil {
+			byQueue[api.TaskQueueIntegrations].RegisterWorkflowWithOptions(in.Poll.Workflow, workflow.RegisterOptions{Name: in.Poll.WorkflowType})
+		}
 	}
 	for _, a := range spine.Registrations(integrations) {
 		w, ok := byQueue[a.Queue]
@@ -231,6 +242,38 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store, integration
 		w.RegisterActivity(a.Build(deps))
 	}
 	return workers, queues, nil
+}
+
+// ensureSchedules creates each integration's poll schedule, or updates its
+// interval to the configured one. A poll still running when the next is due
+// is not overlapped: that run is skipped.
+func ensureSchedules(ctx context.Context, c client.Client, cfg config.Worker, integrations []spine.Integration, logger *slog.Logger) error {
+	for _, in := range integrations {
+		if in.Poll == nil {
+			continue
+		}
+		id, every := api.ScheduleID(in.Spec.Name), in.Poll.Every(cfg)
+		spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
+		_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
+			ID: id, Spec: spec, Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+			Action: &client.ScheduleWorkflowAction{ID: id, Workflow: in.Poll.WorkflowType, TaskQueue: api.TaskQueueIntegrations,
+				Args: []any{map[string]any{}}, StaticSummary: "Poll " + in.Spec.Source + " and " + in.Spec.Target + " for changed records of " + in.Spec.Name},
+		})
+		if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+			err = c.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
+				DoUpdate: func(u client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+					s := u.Description.Schedule
+					s.Spec = &spec
+					return &client.ScheduleUpdate{Schedule: &s}, nil
+				},
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("set up schedule %s: %w", id, err)
+		}
+		logger.Info("poll scheduled", "schedule", id, "every", every)
+	}
+	return nil
 }
 
 // ensureSearchAttributes checks that the namespace has signalbox's custom search

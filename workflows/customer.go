@@ -38,6 +38,7 @@ func customerSync() spine.Integration {
 		},
 		Intake: spine.Intake{Route: "POST /v1/customers/{id}/sync", Command: "customer", Usage: "ID", Check: checkCustomerToSync, Input: customerInput,
 			Bulk: "customers", Statuses: []string{"all"}, Keys: allCustomerIDs},
+		Poll: customerPoll(),
 	}
 }
 
@@ -160,7 +161,24 @@ func (s *customerRun) targetProperties(values fieldrules.Values) crm.Properties 
 	return props
 }
 
+// run syncs the customer, and again while polls report further changes
+// (api.SignalResync) that arrived after it read both sides.
 func (s *customerRun) run(ctx workflow.Context, it *spine.Item) error {
+	resync := workflow.GetSignalChannel(ctx, api.SignalResync)
+	for {
+		for resync.ReceiveAsync(nil) {
+			// Changes reported before this read are in it.
+		}
+		if err := s.sync(ctx, it); err != nil {
+			return err
+		}
+		if resync.Len() == 0 {
+			return nil
+		}
+	}
+}
+
+func (s *customerRun) sync(ctx workflow.Context, it *spine.Item) error {
 	if err := s.load(ctx, it); err != nil {
 		return err
 	}

@@ -103,6 +103,9 @@ func newFixture(t *testing.T, workflowID string, opts ...notifyDelay) *fixture {
 	}
 	for _, in := range integrations {
 		env.RegisterWorkflowWithOptions(in.Workflow, workflow.RegisterOptions{Name: in.Spec.WorkflowType})
+		if in.Poll != nil {
+			env.RegisterWorkflowWithOptions(in.Poll.Workflow, workflow.RegisterOptions{Name: in.Poll.WorkflowType})
+		}
 	}
 
 	// Every item begins, audits and notifies someone: these mocks must be

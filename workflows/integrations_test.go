@@ -21,7 +21,7 @@ func TestEveryIntegrationIsWiredAsItsSpecDeclares(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, integrations, len(api.Specs()))
 	queues := []string{api.TaskQueueIntegrations, api.TaskQueueCRM, api.TaskQueueChat, api.TaskQueueBilling}
-	routes, commands := map[string]string{}, map[string]string{}
+	routes, commands, types := map[string]string{}, map[string]string{}, map[string]string{}
 	for i, in := range integrations {
 		spec := in.Spec
 		require.Equal(t, api.Specs()[i].Name, spec.Name, "in the order api.Specs() declares")
@@ -35,6 +35,14 @@ func TestEveryIntegrationIsWiredAsItsSpecDeclares(t *testing.T) {
 		require.Equal(t, []reflect.Type{reflect.TypeFor[api.Result](), reflect.TypeFor[error]()}, []reflect.Type{fn.Out(0), fn.Out(1)}, spec.Name)
 		input, ok := fn.In(1).FieldByName("ItemInput")
 		require.True(t, ok && input.Anonymous, "%s: its input must embed api.ItemInput", spec.Name)
+		require.Empty(t, types[spec.WorkflowType], "workflow type %s is taken", spec.WorkflowType)
+		types[spec.WorkflowType] = spec.Name
+		if in.Poll != nil {
+			require.Empty(t, types[in.Poll.WorkflowType], "workflow type %s is taken", in.Poll.WorkflowType)
+			types[in.Poll.WorkflowType] = spec.Name
+			require.Equal(t, reflect.Func, reflect.TypeOf(in.Poll.Workflow).Kind(), spec.Name)
+			require.NotNil(t, in.Poll.Every, spec.Name)
+		}
 
 		for _, a := range in.Activities {
 			require.Contains(t, queues, a.Queue, "%s: activities %s on a queue no worker serves", spec.Name, a.Type)

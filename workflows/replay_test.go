@@ -25,6 +25,9 @@ func TestReplayRecordedHistories(t *testing.T) {
 	require.NoError(t, err)
 	for _, in := range integrations {
 		replayer.RegisterWorkflowWithOptions(in.Workflow, workflow.RegisterOptions{Name: in.Spec.WorkflowType})
+		if in.Poll != nil {
+			replayer.RegisterWorkflowWithOptions(in.Poll.Workflow, workflow.RegisterOptions{Name: in.Poll.WorkflowType})
+		}
 	}
 	logger := log.NewStructuredLogger(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	for _, f := range files {

@@ -6,12 +6,15 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/signalbox-dev/signalbox/activities"
 	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/config"
 	"github.com/signalbox-dev/signalbox/connectors/billing"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
 	"github.com/signalbox-dev/signalbox/store"
+	"go.temporal.io/sdk/client"
 )
 
 // Integration is everything about one integration that runs: the spec it
@@ -26,6 +29,18 @@ type Integration struct {
 	// those on api.TaskQueueIntegrations run as local activities.
 	Activities []Activities
 	Intake     Intake
+	// Poll, when set, finds records changed in either system and hands
+	// them to their items; a Temporal Schedule runs it.
+	Poll *Poll
+}
+
+// Poll is a workflow a Temporal Schedule (api.ScheduleID) starts every
+// Every, skipping a run while the previous one still runs.
+type Poll struct {
+	WorkflowType string
+	Workflow     any
+	// Every is how often, from the worker's configuration.
+	Every func(config.Worker) time.Duration
 }
 
 // Activities is one activity struct and the task queue its methods run on.
@@ -50,6 +65,8 @@ type Deps struct {
 	Billing *billing.Client
 	// Chat is the notification activity, built whole by the worker.
 	Chat *activities.Chat
+	// Temporal is the worker's client: a poll starts items with it.
+	Temporal client.Client
 }
 
 // Intake says how the starter starts an integration's items: over HTTP and
@@ -85,6 +102,7 @@ func own() []Activities {
 	return []Activities{
 		On(api.TaskQueueIntegrations, func(d Deps) *activities.Spine { return &activities.Spine{Store: d.Store, Policy: d.Policy} }),
 		On(api.TaskQueueChat, func(d Deps) *activities.Chat { return d.Chat }),
+		On(api.TaskQueueIntegrations, func(d Deps) *activities.Items { return &activities.Items{Client: d.Temporal} }),
 	}
 }
 

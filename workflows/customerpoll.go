@@ -1,0 +1,190 @@
+package workflows
+
+import (
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/signalbox-dev/signalbox/activities"
+	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/config"
+	"github.com/signalbox-dev/signalbox/store"
+	"github.com/signalbox-dev/signalbox/workflows/spine"
+)
+
+// Change polling of customer sync.
+const (
+	// pollOverlap reaches back before the watermark: a change written in a
+	// transaction that committed late carries an earlier time than changes
+	// seen already. Changes seen twice cost a comparison, not a sync.
+	pollOverlap = 2 * time.Minute
+	// customerPage and companyPage are how many records one read takes (the
+	// CRM's search returns at most 200; 100 keeps a request small).
+	customerPage, companyPage = 500, 100
+	// companySearchCap is how many results one CRM search can page through.
+	companySearchCap = 10_000
+	// pagesPerRun bounds one run's history: more pages continue as new.
+	pagesPerRun = 40
+	// Watermark names.
+	watermarkPostgres = api.IntegrationCustomerSync + "/postgres"
+	watermarkCRM      = api.IntegrationCustomerSync + "/crm"
+)
+
+var itemActivities *activities.Items
+
+func customerPoll() *spine.Poll {
+	return &spine.Poll{WorkflowType: "CustomerPoll", Workflow: CustomerPoll,
+		Every: func(c config.Worker) time.Duration { return c.CustomerSyncEvery }}
+}
+
+// CustomerPollInput is where a poll stands when it continues as new; a
+// scheduled run starts from the watermarks.
+type CustomerPollInput struct {
+	Continuing bool
+	// Side is the system being paged: "postgres", then "crm".
+	Side string
+	// Since is the side's query time, Last the newest change seen.
+	Since, Last time.Time
+	PGAfter     store.Cursor
+	CRMAfter    string
+	// CRMPaged counts the results paged under one CRM query (capped).
+	CRMPaged int
+	// Handed counts the records handed to items so far.
+	Handed int
+}
+
+// CustomerPollResult says what a poll did.
+type CustomerPollResult struct {
+	Handed int `json:"handed"`
+}
+
+// CustomerPoll finds the customers and companies changed since the last
+// poll, hands those that differ from their baseline to their items (starting
+// them, or telling running ones to sync again), and only then advances each
+// side's watermark.
+func CustomerPoll(ctx workflow.Context, in CustomerPollInput) (CustomerPollResult, error) {
+	ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	})
+	p := &poll{in: in}
+	if !in.Continuing {
+		p.in = CustomerPollInput{Continuing: true, Side: "postgres"}
+		since, err := p.since(ctx, watermarkPostgres)
+		if err != nil {
+			return CustomerPollResult{}, err
+		}
+		p.in.Since = since
+	}
+	for pages := 0; ; pages++ {
+		if pages == pagesPerRun {
+			return CustomerPollResult{}, workflow.NewContinueAsNewError(ctx, CustomerPoll, p.in)
+		}
+		done, err := p.page(ctx)
+		if err != nil {
+			return CustomerPollResult{}, err
+		}
+		if !done {
+			continue
+		}
+		if err := p.advance(ctx); err != nil {
+			return CustomerPollResult{}, err
+		}
+		if p.in.Side == "crm" {
+			return CustomerPollResult{Handed: p.in.Handed}, nil
+		}
+		since, err := p.since(ctx, watermarkCRM)
+		if err != nil {
+			return CustomerPollResult{}, err
+		}
+		p.in.Side, p.in.Since, p.in.Last = "crm", since, time.Time{}
+	}
+}
+
+// poll is one run of CustomerPoll.
+type poll struct{ in CustomerPollInput }
+
+// since is where a side's query starts: its watermark less the overlap, or
+// the beginning when there is none (the first poll syncs everything).
+func (p *poll) since(ctx workflow.Context, name string) (time.Time, error) {
+	var w activities.WatermarkResult
+	err := workflow.ExecuteLocalActivity(ctx, customerActivities.Watermark, activities.WatermarkInput{Name: name}).Get(ctx, &w)
+	if err != nil || !w.Set {
+		return time.Time{}, err
+	}
+	return w.At.Add(-pollOverlap), nil
+}
+
+// page triages one page of the side being polled and hands its keys off; it
+// reports whether the side is done.
+func (p *poll) page(ctx workflow.Context) (bool, error) {
+	spec := api.CustomerSyncSpec()
+	var keys []string
+	var done bool
+	var last time.Time
+	if p.in.Side == "postgres" {
+		var fields []string
+		for _, f := range spec.SyncedFields() {
+			fields = append(fields, f.Name)
+		}
+		var r activities.TriageCustomersResult
+		err := workflow.ExecuteLocalActivity(ctx, customerActivities.TriageCustomers, activities.TriageCustomersInput{
+			Integration: spec.Name, Fields: fields, Since: p.in.Since, After: p.in.PGAfter, Limit: customerPage}).Get(ctx, &r)
+		if err != nil {
+			return false, err
+		}
+		keys, done, last, p.in.PGAfter = r.Keys, r.Done, r.Last, r.Next
+	} else {
+		props := map[string]string{}
+		for _, f := range spec.SyncedFields() {
+			props[f.Name] = f.TargetName
+		}
+		var r activities.TriageCompaniesResult
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			TaskQueue: api.TaskQueueCRM, StartToCloseTimeout: time.Minute, ScheduleToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: 20 * time.Second,
+			RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+			Summary:     "Find the CRM companies changed since " + p.in.Since.Format(time.RFC3339),
+		})
+		err := workflow.ExecuteActivity(actx, companyActivities.TriageCompanies, activities.TriageCompaniesInput{
+			Integration: spec.Name, Properties: props, Since: p.in.Since, After: p.in.CRMAfter, Limit: companyPage}).Get(ctx, &r)
+		if err != nil {
+			return false, err
+		}
+		keys, done, last, p.in.CRMAfter = r.Keys, r.Done, r.Last, r.Next
+		p.in.CRMPaged += r.Seen
+		if !done && p.in.CRMPaged+companyPage > companySearchCap {
+			// The CRM pages no further under one query: query again from the
+			// newest change seen (the overlap is compared, not synced, again).
+			p.in.Since, p.in.CRMAfter, p.in.CRMPaged = last, "", 0
+		}
+	}
+	if last.After(p.in.Last) {
+		p.in.Last = last
+	}
+	if len(keys) > 0 {
+		slices.Sort(keys)
+		keys = slices.Compact(keys)
+		var r activities.StartItemsResult
+		err := workflow.ExecuteLocalActivity(ctx, itemActivities.StartItems, activities.StartItemsInput{
+			Integration: spec.Name, Keys: keys, StartedBy: "poll"}).Get(ctx, &r)
+		if err != nil {
+			return false, err
+		}
+		p.in.Handed += r.Handed
+	}
+	return done, nil
+}
+
+// advance moves the side's watermark to the newest change it handed off.
+func (p *poll) advance(ctx workflow.Context) error {
+	if p.in.Last.IsZero() {
+		return nil
+	}
+	name := watermarkPostgres
+	if p.in.Side == "crm" {
+		name = watermarkCRM
+	}
+	return workflow.ExecuteLocalActivity(ctx, customerActivities.AdvanceWatermark, activities.WatermarkInput{Name: name, At: p.in.Last}).Get(ctx, nil)
+}
