@@ -96,7 +96,11 @@ func (a *Companies) FindCompany(ctx context.Context, in FindCompanyInput) (FindC
 		link, err := a.Store.GetLink(ctx, in.Integration, in.CustomerID, api.SystemCRM)
 		switch {
 		case err == nil:
-			c, err := a.Client.GetCompany(ctx, link.TargetID, in.Properties, true)
+			c, err := a.Client.GetCompany(ctx, link.TargetID, in.Properties, false)
+			if isNotFound(err) {
+				// HubSpot reads archived records only when asked for them alone.
+				c, err = a.Client.GetCompany(ctx, link.TargetID, in.Properties, true)
+			}
 			if isNotFound(err) {
 				return FindCompanyResult{Linked: true, Baseline: link.Baseline}, nil
 			}
@@ -178,7 +182,7 @@ func (a *Companies) UpdateCompany(ctx context.Context, in UpdateCompanyInput) (c
 		if _, err := a.Client.UpdateCompany(ctx, in.CompanyID, in.Properties); err != nil {
 			return crm.Company{}, Classify(err)
 		}
-		c, err := a.Client.GetCompany(ctx, in.CompanyID, in.Read, true)
+		c, err := a.Client.GetCompany(ctx, in.CompanyID, in.Read, false)
 		return c, Classify(err)
 	})
 }

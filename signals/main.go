@@ -41,6 +41,9 @@ Decide (as $SIGNALBOX_OPERATOR, else your OS user, unless --as says otherwise):
 Learn an integration:
   signals describe INTEGRATION [-o text|markdown]
 
+Its change polling (customer-sync):
+  signals schedule INTEGRATION [--pause "why" | --resume | --trigger]
+
 IDs look like lead-to-crm:lead-8f2c. Exit status: 0 done, 1 refused or failed, 2 bad usage.
 `
 
@@ -102,6 +105,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.show(ctx, rest)
 	case "approve", "reject", "amend", "retry", "resolve", "cancel", "reassign":
 		return a.decide(ctx, cmd, rest)
+	case "schedule":
+		return a.schedule(ctx, rest)
 	default:
 		fmt.Fprintf(a.stderr, "signals: unknown command %q\n\n%s", cmd, usage)
 		return errUsage

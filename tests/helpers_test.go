@@ -345,6 +345,7 @@ type sandboxRequest struct {
 	// SentAt is when the client sent it, after its rate limit and pauses.
 	SentAt        time.Time
 	Endpoint      string
+	Path          string
 	Identity      string
 	Attempt       int
 	Status        int

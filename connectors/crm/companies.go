@@ -90,8 +90,8 @@ func (c *Client) CreateCompany(ctx context.Context, props Properties) (Company, 
 	return out, err
 }
 
-// GetCompany reads a company with the named properties; archived ones too
-// when archived is set.
+// GetCompany reads a company with the named properties; with archived set,
+// only an archived one (HubSpot's meaning of the parameter).
 func (c *Client) GetCompany(ctx context.Context, id string, properties []string, archived bool) (Company, error) {
 	q := url.Values{}
 	for _, p := range properties {

@@ -7,7 +7,9 @@ import (
 )
 
 // companyProperties are the company properties the emulator knows: HubSpot's
-// default ones that integrations set, and lead_source as a custom one.
+// default ones that integrations set, and the custom ones a portal creates
+// for signalbox (lead_source; customer sync's signalbox_customer_id,
+// billing_email, payment_terms and credit_limit).
 var companyProperties = map[string]bool{
 	"name": true, "domain": true, "website": true, "phone": true, "address": true, "address2": true,
 	"city": true, "state": true, "zip": true, "country": true, "industry": true, "description": true,
@@ -15,6 +17,7 @@ var companyProperties = map[string]bool{
 	"hubspot_owner_id": true, "hs_lead_status": true, "linkedin_company_page": true, "twitterhandle": true,
 	"facebook_company_page": true, "founded_year": true, "timezone": true, "is_public": true,
 	"hs_additional_domains": true, "lead_source": true,
+	"signalbox_customer_id": true, "billing_email": true, "payment_terms": true, "credit_limit": true,
 }
 
 // companies is HubSpot's company object. It always answers hs_object_id,

@@ -1,0 +1,231 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/store"
+)
+
+// customer stores a customer of the stack's database.
+func (s *env) customer(t *testing.T, id string) store.Customer {
+	t.Helper()
+	c, err := s.db(t).InsertCustomer(context.Background(), store.Customer{ID: id, LegalName: "Acme " + id, Domain: "acme.test",
+		BillingEmail: "ap@acme.test", PaymentTerms: "net30", CreditLimit: 50000, Phone: "+49 30 1234", AddressLine1: "Hauptstr. 1",
+		City: "Berlin", PostalCode: "10115", Country: "DE"})
+	require.NoError(t, err)
+	return c
+}
+
+// editCustomer changes a customer as a person in the company's own systems would.
+func (s *env) editCustomer(t *testing.T, id string, set map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := s.db(t).GetCustomer(ctx, id)
+	require.NoError(t, err)
+	_, err = s.db(t).UpdateCustomer(ctx, id, c.Version, set)
+	require.NoError(t, err)
+}
+
+func (s *env) storedCustomer(t *testing.T, id string) store.Customer {
+	t.Helper()
+	c, err := s.db(t).GetCustomer(context.Background(), id)
+	require.NoError(t, err)
+	return c
+}
+
+type company struct {
+	ID         string            `json:"id"`
+	Properties map[string]string `json:"properties"`
+	Archived   bool              `json:"archived"`
+}
+
+// companiesOf lists the sandbox CRM's companies carrying the customer's ID.
+func (s *env) companiesOf(t *testing.T, customerID string) []company {
+	t.Helper()
+	var out struct{ Companies []company }
+	getJSON(t, s.SandboxURL()+"/_sandbox/companies", &out)
+	var found []company
+	for _, c := range out.Companies {
+		if c.Properties["signalbox_customer_id"] == customerID {
+			found = append(found, c)
+		}
+	}
+	return found
+}
+
+func (s *env) companyOf(t *testing.T, customerID string) company {
+	t.Helper()
+	found := s.companiesOf(t, customerID)
+	require.Len(t, found, 1, "one company per customer")
+	return found[0]
+}
+
+// editCompany changes a company as a person in the CRM would.
+func (s *env) editCompany(t *testing.T, id string, props map[string]string) {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"properties": props})
+	require.NoError(t, err)
+	resp, err := http.Post(s.SandboxURL()+"/_sandbox/companies/"+id+"/edit", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// syncCustomer starts the customer's item through the intake and waits for
+// it to end.
+func (s *env) syncCustomer(t *testing.T, id string) api.Result {
+	t.Helper()
+	code, body := s.post(t, "/v1/customers/"+id+"/sync", struct{}{}, nil)
+	require.Equal(t, http.StatusAccepted, code, body)
+	return s.syncedResult(t, body["workflowId"].(string))
+}
+
+// syncedResult waits for the item to end, failing with its exception if it
+// waits for a person instead.
+func (s *env) syncedResult(t *testing.T, workflowID string) api.Result {
+	t.Helper()
+	state := s.waitStatusIn(t, workflowID, api.StatusSynced, api.StatusBlocked, api.StatusFailed, api.StatusRejected, api.StatusCancelled)
+	require.False(t, state.Status.Waiting(), "%s waits: %+v", workflowID, state.Exception)
+	return s.waitResult(t, workflowID)
+}
+
+// companyWrites counts the API writes to a company so far.
+func (s *env) companyWrites(t *testing.T, id string) int {
+	t.Helper()
+	n := 0
+	for _, r := range s.sandboxRequests(t, "crm.companies.update") {
+		if r.Path == "/crm/v3/objects/companies/"+id && r.Status < 300 {
+			n++
+		}
+	}
+	return n
+}
+
+func TestCustomerSyncFollowsEachFieldsOwner(t *testing.T) {
+	t.Parallel()
+	id := uniqueKey(t, "CUST-own")
+	shared.customer(t, id)
+	require.Equal(t, api.StatusSynced, shared.syncCustomer(t, id).Status)
+	co := shared.companyOf(t, id)
+	require.Equal(t, "Acme "+id, co.Properties["name"])
+	require.Equal(t, "50000", co.Properties["credit_limit"])
+	require.Equal(t, "Berlin", co.Properties["city"])
+
+	shared.editCustomer(t, id, map[string]string{"domain": "acme.example"})                         // finance's field, in PostgreSQL
+	shared.editCompany(t, co.ID, map[string]string{"industry": "RETAIL", "payment_terms": "net90"}) // sales: its field, and finance's
+	require.Equal(t, api.StatusSynced, shared.syncCustomer(t, id).Status)
+
+	co = shared.companyOf(t, id)
+	c := shared.storedCustomer(t, id)
+	require.Equal(t, "acme.example", co.Properties["domain"], "PostgreSQL's edit of its field reached the CRM")
+	require.Equal(t, "RETAIL", c.Industry, "the CRM's edit of its field reached PostgreSQL")
+	require.Equal(t, "net30", co.Properties["payment_terms"], "finance owns payment terms: the CRM edit was written back")
+	require.Equal(t, "net30", c.PaymentTerms)
+	var overruled *store.AuditEvent
+	for _, e := range shared.auditTrail(t, "customer-sync:"+id) {
+		if e.Action == "owner_wins" {
+			overruled = &e
+		}
+	}
+	require.NotNil(t, overruled, "the write-back is audited")
+	require.Equal(t, map[string]any{"edited": "net90", "written back": "net30"}, overruled.Details["paymentTerms"])
+	shared.waitMessage(t, "Customer "+id+": postgres owns paymentTerms (rule owner-wins)")
+
+	writes := shared.companyWrites(t, co.ID)
+	require.Equal(t, api.StatusSynced, shared.syncCustomer(t, id).Status)
+	require.Equal(t, writes, shared.companyWrites(t, co.ID), "in sync: a further sync writes nothing (our own writes are not edits)")
+}
+
+func TestACustomerConflictIsDecidedOnceAndNotRaisedAgain(t *testing.T) {
+	t.Parallel()
+	id := uniqueKey(t, "CUST-ask")
+	shared.customer(t, id)
+	require.Equal(t, api.StatusSynced, shared.syncCustomer(t, id).Status)
+	co := shared.companyOf(t, id)
+	shared.editCompany(t, co.ID, map[string]string{"name": "ACME Group " + id, "phone": "+49 30 6666"})
+	shared.editCustomer(t, id, map[string]string{"phone": "+49 30 5555"})
+
+	code, body := shared.post(t, "/v1/customers/"+id+"/sync", struct{}{}, nil)
+	require.Equal(t, http.StatusAccepted, code, body)
+	wf := body["workflowId"].(string)
+	s := shared.waitStatus(t, wf, api.StatusBlocked)
+	require.Equal(t, api.Conflict, s.Exception.Kind)
+	require.Equal(t, "finance", s.Exception.Deciders)
+	require.Contains(t, s.Exception.Details["legalName"], `CRM "ACME Group `+id+`"`)
+	require.Contains(t, s.Exception.Details["phone"], `PostgreSQL "+49 30 5555", CRM "+49 30 6666"`)
+
+	_, stderr, code2 := shared.signals(t, "", "amend", wf, "--set", "legalName=ACME Group "+id, "--set", "phone=+49 30 7777",
+		"--reason", "called them", "--as", "carol")
+	require.Equal(t, 0, code2, stderr)
+	require.Equal(t, api.StatusSynced, shared.waitResult(t, wf).Status)
+	c, co2 := shared.storedCustomer(t, id), shared.companyOf(t, id)
+	require.Equal(t, "ACME Group "+id, c.LegalName)
+	require.Equal(t, "+49 30 7777", c.Phone)
+	require.Equal(t, "+49 30 7777", co2.Properties["phone"], "the decision is written to both sides")
+
+	require.Equal(t, api.StatusSynced, shared.syncCustomer(t, id).Status, "the decided conflict is the baseline: not raised again")
+}
+
+// triggerPoll runs the customer-sync schedule now (beside any poll that
+// runs already) and waits for a poll that started since.
+func (s *env) triggerPoll(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	h := s.Client.ScheduleClient().GetHandle(ctx, api.ScheduleID(api.IntegrationCustomerSync))
+	since := time.Now().Add(-time.Second)
+	require.NoError(t, h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL}))
+	var run *client.ScheduleWorkflowExecution
+	require.Eventually(t, func() bool {
+		d, err := h.Describe(ctx)
+		if err != nil {
+			return false
+		}
+		for _, a := range d.Info.RecentActions {
+			if a.ActualTime.After(since) && a.StartWorkflowResult != nil {
+				run = a.StartWorkflowResult
+				return true
+			}
+		}
+		return false
+	}, waitFor, 200*time.Millisecond, "the schedule started no poll")
+	require.NoError(t, s.Client.GetWorkflow(ctx, run.WorkflowID, run.FirstExecutionRunID).Get(ctx, nil))
+}
+
+func TestThePollSyncsWhatChangedAndNothingElse(t *testing.T) {
+	id := uniqueKey(t, "CUST-poll")
+	shared.customer(t, id)
+	shared.triggerPoll(t)
+	item := "customer-sync:" + id
+	require.Eventually(t, func() bool { return len(shared.companiesOf(t, id)) == 1 }, waitFor, 200*time.Millisecond, "a new customer is found and synced")
+	require.Equal(t, api.StatusSynced, shared.syncedResult(t, item).Status)
+	co := shared.companyOf(t, id)
+
+	shared.editCompany(t, co.ID, map[string]string{"city": "Köln"})
+	shared.triggerPoll(t)
+	require.Eventually(t, func() bool { return shared.storedCustomer(t, id).City == "Köln" }, waitFor, 200*time.Millisecond,
+		"a CRM edit is found by the poll and synced to PostgreSQL")
+
+	desc, err := shared.Client.DescribeWorkflowExecution(context.Background(), item, "")
+	require.NoError(t, err)
+	lastRun := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	require.Eventually(t, func() bool {
+		d, err := shared.Client.DescribeWorkflowExecution(context.Background(), item, "")
+		return err == nil && d.GetWorkflowExecutionInfo().GetCloseTime() != nil
+	}, waitFor, 200*time.Millisecond)
+	shared.triggerPoll(t)
+	desc, err = shared.Client.DescribeWorkflowExecution(context.Background(), item, "")
+	require.NoError(t, err)
+	require.Equal(t, lastRun, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(),
+		"a record that equals its baseline costs no workflow (our own write to PostgreSQL is not an edit)")
+}

@@ -1,0 +1,117 @@
+package workflows
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/signalbox-dev/signalbox/activities"
+	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/store"
+)
+
+// pollFake is both sides as a poll pages through them: pages of keys that
+// need a sync, and what was handed off and when the watermarks moved.
+type pollFake struct {
+	pgPages, crmPages [][]string
+	watermarks        map[string]time.Time
+	// events records hand-offs and watermark moves in order.
+	events []string
+	since  map[string]time.Time
+}
+
+func newPollEnv(t *testing.T, p *pollFake) *testsuite.TestWorkflowEnvironment {
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetStartTime(testStart)
+	env.RegisterWorkflowWithOptions(CustomerPoll, workflow.RegisterOptions{Name: "CustomerPoll"})
+	env.RegisterActivity(&activities.Customers{})
+	env.RegisterActivity(&activities.Companies{})
+	env.RegisterActivity(&activities.Items{})
+	p.since = map[string]time.Time{}
+	page := func(pages [][]string, after int) ([]string, int, bool) {
+		if after >= len(pages) {
+			return nil, after, true
+		}
+		return pages[after], after + 1, after+1 == len(pages)
+	}
+	env.OnActivity(customerActivities.Watermark, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.WatermarkInput) (activities.WatermarkResult, error) {
+		at, ok := p.watermarks[in.Name]
+		return activities.WatermarkResult{At: at, Set: ok}, nil
+	})
+	env.OnActivity(customerActivities.AdvanceWatermark, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.WatermarkInput) error {
+		p.events = append(p.events, "advance "+in.Name)
+		p.watermarks[in.Name] = in.At
+		return nil
+	})
+	env.OnActivity(customerActivities.TriageCustomers, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.TriageCustomersInput) (activities.TriageCustomersResult, error) {
+		p.since["postgres"] = in.Since
+		after := 0
+		if in.After.ID != "" {
+			fmt.Sscan(in.After.ID, &after)
+		}
+		keys, next, done := page(p.pgPages, after)
+		return activities.TriageCustomersResult{Keys: keys, Seen: len(keys), Done: done, Next: store.Cursor{ID: fmt.Sprint(next)},
+			Last: testStart.Add(time.Duration(next) * time.Second)}, nil
+	})
+	env.OnActivity(companyActivities.TriageCompanies, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.TriageCompaniesInput) (activities.TriageCompaniesResult, error) {
+		p.since["crm"] = in.Since
+		after := 0
+		if in.After != "" {
+			fmt.Sscan(in.After, &after)
+		}
+		keys, next, done := page(p.crmPages, after)
+		r := activities.TriageCompaniesResult{Keys: keys, Seen: len(keys), Done: done, Last: testStart.Add(time.Duration(next) * time.Minute)}
+		if !done {
+			r.Next = fmt.Sprint(next)
+		}
+		return r, nil
+	})
+	env.OnActivity(itemActivities.StartItems, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StartItemsInput) (activities.StartItemsResult, error) {
+		require.Equal(t, api.IntegrationCustomerSync, in.Integration)
+		p.events = append(p.events, fmt.Sprint("hand ", in.Keys))
+		return activities.StartItemsResult{Handed: len(in.Keys)}, nil
+	})
+	return env
+}
+
+func TestAPollHandsChangesOffBeforeItMovesTheWatermarks(t *testing.T) {
+	t.Parallel()
+	p := &pollFake{
+		pgPages:    [][]string{{"C1", "C2"}, {"C3"}},
+		crmPages:   [][]string{{"C2", "C2", "C4"}, {}},
+		watermarks: map[string]time.Time{watermarkPostgres: testStart.Add(-time.Hour)},
+	}
+	env := newPollEnv(t, p)
+	env.ExecuteWorkflow(CustomerPoll, CustomerPollInput{})
+	require.NoError(t, env.GetWorkflowError())
+	var r CustomerPollResult
+	require.NoError(t, env.GetWorkflowResult(&r))
+	require.Equal(t, 5, r.Handed)
+	require.Equal(t, []string{
+		"hand [C1 C2]", "hand [C3]", "advance " + watermarkPostgres,
+		"hand [C2 C4]", "advance " + watermarkCRM,
+	}, p.events, "each side's watermark moves only after all it covers was handed off; a key is handed once per page")
+	require.Equal(t, testStart.Add(-time.Hour-pollOverlap), p.since["postgres"], "the query reaches back by the overlap")
+	require.True(t, p.since["crm"].IsZero(), "no CRM watermark yet: from the beginning")
+	require.Equal(t, testStart.Add(2*time.Second), p.watermarks[watermarkPostgres])
+	require.Equal(t, testStart.Add(2*time.Minute), p.watermarks[watermarkCRM])
+}
+
+func TestALongPollContinuesAsNew(t *testing.T) {
+	t.Parallel()
+	p := &pollFake{watermarks: map[string]time.Time{}}
+	for i := range pagesPerRun + 5 {
+		p.pgPages = append(p.pgPages, []string{fmt.Sprint("C", i)})
+	}
+	env := newPollEnv(t, p)
+	env.ExecuteWorkflow(CustomerPoll, CustomerPollInput{})
+	require.True(t, workflow.IsContinueAsNewError(env.GetWorkflowError()), "%v", env.GetWorkflowError())
+	require.Len(t, p.events, pagesPerRun, "one hand-off per page, and no watermark moved before the side is done")
+}
