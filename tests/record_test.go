@@ -183,3 +183,64 @@ func TestRecordHistories(t *testing.T) {
 	decide("amend", id, "--as", "carol", "--set", "dueDate="+time.Now().AddDate(0, 1, 0).Format(time.DateOnly), "--reason", "agreed")
 	record("invoice-rejected-by-stripe-then-amended", id)
 }
+
+// TestRecordCustomerHistories records customer sync's paths, and a poll.
+func TestRecordCustomerHistories(t *testing.T) {
+	if !*recordHistories {
+		t.Skip("run with -record-histories (make record-histories) to refresh workflows/testdata/histories")
+	}
+	s := shared
+	ctx := context.Background()
+	dir := filepath.Join(root, "workflows", "testdata", "histories")
+	record := func(name, id, runID string) {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, waitFor)
+		defer cancel()
+		_ = s.Client.GetWorkflow(wctx, id, runID).Get(wctx, nil)
+		require.NoError(t, wctx.Err(), "%s did not end", id)
+		iter := s.Client.GetWorkflowHistory(ctx, id, runID, false, 0)
+		h := &historypb.History{}
+		for iter.HasNext() {
+			e, err := iter.Next()
+			require.NoError(t, err)
+			h.Events = append(h.Events, e)
+		}
+		b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644))
+		t.Logf("recorded %s: %d events", name, len(h.Events))
+	}
+	key := func(name string) string { return fmt.Sprintf("rec-%s-%d", name, time.Now().UnixNano()) }
+	start := func(id string) (string, string) {
+		t.Helper()
+		code, body := s.post(t, "/v1/customers/"+id+"/sync", struct{}{}, nil)
+		require.Equal(t, http.StatusAccepted, code, body)
+		return body["workflowId"].(string), body["runId"].(string)
+	}
+
+	id := key("cust-new")
+	s.customer(t, id)
+	wf, run := start(id)
+	record("customer-created", wf, run)
+
+	co := s.companyOf(t, id)
+	s.editCustomer(t, id, map[string]string{"domain": "acme.example"})
+	s.editCompany(t, co.ID, map[string]string{"industry": "RETAIL", "payment_terms": "net90", "city": "Köln"})
+	wf, run = start(id)
+	record("customer-edits-by-owner", wf, run)
+
+	s.editCompany(t, co.ID, map[string]string{"name": "ACME Group", "phone": "+49 30 6666"})
+	s.editCustomer(t, id, map[string]string{"phone": "+49 30 5555"})
+	wf, run = start(id)
+	s.waitStatus(t, wf, api.StatusBlocked)
+	_, stderr, code := s.signals(t, "", "amend", wf, "--as", "carol", "--set", "legalName=ACME Group", "--set", "phone=+49 30 7777", "--reason", "called them")
+	require.Equal(t, 0, code, stderr)
+	record("customer-conflict-amended", wf, run)
+
+	s.editCustomer(t, id, map[string]string{"city": "Bonn"})
+	s.triggerPoll(t)
+	d, err := s.Client.ScheduleClient().GetHandle(ctx, api.ScheduleID(api.IntegrationCustomerSync)).Describe(ctx)
+	require.NoError(t, err)
+	last := d.Info.RecentActions[len(d.Info.RecentActions)-1].StartWorkflowResult
+	record("customer-poll", last.WorkflowID, last.FirstExecutionRunID)
+}
