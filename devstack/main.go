@@ -95,14 +95,18 @@ func run() error {
 		if err := seedInvoices(ctx, dbURL, s.IntakeURL()); err != nil {
 			return err
 		}
+		if err := seedCustomers(ctx, dbURL, s.IntakeURL(), s.SandboxURL()); err != nil {
+			return err
+		}
 	}
 	fmt.Printf(`
 signalbox is running. Press Ctrl-C to stop everything.
 
   Temporal UI  http://localhost:8233  (add the IntegrationStatus column; filter with IntegrationStatus="Blocked")
-  intake       http://127.0.0.1:8080  POST /v1/leads, POST /v1/invoices/{id}/sync, GET /v1/items/{id}
+  intake       http://127.0.0.1:8080  POST /v1/leads, POST /v1/invoices/{id}/sync, POST /v1/customers/{id}/sync,
+                                      GET /v1/items/{id}
                with Authorization: Bearer %s
-  sandbox      http://127.0.0.1:8091  GET /_sandbox/contacts, /_sandbox/messages, /_sandbox/requests
+  sandbox      http://127.0.0.1:8091  GET /_sandbox/contacts, /_sandbox/companies, /_sandbox/messages, /_sandbox/requests
   Stripe       http://127.0.0.1:8092  the sandbox's pass-through to stripe-mock (127.0.0.1:12111)
   logs         %s/
 
@@ -114,6 +118,10 @@ Try, in another shell:
   ./bin/signals approve lead-to-crm:demo-niklaus --choice sales-dach --reason "speaks German; DACH owns ETH"
   ./bin/signals approve invoice-to-billing:INV-DEMO-2 --reason "annual licence, contract signed"
   ./bin/signals amend invoice-to-billing:INV-DEMO-4 --set dueDate=%s --reason "customer agreed"
+  ./bin/signals approve customer-sync:CUST-DEMO-2 --choice crm --reason "the group renamed itself"
+  ./bin/signals schedule customer-sync --trigger      (polls both sides every SIGNALBOX_CUSTOMER_SYNC_EVERY)
+  curl -X POST http://127.0.0.1:8091/_sandbox/companies/<id>/edit -d '{"properties":{"industry":"RETAIL"}}'
+                                                      (edit a company as a sales rep; the next poll syncs it)
   ./bin/temporal workflow list --query "IntegrationStatus='Synced'"
 `, stack.IntakeToken, logs, time.Now().AddDate(0, 1, 0).Format(time.DateOnly))
 	<-ctx.Done()
@@ -192,6 +200,60 @@ func seedInvoices(ctx context.Context, dbURL, intakeURL string) error {
 		}
 	}
 	return nil
+}
+
+// seedCustomers stores the demo customers, syncs each to a CRM company, then
+// edits one company's name as a sales rep would and syncs again: the name
+// is finance's (rule ask), so that item waits with a Conflict.
+func seedCustomers(ctx context.Context, dbURL, intakeURL, sandboxURL string) error {
+	pool, err := store.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	st := store.New(pool)
+	customers := []store.Customer{
+		{ID: "CUST-DEMO-1", LegalName: "Acme GmbH", Domain: "acme.example", BillingEmail: "ap@acme.example", PaymentTerms: "net30",
+			CreditLimit: 50000, Phone: "+49 30 1234567", AddressLine1: "Hauptstr. 1", City: "Berlin", PostalCode: "10115", Country: "DE"},
+		{ID: "CUST-DEMO-2", LegalName: "Globex Corporation", Domain: "globex.example", BillingEmail: "billing@globex.example",
+			PaymentTerms: "net45", CreditLimit: 250000, City: "Springfield", Country: "US"},
+	}
+	fmt.Printf("seeding %d demo customers:\n", len(customers))
+	for _, c := range customers {
+		if _, err := st.InsertCustomer(ctx, c); err != nil {
+			return err
+		}
+		if err := seedItem(ctx, intakeURL, "/v1/customers/"+c.ID+"/sync", []byte("{}")); err != nil {
+			return err
+		}
+	}
+	var all struct {
+		Companies []struct {
+			ID         string            `json:"id"`
+			Properties map[string]string `json:"properties"`
+		} `json:"companies"`
+	}
+	resp, err := http.Get(sandboxURL + "/_sandbox/companies")
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&all)
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("seed: read the sandbox's companies: %w", err)
+	}
+	for _, co := range all.Companies {
+		if co.Properties["signalbox_customer_id"] == "CUST-DEMO-2" {
+			edit := []byte(`{"properties":{"name":"Globex Group"}}`)
+			resp, err := http.Post(sandboxURL+"/_sandbox/companies/"+co.ID+"/edit", "application/json", bytes.NewReader(edit))
+			if err != nil {
+				return fmt.Errorf("seed: %w", err)
+			}
+			resp.Body.Close()
+			return seedItem(ctx, intakeURL, "/v1/customers/CUST-DEMO-2/sync", []byte("{}"))
+		}
+	}
+	return errors.New("seed: the demo customer CUST-DEMO-2 has no CRM company")
 }
 
 // demoInvoices: one billed at once, one above the approval threshold, one

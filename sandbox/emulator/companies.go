@@ -20,16 +20,14 @@ var companyProperties = map[string]bool{
 	"signalbox_customer_id": true, "billing_email": true, "payment_terms": true, "credit_limit": true,
 }
 
-// companies is HubSpot's company object. It always answers hs_object_id,
-// createdate and hs_lastmodifieddate besides the properties asked for, and
-// every update bumps hs_lastmodifieddate, even one that changes no value.
+// companies is HubSpot's company object. Every update bumps
+// hs_lastmodifieddate, even one that changes no value.
 var companies = &objectType{
 	name: "companies", label: "COMPANY",
 	writable: companyProperties,
 	kinds: map[string]propKind{propObjectID: kindNumber, propCreateDate: kindDate, "hs_lastmodifieddate": kindDate,
 		"numberofemployees": kindNumber, "annualrevenue": kindNumber},
 	defaults:       []string{"name", "domain", "createdate", "hs_lastmodifieddate", "hs_object_id"},
-	always:         []string{propObjectID, propCreateDate, "hs_lastmodifieddate"},
 	modified:       "hs_lastmodifieddate",
 	searchable:     []string{"website", "phone", "name", "domain"},
 	touchUnchanged: true,

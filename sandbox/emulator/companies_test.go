@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -99,9 +100,21 @@ func refused(t *testing.T, ts *httptest.Server, status int, category, method, pa
 	return out
 }
 
+// apiObject is an object as signalbox's Go clients decode one (crm.Contact,
+// crm.Company): property values as strings, where a null becomes "". Tests
+// that tell null from "" decode into map[string]any instead.
+type apiObject struct {
+	ID         string            `json:"id"`
+	Properties map[string]string `json:"properties"`
+	CreatedAt  string            `json:"createdAt"`
+	UpdatedAt  string            `json:"updatedAt"`
+	Archived   bool              `json:"archived"`
+	ArchivedAt string            `json:"archivedAt"`
+}
+
 type searchPage struct {
-	Total   int          `json:"total"`
-	Results []objectView `json:"results"`
+	Total   int         `json:"total"`
+	Results []apiObject `json:"results"`
 	Paging  *struct {
 		Next struct{ After, Link string }
 	} `json:"paging"`
@@ -115,9 +128,9 @@ func (p searchPage) ids() []string {
 	return out
 }
 
-func createCompany(t *testing.T, ts *httptest.Server, props string) objectView {
+func createCompany(t *testing.T, ts *httptest.Server, props string) apiObject {
 	t.Helper()
-	var v objectView
+	var v apiObject
 	must(t, ts, http.StatusCreated, "POST", "/crm/v3/objects/companies", `{"properties":`+props+`}`).decode(t, &v)
 	return v
 }
@@ -143,7 +156,7 @@ func TestCompaniesCreateGetUpdateArchive(t *testing.T) {
 	other := createCompany(t, ts, `{"name":"Other"}`)
 	require.NotEqual(t, acme.ID, other.ID)
 
-	var got objectView
+	var got apiObject
 	must(t, ts, 200, "GET", "/crm/v3/objects/companies/"+acme.ID+"?properties=name&properties=numberofemployees", "").decode(t, &got)
 	require.Equal(t, map[string]string{"name": "Acme", "numberofemployees": "50", "hs_object_id": acme.ID,
 		"createdate": "2026-11-26T12:00:00.000Z", "hs_lastmodifieddate": "2026-11-26T12:00:00.000Z"}, got.Properties,
@@ -158,7 +171,7 @@ func TestCompaniesCreateGetUpdateArchive(t *testing.T) {
 	refused(t, ts, 404, "OBJECT_NOT_FOUND", "GET", "/crm/v3/objects/companies/999", "")
 
 	clock.Add(time.Minute)
-	var updated objectView
+	var updated apiObject
 	must(t, ts, 200, "PATCH", "/crm/v3/objects/companies/"+acme.ID, `{"properties":{"city":"Leeds"}}`).decode(t, &updated)
 	require.Equal(t, "Leeds", updated.Properties["city"])
 	require.Equal(t, "2026-11-26T12:01:00.000Z", updated.Properties["hs_lastmodifieddate"])
@@ -187,6 +200,13 @@ func TestCompaniesCreateGetUpdateArchive(t *testing.T) {
 	require.True(t, log.Requests[0].Effect)
 	require.False(t, log.Requests[1].Effect, "archiving again changes nothing")
 	require.False(t, log.Requests[2].Effect)
+}
+
+// with returns a copy of base with more's values added.
+func with(base, more map[string]string) map[string]string {
+	out := maps.Clone(base)
+	maps.Copy(out, more)
+	return out
 }
 
 func keys(m map[string]string) []string {
@@ -411,7 +431,7 @@ func TestCompaniesChangedSinceATime(t *testing.T) {
 
 	since := clock.Add(time.Hour)
 	// A person edits B in HubSpot; signalbox patches C with what it already has.
-	var edited objectView
+	var edited apiObject
 	r := postJSON(t, ts.URL+"/_sandbox/companies/"+b+"/edit", `{"properties":{"phone":"+44 113 000"}}`, http.StatusOK)
 	raw, _ := json.Marshal(r)
 	require.NoError(t, json.Unmarshal(raw, &edited))
@@ -469,7 +489,7 @@ func TestPersonCreatesArchivesAndRestoresCompanies(t *testing.T) {
 	out = postJSON(t, ts.URL+"/_sandbox/companies/"+id+"/edit", `{"properties":{"city":"Hull"}}`, http.StatusNotFound)
 	require.Contains(t, out["error"], "restore it first")
 
-	var all struct{ Companies []objectView }
+	var all struct{ Companies []apiObject }
 	getJSON(t, ts.URL+"/_sandbox/companies", &all)
 	require.Len(t, all.Companies, 1, "the sandbox lists archived companies too")
 	require.True(t, all.Companies[0].Archived)
@@ -497,7 +517,7 @@ func TestCompaniesBatch(t *testing.T) {
 	s, ts, clock := newClockedSandbox(t)
 	var created struct {
 		Status      string
-		Results     []objectView
+		Results     []apiObject
 		StartedAt   string
 		CompletedAt string
 	}
@@ -525,7 +545,7 @@ func TestCompaniesBatch(t *testing.T) {
 
 	var read struct {
 		Status    string
-		Results   []objectView
+		Results   []apiObject
 		Errors    []map[string]any
 		NumErrors int
 	}
@@ -549,7 +569,7 @@ func TestCompaniesBatch(t *testing.T) {
 	clock.Add(time.Minute)
 	var updated struct {
 		Status  string
-		Results []objectView
+		Results []apiObject
 		Errors  []map[string]any
 	}
 	must(t, ts, 200, "POST", "/crm/v3/objects/companies/batch/update",
@@ -564,7 +584,7 @@ func TestCompaniesBatch(t *testing.T) {
 	refused(t, ts, 400, "VALIDATION_ERROR", "POST", "/crm/v3/objects/companies/batch/update", `{"inputs":[{"id":"`+a+`","properties":{"city":"X"}},{"id":"`+a+`","properties":{"city":"Y"}}]}`)
 	refused(t, ts, 400, "VALIDATION_ERROR", "POST", "/crm/v3/objects/companies/batch/update", `{"inputs":[{"properties":{"city":"X"}}]}`)
 	refused(t, ts, 400, "VALIDATION_ERROR", "POST", "/crm/v3/objects/companies/batch/update", `{"inputs":[{"id":"`+b+`","properties":{"city":"X"}},{"id":"`+c+`","properties":{"bogus":"Y"}}]}`)
-	var got objectView
+	var got apiObject
 	must(t, ts, 200, "GET", "/crm/v3/objects/companies/"+b+"?properties=city", "").decode(t, &got)
 	require.Empty(t, got.Properties["city"], "a refused batch update changes nothing")
 }
@@ -581,11 +601,12 @@ func TestContactsGetListAndBatchRead(t *testing.T) {
 		ids = append(ids, ct.ID)
 	}
 
-	var got objectView
+	var got apiObject
 	must(t, ts, 200, "GET", "/crm/v3/objects/contacts/"+ids[0]+"?properties=email&properties=phone", "").decode(t, &got)
-	require.Equal(t, map[string]string{"email": "p0@example.com", "phone": "1"}, got.Properties, "repeated properties are all honoured")
+	maintained := map[string]string{"hs_object_id": ids[0], "createdate": got.CreatedAt, "lastmodifieddate": got.UpdatedAt}
+	require.Equal(t, with(maintained, map[string]string{"email": "p0@example.com", "phone": "1"}), got.Properties, "repeated properties are all honoured")
 	must(t, ts, 200, "GET", "/crm/v3/objects/contacts/"+ids[0]+"?properties=email,phone&properties=firstname", "").decode(t, &got)
-	require.Equal(t, map[string]string{"email": "p0@example.com", "phone": "1", "firstname": "P"}, got.Properties)
+	require.Equal(t, with(maintained, map[string]string{"email": "p0@example.com", "phone": "1", "firstname": "P"}), got.Properties)
 	must(t, ts, 200, "GET", "/crm/v3/objects/contacts/P0@example.com?idProperty=email&properties=phone", "").decode(t, &got)
 	require.Equal(t, ids[0], got.ID)
 
@@ -598,11 +619,12 @@ func TestContactsGetListAndBatchRead(t *testing.T) {
 	require.Nil(t, p.Paging)
 
 	var read struct {
-		Results []objectView
+		Results []apiObject
 		Errors  []map[string]any
 	}
 	must(t, ts, 207, "POST", "/crm/v3/objects/contacts/batch/read", `{"inputs":[{"id":"`+ids[1]+`"},{"id":"1"}],"properties":["email"]}`).decode(t, &read)
-	require.Equal(t, map[string]string{"email": "p1@example.com"}, read.Results[0].Properties)
+	require.Equal(t, map[string]string{"email": "p1@example.com", "hs_object_id": ids[1],
+		"createdate": read.Results[0].CreatedAt, "lastmodifieddate": read.Results[0].UpdatedAt}, read.Results[0].Properties)
 	require.Equal(t, "Could not get some CONTACT objects, they may be deleted or not exist. Check that ids are valid.", read.Errors[0]["message"])
 	must(t, ts, 200, "POST", "/crm/v3/objects/contacts/batch/read", `{"idProperty":"email","inputs":[{"id":"p2@example.com"}]}`).decode(t, &read)
 	require.Equal(t, ids[2], read.Results[0].ID)

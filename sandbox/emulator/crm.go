@@ -16,9 +16,9 @@ var contactProperties = map[string]bool{
 	"lead_source": true,
 }
 
-// contacts is HubSpot's contact object. Unlike companies, a contact answers
-// only the properties asked for, and an update that changes nothing leaves it
-// untouched, as signalbox's exactly-once checks rely on.
+// contacts is HubSpot's contact object. Unlike a company, a contact that an
+// update does not change keeps its lastmodifieddate, as signalbox's
+// exactly-once checks rely on.
 var contacts = &objectType{
 	name: "contacts", label: "CONTACT",
 	writable: contactProperties,

@@ -45,8 +45,6 @@ type objectType struct {
 	kinds map[string]propKind
 	// defaults are returned when a request names no properties.
 	defaults []string
-	// always are returned besides the properties a request names.
-	always []string
 	// modified names the last-modified property: lastmodifieddate on
 	// contacts, hs_lastmodifieddate on the other objects.
 	modified string
@@ -65,10 +63,20 @@ type objectType struct {
 
 func (t *objectType) kind(prop string) propKind { return t.kinds[prop] }
 
+// maintainedProps are the properties HubSpot, not requests, sets: the ID, the
+// creation and the last-modified date. Every read answers them besides the
+// properties it names, equal to the object's id, createdAt and updatedAt.
+func (t *objectType) maintainedProps() []string {
+	return []string{propObjectID, propCreateDate, t.modified}
+}
+
 // maintained reports whether HubSpot, not the request, sets prop.
 func (t *objectType) maintained(prop string) bool {
-	return prop == propObjectID || prop == propCreateDate || prop == t.modified
+	return slices.Contains(t.maintainedProps(), prop)
 }
+
+// known reports whether prop is a property of the type.
+func (t *objectType) known(prop string) bool { return t.writable[prop] || t.maintained(prop) }
 
 // object is one stored CRM object.
 type object struct {
@@ -78,14 +86,15 @@ type object struct {
 	archived                     bool
 }
 
-// objectView is an object as the API returns it.
+// objectView is an object as the API returns it. A property the object has no
+// value for is nil, which HubSpot answers as null.
 type objectView struct {
-	ID         string            `json:"id"`
-	Properties map[string]string `json:"properties"`
-	CreatedAt  string            `json:"createdAt"`
-	UpdatedAt  string            `json:"updatedAt"`
-	Archived   bool              `json:"archived"`
-	ArchivedAt string            `json:"archivedAt,omitempty"`
+	ID         string             `json:"id"`
+	Properties map[string]*string `json:"properties"`
+	CreatedAt  string             `json:"createdAt"`
+	UpdatedAt  string             `json:"updatedAt"`
+	Archived   bool               `json:"archived"`
+	ArchivedAt string             `json:"archivedAt,omitempty"`
 }
 
 // objectStore holds the objects of one type.
@@ -116,19 +125,22 @@ func (st *objectStore) value(o *object, prop string) (string, bool) {
 }
 
 // view returns the object with the named properties (the type's defaults when
-// none are named) and those HubSpot always returns; unknown names are ignored,
-// as HubSpot ignores them.
+// none are named) and the maintained ones, which HubSpot adds to every read. As
+// in HubSpot, a named property the object has no value for is null, and a name
+// that is no property of the type is ignored.
 func (st *objectStore) view(o *object, names []string) objectView {
 	if len(names) == 0 {
 		names = st.typ.defaults
 	}
-	out := objectView{ID: o.id, Properties: map[string]string{}, CreatedAt: formatTime(o.created), UpdatedAt: formatTime(o.updated), Archived: o.archived}
+	out := objectView{ID: o.id, Properties: map[string]*string{}, CreatedAt: formatTime(o.created), UpdatedAt: formatTime(o.updated), Archived: o.archived}
 	if o.archived {
 		out.ArchivedAt = formatTime(o.archivedAt)
 	}
-	for _, n := range append(slices.Clone(names), st.typ.always...) {
+	for _, n := range append(slices.Clone(names), st.typ.maintainedProps()...) {
 		if v, ok := st.value(o, n); ok {
-			out.Properties[n] = v
+			out.Properties[n] = &v
+		} else if st.typ.known(n) {
+			out.Properties[n] = nil
 		}
 	}
 	return out

@@ -47,7 +47,8 @@ func TestCRMContactsAPI(t *testing.T) {
 	found, err := c.Search(ctx, []crm.FilterGroup{crm.Equals(crm.Properties{"email": "ADA@example.com"})}, []string{"email", "company"})
 	require.NoError(t, err)
 	require.Len(t, found, 1, "email search ignores case")
-	require.Equal(t, crm.Properties{"email": "Ada@Example.com", "company": "Engines"}, found[0].Properties)
+	require.Equal(t, crm.Properties{"email": "Ada@Example.com", "company": "Engines", "hs_object_id": "101",
+		"createdate": formatTime(created.CreatedAt), "lastmodifieddate": formatTime(created.UpdatedAt)}, found[0].Properties)
 
 	byName := crm.Equals(crm.Properties{"firstname": "ada", "lastname": "lovelace", "company": "engines"})
 	nobody := crm.Equals(crm.Properties{"email": "nobody@example.com"})
@@ -58,9 +59,11 @@ func TestCRMContactsAPI(t *testing.T) {
 	updated, err := c.Update(ctx, "101", crm.Properties{"phone": "+44 20 7946 0000"})
 	require.NoError(t, err)
 	require.Equal(t, "+44 20 7946 0000", updated.Properties["phone"])
-	got, err := c.Get(ctx, "101", []string{"phone", "email"})
+	got, err := c.Get(ctx, "101", []string{"phone", "email", "jobtitle", "shoe_size"})
 	require.NoError(t, err)
-	require.Equal(t, crm.Properties{"phone": "+44 20 7946 0000", "email": "Ada@Example.com"}, got.Properties)
+	require.Equal(t, crm.Properties{"phone": "+44 20 7946 0000", "email": "Ada@Example.com", "jobtitle": "", "hs_object_id": "101",
+		"createdate": formatTime(created.CreatedAt), "lastmodifieddate": formatTime(updated.UpdatedAt)}, got.Properties,
+		"jobtitle, which has no value, comes as null, which the client reads as \"\"; shoe_size is no property and is left out")
 
 	_, err = c.Get(ctx, "999", nil)
 	requireStatus(t, err, http.StatusNotFound)
