@@ -289,6 +289,10 @@ type Sandbox struct {
 	SandboxStripeAddr string `split_words:"true" default:"127.0.0.1:8092"`
 	// SandboxStripeURL is the stripe-mock the pass-through forwards to. Default: http://127.0.0.1:12111.
 	SandboxStripeURL string `split_words:"true" default:"http://127.0.0.1:12111"`
+	// SandboxCRMLimit limits the CRM API (contacts and companies) to this many
+	// requests in any one second, as HubSpot's secondly limit does; POST
+	// /_sandbox/limit changes it at run time. Default: 0, no limit.
+	SandboxCRMLimit int `split_words:"true" default:"0"`
 }
 
 // Validate checks every setting.
@@ -298,6 +302,9 @@ func (s Sandbox) Validate() error {
 	}
 	if s.SandboxToken == "" {
 		return Invalid("SIGNALBOX_SANDBOX_TOKEN", "", "must not be empty")
+	}
+	if s.SandboxCRMLimit < 0 {
+		return Invalid("SIGNALBOX_SANDBOX_CRM_LIMIT", fmt.Sprint(s.SandboxCRMLimit), "must be 0 (no limit) or a positive number of requests per second")
 	}
 	if err := checkURL("SIGNALBOX_SANDBOX_STRIPE_URL", s.SandboxStripeURL, "http", "https"); err != nil {
 		return err

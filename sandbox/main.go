@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -27,29 +26,8 @@ func main() {
 	}
 }
 
-// settings are config.Sandbox and the settings only the sandbox reads.
-type settings struct {
-	config.Sandbox
-
-	// SandboxCRMLimit limits the CRM API (contacts and companies) to this many
-	// requests in any one second, as HubSpot's secondly limit does; POST
-	// /_sandbox/limit changes it at run time. Default: 0, no limit.
-	SandboxCRMLimit int `split_words:"true" default:"0"`
-}
-
-// Validate checks every setting.
-func (s settings) Validate() error {
-	if err := s.Sandbox.Validate(); err != nil {
-		return err
-	}
-	if s.SandboxCRMLimit < 0 {
-		return config.Invalid("SIGNALBOX_SANDBOX_CRM_LIMIT", strconv.Itoa(s.SandboxCRMLimit), "must be 0 (no limit) or a positive number of requests per second")
-	}
-	return nil
-}
-
 func run() error {
-	var cfg settings
+	var cfg config.Sandbox
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
