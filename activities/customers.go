@@ -12,6 +12,7 @@ import (
 	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
 	"github.com/signalbox-dev/signalbox/connectors/rest"
+	"github.com/signalbox-dev/signalbox/fieldrules"
 	"github.com/signalbox-dev/signalbox/store"
 )
 
@@ -152,6 +153,17 @@ func (a *Companies) CreateCompany(ctx context.Context, in CreateCompanyInput) (c
 		for k := range props {
 			names = append(names, k)
 		}
+		// A poll's batch may be creating this company right now: one creator
+		// at a time, and the next one takes what the first made.
+		key := companyClaim(in.CustomerID)
+		claim, err := a.Store.ClaimPerson(ctx, key, in.WorkflowID, personClaimLife)
+		if err != nil {
+			return crm.Company{}, Classify(err)
+		}
+		if claim.Busy {
+			return crm.Company{}, temporal.NewApplicationErrorWithOptions("the company of customer "+in.CustomerID+" is being created by a poll; looking again once it is",
+				string(api.ErrorBusy), temporal.ApplicationErrorOptions{NextRetryDelay: time.Second, Category: temporal.ApplicationErrorCategoryBenign})
+		}
 		existing, err := a.search(ctx, in.CustomerID, names)
 		if err != nil {
 			return crm.Company{}, err
@@ -160,6 +172,9 @@ func (a *Companies) CreateCompany(ctx context.Context, in CreateCompanyInput) (c
 		if existing != nil {
 			c = *existing
 		} else if c, err = a.Client.CreateCompany(ctx, props); err != nil {
+			return c, Classify(err)
+		}
+		if err := a.Store.RecordPersonContact(ctx, key, in.WorkflowID, c.ID); err != nil {
 			return c, Classify(err)
 		}
 		err = a.Store.SaveLink(ctx, store.Link{Integration: in.Integration, SourceKey: in.CustomerID, TargetSystem: api.SystemCRM,
@@ -233,12 +248,14 @@ type TriageCustomersInput struct {
 }
 
 // TriageCustomersResult says which of a page of changed customers need a
-// sync: those whose values differ from what was last synced (or that were
-// never synced, or were archived). Our own writes equal the baseline, so
-// they start nothing.
+// sync: those whose values differ from what was last synced, or that were
+// archived, or never synced. Our own writes equal the baseline, so they
+// start nothing.
 type TriageCustomersResult struct {
-	Keys []string
-	Seen int
+	// Keys need their item; New were never synced (a batch creates their
+	// companies); archived customers never synced are left alone.
+	Keys, New []string
+	Seen      int
 	// Next continues after this page; Last is the newest change seen.
 	Next store.Cursor
 	Last time.Time
@@ -265,7 +282,11 @@ func (a *Customers) TriageCustomers(ctx context.Context, in TriageCustomersInput
 	}
 	for _, c := range page {
 		link, linked := links[c.ID]
-		if !linked || c.Archived || differs(c.Values(), link.Baseline, in.Fields, func(s store.Settled) string { return s.Source }) {
+		switch {
+		case !linked && !c.Archived:
+			r.New = append(r.New, c.ID)
+		case !linked:
+		case c.Archived || differs(c.Values(), link.Baseline, in.Fields, func(s store.Settled) string { return s.Source }):
 			r.Keys = append(r.Keys, c.ID)
 		}
 	}
@@ -381,4 +402,118 @@ func (a *Customers) Watermark(ctx context.Context, in WatermarkInput) (Watermark
 // AdvanceWatermark moves a watermark forward (never back).
 func (a *Customers) AdvanceWatermark(ctx context.Context, in WatermarkInput) error {
 	return Classify(a.Store.AdvanceWatermark(ctx, in.Name, in.At))
+}
+
+// BackfillInput names customers that have no company link yet: never
+// synced. At most crm.MaxBatch.
+type BackfillInput struct {
+	CustomerIDs []string
+	// RunID is the poll's run, for the audit trail.
+	RunID string
+}
+
+// BackfillResult says what became of each customer: a company created and
+// linked, or handed to its item (a company carrying its ID exists already,
+// to be judged field by field).
+type BackfillResult struct {
+	Created int
+	ToItems []string
+}
+
+// Backfill creates the companies of customers never synced, a batch at a
+// time: one search (companies an earlier attempt created are taken, not
+// made again) and one batch create, then their links, with the baseline,
+// and an audit row each, so signals show tells what happened.
+func (a *Companies) Backfill(ctx context.Context, in BackfillInput) (BackfillResult, error) {
+	return heartbeating(ctx, func(ctx context.Context) (BackfillResult, error) {
+		spec := api.CustomerSyncSpec()
+		customers, err := a.Store.GetCustomers(ctx, in.CustomerIDs)
+		if err != nil {
+			return BackfillResult{}, Classify(err)
+		}
+		// signalbox_customer_id has unique values: one read finds the
+		// companies an earlier attempt (or a person) made for these customers.
+		found, err := a.Client.BatchReadCompanies(ctx, in.CustomerIDs, []string{crm.PropCustomerID}, crm.PropCustomerID)
+		if err != nil {
+			return BackfillResult{}, Classify(err)
+		}
+		exists := map[string]bool{}
+		for _, c := range found {
+			exists[c.Properties[crm.PropCustomerID]] = true
+		}
+		var r BackfillResult
+		var create []store.Customer
+		var props []crm.Properties
+		holder := "backfill/" + in.RunID
+		for _, c := range customers {
+			if c.Archived {
+				continue
+			}
+			claim, err := a.Store.ClaimPerson(ctx, companyClaim(c.ID), holder, personClaimLife)
+			if err != nil {
+				return r, Classify(err)
+			}
+			switch {
+			case exists[c.ID] || claim.Busy || claim.ContactID != "":
+				// It has a company, or an item is making one: the item judges it.
+				r.ToItems = append(r.ToItems, c.ID)
+			default:
+				p := crm.Properties{crm.PropCustomerID: c.ID}
+				for field, v := range fieldrules.Decide(spec, c.Values(), nil, nil).ToTarget {
+					p[targetName(spec, field)] = v
+				}
+				create, props = append(create, c), append(props, p)
+			}
+		}
+		if len(create) == 0 {
+			return r, nil
+		}
+		created, err := a.Client.BatchCreateCompanies(ctx, props)
+		if err != nil {
+			return r, Classify(err)
+		}
+		byCustomer := map[string]crm.Company{}
+		for _, co := range created {
+			byCustomer[co.Properties[crm.PropCustomerID]] = co
+		}
+		now := time.Now().UTC()
+		var events []store.AuditEvent
+		for _, c := range create {
+			co, ok := byCustomer[c.ID]
+			if !ok {
+				r.ToItems = append(r.ToItems, c.ID)
+				continue
+			}
+			values := fieldrules.Values{}
+			for _, f := range spec.SyncedFields() {
+				values[f.Name] = co.Properties[f.TargetName]
+			}
+			if err := a.Store.RecordPersonContact(ctx, companyClaim(c.ID), holder, co.ID); err != nil {
+				return r, Classify(err)
+			}
+			wf := api.ItemID(spec.Name, c.ID)
+			link := store.Link{Integration: spec.Name, SourceKey: c.ID, TargetSystem: api.SystemCRM, TargetID: co.ID, WorkflowID: wf,
+				SyncedAt: now, Baseline: fieldrules.Decide(spec, c.Values(), values, nil).Baseline}
+			if err := a.Store.SaveLink(ctx, link); err != nil {
+				return r, Classify(err)
+			}
+			events = append(events, store.AuditEvent{Integration: spec.Name, WorkflowID: wf, RunID: in.RunID, Seq: 1, At: now,
+				Actor: api.ActorSystem, Action: "created_in_target", ToStatus: string(api.StatusSynced),
+				Reason: "created CRM company " + co.ID + " in a batch (never synced before)", Details: map[string]any{"company": co.ID}})
+			r.Created++
+		}
+		return r, Classify(a.Store.InsertAudit(ctx, events...))
+	})
+}
+
+// companyClaim is the claim on creating a customer's company.
+func companyClaim(customerID string) string { return "company-of:" + customerID }
+
+func targetName(spec api.Spec, field string) string {
+	for _, f := range spec.Fields {
+		if f.Name == field {
+			return f.TargetName
+		}
+	}
+	return field
 }

@@ -31,6 +31,8 @@ const (
 	// SignalResync tells a running item that its record changed again: it
 	// syncs once more before it ends.
 	SignalResync = "resync"
+	// QueryProgress returns a poll's PollProgress.
+	QueryProgress = "progress"
 	// QueryStatus returns the ItemState.
 	QueryStatus = "status"
 )
@@ -259,6 +261,19 @@ func CheckSourceKey(key string) error {
 		return fmt.Errorf("must be 1 to 200 characters of letters, digits and . _ ~ -, starting with a letter or digit (an identifier, never personal data)")
 	}
 	return nil
+}
+
+// PollProgress is how far a poll has come.
+type PollProgress struct {
+	// Side is the system it pages through now.
+	Side string `json:"side"`
+	// Seen counts the records compared; Handed those handed to their items;
+	// Created those created in the target in batches.
+	Seen, Handed, Created int
+}
+
+func (p PollProgress) String() string {
+	return fmt.Sprintf("%s: %d compared, %d handed to their items, %d created in batches", p.Side, p.Seen, p.Handed, p.Created)
 }
 
 // ScheduleID is the ID of the Temporal Schedule that polls an integration's

@@ -56,7 +56,7 @@ func (a *app) show(ctx context.Context, args []string) error {
 	}
 	state, live, err := api.ReadItem(ctx, c, id)
 	if errors.Is(err, api.ErrNoItem) {
-		return fmt.Errorf("no item %s (find IDs with signals list)", id)
+		return a.showTrailOnly(ctx, id, *output)
 	}
 	if err != nil {
 		return err
@@ -91,6 +91,33 @@ func (a *app) show(ctx context.Context, args []string) error {
 		fmt.Fprintf(a.stdout, "Audit trail: unavailable (%v)\n", trailErr)
 		return nil
 	}
+	printTrail(a.stdout, trail)
+	return nil
+}
+
+// showTrailOnly shows a record that Temporal has no workflow for, from its
+// audit trail: one synced in a batch, or one whose history Temporal no
+// longer keeps.
+func (a *app) showTrailOnly(ctx context.Context, id, output string) error {
+	s, err := a.store(ctx)
+	if err != nil {
+		return err
+	}
+	trail, err := s.AuditTrail(ctx, id)
+	if err != nil {
+		return err
+	}
+	if len(trail) == 0 {
+		return fmt.Errorf("no item %s (find IDs with signals list)", id)
+	}
+	if output == "json" {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"audit": trail, "live": false, "note": "no workflow: only the audit trail"})
+	}
+	last := trail[len(trail)-1]
+	fmt.Fprintf(a.stdout, "%s: no workflow in Temporal (synced without one, in a batch, or its history has expired)\n", id)
+	fmt.Fprintf(a.stdout, "last outcome: %s %s, %s\n\n", last.Action, last.ToStatus, last.At.Local().Format(time.DateTime))
 	printTrail(a.stdout, trail)
 	return nil
 }

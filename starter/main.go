@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/signalbox-dev/signalbox/api"
@@ -237,8 +238,15 @@ func startAll(ctx context.Context, cfg config.Intake, logger *slog.Logger, in sp
 	fs.SetOutput(stderr)
 	statuses := in.Intake.Statuses
 	status := fs.String("status", statuses[0], "start the records in this status: "+strings.Join(statuses, " or "))
+	var backfill *bool
+	if in.Poll != nil {
+		backfill = fs.Bool("backfill", false, "compare every record of both systems, creating what is missing in batches (a full poll)")
+	}
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return errUsage
+	}
+	if backfill != nil && *backfill {
+		return runBackfill(ctx, cfg, logger, in, stdout)
 	}
 	if !slices.Contains(statuses, *status) {
 		fmt.Fprintf(stderr, "%s: --status must be %s\n", name, strings.Join(statuses, " or "))
@@ -278,4 +286,51 @@ func startAll(ctx context.Context, cfg config.Intake, logger *slog.Logger, in sp
 		return fmt.Errorf("%d item(s) not started; run the command again to retry them", failed)
 	}
 	return nil
+}
+
+// runBackfill runs the integration's poll over every record (not only those
+// changed since its watermarks) and reports its progress every few seconds.
+// Running it again while it runs follows the running one.
+func runBackfill(ctx context.Context, cfg config.Intake, logger *slog.Logger, in spine.Integration, stdout io.Writer) error {
+	c, err := dial(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	id := api.ScheduleID(in.Spec.Name) + "-backfill"
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: api.TaskQueueIntegrations,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}, in.Poll.WorkflowType, map[string]any{"full": true})
+	if err != nil {
+		return fmt.Errorf("start the backfill of %s: %w", in.Spec.Name, err)
+	}
+	fmt.Fprintf(stdout, "backfill of %s: %s (follow it in the Temporal UI too)\n", in.Spec.Name, id)
+	done := make(chan error, 1)
+	go func() { done <- run.Get(ctx, nil) }()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("backfill of %s: %w", in.Spec.Name, err)
+			}
+			fmt.Fprintln(stdout, "done: "+progressOf(ctx, c, id))
+			return nil
+		case <-tick.C:
+			fmt.Fprintln(stdout, progressOf(ctx, c, id))
+		}
+	}
+}
+
+// progressOf asks a running poll how far it is.
+func progressOf(ctx context.Context, c client.Client, id string) string {
+	v, err := c.QueryWorkflow(ctx, id, "", api.QueryProgress)
+	if err != nil {
+		return "progress unknown: " + err.Error()
+	}
+	var p api.PollProgress
+	if err := v.Get(&p); err != nil {
+		return "progress unknown: " + err.Error()
+	}
+	return p.String()
 }

@@ -208,6 +208,25 @@ func (s *Store) GetCustomer(ctx context.Context, id string) (Customer, error) {
 	return c, nil
 }
 
+// GetCustomers reads the customers with the IDs given (those that exist),
+// in ID order.
+func (s *Store) GetCustomers(ctx context.Context, ids []string) ([]Customer, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+customerColumns+` FROM customers WHERE id = ANY($1) ORDER BY id`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read customers: %w", err)
+	}
+	defer rows.Close()
+	var out []Customer
+	for rows.Next() {
+		c, err := scanCustomer(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read customers: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 // InsertCustomer creates a customer, at version 1, and returns it as stored;
 // its CreatedAt, UpdatedAt and Version are ignored. An existing ID is an error
 // wrapping ErrExists; a value that cannot be stored one wrapping

@@ -98,6 +98,9 @@ func TestInsertAndGetCustomer(t *testing.T) {
 	read, err := s.GetCustomer(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, got, read)
+	many, err := s.GetCustomers(ctx, []string{id, id + "-missing"})
+	require.NoError(t, err)
+	require.Equal(t, []store.Customer{got}, many, "the customers that exist")
 
 	dup := sampleCustomer(id)
 	dup.LegalName = "Someone Else"

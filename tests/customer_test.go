@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -207,9 +208,10 @@ func TestThePollSyncsWhatChangedAndNothingElse(t *testing.T) {
 	shared.customer(t, id)
 	shared.triggerPoll(t)
 	item := "customer-sync:" + id
-	require.Eventually(t, func() bool { return len(shared.companiesOf(t, id)) == 1 }, waitFor, 200*time.Millisecond, "a new customer is found and synced")
-	require.Equal(t, api.StatusSynced, shared.syncedResult(t, item).Status)
 	co := shared.companyOf(t, id)
+	show, _, code := shared.signals(t, "", "show", item)
+	require.Equal(t, 0, code)
+	require.Contains(t, show, "created_in_target", "a customer never synced gets its company from a batch; the audit trail says so")
 
 	shared.editCompany(t, co.ID, map[string]string{"city": "Köln"})
 	shared.triggerPoll(t)
@@ -228,4 +230,35 @@ func TestThePollSyncsWhatChangedAndNothingElse(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, lastRun, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(),
 		"a record that equals its baseline costs no workflow (our own write to PostgreSQL is not an edit)")
+}
+
+func TestABackfillCreatesCompaniesInBatches(t *testing.T) {
+	prefix := uniqueKey(t, "CUST-bf")
+	const n = 150
+	for i := range n {
+		shared.customer(t, fmt.Sprintf("%s-%03d", prefix, i))
+	}
+	before := len(shared.sandboxRequests(t, "crm.companies.batch.create"))
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	out, stderr, code, err := shared.Command(ctx, "", "starter", "customers", "--backfill")
+	require.NoError(t, err)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "done: crm:")
+	for i := range n {
+		shared.companyOf(t, fmt.Sprintf("%s-%03d", prefix, i))
+	}
+	batches := len(shared.sandboxRequests(t, "crm.companies.batch.create")) - before
+	require.GreaterOrEqual(t, batches, 2, "150 customers need two batches")
+	require.LessOrEqual(t, batches, 4, "created in batches of up to 100, not one by one (other tests' customers may share them)")
+
+	show, _, code := shared.signals(t, "", "show", "customer-sync:"+prefix+"-007")
+	require.Equal(t, 0, code)
+	require.Contains(t, show, "no workflow in Temporal")
+	require.Contains(t, show, "created_in_target")
+
+	out, _, code, err = shared.Command(ctx, "", "starter", "customers", "--backfill")
+	require.NoError(t, err)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "0 created in batches", "a second backfill finds every company and creates none")
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
 	"github.com/signalbox-dev/signalbox/store"
-	"github.com/signalbox-dev/signalbox/workflows/fieldrules"
+	"github.com/signalbox-dev/signalbox/fieldrules"
 )
 
 // customerSides is PostgreSQL and the CRM as one customer sync sees them:

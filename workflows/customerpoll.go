@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/signalbox-dev/signalbox/activities"
 	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/config"
+	"github.com/signalbox-dev/signalbox/connectors/crm"
 	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/workflows/spine"
 )
@@ -51,13 +53,18 @@ type CustomerPollInput struct {
 	CRMAfter    string
 	// CRMPaged counts the results paged under one CRM query (capped).
 	CRMPaged int
-	// Handed counts the records handed to items so far.
-	Handed int
+	// Seen counts the records compared, Handed those handed to items so
+	// far, Created the companies created in batches.
+	Seen, Handed, Created int
+	// Full ignores the watermarks: every customer and company is compared
+	// (a backfill).
+	Full bool `json:"full,omitempty"`
 }
 
 // CustomerPollResult says what a poll did.
 type CustomerPollResult struct {
-	Handed int `json:"handed"`
+	Handed  int `json:"handed"`
+	Created int `json:"created"`
 }
 
 // CustomerPoll finds the customers and companies changed since the last
@@ -70,8 +77,14 @@ func CustomerPoll(ctx workflow.Context, in CustomerPollInput) (CustomerPollResul
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	})
 	p := &poll{in: in}
+	err := workflow.SetQueryHandler(ctx, api.QueryProgress, func() (api.PollProgress, error) {
+		return api.PollProgress{Side: p.in.Side, Seen: p.in.Seen, Handed: p.in.Handed, Created: p.in.Created}, nil
+	})
+	if err != nil {
+		return CustomerPollResult{}, err
+	}
 	if !in.Continuing {
-		p.in = CustomerPollInput{Continuing: true, Side: "postgres"}
+		p.in = CustomerPollInput{Continuing: true, Side: "postgres", Full: in.Full}
 		since, err := p.since(ctx, watermarkPostgres)
 		if err != nil {
 			return CustomerPollResult{}, err
@@ -93,7 +106,7 @@ func CustomerPoll(ctx workflow.Context, in CustomerPollInput) (CustomerPollResul
 			return CustomerPollResult{}, err
 		}
 		if p.in.Side == "crm" {
-			return CustomerPollResult{Handed: p.in.Handed}, nil
+			return CustomerPollResult{Handed: p.in.Handed, Created: p.in.Created}, nil
 		}
 		since, err := p.since(ctx, watermarkCRM)
 		if err != nil {
@@ -109,6 +122,9 @@ type poll struct{ in CustomerPollInput }
 // since is where a side's query starts: its watermark less the overlap, or
 // the beginning when there is none (the first poll syncs everything).
 func (p *poll) since(ctx workflow.Context, name string) (time.Time, error) {
+	if p.in.Full {
+		return time.Time{}, nil
+	}
 	var w activities.WatermarkResult
 	err := workflow.ExecuteLocalActivity(ctx, customerActivities.Watermark, activities.WatermarkInput{Name: name}).Get(ctx, &w)
 	if err != nil || !w.Set {
@@ -136,17 +152,24 @@ func (p *poll) page(ctx workflow.Context) (bool, error) {
 			return false, err
 		}
 		keys, done, last, p.in.PGAfter = r.Keys, r.Done, r.Last, r.Next
+		p.in.Seen += r.Seen
+		for batch := range slices.Chunk(r.New, crm.MaxBatch) {
+			var b activities.BackfillResult
+			err := workflow.ExecuteActivity(p.crmCtx(ctx, fmt.Sprintf("Create the CRM companies of %d customers never synced", len(batch))),
+				companyActivities.Backfill, activities.BackfillInput{CustomerIDs: batch, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID}).Get(ctx, &b)
+			if err != nil {
+				return false, err
+			}
+			keys = append(keys, b.ToItems...)
+			p.in.Created += b.Created
+		}
 	} else {
 		props := map[string]string{}
 		for _, f := range spec.SyncedFields() {
 			props[f.Name] = f.TargetName
 		}
 		var r activities.TriageCompaniesResult
-		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue: api.TaskQueueCRM, StartToCloseTimeout: time.Minute, ScheduleToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: 20 * time.Second,
-			RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
-			Summary:     "Find the CRM companies changed since " + p.in.Since.Format(time.RFC3339),
-		})
+		actx := p.crmCtx(ctx, "Find the CRM companies changed since "+p.in.Since.Format(time.RFC3339))
 		err := workflow.ExecuteActivity(actx, companyActivities.TriageCompanies, activities.TriageCompaniesInput{
 			Integration: spec.Name, Properties: props, Since: p.in.Since, After: p.in.CRMAfter, Limit: companyPage}).Get(ctx, &r)
 		if err != nil {
@@ -154,6 +177,7 @@ func (p *poll) page(ctx workflow.Context) (bool, error) {
 		}
 		keys, done, last, p.in.CRMAfter = r.Keys, r.Done, r.Last, r.Next
 		p.in.CRMPaged += r.Seen
+		p.in.Seen += r.Seen
 		if !done && p.in.CRMPaged+companyPage > companySearchCap {
 			// The CRM pages no further under one query: query again from the
 			// newest change seen (the overlap is compared, not synced, again).
@@ -175,6 +199,15 @@ func (p *poll) page(ctx workflow.Context) (bool, error) {
 		p.in.Handed += r.Handed
 	}
 	return done, nil
+}
+
+// crmCtx runs an activity on the CRM's queue, at its rate.
+func (p *poll) crmCtx(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue: api.TaskQueueCRM, StartToCloseTimeout: 2 * time.Minute, ScheduleToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: 20 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+		Summary:     summary,
+	})
 }
 
 // advance moves the side's watermark to the newest change it handed off.

@@ -20,6 +20,8 @@ import (
 // need a sync, and what was handed off and when the watermarks moved.
 type pollFake struct {
 	pgPages, crmPages [][]string
+	// pgNew are, by page, customers never synced.
+	pgNew [][]string
 	watermarks        map[string]time.Time
 	// events records hand-offs and watermark moves in order.
 	events []string
@@ -57,7 +59,11 @@ func newPollEnv(t *testing.T, p *pollFake) *testsuite.TestWorkflowEnvironment {
 			fmt.Sscan(in.After.ID, &after)
 		}
 		keys, next, done := page(p.pgPages, after)
-		return activities.TriageCustomersResult{Keys: keys, Seen: len(keys), Done: done, Next: store.Cursor{ID: fmt.Sprint(next)},
+		var fresh []string
+		if after < len(p.pgNew) {
+			fresh = p.pgNew[after]
+		}
+		return activities.TriageCustomersResult{Keys: keys, New: fresh, Seen: len(keys), Done: done, Next: store.Cursor{ID: fmt.Sprint(next)},
 			Last: testStart.Add(time.Duration(next) * time.Second)}, nil
 	})
 	env.OnActivity(companyActivities.TriageCompanies, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.TriageCompaniesInput) (activities.TriageCompaniesResult, error) {
@@ -73,6 +79,11 @@ func newPollEnv(t *testing.T, p *pollFake) *testsuite.TestWorkflowEnvironment {
 		}
 		return r, nil
 	})
+	env.OnActivity(companyActivities.Backfill, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BackfillInput) (activities.BackfillResult, error) {
+		p.events = append(p.events, fmt.Sprint("backfill ", len(in.CustomerIDs)))
+		// The first of each batch has a company already: its item judges it.
+		return activities.BackfillResult{Created: len(in.CustomerIDs) - 1, ToItems: in.CustomerIDs[:1]}, nil
+	}).Maybe()
 	env.OnActivity(itemActivities.StartItems, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StartItemsInput) (activities.StartItemsResult, error) {
 		require.Equal(t, api.IntegrationCustomerSync, in.Integration)
 		p.events = append(p.events, fmt.Sprint("hand ", in.Keys))
@@ -114,4 +125,21 @@ func TestALongPollContinuesAsNew(t *testing.T) {
 	env.ExecuteWorkflow(CustomerPoll, CustomerPollInput{})
 	require.True(t, workflow.IsContinueAsNewError(env.GetWorkflowError()), "%v", env.GetWorkflowError())
 	require.Len(t, p.events, pagesPerRun, "one hand-off per page, and no watermark moved before the side is done")
+}
+
+func TestCustomersNeverSyncedAreCreatedInBatches(t *testing.T) {
+	t.Parallel()
+	var fresh []string
+	for i := range 250 {
+		fresh = append(fresh, fmt.Sprintf("N%03d", i))
+	}
+	p := &pollFake{pgPages: [][]string{{"C1"}}, pgNew: [][]string{fresh}, crmPages: [][]string{{}}, watermarks: map[string]time.Time{}}
+	env := newPollEnv(t, p)
+	env.ExecuteWorkflow(CustomerPoll, CustomerPollInput{Full: true})
+	require.NoError(t, env.GetWorkflowError())
+	var r CustomerPollResult
+	require.NoError(t, env.GetWorkflowResult(&r))
+	require.Equal(t, 247, r.Created)
+	require.Equal(t, []string{"backfill 100", "backfill 100", "backfill 50", "hand [C1 N000 N100 N200]", "advance " + watermarkPostgres, "advance " + watermarkCRM}, p.events,
+		"batches of at most 100; a customer whose company exists goes to its item")
 }

@@ -118,17 +118,35 @@ func (c *Client) ArchiveCompany(ctx context.Context, id string) error {
 	return c.api.Do(ctx, rest.Request{Method: http.MethodDelete, Path: companiesPath + "/" + url.PathEscape(id)}, nil)
 }
 
-// BatchReadCompanies reads up to MaxBatch companies by ID; IDs the CRM does
-// not know are left out.
-func (c *Client) BatchReadCompanies(ctx context.Context, ids, properties []string) ([]Company, error) {
+// BatchReadCompanies reads up to MaxBatch companies by ID, or by the values
+// of idProperty (a property with unique values) when it is set; those the
+// CRM does not know are left out.
+func (c *Client) BatchReadCompanies(ctx context.Context, ids, properties []string, idProperty string) ([]Company, error) {
 	inputs := make([]map[string]string, len(ids))
 	for i, id := range ids {
 		inputs[i] = map[string]string{"id": id}
 	}
+	body := map[string]any{"inputs": inputs, "properties": properties}
+	if idProperty != "" {
+		body["idProperty"] = idProperty
+	}
 	var resp struct {
 		Results []Company `json:"results"`
 	}
-	err := c.api.Do(ctx, rest.Request{Method: http.MethodPost, Path: companiesPath + "/batch/read",
-		Body: map[string]any{"inputs": inputs, "properties": properties}}, &resp)
+	err := c.api.Do(ctx, rest.Request{Method: http.MethodPost, Path: companiesPath + "/batch/read", Body: body}, &resp)
+	return resp.Results, err
+}
+
+// BatchCreateCompanies creates up to MaxBatch companies in one request and
+// returns them (in no promised order: match them by a property).
+func (c *Client) BatchCreateCompanies(ctx context.Context, props []Properties) ([]Company, error) {
+	inputs := make([]map[string]any, len(props))
+	for i, p := range props {
+		inputs[i] = map[string]any{"properties": p}
+	}
+	var resp struct {
+		Results []Company `json:"results"`
+	}
+	err := c.api.Do(ctx, rest.Request{Method: http.MethodPost, Path: companiesPath + "/batch/create", Body: map[string]any{"inputs": inputs}}, &resp)
 	return resp.Results, err
 }

@@ -96,7 +96,7 @@ func TestGoClientsReadNullAsEmpty(t *testing.T) {
 	got, err := c.GetCompany(ctx, co.ID, []string{"name", "industry"}, false)
 	require.NoError(t, err)
 	require.Equal(t, want, got.Properties)
-	batch, err := c.BatchReadCompanies(ctx, []string{co.ID}, []string{"name", "industry"})
+	batch, err := c.BatchReadCompanies(ctx, []string{co.ID}, []string{"name", "industry"}, "")
 	require.NoError(t, err)
 	require.Len(t, batch, 1)
 	require.Equal(t, want, batch[0].Properties)
