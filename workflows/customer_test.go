@@ -12,8 +12,8 @@ import (
 	"github.com/signalbox-dev/signalbox/activities"
 	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
-	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/fieldrules"
+	"github.com/signalbox-dev/signalbox/store"
 )
 
 // customerSides is PostgreSQL and the CRM as one customer sync sees them:

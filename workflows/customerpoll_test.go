@@ -21,8 +21,8 @@ import (
 type pollFake struct {
 	pgPages, crmPages [][]string
 	// pgNew are, by page, customers never synced.
-	pgNew [][]string
-	watermarks        map[string]time.Time
+	pgNew      [][]string
+	watermarks map[string]time.Time
 	// events records hand-offs and watermark moves in order.
 	events []string
 	since  map[string]time.Time
