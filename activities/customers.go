@@ -321,7 +321,7 @@ type TriageCompaniesInput struct {
 // that needs a sync.
 type TriageCompaniesResult struct {
 	// Keys are the customer IDs to sync; Unknown the companies that carry no
-	// customer ID (created in the CRM).
+	// customer ID (created in the CRM), unless a person decided to ignore them.
 	Keys, Unknown []string
 	Seen          int
 	Next          string
@@ -363,7 +363,13 @@ func (a *Companies) TriageCompanies(ctx context.Context, in TriageCompaniesInput
 			}
 			id := c.Properties[crm.PropCustomerID]
 			if id == "" {
-				r.Unknown = append(r.Unknown, c.ID)
+				ignored, err := a.Store.IsIgnored(ctx, in.Integration, api.SystemCRM, c.ID)
+				if err != nil {
+					return TriageCompaniesResult{}, Classify(err)
+				}
+				if !ignored {
+					r.Unknown = append(r.Unknown, c.ID)
+				}
 				continue
 			}
 			values := map[string]string{}
@@ -516,4 +522,51 @@ func targetName(spec api.Spec, field string) string {
 		}
 	}
 	return field
+}
+
+// ReadCompanyInput names a company and the properties to read.
+type ReadCompanyInput struct {
+	CompanyID  string
+	Properties []string
+}
+
+// ReadCompany reads a live company; one archived or deleted since is nil.
+func (a *Companies) ReadCompany(ctx context.Context, in ReadCompanyInput) (*crm.Company, error) {
+	c, err := a.Client.GetCompany(ctx, in.CompanyID, in.Properties, false)
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, Classify(err)
+	}
+	return &c, nil
+}
+
+// InsertCustomerInput is a customer to create in PostgreSQL.
+type InsertCustomerInput struct {
+	Customer store.Customer
+}
+
+// InsertCustomer creates the customer; one that exists already with that ID
+// is returned as it is (a retried insert).
+func (a *Customers) InsertCustomer(ctx context.Context, in InsertCustomerInput) (store.Customer, error) {
+	c, err := a.Store.InsertCustomer(ctx, in.Customer)
+	switch {
+	case errors.Is(err, store.ErrExists):
+		return a.Store.GetCustomer(ctx, in.Customer.ID)
+	case errors.Is(err, store.ErrInvalidCustomer):
+		return c, temporal.NewNonRetryableApplicationError(err.Error(), string(api.ErrorTargetRejected), nil,
+			Rejection{Target: "postgres", Status: http.StatusUnprocessableEntity, Message: err.Error()})
+	}
+	return c, Classify(err)
+}
+
+// IgnoreRecordInput remembers a person's decision to leave a record alone.
+type IgnoreRecordInput struct {
+	Integration, System, RecordID, Actor, Reason string
+}
+
+// IgnoreRecord records it, so later polls do not ask again.
+func (a *Customers) IgnoreRecord(ctx context.Context, in IgnoreRecordInput) error {
+	return Classify(a.Store.IgnoreRecord(ctx, in.Integration, in.System, in.RecordID, in.Actor, in.Reason))
 }

@@ -2,14 +2,17 @@ package api
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
 // IntegrationCustomerSync is the name of the customer ↔ CRM company integration.
 const IntegrationCustomerSync = "customer-sync"
 
-// ArchivedInCRM is customer sync's own exception kind.
+// Customer sync's own exception kinds.
 const (
+	// NewInCRM: a company was created in the CRM that no customer matches.
+	NewInCRM ExceptionKind = "NewInCRM"
 	// ArchivedInCRM: the company of a customer was archived or deleted in the CRM.
 	ArchivedInCRM ExceptionKind = "ArchivedInCRM"
 )
@@ -83,6 +86,8 @@ func CustomerSyncSpec() Spec {
 					{Name: ChoiceKeepCRM, Description: "the CRM's values win: written to PostgreSQL"},
 				},
 				SLA: 8 * time.Hour},
+			{Kind: NewInCRM, Status: StatusBlocked, When: "a company was created in the CRM that carries no customer ID",
+				Decisions: []Action{ActionApprove, ActionAmend, ActionReject}, SLA: 24 * time.Hour},
 			{Kind: ArchivedInCRM, Status: StatusBlocked, When: "the company of an active customer was archived or deleted in the CRM",
 				Decisions: []Action{ActionApprove, ActionCancel},
 				Choices: []Choice{
@@ -93,3 +98,19 @@ func CustomerSyncSpec() Spec {
 		}, technical...),
 	}
 }
+
+// newCompanyPrefix keys the item of a company found in the CRM with no
+// customer: customer-sync:crm-company-<company ID>.
+const newCompanyPrefix = "crm-company-"
+
+// NewCompanyKey is the item key of a company new in the CRM.
+func NewCompanyKey(companyID string) string { return newCompanyPrefix + companyID }
+
+// NewCompanyID is the company of a NewCompanyKey.
+func NewCompanyID(key string) (string, bool) {
+	id, ok := strings.CutPrefix(key, newCompanyPrefix)
+	return id, ok && id != ""
+}
+
+// ImportedCustomerID is the ID a company new in the CRM is imported as.
+func ImportedCustomerID(companyID string) string { return "CRM-" + companyID }

@@ -305,6 +305,7 @@ type ExternalKey string
 const (
 	ExternalCRMContact     ExternalKey = "crm"
 	ExternalCRMCompany     ExternalKey = "crm company"
+	ExternalCustomer       ExternalKey = "customer"
 	ExternalInvoice        ExternalKey = "invoice"
 	ExternalStripeCustomer ExternalKey = "stripe customer"
 	ExternalStripeInvoice  ExternalKey = "stripe invoice"

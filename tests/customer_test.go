@@ -262,3 +262,48 @@ func TestABackfillCreatesCompaniesInBatches(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.Contains(t, out, "0 created in batches", "a second backfill finds every company and creates none")
 }
+
+// createCompany creates a company as a sales rep in the CRM would.
+func (s *env) createCompany(t *testing.T, props map[string]string) company {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"properties": props})
+	require.NoError(t, err)
+	resp, err := http.Post(s.SandboxURL()+"/_sandbox/companies", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	var c company
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&c))
+	return c
+}
+
+func TestACompanyNewInTheCRMWaitsForFinanceAndIsImportedOrLeftAlone(t *testing.T) {
+	name := uniqueKey(t, "Initech")
+	kept := shared.createCompany(t, map[string]string{"name": name, "city": "Austin", "country": "US"})
+	left := shared.createCompany(t, map[string]string{"name": name + " partner"})
+	shared.triggerPoll(t)
+
+	keep, leave := "customer-sync:crm-company-"+kept.ID, "customer-sync:crm-company-"+left.ID
+	s := shared.waitStatus(t, keep, api.StatusBlocked)
+	require.Equal(t, api.NewInCRM, s.Exception.Kind)
+	require.Equal(t, api.NewInCRM, shared.waitStatus(t, leave, api.StatusBlocked).Exception.Kind)
+
+	_, stderr, code := shared.signals(t, "", "approve", keep, "--as", "carol", "--reason", "a new account")
+	require.Equal(t, 0, code, stderr)
+	_, stderr, code = shared.signals(t, "", "reject", leave, "--as", "carol", "--reason", "a partner, not a customer")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, api.StatusSynced, shared.waitResult(t, keep).Status)
+	imported := shared.storedCustomer(t, "CRM-"+kept.ID)
+	require.Equal(t, name, imported.LegalName)
+	require.Equal(t, "Austin", imported.City)
+	require.Equal(t, "CRM-"+kept.ID, shared.companyOf(t, "CRM-"+kept.ID).Properties["signalbox_customer_id"])
+
+	desc, err := shared.Client.DescribeWorkflowExecution(context.Background(), leave, "")
+	require.NoError(t, err)
+	shared.editCompany(t, left.ID, map[string]string{"city": "Dallas"})
+	shared.triggerPoll(t)
+	again, err := shared.Client.DescribeWorkflowExecution(context.Background(), leave, "")
+	require.NoError(t, err)
+	require.Equal(t, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(), again.GetWorkflowExecutionInfo().GetExecution().GetRunId(),
+		"a company a person decided to leave alone is not asked about again")
+}

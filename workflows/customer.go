@@ -95,7 +95,10 @@ const maxRounds = 5
 
 // customerRun is the state of one CustomerSync run.
 type customerRun struct {
-	spec     api.Spec
+	spec api.Spec
+	// id is the customer's ID: the item's key, or for a company found in
+	// the CRM with no customer, the customer it is imported as.
+	id       string
 	customer store.Customer
 	company  *crm.Company
 	baseline store.Baseline
@@ -103,11 +106,25 @@ type customerRun struct {
 	// values an operator set for them (written to both sides).
 	conflicts []string
 	amendment map[string]string
+	// importing is the customer a company new in the CRM would become, while
+	// NewInCRM waits; an amendment changes it.
+	importing *store.Customer
 }
 
 // amend accepts values for the fields in conflict, all of them, each valid
 // for the customer.
 func (s *customerRun) amend(set map[string]string, apply bool) error {
+	if s.importing != nil {
+		next, err := s.importing.With(set)
+		if err != nil {
+			return err
+		}
+		if apply {
+			s.importing = &next
+			s.amendment = set
+		}
+		return nil
+	}
 	if len(s.conflicts) == 0 {
 		return errors.New("nothing is in conflict: amend answers a Conflict")
 	}
@@ -164,6 +181,13 @@ func (s *customerRun) targetProperties(values fieldrules.Values) crm.Properties 
 // run syncs the customer, and again while polls report further changes
 // (api.SignalResync) that arrived after it read both sides.
 func (s *customerRun) run(ctx workflow.Context, it *spine.Item) error {
+	s.id = it.Key()
+	if companyID, ok := api.NewCompanyID(it.Key()); ok {
+		imported, err := s.newInCRM(ctx, it, companyID)
+		if !imported || err != nil {
+			return err
+		}
+	}
 	resync := workflow.GetSignalChannel(ctx, api.SignalResync)
 	for {
 		for resync.ReceiveAsync(nil) {
@@ -184,8 +208,8 @@ func (s *customerRun) sync(ctx workflow.Context, it *spine.Item) error {
 	}
 	var found activities.FindCompanyResult
 	err := it.Do(ctx, "find company", func(ctx workflow.Context) error {
-		in := activities.FindCompanyInput{Integration: api.IntegrationCustomerSync, CustomerID: it.Key(), Properties: s.properties()}
-		return it.Call(ctx, "Find the CRM company of customer "+it.Key(), companyActivities.FindCompany, in, &found)
+		in := activities.FindCompanyInput{Integration: api.IntegrationCustomerSync, CustomerID: s.id, Properties: s.properties()}
+		return it.Call(ctx, "Find the CRM company of customer "+s.id, companyActivities.FindCompany, in, &found)
 	})
 	if err != nil {
 		return err
@@ -221,13 +245,13 @@ func (s *customerRun) sync(ctx workflow.Context, it *spine.Item) error {
 // load reads the customer, waiting for a person while it is missing.
 func (s *customerRun) load(ctx workflow.Context, it *spine.Item) error {
 	for {
-		err := it.Call(ctx, "Load customer "+it.Key()+" from PostgreSQL", customerActivities.LoadCustomer,
-			activities.LoadCustomerInput{CustomerID: it.Key()}, &s.customer)
+		err := it.Call(ctx, "Load customer "+s.id+" from PostgreSQL", customerActivities.LoadCustomer,
+			activities.LoadCustomerInput{CustomerID: s.id}, &s.customer)
 		if api.TypeOf(err) != api.ErrorNotFound {
 			return err
 		}
-		_, err = it.Raise(ctx, api.ValidationFailed, "no customer "+it.Key()+" in PostgreSQL; create it, then retry",
-			map[string]string{"id": "no customer " + it.Key() + " in PostgreSQL"})
+		_, err = it.Raise(ctx, api.ValidationFailed, "no customer "+s.id+" in PostgreSQL; create it, then retry",
+			map[string]string{"id": "no customer " + s.id + " in PostgreSQL"})
 		if err != nil {
 			return err
 		}
@@ -266,10 +290,10 @@ func (s *customerRun) syncRound(ctx workflow.Context, it *spine.Item) (bool, err
 		}
 	}
 	if len(plan.ToSource) > 0 {
-		in := activities.WriteCustomerInput{CustomerID: it.Key(), IfVersion: s.customer.Version, Set: plan.ToSource}
+		in := activities.WriteCustomerInput{CustomerID: s.id, IfVersion: s.customer.Version, Set: plan.ToSource}
 		stale := false
 		err := it.Do(ctx, "write customer", func(ctx workflow.Context) error {
-			err := it.Call(ctx, "Write "+strings.Join(slices.Sorted(maps.Keys(plan.ToSource)), ", ")+" to customer "+it.Key(), customerActivities.WriteCustomer, in, &s.customer)
+			err := it.Call(ctx, "Write "+strings.Join(slices.Sorted(maps.Keys(plan.ToSource)), ", ")+" to customer "+s.id, customerActivities.WriteCustomer, in, &s.customer)
 			stale = api.TypeOf(err) == api.ErrorStale
 			if stale {
 				return nil
@@ -304,7 +328,7 @@ func (s *customerRun) ask(ctx workflow.Context, it *spine.Item, plan fieldrules.
 		}
 	}
 	summary := fmt.Sprintf("customer %s and CRM company %s were both edited, or an edit needs judgment: %s; approve the side to keep, or amend to other values",
-		it.Key(), s.company.ID, strings.Join(s.conflicts, ", "))
+		s.id, s.company.ID, strings.Join(s.conflicts, ", "))
 	d, err := it.Raise(ctx, api.Conflict, summary, details)
 	if err != nil {
 		return plan, err
@@ -321,7 +345,7 @@ func (s *customerRun) ask(ctx workflow.Context, it *spine.Item, plan fieldrules.
 }
 
 func (s *customerRun) saveBaseline(ctx workflow.Context, it *spine.Item, base store.Baseline) error {
-	link := store.Link{Integration: api.IntegrationCustomerSync, SourceKey: it.Key(), TargetSystem: api.SystemCRM, TargetID: s.company.ID,
+	link := store.Link{Integration: api.IntegrationCustomerSync, SourceKey: s.id, TargetSystem: api.SystemCRM, TargetID: s.company.ID,
 		WorkflowID: it.WorkflowID(), Baseline: base}
 	if err := it.Call(ctx, "Record what both sides hold", spineActivities.SaveBaseline, activities.SaveBaselineInput{Link: link}, nil); err != nil {
 		return err
@@ -355,7 +379,7 @@ func (s *customerRun) tellOverruled(ctx workflow.Context, it *spine.Item, overru
 			return err
 		}
 		team := s.spec.Editor(system)
-		text := fmt.Sprintf("Customer %s: %s. The values are in the audit trail: signals show %s", it.Key(), reason, it.WorkflowID())
+		text := fmt.Sprintf("Customer %s: %s. The values are in the audit trail: signals show %s", s.id, reason, it.WorkflowID())
 		key := it.WorkflowID() + "/owner-wins/" + hashFields(values, fields)[:16]
 		if err := it.Notify(ctx, "tell "+team, team, "its edit was written back", text, key); err != nil {
 			return err
@@ -377,9 +401,9 @@ func (s *customerRun) createCompany(ctx workflow.Context, it *spine.Item) error 
 	plan := fieldrules.Decide(s.spec, s.customer.Values(), fieldrules.Values{}, nil)
 	var c crm.Company
 	err := it.Do(ctx, "create company", func(ctx workflow.Context) error {
-		in := activities.CreateCompanyInput{Integration: api.IntegrationCustomerSync, CustomerID: it.Key(), WorkflowID: it.WorkflowID(),
+		in := activities.CreateCompanyInput{Integration: api.IntegrationCustomerSync, CustomerID: s.id, WorkflowID: it.WorkflowID(),
 			Properties: s.targetProperties(plan.ToTarget)}
-		return it.Call(ctx, "Create the CRM company of customer "+it.Key(), companyActivities.CreateCompany, in, &c)
+		return it.Call(ctx, "Create the CRM company of customer "+s.id, companyActivities.CreateCompany, in, &c)
 	})
 	if err != nil {
 		return err
@@ -400,7 +424,7 @@ func (s *customerRun) archiveCompany(ctx workflow.Context, it *spine.Item) error
 	if err != nil {
 		return err
 	}
-	return it.Audit(ctx, "archived_in_target", "customer "+it.Key()+" is archived: its CRM company "+s.company.ID+" was archived", map[string]any{"company": s.company.ID})
+	return it.Audit(ctx, "archived_in_target", "customer "+s.id+" is archived: its CRM company "+s.company.ID+" was archived", map[string]any{"company": s.company.ID})
 }
 
 // companyGone asks the owner team what to do when the company of an active
@@ -415,17 +439,84 @@ func (s *customerRun) companyGone(ctx workflow.Context, it *spine.Item) (bool, e
 		details["company"] = s.company.ID
 	}
 	d, err := it.Raise(ctx, api.ArchivedInCRM, fmt.Sprintf("the CRM company of customer %s was %s in the CRM; approve %s to archive the customer too, or %s to create the company again",
-		it.Key(), what, api.ChoiceArchiveCustomer, api.ChoiceRestoreCompany), details)
+		s.id, what, api.ChoiceArchiveCustomer, api.ChoiceRestoreCompany), details)
 	if err != nil {
 		return true, err
 	}
 	if d.Choice == api.ChoiceArchiveCustomer {
 		err := it.Do(ctx, "archive customer", func(ctx workflow.Context) error {
-			return it.Call(ctx, "Archive customer "+it.Key()+" in PostgreSQL", customerActivities.ArchiveCustomer,
-				activities.ArchiveCustomerInput{CustomerID: it.Key(), IfVersion: s.customer.Version}, &s.customer)
+			return it.Call(ctx, "Archive customer "+s.id+" in PostgreSQL", customerActivities.ArchiveCustomer,
+				activities.ArchiveCustomerInput{CustomerID: s.id, IfVersion: s.customer.Version}, &s.customer)
 		})
 		return true, err
 	}
 	s.baseline = nil
 	return false, s.createCompany(ctx, it)
+}
+
+// newInCRM asks what to do with a company created in the CRM that no
+// customer matches: import it as a customer (its values, amended where the
+// operator says), or ignore it — remembered, so no poll asks again. It
+// reports whether a customer was imported, to be synced as any other.
+func (s *customerRun) newInCRM(ctx workflow.Context, it *spine.Item, companyID string) (bool, error) {
+	var co *crm.Company
+	err := it.Do(ctx, "read company", func(ctx workflow.Context) error {
+		return it.Call(ctx, "Read CRM company "+companyID, companyActivities.ReadCompany,
+			activities.ReadCompanyInput{CompanyID: companyID, Properties: s.properties()}, &co)
+	})
+	if err != nil || co == nil || co.Properties[crm.PropCustomerID] != "" {
+		return false, err // gone, or linked to a customer meanwhile: nothing to ask
+	}
+	s.company = co
+	proposed := store.Customer{ID: api.ImportedCustomerID(companyID)}
+	values := map[string]string{}
+	for _, f := range s.spec.SyncedFields() {
+		if v := co.Properties[f.TargetName]; v != "" {
+			values[f.Name] = v
+		}
+	}
+	details := map[string]string{"company": companyID, "customer id": proposed.ID}
+	for k, v := range values {
+		details[k] = v
+	}
+	next, verr := proposed.With(values)
+	if verr != nil {
+		details["problem"] = verr.Error()
+	} else {
+		proposed = next
+	}
+	s.importing = &proposed
+	summary := fmt.Sprintf("CRM company %s (%q) matches no customer; approve to import it as customer %s, amend its values first if they need it, or reject to leave it out of the sync for good",
+		companyID, co.Properties[crm.PropCompanyName], proposed.ID)
+	_, err = it.Raise(ctx, api.NewInCRM, summary, details)
+	imported := *s.importing
+	s.importing, s.amendment = nil, nil
+	var end spine.Ended
+	if errors.As(err, &end) && end.Status == api.StatusRejected {
+		ierr := it.Call(ctx, "Remember to leave company "+companyID+" alone", customerActivities.IgnoreRecord,
+			activities.IgnoreRecordInput{Integration: s.spec.Name, System: api.SystemCRM, RecordID: companyID, Actor: end.Actor, Reason: "rejected NewInCRM"}, nil)
+		if ierr != nil {
+			return false, ierr
+		}
+	}
+	if err != nil {
+		return false, err
+	}
+	err = it.Do(ctx, "import customer", func(ctx workflow.Context) error {
+		return it.Call(ctx, "Create customer "+imported.ID+" in PostgreSQL", customerActivities.InsertCustomer,
+			activities.InsertCustomerInput{Customer: imported}, &s.customer)
+	})
+	if err != nil {
+		return false, err
+	}
+	s.id = imported.ID
+	err = it.Do(ctx, "mark company", func(ctx workflow.Context) error {
+		in := activities.UpdateCompanyInput{CompanyID: companyID, Properties: crm.Properties{crm.PropCustomerID: imported.ID}, Read: s.properties()}
+		return it.Call(ctx, "Mark CRM company "+companyID+" as customer "+imported.ID, companyActivities.UpdateCompany, in, s.company)
+	})
+	if err != nil {
+		return false, err
+	}
+	it.SetExternalID(api.ExternalCustomer, imported.ID)
+	return true, s.saveBaseline(ctx, it, nil)
 }

@@ -31,6 +31,8 @@ type customerSides struct {
 	editDuringUpdate crm.Properties
 
 	created, archivedCompany, archivedCustomer bool
+	inserted                                   []store.Customer
+	ignored                                    []activities.IgnoreRecordInput
 	companyWrites                              []crm.Properties
 	customerWrites                             []map[string]string
 }
@@ -63,7 +65,7 @@ func syncedSides() *customerSides {
 func (c *customerSides) install(f *fixture) {
 	f.env.OnActivity(customerActivities.LoadCustomer, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.LoadCustomerInput) (store.Customer, error) {
 		return c.customer, nil
-	})
+	}).Maybe()
 	f.env.OnActivity(customerActivities.WriteCustomer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.WriteCustomerInput) (store.Customer, error) {
 		if c.staleOnce != nil {
 			next, err := c.customer.With(c.staleOnce)
@@ -94,7 +96,7 @@ func (c *customerSides) install(f *fixture) {
 			r.Company, r.Via = &co, "link"
 		}
 		return r, nil
-	})
+	}).Maybe()
 	f.env.OnActivity(companyActivities.CreateCompany, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CreateCompanyInput) (crm.Company, error) {
 		c.created, c.linked = true, true
 		props := maps.Clone(in.Properties)
@@ -112,6 +114,21 @@ func (c *customerSides) install(f *fixture) {
 		co := *c.company
 		co.Properties = maps.Clone(co.Properties)
 		return co, nil
+	}).Maybe()
+	f.env.OnActivity(companyActivities.ReadCompany, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.ReadCompanyInput) (*crm.Company, error) {
+		co := *c.company
+		co.Properties = maps.Clone(co.Properties)
+		return &co, nil
+	}).Maybe()
+	f.env.OnActivity(customerActivities.InsertCustomer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.InsertCustomerInput) (store.Customer, error) {
+		c.inserted = append(c.inserted, in.Customer)
+		c.customer = in.Customer
+		c.customer.Version = 1
+		return c.customer, nil
+	}).Maybe()
+	f.env.OnActivity(customerActivities.IgnoreRecord, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.IgnoreRecordInput) error {
+		c.ignored = append(c.ignored, in)
+		return nil
 	}).Maybe()
 	f.env.OnActivity(companyActivities.ArchiveCompany, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.ArchiveCompanyInput) error {
 		c.archivedCompany = true
@@ -296,4 +313,47 @@ func TestACompanyArchivedInTheCRMAsksTheOwnerTeam(t *testing.T) {
 	require.Equal(t, api.StatusSynced, runCustomerSync(f).Status)
 	require.True(t, c.archivedCustomer)
 	require.Empty(t, c.companyWrites)
+}
+
+// newCompany is a company a sales rep created in the CRM: no customer ID.
+func newCompany() *customerSides {
+	return &customerSides{company: &crm.Company{ID: "777", Properties: crm.Properties{"name": "Initech LLC", "city": "Austin", "country": "US",
+		"industry": "SOFTWARE", "phone": "+1 512 555 0100"}}}
+}
+
+func TestACompanyNewInTheCRMIsImportedWhenApproved(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "customer-sync:crm-company-777")
+	c := newCompany()
+	c.install(f)
+	f.at(time.Minute, func() {
+		s := f.state()
+		require.Equal(t, api.NewInCRM, s.Exception.Kind)
+		require.Equal(t, "CRM-777", s.Exception.Details["customer id"])
+		require.Equal(t, "Initech LLC", s.Exception.Details["legalName"])
+		f.decide("import", api.Decision{Action: api.ActionAmend, Set: map[string]string{"billingEmail": "ap@initech.test"}, Actor: "carol", Reason: "a new account"})
+	})
+	require.Equal(t, api.StatusSynced, runCustomerSync(f).Status)
+	require.Len(t, c.inserted, 1)
+	imported := c.inserted[0]
+	require.Equal(t, "CRM-777", imported.ID)
+	require.Equal(t, "Initech LLC", imported.LegalName)
+	require.Equal(t, "SOFTWARE", imported.Industry, "the CRM's own fields come along")
+	require.Equal(t, "ap@initech.test", imported.BillingEmail, "with the operator's amendment")
+	require.Equal(t, "CRM-777", c.company.Properties["signalbox_customer_id"], "the company is marked as the customer's")
+	require.Equal(t, "ap@initech.test", c.company.Properties["billing_email"], "and synced like any other")
+	c.requireInSync(t, f.lastBaseline())
+}
+
+func TestACompanyNewInTheCRMThatIsRejectedIsLeftAloneForGood(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "customer-sync:crm-company-777")
+	c := newCompany()
+	c.install(f)
+	f.at(time.Minute, func() {
+		f.decide("ignore", api.Decision{Action: api.ActionReject, Actor: "carol", Reason: "a partner, not a customer"})
+	})
+	require.Equal(t, api.StatusRejected, runCustomerSync(f).Status)
+	require.Empty(t, c.inserted)
+	require.Equal(t, []activities.IgnoreRecordInput{{Integration: "customer-sync", System: "crm", RecordID: "777", Actor: "carol", Reason: "rejected NewInCRM"}}, c.ignored)
 }

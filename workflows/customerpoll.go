@@ -176,6 +176,9 @@ func (p *poll) page(ctx workflow.Context) (bool, error) {
 			return false, err
 		}
 		keys, done, last, p.in.CRMAfter = r.Keys, r.Done, r.Last, r.Next
+		for _, company := range r.Unknown {
+			keys = append(keys, api.NewCompanyKey(company))
+		}
 		p.in.CRMPaged += r.Seen
 		p.in.Seen += r.Seen
 		if !done && p.in.CRMPaged+companyPage > companySearchCap {

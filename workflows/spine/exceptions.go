@@ -283,7 +283,7 @@ func (it *Item) RaiseChoosing(ctx workflow.Context, kind api.ExceptionKind, summ
 		}
 	}
 	if next.Terminal() {
-		return d, Ended{Status: next, Kind: kind, Ref: d.ExternalRef}
+		return d, Ended{Status: next, Kind: kind, Ref: d.ExternalRef, Actor: d.Actor}
 	}
 	return d, nil
 }

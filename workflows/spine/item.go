@@ -57,12 +57,14 @@ type ticket struct {
 }
 
 // Ended is returned when a decision ended the item (reject, resolve, cancel),
-// or when the integration ended it (see End). Kind is the exception it ended
-// and Ref the external reference of a resolve.
+// or when the integration ended it (see End). Kind is the exception it ended,
+// Ref the external reference of a resolve and Actor who decided.
 type Ended struct {
 	Status api.Status
 	Kind   api.ExceptionKind
 	Ref    string
+	// Actor is who decided it.
+	Actor string
 }
 
 func (e Ended) Error() string { return "item ended: " + string(e.Status) }
