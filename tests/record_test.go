@@ -42,21 +42,7 @@ func TestRecordHistories(t *testing.T) {
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	record := func(name, id string) {
 		t.Helper()
-		wctx, cancel := context.WithTimeout(ctx, waitFor)
-		defer cancel()
-		_ = s.Client.GetWorkflow(wctx, id, "").Get(wctx, nil) // cancelled items end with an error
-		require.NoError(t, wctx.Err(), "%s did not end", id)
-		iter := s.Client.GetWorkflowHistory(ctx, id, "", false, 0)
-		h := &historypb.History{}
-		for iter.HasNext() {
-			e, err := iter.Next()
-			require.NoError(t, err)
-			h.Events = append(h.Events, e)
-		}
-		b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644))
-		t.Logf("recorded %s: %d events", name, len(h.Events))
+		s.recordHistory(t, dir, name, id, "")
 	}
 	decide := func(args ...string) {
 		t.Helper()
@@ -194,21 +180,7 @@ func TestRecordCustomerHistories(t *testing.T) {
 	dir := filepath.Join(root, "workflows", "testdata", "histories")
 	record := func(name, id, runID string) {
 		t.Helper()
-		wctx, cancel := context.WithTimeout(ctx, waitFor)
-		defer cancel()
-		_ = s.Client.GetWorkflow(wctx, id, runID).Get(wctx, nil)
-		require.NoError(t, wctx.Err(), "%s did not end", id)
-		iter := s.Client.GetWorkflowHistory(ctx, id, runID, false, 0)
-		h := &historypb.History{}
-		for iter.HasNext() {
-			e, err := iter.Next()
-			require.NoError(t, err)
-			h.Events = append(h.Events, e)
-		}
-		b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644))
-		t.Logf("recorded %s: %d events", name, len(h.Events))
+		s.recordHistory(t, dir, name, id, runID)
 	}
 	key := func(name string) string { return fmt.Sprintf("rec-%s-%d", name, time.Now().UnixNano()) }
 	start := func(id string) (string, string) {
@@ -243,4 +215,25 @@ func TestRecordCustomerHistories(t *testing.T) {
 	require.NoError(t, err)
 	last := d.Info.RecentActions[len(d.Info.RecentActions)-1].StartWorkflowResult
 	record("customer-poll", last.WorkflowID, last.FirstExecutionRunID)
+}
+
+// recordHistory waits for a run to end and writes its history to dir/name.json.
+func (s *env) recordHistory(t *testing.T, dir, name, id, runID string) {
+	t.Helper()
+	ctx := context.Background()
+	wctx, cancel := context.WithTimeout(ctx, waitFor)
+	defer cancel()
+	_ = s.Client.GetWorkflow(wctx, id, runID).Get(wctx, nil) // cancelled items end with an error
+	require.NoError(t, wctx.Err(), "%s did not end", id)
+	iter := s.Client.GetWorkflowHistory(ctx, id, runID, false, 0)
+	h := &historypb.History{}
+	for iter.HasNext() {
+		e, err := iter.Next()
+		require.NoError(t, err)
+		h.Events = append(h.Events, e)
+	}
+	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644))
+	t.Logf("recorded %s: %d events", name, len(h.Events))
 }
