@@ -77,7 +77,7 @@ bench: tools build postgres
 SEED ?= 0
 chaos: tools postgres
 	go test ./tests -run '^TestChaos$$' -count=1 -v -timeout 40m -chaos.seed=$(SEED) \
-		-chaos.leads=300 -chaos.invoices=100 -chaos.workers=3 -chaos.kills=12 -chaos.server-restarts=2 -chaos.timeout=25m
+		-chaos.leads=300 -chaos.invoices=100 -chaos.customers=60 -chaos.workers=3 -chaos.kills=12 -chaos.server-restarts=2 -chaos.timeout=25m
 
 # Each fuzz target for FUZZTIME (make test runs their seed corpora only).
 FUZZTIME ?= 30s

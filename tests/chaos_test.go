@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -28,13 +29,14 @@ import (
 
 // The chaos run's size. make test runs the small default; make chaos a large one.
 var (
-	chaosSeed     = flag.Uint64("chaos.seed", 0, "seed of the chaos run (0: from the clock; printed, to reproduce)")
-	chaosLeads    = flag.Int("chaos.leads", 30, "leads in the chaos run")
-	chaosInvoices = flag.Int("chaos.invoices", 12, "invoices in the chaos run")
-	chaosWorkers  = flag.Int("chaos.workers", 2, "worker processes")
-	chaosKills    = flag.Int("chaos.kills", 3, "worker processes killed with SIGKILL during the run")
-	chaosRestarts = flag.Int("chaos.server-restarts", 1, "restarts of the Temporal dev server during the run")
-	chaosTimeout  = flag.Duration("chaos.timeout", 6*time.Minute, "how long every item may take to finish")
+	chaosSeed      = flag.Uint64("chaos.seed", 0, "seed of the chaos run (0: from the clock; printed, to reproduce)")
+	chaosLeads     = flag.Int("chaos.leads", 30, "leads in the chaos run")
+	chaosInvoices  = flag.Int("chaos.invoices", 12, "invoices in the chaos run")
+	chaosCustomers = flag.Int("chaos.customers", 10, "customers in the chaos run (each synced, edited in the CRM, and synced again)")
+	chaosWorkers   = flag.Int("chaos.workers", 2, "worker processes")
+	chaosKills     = flag.Int("chaos.kills", 3, "worker processes killed with SIGKILL during the run")
+	chaosRestarts  = flag.Int("chaos.server-restarts", 1, "restarts of the Temporal dev server during the run")
+	chaosTimeout   = flag.Duration("chaos.timeout", 6*time.Minute, "how long every item may take to finish")
 )
 
 // chaosFaults are the sandbox faults of a chaos run. Chat gets no after-effect
@@ -50,6 +52,7 @@ type chaosItem struct {
 	workflowID string
 	lead       *workflows.Lead
 	invoice    *store.Invoice
+	customer   *store.Customer
 	// reject is the operator's answer when the item needs a decision.
 	reject bool
 }
@@ -104,6 +107,7 @@ func TestChaos(t *testing.T) {
 	operatorDone := make(chan struct{})
 	wg.Go(func() { c.post(ctx) })
 	wg.Go(func() { c.killWorkers(ctx) })
+	wg.Go(func() { c.editCustomers(ctx) })
 	go func() { c.operate(ctx); close(operatorDone) }()
 	c.restartServer(ctx)
 	wg.Wait()
@@ -161,7 +165,73 @@ func (c *chaosRun) plan() {
 		c.items = append(c.items, &chaosItem{workflowID: api.ItemID(api.IntegrationInvoiceToBilling, id), invoice: &inv,
 			reject: c.rng.Float64() < 0.2})
 	}
+	for i := range *chaosCustomers {
+		cust, err := c.s.db(c.t).InsertCustomer(context.Background(), store.Customer{ID: fmt.Sprintf("%s-acct-%03d", prefix, i),
+			LegalName: fmt.Sprintf("Chaos Account %d", i), Domain: "chaos.example", PaymentTerms: "net30", CreditLimit: int64(1000 * (i + 1)),
+			City: "Berlin", Country: "DE"})
+		require.NoError(c.t, err)
+		c.items = append(c.items, &chaosItem{workflowID: api.ItemID(api.IntegrationCustomerSync, cust.ID), customer: &cust})
+	}
 	c.rng.Shuffle(len(c.items), func(i, j int) { c.items[i], c.items[j] = c.items[j], c.items[i] })
+}
+
+// editCustomers edits each customer's company in the CRM, as a sales rep
+// would, once its first sync ended, and syncs it again: the edit must reach
+// PostgreSQL however the run goes. It reads through the intake and the
+// sandbox only: the test's own Temporal client goes away while the server
+// restarts.
+func (c *chaosRun) editCustomers(ctx context.Context) {
+	for _, it := range c.items {
+		if it.customer == nil {
+			continue
+		}
+		for ctx.Err() == nil {
+			if company, ok := c.syncedCompany(it); ok {
+				c.editCompanyQuietly(company, map[string]string{"industry": "CHAOS-" + it.customer.ID})
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		for ctx.Err() == nil {
+			if code, err := c.s.tryPost("/v1/customers/"+it.customer.ID+"/sync", struct{}{}); code == http.StatusAccepted && err == nil {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+}
+
+// syncedCompany is the company of a customer whose item is Synced, if so.
+func (c *chaosRun) syncedCompany(it *chaosItem) (string, bool) {
+	req, err := http.NewRequest(http.MethodGet, c.s.IntakeURL()+"/v1/items/"+it.workflowID, nil)
+	if err != nil {
+		return "", false
+	}
+	req.Header.Set("Authorization", "Bearer "+stack.IntakeToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", false
+	}
+	defer resp.Body.Close()
+	var state api.ItemState
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&state) != nil || state.Status != api.StatusSynced {
+		return "", false
+	}
+	company := state.ExternalIDs[string(api.ExternalCRMCompany)]
+	return company, company != ""
+}
+
+func (c *chaosRun) editCompanyQuietly(id string, props map[string]string) {
+	body, _ := json.Marshal(map[string]any{"properties": props})
+	resp, err := http.Post(c.s.SandboxURL()+"/_sandbox/companies/"+id+"/edit", "application/json", bytes.NewReader(body))
+	if err != nil {
+		c.t.Errorf("edit company %s: %v", id, err)
+		return
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		c.t.Errorf("edit company %s: HTTP %d", id, resp.StatusCode)
+	}
 }
 
 // post starts every item through the intake over a few seconds, retrying
@@ -173,8 +243,11 @@ func (c *chaosRun) post(ctx context.Context) {
 	rng := c.stream(1)
 	for _, it := range c.items {
 		path, body := "/v1/leads", any(it.lead)
-		if it.invoice != nil {
+		switch {
+		case it.invoice != nil:
 			path, body = "/v1/invoices/"+it.invoice.ID+"/sync", struct{}{}
+		case it.customer != nil:
+			path, body = "/v1/customers/"+it.customer.ID+"/sync", struct{}{}
 		}
 		for {
 			code, err := c.s.tryPost(path, body)
@@ -271,7 +344,7 @@ func (c *chaosRun) operate(ctx context.Context) {
 
 func (c *chaosRun) decide(ctx context.Context, it *chaosItem, kind api.ExceptionKind) bool {
 	actor := "alice"
-	if it.invoice != nil {
+	if it.invoice != nil || it.customer != nil {
 		actor = "carol"
 	}
 	args := []string{"--as", actor, "--reason", "chaos operator, seed " + fmt.Sprint(c.seed)}
@@ -336,7 +409,7 @@ func (c *chaosRun) check() map[string]string {
 		}
 	}
 	stripeKeys := c.stripeCreateKeys()
-	wftFailures, wftTimeouts := 0, 0
+	wftFailures, wftTimeouts, customers := 0, 0, 0
 	for _, it := range c.items {
 		var r api.Result
 		err := s.Client.GetWorkflow(ctx, it.workflowID, "").Get(ctx, &r)
@@ -367,6 +440,14 @@ func (c *chaosRun) check() map[string]string {
 			require.NotEmpty(t, inv.StripeInvoiceID)
 		case it.invoice != nil && ended == api.StatusRejected:
 			require.Equal(t, store.InvoiceRejected, s.storedInvoice(t, it.invoice.ID).Status)
+		case it.customer != nil:
+			require.Equal(t, api.StatusSynced, ended, it.workflowID)
+			co := s.companyOf(t, it.customer.ID) // exactly one company, whatever failed or repeated
+			cust := s.storedCustomer(t, it.customer.ID)
+			require.Equal(t, "CHAOS-"+cust.ID, cust.Industry, "the CRM edit reached PostgreSQL")
+			require.Equal(t, cust.LegalName, co.Properties["name"])
+			require.Equal(t, fmt.Sprint(cust.CreditLimit), co.Properties["credit_limit"])
+			customers++
 		}
 		c.checkAudit(it.workflowID, ended)
 		f, to := c.historyProblems(it.workflowID)
@@ -413,6 +494,7 @@ func (c *chaosRun) check() map[string]string {
 		"workflow task timeouts and re-runs on new events": fmt.Sprint(wftTimeouts),
 		"duplicate chat messages":                          fmt.Sprintf("%d (each within the documented window of a kill)", explained),
 		"CRM contacts":                                     fmt.Sprint(len(contacts.Contacts)),
+		"customers (one company each, edits synced)":       fmt.Sprint(customers),
 	}
 }
 
@@ -427,8 +509,11 @@ func (c *chaosRun) stripeCreateKeys() map[string]bool {
 	return keys
 }
 
-// checkAudit checks that the item's audit trail is complete: numbered without
-// gaps from 1, a chain of transitions from "accepted" to its final status.
+// checkAudit checks that the item's audit trail is complete: each run's
+// rows numbered without gaps from 1, a chain of transitions from "accepted"
+// to a final status, the latest run's being the item's. Items run once,
+// except customers, which are synced again after an edit (and a poll's batch
+// may have created a customer's company: one row of its own).
 func (c *chaosRun) checkAudit(workflowID string, ended api.Status) {
 	trail := c.s.auditTrail(c.t, workflowID)
 	require.NotEmpty(c.t, trail, workflowID)
@@ -436,9 +521,15 @@ func (c *chaosRun) checkAudit(workflowID string, ended api.Status) {
 	for _, e := range trail {
 		runs[e.RunID] = append(runs[e.RunID], e)
 	}
-	require.Len(c.t, runs, 1, "%s ran once", workflowID)
+	if !strings.HasPrefix(workflowID, api.IntegrationCustomerSync+":") {
+		require.Len(c.t, runs, 1, "%s ran once", workflowID)
+	}
+	var latest []store.AuditEvent
 	for _, events := range runs {
 		sort.Slice(events, func(i, j int) bool { return events[i].Seq < events[j].Seq })
+		if len(events) == 1 && events[0].Action == "created_in_target" {
+			continue
+		}
 		status := ""
 		for i, e := range events {
 			require.Equal(c.t, i+1, e.Seq, "%s: audit rows are numbered without gaps", workflowID)
@@ -450,8 +541,13 @@ func (c *chaosRun) checkAudit(workflowID string, ended api.Status) {
 			status = e.ToStatus
 		}
 		require.Equal(c.t, "accepted", events[0].Action)
-		require.Equal(c.t, string(ended), status, "%s: the trail ends in the item's status", workflowID)
+		require.True(c.t, api.Status(status).Terminal(), "%s: a run's trail ends in a final status (%s)", workflowID, transitions(events))
+		if latest == nil || events[0].At.After(latest[0].At) {
+			latest = events
+		}
 	}
+	require.NotNil(c.t, latest, "%s: a run of its own", workflowID)
+	require.Equal(c.t, string(ended), latest[len(latest)-1].ToStatus, "%s: the latest run ends in the item's status", workflowID)
 }
 
 // historyProblems counts failed workflow tasks in a history, and those timed
