@@ -1,8 +1,10 @@
 // Command bench measures signalbox against the physical limit on the same
-// machine — a bare Temporal workflow making the same external calls — and how
-// it holds thousands of items waiting for a decision. It brings up its own
-// stack (dev server, PostgreSQL database, sandbox without faults, worker,
-// intake), prints one table and writes docs/benchmarks.md. `make bench` runs it.
+// machine — a bare Temporal workflow making the same external calls —, how
+// it holds thousands of items waiting for a decision, and how customer sync
+// backfills and polls against a CRM's request limit with two workers. It
+// brings up its own stacks (dev server, PostgreSQL database, sandbox,
+// workers, intake), prints its tables and writes docs/benchmarks.md.
+// `make bench` runs it; -only customers runs the customer sync alone.
 package main
 
 import (
@@ -44,6 +46,14 @@ func main() {
 type options struct {
 	items, concurrency, decisions, blocked, startConcurrency int
 	out, binDir                                              string
+	// only runs one section ("customers"); empty runs them all.
+	only string
+	// The customer-sync section: customers backfilled (0 skips it), the
+	// sandbox's CRM request limit, each worker's SIGNALBOX_CRM_RATE, the
+	// worker processes, and the bound on each of its waits.
+	customers, crmLimit, customerWorkers int
+	crmRate                              float64
+	customerTimeout                      time.Duration
 }
 
 func run() error {
@@ -53,11 +63,72 @@ func run() error {
 	flag.IntVar(&o.decisions, "decisions", 100, "blocked items decided one at a time, for decision-to-resume latency")
 	flag.IntVar(&o.blocked, "blocked", 10_000, "items held Blocked at once (0 skips)")
 	flag.IntVar(&o.startConcurrency, "start-concurrency", 50, "concurrent starts of the blocked items")
-	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "where to write the report (empty: print only)")
+	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "where to write the report (empty: print only); -only replaces its section of the file")
 	flag.StringVar(&o.binDir, "bin", "bin", "where the built programs, temporal and stripe-mock are")
+	flag.StringVar(&o.only, "only", "", `run one section only: "customers" (the customer sync)`)
+	flag.IntVar(&o.customers, "customers", 10_000, "customers backfilled in the customer-sync section (0 skips it)")
+	flag.IntVar(&o.crmLimit, "crm-limit", 50, "the sandbox's CRM request limit per second in the customer-sync section")
+	flag.Float64Var(&o.crmRate, "crm-rate", 50, "SIGNALBOX_CRM_RATE of each worker in the customer-sync section")
+	flag.IntVar(&o.customerWorkers, "customer-workers", 2, "worker processes in the customer-sync section")
+	flag.DurationVar(&o.customerTimeout, "customer-timeout", 30*time.Minute, "bound on each wait of the customer-sync section")
 	flag.Parse()
+	switch {
+	case o.only != "" && o.only != "customers":
+		return fmt.Errorf(`-only %q: the only section that runs alone is "customers"`, o.only)
+	case o.only == "customers" && o.customers <= 0:
+		return errors.New("-only customers needs -customers > 0")
+	case o.customers > 0 && (o.crmLimit <= 0 || o.crmRate <= 0 || o.customerWorkers < 1):
+		return errors.New("-crm-limit and -crm-rate must be > 0, -customer-workers ≥ 1")
+	}
 
 	ctx := context.Background()
+	r := &report{Options: o, Started: time.Now()}
+	if o.only == "" {
+		if err := benchMain(ctx, o, r); err != nil {
+			return err
+		}
+		// Printed now: a failure of the next section keeps these figures.
+		fmt.Println(r.table())
+	}
+	if o.customers > 0 {
+		res, err := benchCustomers(ctx, o)
+		if err != nil {
+			return err
+		}
+		r.Customers = &res
+	}
+	r.Finished = time.Now()
+	if r.Customers != nil {
+		fmt.Println(r.customerTable())
+		fmt.Print(r.customerTimeGoes())
+	}
+	if o.out == "" {
+		return nil
+	}
+	var doc string
+	if o.only == "" {
+		doc = r.markdown(r.table())
+	} else {
+		// One section: the others in the file stay as they were measured.
+		old, err := os.ReadFile(o.out)
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		if len(old) == 0 {
+			old = []byte(markdownHeader)
+		}
+		doc = spliceSection(string(old), customerHeading, r.customerSection())
+	}
+	if err := os.WriteFile(o.out, []byte(doc), 0o644); err != nil {
+		return err
+	}
+	progress("wrote %s", o.out)
+	return nil
+}
+
+// benchMain runs the sections against bare Temporal and the waiting items,
+// on a stack of their own.
+func benchMain(ctx context.Context, o options, r *report) error {
 	dbURL, drop, err := storetest.NewDatabase(storetest.ServerURL())
 	if err != nil {
 		return err
@@ -87,7 +158,6 @@ func run() error {
 	}
 	defer stopBaseline()
 
-	r := &report{Options: o, Started: time.Now()}
 	progress("warming up both paths")
 	warm := o
 	warm.items = 2 * o.concurrency
@@ -114,15 +184,6 @@ func run() error {
 		if r.Blocked, err = holdBlocked(ctx, s, o); err != nil {
 			return err
 		}
-	}
-	r.Finished = time.Now()
-	table := r.table()
-	fmt.Println(table)
-	if o.out != "" {
-		if err := os.WriteFile(o.out, []byte(r.markdown(table)), 0o644); err != nil {
-			return err
-		}
-		progress("wrote %s", o.out)
 	}
 	return nil
 }

@@ -21,6 +21,8 @@ type report struct {
 	Baseline, Signalbox pathResult
 	Resume              []time.Duration
 	Blocked             blockedResult
+	// Customers is the customer-sync section, when it ran.
+	Customers *customerResult
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
@@ -91,11 +93,10 @@ func machine() string {
 
 func (r *report) markdown(table string) string {
 	var b strings.Builder
-	b.WriteString("# Benchmarks\n\n")
-	b.WriteString("<!-- Written by `make bench` (go run ./bench); do not edit by hand. -->\n\n")
+	b.WriteString(markdownHeader)
 	fmt.Fprintf(&b, "Run %s, for %s, on: %s.\n\n", r.Started.UTC().Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Second), machine())
-	fmt.Fprintf(&b, "Command: `make bench` (`go run ./bench -items %d -concurrency %d -decisions %d -blocked %d`).\n\n",
-		r.Options.items, r.Options.concurrency, r.Options.decisions, r.Options.blocked)
+	fmt.Fprintf(&b, "Command: `make bench` (`go run ./bench -items %d -concurrency %d -decisions %d -blocked %d -customers %d`).\n\n",
+		r.Options.items, r.Options.concurrency, r.Options.decisions, r.Options.blocked, r.Options.customers)
 	b.WriteString("```\n" + table + "```\n\n")
 	b.WriteString(`## What is measured
 
@@ -119,6 +120,7 @@ func (r *report) markdown(table string) string {
 All figures come from one machine of this project's kind, with the dev server on SQLite, so they
 are relative: the ratios and the per-item costs carry over, the absolute throughput does not.
 ` + "`make bench`" + ` takes about ten minutes, most of them the 10,000 waiting items; ` + "`make bench BENCH_FLAGS=-blocked=0`" + ` measures the rest in about a minute.
+The customer sync (below) adds about a minute and a half; ` + "`BENCH_FLAGS=-customers=0`" + ` skips it, ` + "`BENCH_FLAGS='-only customers'`" + ` runs it alone.
 
 ## Where the spine's cost goes, and what was cut
 
@@ -151,5 +153,10 @@ are relative: the ratios and the per-item costs carry over, the absolute through
   the audit row of a decision refused while the item runs, and changes running code (it needs a
   version marker on every item); the cache bound already meets the target.
 `)
+	if r.Customers != nil {
+		b.WriteString("\n" + r.customerSection())
+	}
 	return b.String()
 }
+
+const markdownHeader = "# Benchmarks\n\n<!-- Written by `make bench` (go run ./bench); do not edit by hand. -->\n\n"
