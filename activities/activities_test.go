@@ -385,3 +385,30 @@ func TestTwoLeadsForOnePersonAtOnceMakeOneContactAndADuplicate(t *testing.T) {
 	require.Equal(t, created.ContactID, second.Similar[0].ID)
 	require.Equal(t, 1, w.sandbox.Stats().Contacts)
 }
+
+func TestAnUpdateWhoseReadFailedOnlyReadsAgain(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	companies := &Companies{Client: crm.New(w.url, "tok", rest.HTTPClient(2*time.Second, 0)), Store: w.store}
+	created, err := companies.Client.CreateCompany(context.Background(), crm.Properties{"name": "Acme"})
+	require.NoError(t, err)
+	update := func(env *testsuite.TestActivityEnvironment) crm.Company {
+		env.RegisterActivity(companies)
+		v, err := env.ExecuteActivity(companies.UpdateCompany, UpdateCompanyInput{CompanyID: created.ID,
+			Properties: crm.Properties{"name": "Acme GmbH"}, Read: []string{"name"}})
+		require.NoError(t, err)
+		var c crm.Company
+		require.NoError(t, v.Get(&c))
+		return c
+	}
+	writes := func() int { return w.sandbox.Stats().Requests["crm.companies.update"] }
+
+	var suite testsuite.WorkflowTestSuite
+	require.Equal(t, "Acme GmbH", update(suite.NewTestActivityEnvironment()).Properties["name"])
+	require.Equal(t, 1, writes())
+
+	retry := suite.NewTestActivityEnvironment()
+	retry.SetHeartbeatDetails(writtenMarker) // an attempt whose write took effect, then its read failed
+	require.Equal(t, "Acme GmbH", update(retry).Properties["name"])
+	require.Equal(t, 1, writes(), "the write is not sent again")
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/signalbox-dev/signalbox/api"
@@ -192,14 +193,34 @@ type UpdateCompanyInput struct {
 
 // UpdateCompany writes the properties, then reads the company again, so that
 // an edit made in the CRM during the sync is seen, not lost.
+// An attempt whose write succeeded but whose read failed (a 429, say) says
+// so in its heartbeat details: the next attempt only reads.
 func (a *Companies) UpdateCompany(ctx context.Context, in UpdateCompanyInput) (crm.Company, error) {
 	return heartbeating(ctx, func(ctx context.Context) (crm.Company, error) {
-		if _, err := a.Client.UpdateCompany(ctx, in.CompanyID, in.Properties); err != nil {
-			return crm.Company{}, Classify(err)
+		if !writtenBefore(ctx) {
+			if _, err := a.Client.UpdateCompany(ctx, in.CompanyID, in.Properties); err != nil {
+				return crm.Company{}, Classify(err)
+			}
+			if activity.IsActivity(ctx) {
+				activity.RecordHeartbeat(ctx, writtenMarker)
+			}
 		}
 		c, err := a.Client.GetCompany(ctx, in.CompanyID, in.Read, false)
 		return c, Classify(err)
 	})
+}
+
+// writtenMarker is the heartbeat detail of an attempt whose write took effect.
+const writtenMarker = "written"
+
+// writtenBefore reports whether an earlier attempt of this activity recorded
+// that its write took effect.
+func writtenBefore(ctx context.Context) bool {
+	if !activity.IsActivity(ctx) || !activity.HasHeartbeatDetails(ctx) {
+		return false
+	}
+	var marker string
+	return activity.GetHeartbeatDetails(ctx, &marker) == nil && marker == writtenMarker
 }
 
 // ArchiveCompanyInput names the company to archive.
@@ -443,9 +464,9 @@ func (a *Companies) Backfill(ctx context.Context, in BackfillInput) (BackfillRes
 		if err != nil {
 			return BackfillResult{}, Classify(err)
 		}
-		exists := map[string]bool{}
+		exists := map[string]string{} // customer → its company
 		for _, c := range found {
-			exists[c.Properties[crm.PropCustomerID]] = true
+			exists[c.Properties[crm.PropCustomerID]] = c.ID
 		}
 		var r BackfillResult
 		var create []store.Customer
@@ -460,8 +481,15 @@ func (a *Companies) Backfill(ctx context.Context, in BackfillInput) (BackfillRes
 				return r, Classify(err)
 			}
 			switch {
-			case exists[c.ID] || claim.Busy || claim.ContactID != "":
-				// It has a company, or an item is making one: the item judges it.
+			case exists[c.ID] != "":
+				// It has a company (one this batch made before its answer was
+				// lost, say): the item links and judges it, at once.
+				if err := a.Store.RecordPersonContact(ctx, companyClaim(c.ID), holder, exists[c.ID]); err != nil {
+					return r, Classify(err)
+				}
+				r.ToItems = append(r.ToItems, c.ID)
+			case claim.Busy || claim.ContactID != "":
+				// An item is making its company, or made it: the item judges it.
 				r.ToItems = append(r.ToItems, c.ID)
 			default:
 				p := crm.Properties{crm.PropCustomerID: c.ID}

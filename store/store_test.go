@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -216,4 +217,39 @@ func TestInvoiceVersionGuardsEveryWrite(t *testing.T) {
 	require.Equal(t, store.InvoiceBilled, got.Status)
 	require.Equal(t, store.BilledByHand, got.BilledBy, "the first billing recorded stays")
 	require.Equal(t, "paper invoice 7", got.BilledRef)
+}
+
+func TestSendSlotsSpaceRequestsAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// Two stores on one database stand for two worker processes.
+	url := storetest.NewDatabaseURL(t)
+	var slots []store.SendSlots
+	for range 2 {
+		pool, err := store.Open(ctx, url)
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		slots = append(slots, store.SendSlots{Store: store.New(pool), Target: "crm"})
+	}
+	const interval = 20 * time.Millisecond
+	var mu sync.Mutex
+	var got []time.Time
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			at, err := slots[i%2].Reserve(ctx, interval)
+			require.NoError(t, err)
+			mu.Lock()
+			got = append(got, at)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	slices.SortFunc(got, func(a, b time.Time) int { return a.Compare(b) })
+	for i := 1; i < len(got); i++ {
+		require.GreaterOrEqual(t, got[i].Sub(got[i-1]), interval, "reservation %d is spaced from the one before", i)
+	}
+	other, err := store.SendSlots{Store: slots[0].Store, Target: "billing"}.Reserve(ctx, interval)
+	require.NoError(t, err)
+	require.Less(t, other.Sub(got[0]), time.Duration(len(got))*interval/2, "each target has its own spacing")
 }

@@ -307,3 +307,68 @@ func TestACompanyNewInTheCRMWaitsForFinanceAndIsImportedOrLeftAlone(t *testing.T
 	require.Equal(t, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(), again.GetWorkflowExecutionInfo().GetExecution().GetRunId(),
 		"a company a person decided to leave alone is not asked about again")
 }
+
+// TestABackfillSurvivesAWorkerKilledMidwayAndLostAnswers kills the worker
+// while a backfill creates companies, and loses the answers of half the
+// batch creates after they took effect: every customer still ends with
+// exactly one company.
+func TestABackfillSurvivesAWorkerKilledMidwayAndLostAnswers(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, `{"crm.companies.batch.create": {"rate5xx": 0.5, "afterEffect": 1}}`, "SIGNALBOX_CRM_RATE=4")
+	const n = 600
+	prefix := uniqueKey(t, "CUST-kill")
+	for i := range n {
+		s.customer(t, fmt.Sprintf("%s-%03d", prefix, i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*waitFor)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, stderr, code, err := s.Command(ctx, "", "starter", "customers", "--backfill")
+		if err == nil && code != 0 {
+			err = fmt.Errorf("starter customers --backfill: exit %d: %s", code, stderr)
+		}
+		done <- err
+	}()
+	require.Eventually(t, func() bool {
+		var all struct{ Companies []company }
+		getJSON(t, s.SandboxURL()+"/_sandbox/companies", &all)
+		return len(all.Companies) > 0 && len(all.Companies) < n
+	}, waitFor, 50*time.Millisecond, "the backfill did not start creating")
+	require.NoError(t, s.Worker.Kill())
+	time.Sleep(time.Second)
+	require.NoError(t, s.Worker.Start(ctx))
+	if err := <-done; err != nil {
+		desc, derr := s.Client.DescribeWorkflowExecution(context.Background(), api.ScheduleID(api.IntegrationCustomerSync)+"-backfill", "")
+		if derr == nil {
+			for _, a := range desc.GetPendingActivities() {
+				t.Logf("pending %s: attempt %d, last failure %v", a.GetActivityType().GetName(), a.GetAttempt(), a.GetLastFailure().GetMessage())
+			}
+			t.Logf("backfill: %v", desc.GetWorkflowExecutionInfo().GetStatus())
+		}
+		t.Fatal(err)
+	}
+
+	require.Eventually(t, func() bool {
+		var all struct{ Companies []company }
+		getJSON(t, s.SandboxURL()+"/_sandbox/companies", &all)
+		return len(all.Companies) >= n
+	}, waitFor, 200*time.Millisecond, "items hand the rest")
+	var all struct{ Companies []company }
+	getJSON(t, s.SandboxURL()+"/_sandbox/companies", &all)
+	per := map[string]int{}
+	for _, c := range all.Companies {
+		per[c.Properties["signalbox_customer_id"]]++
+	}
+	for i := range n {
+		id := fmt.Sprintf("%s-%03d", prefix, i)
+		require.Equal(t, 1, per[id], "companies of %s", id)
+	}
+	lost := 0
+	for _, r := range s.sandboxRequests(t, "crm.companies.batch.create") {
+		if r.Status >= 500 {
+			lost++
+		}
+	}
+	t.Logf("%d customers, %d batch creates whose answer was lost after they took effect, one company each", n, lost)
+}

@@ -200,16 +200,20 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store, integration
 	for kind, o := range cfg.SLAs {
 		policy.SLAs[kind] = activities.SLA{SLA: o.SLA, Deadline: o.Deadline}
 	}
-	// Each target's HTTP client spaces this process's requests exactly
-	// (rest.HTTPClient); the server caps a queue's activities across all
-	// workers, allowing short bursts.
+	// Each target's HTTP client spaces the requests of every worker process
+	// at the target's rate (send times reserved in PostgreSQL, so that two
+	// processes do not each send at the vendor's limit); the server also caps
+	// a queue's activities across all workers.
+	httpClient := func(queue string, t config.Target) *http.Client {
+		return rest.SharedHTTPClient(t.Timeout, t.Rate, store.SendSlots{Store: st, Target: queue})
+	}
 	deps := spine.Deps{
 		Temporal: c,
 		Store:    st,
 		Policy:   policy,
-		CRM:      crm.New(cfg.CRMBaseURL, cfg.CRMToken, rest.HTTPClient(cfg.CRM.Timeout, cfg.CRM.Rate)),
-		Billing:  billing.New(cfg.BillingBaseURL, cfg.BillingAPIKey, rest.HTTPClient(cfg.Billing.Timeout, cfg.Billing.Rate)),
-		Chat: &activities.Chat{Client: chat.New(cfg.ChatWebhooks, cfg.ChatWebhookBaseURL, rest.HTTPClient(cfg.Chat.Timeout, cfg.Chat.Rate)), Store: st,
+		CRM:      crm.New(cfg.CRMBaseURL, cfg.CRMToken, httpClient(api.TaskQueueCRM, cfg.CRM)),
+		Billing:  billing.New(cfg.BillingBaseURL, cfg.BillingAPIKey, httpClient(api.TaskQueueBilling, cfg.Billing)),
+		Chat: &activities.Chat{Client: chat.New(cfg.ChatWebhooks, cfg.ChatWebhookBaseURL, httpClient(api.TaskQueueChat, cfg.Chat)), Store: st,
 			UIBaseURL: cfg.UIBaseURL, Namespace: cfg.Namespace, Lease: cfg.Chat.Timeout + 5*time.Second, AlertInterval: cfg.AlertInterval},
 	}
 	const stopTimeout = 10 * time.Second

@@ -153,11 +153,16 @@ func (p *poll) page(ctx workflow.Context) (bool, error) {
 		}
 		keys, done, last, p.in.PGAfter = r.Keys, r.Done, r.Last, r.Next
 		p.in.Seen += r.Seen
+		// The page's batches run at once: the CRM's rate, not their
+		// round trips, bounds a backfill.
+		var batches []workflow.Future
 		for batch := range slices.Chunk(r.New, crm.MaxBatch) {
+			batches = append(batches, workflow.ExecuteActivity(p.crmCtx(ctx, fmt.Sprintf("Create the CRM companies of %d customers never synced", len(batch))),
+				companyActivities.Backfill, activities.BackfillInput{CustomerIDs: batch, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID}))
+		}
+		for _, f := range batches {
 			var b activities.BackfillResult
-			err := workflow.ExecuteActivity(p.crmCtx(ctx, fmt.Sprintf("Create the CRM companies of %d customers never synced", len(batch))),
-				companyActivities.Backfill, activities.BackfillInput{CustomerIDs: batch, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID}).Get(ctx, &b)
-			if err != nil {
+			if err := f.Get(ctx, &b); err != nil {
 				return false, err
 			}
 			keys = append(keys, b.ToItems...)

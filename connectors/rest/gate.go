@@ -35,6 +35,8 @@ func (e *PausedError) Error() string {
 type gate struct {
 	next     http.RoundTripper
 	interval time.Duration
+	// slots, when set, spaces the sends of every process that shares it.
+	slots Slots
 	now      func() time.Time
 	// turn is held by the request that is to be sent next.
 	turn chan struct{}
@@ -87,7 +89,7 @@ func (g *gate) wait(ctx context.Context) (time.Time, error) {
 		if !now.Before(at) {
 			g.nextSend = now.Add(g.interval)
 			g.mu.Unlock()
-			return now, nil
+			return g.shared(ctx, now)
 		}
 		g.mu.Unlock()
 		// The pause may have grown while this request waited its turn.
@@ -102,6 +104,35 @@ func (g *gate) wait(ctx context.Context) (time.Time, error) {
 			return time.Time{}, ctx.Err()
 		}
 	}
+}
+
+// Slots reserves send times that are spaced across processes (a vendor's
+// limit is per account): each reservation is at least interval after the
+// one before it.
+type Slots interface {
+	Reserve(ctx context.Context, interval time.Duration) (time.Time, error)
+}
+
+// shared waits, after this process's own spacing, for the send time the
+// shared slots give, if any.
+func (g *gate) shared(ctx context.Context, now time.Time) (time.Time, error) {
+	if g.slots == nil || g.interval == 0 {
+		return now, nil
+	}
+	at, err := g.slots.Reserve(ctx, g.interval)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if wait := at.Sub(g.now()); wait > 0 {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		}
+	}
+	return g.now(), nil
 }
 
 // outlasts fails a request whose deadline comes before the pause ends: it

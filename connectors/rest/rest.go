@@ -48,6 +48,14 @@ func HTTPClient(timeout time.Duration, perSecond float64) *http.Client {
 	return &http.Client{Timeout: timeout, Transport: newGate(http.DefaultTransport.(*http.Transport).Clone(), perSecond)}
 }
 
+// SharedHTTPClient is HTTPClient whose sends are also spaced with every
+// other process that reserves from slots: at most perSecond in all.
+func SharedHTTPClient(timeout time.Duration, perSecond float64, slots Slots) *http.Client {
+	g := newGate(http.DefaultTransport.(*http.Transport).Clone(), perSecond)
+	g.slots = slots
+	return &http.Client{Timeout: timeout, Transport: g}
+}
+
 // Request is one call.
 type Request struct {
 	Method string

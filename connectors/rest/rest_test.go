@@ -160,6 +160,49 @@ func TestHTTPClientSpacesRequestsAtItsRate(t *testing.T) {
 	}
 }
 
+// slotsOf is a shared spacing of its own: like two processes' clients, each
+// reservation is interval after the one before.
+type slotsOf struct {
+	mu   sync.Mutex
+	last time.Time
+}
+
+func (s *slotsOf) Reserve(_ context.Context, interval time.Duration) (time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.last.Add(interval)
+	if now := time.Now(); now.After(next) {
+		next = now
+	}
+	s.last = next
+	return next, nil
+}
+
+func TestClientsSharingSlotsStayUnderOneRateTogether(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var sent []time.Time
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sent = append(sent, sentAt(t, r))
+		mu.Unlock()
+	}))
+	defer ts.Close()
+	slots := &slotsOf{}
+	// Two clients, as in two worker processes, each allowed 20/s.
+	clients := []*Client{NewClient("x", ts.URL, SharedHTTPClient(time.Second, 20, slots), nil), NewClient("x", ts.URL, SharedHTTPClient(time.Second, 20, slots), nil)}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() { require.NoError(t, clients[i%2].Do(context.Background(), Request{Method: "GET", Path: "/"}, nil)) })
+	}
+	wg.Wait()
+	sort.Slice(sent, func(i, j int) bool { return sent[i].Before(sent[j]) })
+	require.Len(t, sent, 8)
+	for i := 1; i < len(sent); i++ {
+		require.GreaterOrEqual(t, sent[i].Sub(sent[i-1]), 49*time.Millisecond, "20/s together, not 20/s each")
+	}
+}
+
 // pausingServer answers its first request with status and Retry-After, and
 // every later one 200; it reports when it sent the pause and when each later
 // request was sent.
