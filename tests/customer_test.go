@@ -314,8 +314,9 @@ func TestACompanyNewInTheCRMWaitsForFinanceAndIsImportedOrLeftAlone(t *testing.T
 // exactly one company.
 func TestABackfillSurvivesAWorkerKilledMidwayAndLostAnswers(t *testing.T) {
 	t.Parallel()
-	s := startStack(t, `{"crm.companies.batch.create": {"rate5xx": 0.5, "afterEffect": 1}}`, "SIGNALBOX_CRM_RATE=4")
-	const n = 600
+	// Each batch create takes a second, so the kill lands while they run.
+	s := startStack(t, `{"crm.companies.batch.create": {"rate5xx": 0.5, "afterEffect": 1, "latency": "1s"}}`, "SIGNALBOX_CRM_RATE=20")
+	const n = 300
 	prefix := uniqueKey(t, "CUST-kill")
 	for i := range n {
 		s.customer(t, fmt.Sprintf("%s-%03d", prefix, i))

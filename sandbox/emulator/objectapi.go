@@ -205,7 +205,13 @@ func (s *Server) objList(of storeOf) handler {
 		defer s.mu.Unlock()
 		st, props := of(s.crm), queryProperties(r)
 		page, next := []objectView{}, ""
-		for _, o := range st.sorted() {
+		// Objects are in ID order: skip those before after without looking.
+		objs := st.sorted()
+		start, _ := slices.BinarySearchFunc(objs, after, func(o *object, after int64) int {
+			id, _ := strconv.ParseInt(o.id, 10, 64)
+			return compareInts(id, after)
+		})
+		for _, o := range objs[start:] {
 			if id, _ := strconv.ParseInt(o.id, 10, 64); o.archived != archived || id < after {
 				continue
 			}

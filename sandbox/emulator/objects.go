@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // This file is the CRM's generic object store: objects of one type with
@@ -83,7 +85,10 @@ type object struct {
 	id                           string
 	props                        map[string]string
 	created, updated, archivedAt time.Time
-	archived                     bool
+	// createdText and updatedText are created and updated as HubSpot
+	// writes them (formatTime), kept with them.
+	createdText, updatedText string
+	archived                 bool
 }
 
 // objectView is an object as the API returns it. A property the object has no
@@ -102,12 +107,21 @@ type objectStore struct {
 	typ     *objectType
 	nextID  int
 	objects map[string]*object
+	// ordered lists every object, archived ones included, by ID.
+	ordered []*object
 	// index maps the lower-cased unique value of each live object to its ID.
 	index map[string]string
+	// byValue maps each property, then the valueKey of a value, to the
+	// objects, archived ones included, whose value of the property has that
+	// key, by ID. It holds every property an object has (but hs_object_id)
+	// and the maintained dates, so that lookups by idProperty and searches
+	// for a value need not look at every object.
+	byValue map[string]map[string][]*object
 }
 
 func newObjectStore(typ *objectType, firstID int) *objectStore {
-	return &objectStore{typ: typ, nextID: firstID, objects: map[string]*object{}, index: map[string]string{}}
+	return &objectStore{typ: typ, nextID: firstID, objects: map[string]*object{}, index: map[string]string{},
+		byValue: map[string]map[string][]*object{}}
 }
 
 // value is a property's value, the maintained ones included.
@@ -116,12 +130,32 @@ func (st *objectStore) value(o *object, prop string) (string, bool) {
 	case propObjectID:
 		return o.id, true
 	case propCreateDate:
-		return formatTime(o.created), true
+		return o.createdText, true
 	case st.typ.modified:
-		return formatTime(o.updated), true
+		return o.updatedText, true
 	}
 	v, ok := o.props[prop]
 	return v, ok
+}
+
+// dateValue is the time of a maintained date property (createdate, the
+// last-modified date) as parseWhen reads its value, without formatting and
+// parsing it; ok is false for other properties.
+func (st *objectStore) dateValue(o *object, prop string) (t time.Time, ok bool) {
+	switch prop {
+	case propCreateDate:
+		t = o.created
+	case st.typ.modified:
+		t = o.updated
+	default:
+		return time.Time{}, false
+	}
+	// The times are UTC and whole milliseconds, which their text keeps, but
+	// for years it cannot write.
+	if y := t.Year(); y < 1 || y > 9999 {
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 // view returns the object with the named properties (the type's defaults when
@@ -132,7 +166,7 @@ func (st *objectStore) view(o *object, names []string) objectView {
 	if len(names) == 0 {
 		names = st.typ.defaults
 	}
-	out := objectView{ID: o.id, Properties: map[string]*string{}, CreatedAt: formatTime(o.created), UpdatedAt: formatTime(o.updated), Archived: o.archived}
+	out := objectView{ID: o.id, Properties: map[string]*string{}, CreatedAt: o.createdText, UpdatedAt: o.updatedText, Archived: o.archived}
 	if o.archived {
 		out.ArchivedAt = formatTime(o.archivedAt)
 	}
@@ -161,6 +195,8 @@ func (st *objectStore) get(id string, archived bool) *object {
 }
 
 // lookup finds an object by idProperty (its ID when empty), or returns nil.
+// The value compares without regard to case; of several objects with it, the
+// first by ID is found.
 func (st *objectStore) lookup(idProperty, id string, archived bool) *object {
 	switch idProperty {
 	case "", propObjectID:
@@ -170,7 +206,7 @@ func (st *objectStore) lookup(idProperty, id string, archived bool) *object {
 			return st.get(st.index[strings.ToLower(id)], false)
 		}
 	}
-	for _, o := range st.sorted() {
+	for _, o := range st.withKey(idProperty, id) {
 		if v, ok := st.value(o, idProperty); ok && o.archived == archived && strings.EqualFold(v, id) {
 			return o
 		}
@@ -178,11 +214,120 @@ func (st *objectStore) lookup(idProperty, id string, archived bool) *object {
 	return nil
 }
 
-// sorted lists every object, archived ones included, by ID.
+// withKey lists by ID the objects whose value of prop has the valueKey of v:
+// every object whose value equals v regardless of case (by strings.EqualFold
+// or strings.ToLower), and maybe others. Callers must not modify it.
+func (st *objectStore) withKey(prop, v string) []*object {
+	return st.byValue[prop][valueKey(v)]
+}
+
+// sorted lists every object, archived ones included, by ID. Callers must not
+// modify it.
 func (st *objectStore) sorted() []*object {
-	out := slices.Collect(maps.Values(st.objects))
-	slices.SortFunc(out, func(a, b *object) int { return compareIDs(a.id, b.id) })
-	return out
+	return st.ordered
+}
+
+// byID orders objects by ID.
+func byID(a, b *object) int { return compareIDs(a.id, b.id) }
+
+// addSorted adds o to objs, which are in ID order, in its place.
+func addSorted(objs []*object, o *object) []*object {
+	if n := len(objs); n == 0 || byID(objs[n-1], o) < 0 {
+		return append(objs, o) // the common case: IDs only grow
+	}
+	i, _ := slices.BinarySearchFunc(objs, o, byID)
+	return slices.Insert(objs, i, o)
+}
+
+// removeSorted removes o from objs, which are in ID order.
+func removeSorted(objs []*object, o *object) []*object {
+	i, _ := slices.BinarySearchFunc(objs, o, byID)
+	for ; i < len(objs) && objs[i].id == o.id; i++ {
+		if objs[i] == o {
+			return slices.Delete(objs, i, i+1)
+		}
+	}
+	return objs
+}
+
+// valueKey is the key of byValue for a value: values equal without regard to
+// case, by strings.EqualFold or by strings.ToLower, have the same key. Each
+// rune is lower-cased, then replaced by the least rune of its case-folding
+// orbit (the runes unicode.SimpleFold cycles through), which EqualFold treats
+// as equal.
+func valueKey(v string) string {
+	ascii, lower := true, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		ascii = ascii && c < utf8.RuneSelf
+		lower = lower || 'a' <= c && c <= 'z'
+	}
+	if ascii {
+		// The orbit of an ASCII letter is its two cases (and the Kelvin
+		// sign for k, the long s for s), the upper case least.
+		if !lower {
+			return v
+		}
+		return strings.ToUpper(v)
+	}
+	var b strings.Builder
+	b.Grow(len(v))
+	for _, r := range v {
+		b.WriteRune(leastFold(unicode.ToLower(r)))
+	}
+	return b.String()
+}
+
+// leastFold is the least rune of r's case-folding orbit.
+func leastFold(r rune) rune {
+	least := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		least = min(least, f)
+	}
+	return least
+}
+
+// indexed calls f with each property of o that byValue holds and its value.
+func (st *objectStore) indexed(o *object, f func(prop, v string)) {
+	for k, v := range o.props {
+		if k != propObjectID && k != propCreateDate && k != st.typ.modified {
+			f(k, v)
+		}
+	}
+	f(propCreateDate, o.createdText)
+	f(st.typ.modified, o.updatedText)
+}
+
+// addValue records in byValue that o's value of prop is v.
+func (st *objectStore) addValue(prop, v string, o *object) {
+	keys := st.byValue[prop]
+	if keys == nil {
+		keys = map[string][]*object{}
+		st.byValue[prop] = keys
+	}
+	k := valueKey(v)
+	keys[k] = addSorted(keys[k], o)
+}
+
+// removeValue forgets in byValue that o's value of prop is v.
+func (st *objectStore) removeValue(prop, v string, o *object) {
+	keys := st.byValue[prop]
+	k := valueKey(v)
+	if objs := removeSorted(keys[k], o); len(objs) > 0 {
+		keys[k] = objs
+	} else {
+		delete(keys, k)
+	}
+}
+
+// setUpdated sets o's last-modified date, which byValue holds.
+func (st *objectStore) setUpdated(o *object, t time.Time) {
+	was := o.updatedText
+	o.updated, o.updatedText = t, formatTime(t)
+	if o.updatedText != was {
+		st.removeValue(st.typ.modified, was, o)
+		st.addValue(st.typ.modified, o.updatedText, o)
+	}
 }
 
 // compareIDs orders numeric IDs by number.
@@ -272,10 +417,19 @@ func (st *objectStore) create(props map[string]string, now time.Time) (*object, 
 // insert stores a new object without validating it.
 func (st *objectStore) insert(props map[string]string, now time.Time) *object {
 	now = now.UTC().Truncate(time.Millisecond)
-	o := &object{id: strconv.Itoa(st.nextID), props: maps.Clone(props), created: now, updated: now}
+	o := &object{id: strconv.Itoa(st.nextID), props: maps.Clone(props), created: now, updated: now,
+		createdText: formatTime(now), updatedText: formatTime(now)}
 	st.nextID++
+	if old := st.objects[o.id]; old != nil {
+		// Numbering restarted below IDs in use (SetFirstCompanyID): the new
+		// object replaces the old one.
+		st.ordered = removeSorted(st.ordered, old)
+		st.indexed(old, func(prop, v string) { st.removeValue(prop, v, old) })
+	}
 	st.objects[o.id] = o
+	st.ordered = addSorted(st.ordered, o)
 	st.indexObject(o)
+	st.indexed(o, func(prop, v string) { st.addValue(prop, v, o) })
 	return o
 }
 
@@ -318,13 +472,20 @@ func (st *objectStore) apply(o *object, props map[string]string, now time.Time, 
 	changed := false
 	for k, v := range props {
 		if old, ok := o.props[k]; !ok || old != v {
+			indexed := k != propObjectID && k != propCreateDate && k != st.typ.modified
+			if ok && indexed {
+				st.removeValue(k, old, o)
+			}
 			o.props[k] = v
+			if indexed {
+				st.addValue(k, v, o)
+			}
 			changed = true
 		}
 	}
 	st.indexObject(o)
 	if changed || touch {
-		o.updated = now.UTC().Truncate(time.Millisecond)
+		st.setUpdated(o, now.UTC().Truncate(time.Millisecond))
 	}
 	return changed || touch
 }
@@ -333,7 +494,8 @@ func (st *objectStore) apply(o *object, props map[string]string, now time.Time, 
 func (st *objectStore) archive(o *object, now time.Time) {
 	now = now.UTC().Truncate(time.Millisecond)
 	st.unindexObject(o)
-	o.archived, o.archivedAt, o.updated = true, now, now
+	o.archived, o.archivedAt = true, now
+	st.setUpdated(o, now)
 }
 
 // restore brings o back from the recycling bin at now. It refuses when a live
@@ -342,7 +504,8 @@ func (st *objectStore) restore(o *object, now time.Time) *result {
 	if id, taken := st.clash(o.props, o.id); taken {
 		return st.conflict(id)
 	}
-	o.archived, o.archivedAt, o.updated = false, time.Time{}, now.UTC().Truncate(time.Millisecond)
+	o.archived, o.archivedAt = false, time.Time{}
+	st.setUpdated(o, now.UTC().Truncate(time.Millisecond))
 	st.indexObject(o)
 	return nil
 }

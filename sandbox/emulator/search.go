@@ -286,9 +286,15 @@ func (st *objectStore) matches(o *object, f filter) bool {
 	have, ok := st.value(o, f.PropertyName)
 	present := ok && have != ""
 	kind := st.typ.kind(f.PropertyName)
+	when, isWhen := st.dateValue(o, f.PropertyName)
 	cmp := func(want string) (int, bool) {
 		if !present {
 			return 0, false
+		}
+		if isWhen && kind == kindDate {
+			// As compareValues, without parsing the date again.
+			w, ok := parseWhen(want)
+			return when.Compare(w), ok
 		}
 		return compareValues(kind, have, want)
 	}
@@ -424,35 +430,116 @@ func (st *objectStore) order(objs []*object, rule *sortRule) {
 	if rule == nil {
 		return
 	}
+	// Each object's value is read and parsed once, not at every comparison;
+	// the comparisons answer as compareValues would.
 	kind := st.typ.kind(rule.PropertyName)
-	slices.SortStableFunc(objs, func(a, b *object) int {
-		va, oka := st.value(a, rule.PropertyName)
-		vb, okb := st.value(b, rule.PropertyName)
-		oka, okb = oka && va != "", okb && vb != ""
+	type sortKey struct {
+		present, parsed bool
+		lower           string
+		num             float64
+		when            time.Time
+	}
+	keys := make([]sortKey, len(objs))
+	unparsed := false
+	for i, o := range objs {
+		v, ok := st.value(o, rule.PropertyName)
+		k := sortKey{present: ok && v != "", lower: v}
+		if t, ok := st.dateValue(o, rule.PropertyName); k.present && ok && kind == kindDate {
+			k.when, k.parsed = t, true // as parseAs reads v
+		} else if k.present {
+			switch x, ok := parseAs(kind, v); x := x.(type) {
+			case float64:
+				k.num, k.parsed = x, ok
+			case time.Time:
+				k.when, k.parsed = x, ok
+			default:
+				k.parsed = ok
+			}
+		}
+		unparsed = unparsed || k.present && !k.parsed
+		keys[i] = k
+	}
+	// Values compare as lower-case text when they are text or when either
+	// does not parse.
+	for i := range keys {
+		if kind == kindText || unparsed {
+			keys[i].lower = strings.ToLower(keys[i].lower)
+		}
+	}
+	perm := make([]int, len(objs))
+	for i := range perm {
+		perm[i] = i
+	}
+	slices.SortStableFunc(perm, func(i, j int) int {
+		a, b := &keys[i], &keys[j]
 		switch {
-		case !oka && !okb:
+		case !a.present && !b.present:
 			return 0
-		case !oka:
+		case !a.present:
 			return 1
-		case !okb:
+		case !b.present:
 			return -1
 		}
-		c, ok := compareValues(kind, va, vb)
-		if !ok {
-			c = strings.Compare(strings.ToLower(va), strings.ToLower(vb))
+		var c int
+		switch {
+		case !a.parsed || !b.parsed || kind == kindText:
+			c = strings.Compare(a.lower, b.lower)
+		case kind == kindNumber:
+			switch {
+			case a.num < b.num:
+				c = -1
+			case a.num > b.num:
+				c = 1
+			}
+		default:
+			c = a.when.Compare(b.when)
 		}
 		if rule.Direction == "DESCENDING" {
 			c = -c
 		}
 		return c
 	})
+	sorted := make([]*object, len(objs))
+	for i, p := range perm {
+		sorted[i] = objs[p]
+	}
+	copy(objs, sorted)
+}
+
+// candidates lists by ID the objects a search must test: when every filter
+// group has an EQ filter on a text property, the objects byValue holds with
+// those values (a superset of those that match); else every object. Callers
+// must not modify it.
+func (st *objectStore) candidates(groups []filterGroup) []*object {
+	if len(groups) == 0 {
+		return st.sorted() // every object matches
+	}
+	var out []*object
+	for _, g := range groups {
+		if len(g.Filters) == 0 {
+			continue // matches nothing
+		}
+		i := slices.IndexFunc(g.Filters, func(f filter) bool {
+			p := f.PropertyName
+			return f.Operator == "EQ" && st.typ.kind(p) == kindText && p != propObjectID && p != propCreateDate && p != st.typ.modified
+		})
+		if i < 0 {
+			return st.sorted()
+		}
+		out = append(out, st.withKey(g.Filters[i].PropertyName, g.Filters[i].Value.s)...)
+	}
+	if len(groups) > 1 {
+		slices.SortFunc(out, byID)
+		out = slices.Compact(out)
+	}
+	return out
 }
 
 // search answers a validated search: archived objects never match, as in
 // HubSpot.
 func (st *objectStore) search(q *search) result {
 	var matched []*object
-	for _, o := range st.sorted() {
+	for _, o := range st.candidates(q.groups) {
 		if !o.archived && st.matchesAnyGroup(o, q.groups) && st.matchesQuery(o, q.query) {
 			matched = append(matched, o)
 		}
