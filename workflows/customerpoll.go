@@ -23,8 +23,8 @@ const (
 	// seen already. Changes seen twice cost a comparison, not a sync.
 	pollOverlap = 2 * time.Minute
 	// customerPage and companyPage are how many records one read takes (the
-	// CRM's search returns at most 200; 100 keeps a request small).
-	customerPage, companyPage = 500, 100
+	// CRM's search returns at most 200).
+	customerPage, companyPage = 500, 200
 	// companySearchCap is how many results one CRM search can page through.
 	companySearchCap = 10_000
 	// pagesPerRun bounds one run's history: more pages continue as new.
@@ -93,6 +93,9 @@ func CustomerPoll(ctx workflow.Context, in CustomerPollInput) (CustomerPollResul
 	}
 	for pages := 0; ; pages++ {
 		if pages == pagesPerRun {
+			if err := p.settle(ctx, 0); err != nil {
+				return CustomerPollResult{}, err
+			}
 			return CustomerPollResult{}, workflow.NewContinueAsNewError(ctx, CustomerPoll, p.in)
 		}
 		done, err := p.page(ctx)
@@ -101,6 +104,10 @@ func CustomerPoll(ctx workflow.Context, in CustomerPollInput) (CustomerPollResul
 		}
 		if !done {
 			continue
+		}
+		// Everything the side's watermark covers is handed off first.
+		if err := p.settle(ctx, 0); err != nil {
+			return CustomerPollResult{}, err
 		}
 		if err := p.advance(ctx); err != nil {
 			return CustomerPollResult{}, err
@@ -117,7 +124,46 @@ func CustomerPoll(ctx workflow.Context, in CustomerPollInput) (CustomerPollResul
 }
 
 // poll is one run of CustomerPoll.
-type poll struct{ in CustomerPollInput }
+type poll struct {
+	in CustomerPollInput
+	// batches are backfill batches still running: the next pages are read
+	// meanwhile, so the CRM's rate, not round trips, bounds a backfill.
+	batches []workflow.Future
+}
+
+// batchesInFlight bounds the backfill batches running at once.
+const batchesInFlight = 10
+
+// settle waits until at most n batches run, oldest first, and hands the
+// customers they found with a company already to their items.
+func (p *poll) settle(ctx workflow.Context, n int) error {
+	for len(p.batches) > n {
+		var b activities.BackfillResult
+		if err := p.batches[0].Get(ctx, &b); err != nil {
+			return err
+		}
+		p.batches = p.batches[1:]
+		p.in.Created += b.Created
+		if err := p.hand(ctx, b.ToItems); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hand gives keys to their items: started, or told to sync again.
+func (p *poll) hand(ctx workflow.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	var r activities.StartItemsResult
+	err := workflow.ExecuteLocalActivity(ctx, itemActivities.StartItems, activities.StartItemsInput{
+		Integration: api.IntegrationCustomerSync, Keys: keys, StartedBy: "poll"}).Get(ctx, &r)
+	p.in.Handed += r.Handed
+	return err
+}
 
 // since is where a side's query starts: its watermark less the overlap, or
 // the beginning when there is none (the first poll syncs everything).
@@ -153,20 +199,12 @@ func (p *poll) page(ctx workflow.Context) (bool, error) {
 		}
 		keys, done, last, p.in.PGAfter = r.Keys, r.Done, r.Last, r.Next
 		p.in.Seen += r.Seen
-		// The page's batches run at once: the CRM's rate, not their
-		// round trips, bounds a backfill.
-		var batches []workflow.Future
 		for batch := range slices.Chunk(r.New, crm.MaxBatch) {
-			batches = append(batches, workflow.ExecuteActivity(p.crmCtx(ctx, fmt.Sprintf("Create the CRM companies of %d customers never synced", len(batch))),
+			p.batches = append(p.batches, workflow.ExecuteActivity(p.crmCtx(ctx, fmt.Sprintf("Create the CRM companies of %d customers never synced", len(batch))),
 				companyActivities.Backfill, activities.BackfillInput{CustomerIDs: batch, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID}))
 		}
-		for _, f := range batches {
-			var b activities.BackfillResult
-			if err := f.Get(ctx, &b); err != nil {
-				return false, err
-			}
-			keys = append(keys, b.ToItems...)
-			p.in.Created += b.Created
+		if err := p.settle(ctx, batchesInFlight); err != nil {
+			return false, err
 		}
 	} else {
 		props := map[string]string{}
@@ -195,18 +233,7 @@ func (p *poll) page(ctx workflow.Context) (bool, error) {
 	if last.After(p.in.Last) {
 		p.in.Last = last
 	}
-	if len(keys) > 0 {
-		slices.Sort(keys)
-		keys = slices.Compact(keys)
-		var r activities.StartItemsResult
-		err := workflow.ExecuteLocalActivity(ctx, itemActivities.StartItems, activities.StartItemsInput{
-			Integration: spec.Name, Keys: keys, StartedBy: "poll"}).Get(ctx, &r)
-		if err != nil {
-			return false, err
-		}
-		p.in.Handed += r.Handed
-	}
-	return done, nil
+	return done, p.hand(ctx, keys)
 }
 
 // crmCtx runs an activity on the CRM's queue, at its rate.

@@ -140,6 +140,7 @@ func TestCustomersNeverSyncedAreCreatedInBatches(t *testing.T) {
 	var r CustomerPollResult
 	require.NoError(t, env.GetWorkflowResult(&r))
 	require.Equal(t, 247, r.Created)
-	require.Equal(t, []string{"backfill 100", "backfill 100", "backfill 50", "hand [C1 N000 N100 N200]", "advance " + watermarkPostgres, "advance " + watermarkCRM}, p.events,
-		"batches of at most 100; a customer whose company exists goes to its item")
+	require.Equal(t, []string{"hand [C1]", "backfill 100", "hand [N000]", "backfill 100", "hand [N100]", "backfill 50", "hand [N200]",
+		"advance " + watermarkPostgres, "advance " + watermarkCRM}, p.events,
+		"batches of at most 100, running while the next pages are read; a customer whose company exists goes to its item; the watermark moves after all")
 }
