@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -45,14 +46,8 @@ func customerPoll() *spine.Poll {
 // scheduled run starts from the watermarks.
 type CustomerPollInput struct {
 	Continuing bool
-	// Side is the system being paged: "postgres", then "crm".
-	Side string
-	// Since is the side's query time, Last the newest change seen.
-	Since, Last time.Time
-	PGAfter     store.Cursor
-	CRMAfter    string
-	// CRMPaged counts the results paged under one CRM query (capped).
-	CRMPaged int
+	// PG and CRM are the two sides, paged at the same time.
+	PG, CRM PollSide
 	// Seen counts the records compared, Handed those handed to items so
 	// far, Created the companies created in batches.
 	Seen, Handed, Created int
@@ -61,16 +56,30 @@ type CustomerPollInput struct {
 	Full bool `json:"full,omitempty"`
 }
 
+// PollSide is how far a poll has paged through one system.
+type PollSide struct {
+	// Since is the query's time, Last the newest change seen; Done is set
+	// once every page was read and handed off.
+	Since, Last time.Time
+	Done        bool
+	// PGAfter and CRMAfter continue the paging; CRMPaged counts the results
+	// paged under one CRM query (HubSpot pages no further than 10,000).
+	PGAfter  store.Cursor
+	CRMAfter string
+	CRMPaged int
+}
+
 // CustomerPollResult says what a poll did.
 type CustomerPollResult struct {
 	Handed  int `json:"handed"`
 	Created int `json:"created"`
 }
 
-// CustomerPoll finds the customers and companies changed since the last
-// poll, hands those that differ from their baseline to their items (starting
-// them, or telling running ones to sync again), and only then advances each
-// side's watermark.
+// CustomerPoll finds the customers changed since the PostgreSQL watermark
+// and the companies changed since the CRM's, both at once, hands those that
+// differ from their baseline to their items (starting them, or telling
+// running ones to sync again) — customers never synced get their companies
+// in batches — and only then advances each side's watermark.
 func CustomerPoll(ctx workflow.Context, in CustomerPollInput) (CustomerPollResult, error) {
 	ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: time.Minute,
@@ -78,49 +87,52 @@ func CustomerPoll(ctx workflow.Context, in CustomerPollInput) (CustomerPollResul
 	})
 	p := &poll{in: in}
 	err := workflow.SetQueryHandler(ctx, api.QueryProgress, func() (api.PollProgress, error) {
-		return api.PollProgress{Side: p.in.Side, Seen: p.in.Seen, Handed: p.in.Handed, Created: p.in.Created}, nil
+		return api.PollProgress{Side: p.sides(), Seen: p.in.Seen, Handed: p.in.Handed, Created: p.in.Created}, nil
 	})
 	if err != nil {
 		return CustomerPollResult{}, err
 	}
 	if !in.Continuing {
-		p.in = CustomerPollInput{Continuing: true, Side: "postgres", Full: in.Full}
-		since, err := p.since(ctx, watermarkPostgres)
-		if err != nil {
+		p.in = CustomerPollInput{Continuing: true, Full: in.Full}
+		if p.in.PG.Since, err = p.since(ctx, watermarkPostgres); err != nil {
 			return CustomerPollResult{}, err
 		}
-		p.in.Since = since
+		if p.in.CRM.Since, err = p.since(ctx, watermarkCRM); err != nil {
+			return CustomerPollResult{}, err
+		}
 	}
-	for pages := 0; ; pages++ {
-		if pages == pagesPerRun {
-			if err := p.settle(ctx, 0); err != nil {
-				return CustomerPollResult{}, err
+	pages, full := 0, false
+	var failed error
+	wg := workflow.NewWaitGroup(ctx)
+	for _, side := range []*PollSide{&p.in.PG, &p.in.CRM} {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			for !side.Done && !full && failed == nil {
+				done, err := p.page(ctx, side)
+				if err == nil && done {
+					err = p.finish(ctx, side)
+				}
+				if err != nil {
+					failed = err
+				}
+				if pages++; pages >= pagesPerRun {
+					full = true // this run's history is long enough
+				}
 			}
-			return CustomerPollResult{}, workflow.NewContinueAsNewError(ctx, CustomerPoll, p.in)
-		}
-		done, err := p.page(ctx)
-		if err != nil {
-			return CustomerPollResult{}, err
-		}
-		if !done {
-			continue
-		}
-		// Everything the side's watermark covers is handed off first.
+		})
+	}
+	wg.Wait(ctx)
+	if failed != nil {
+		return CustomerPollResult{}, failed
+	}
+	if !p.in.PG.Done || !p.in.CRM.Done {
 		if err := p.settle(ctx, 0); err != nil {
 			return CustomerPollResult{}, err
 		}
-		if err := p.advance(ctx); err != nil {
-			return CustomerPollResult{}, err
-		}
-		if p.in.Side == "crm" {
-			return CustomerPollResult{Handed: p.in.Handed, Created: p.in.Created}, nil
-		}
-		since, err := p.since(ctx, watermarkCRM)
-		if err != nil {
-			return CustomerPollResult{}, err
-		}
-		p.in.Side, p.in.Since, p.in.Last = "crm", since, time.Time{}
+		return CustomerPollResult{}, workflow.NewContinueAsNewError(ctx, CustomerPoll, p.in)
 	}
+	return CustomerPollResult{Handed: p.in.Handed, Created: p.in.Created}, nil
 }
 
 // poll is one run of CustomerPoll.
@@ -179,25 +191,40 @@ func (p *poll) since(ctx workflow.Context, name string) (time.Time, error) {
 	return w.At.Add(-pollOverlap), nil
 }
 
-// page triages one page of the side being polled and hands its keys off; it
-// reports whether the side is done.
-func (p *poll) page(ctx workflow.Context) (bool, error) {
+// sides names the systems still being paged.
+func (p *poll) sides() string {
+	var open []string
+	if !p.in.PG.Done {
+		open = append(open, "postgres")
+	}
+	if !p.in.CRM.Done {
+		open = append(open, "crm")
+	}
+	if len(open) == 0 {
+		return "done"
+	}
+	return strings.Join(open, " and ")
+}
+
+// page triages one page of a side and hands its keys off; it reports
+// whether the side has no more pages.
+func (p *poll) page(ctx workflow.Context, side *PollSide) (bool, error) {
 	spec := api.CustomerSyncSpec()
 	var keys []string
 	var done bool
 	var last time.Time
-	if p.in.Side == "postgres" {
+	if side == &p.in.PG {
 		var fields []string
 		for _, f := range spec.SyncedFields() {
 			fields = append(fields, f.Name)
 		}
 		var r activities.TriageCustomersResult
 		err := workflow.ExecuteLocalActivity(ctx, customerActivities.TriageCustomers, activities.TriageCustomersInput{
-			Integration: spec.Name, Fields: fields, Since: p.in.Since, After: p.in.PGAfter, Limit: customerPage}).Get(ctx, &r)
+			Integration: spec.Name, Fields: fields, Since: side.Since, After: side.PGAfter, Limit: customerPage}).Get(ctx, &r)
 		if err != nil {
 			return false, err
 		}
-		keys, done, last, p.in.PGAfter = r.Keys, r.Done, r.Last, r.Next
+		keys, done, last, side.PGAfter = r.Keys, r.Done, r.Last, r.Next
 		p.in.Seen += r.Seen
 		for batch := range slices.Chunk(r.New, crm.MaxBatch) {
 			p.batches = append(p.batches, workflow.ExecuteActivity(p.crmCtx(ctx, fmt.Sprintf("Create the CRM companies of %d customers never synced", len(batch))),
@@ -212,28 +239,45 @@ func (p *poll) page(ctx workflow.Context) (bool, error) {
 			props[f.Name] = f.TargetName
 		}
 		var r activities.TriageCompaniesResult
-		actx := p.crmCtx(ctx, "Find the CRM companies changed since "+p.in.Since.Format(time.RFC3339))
+		actx := p.crmCtx(ctx, "Find the CRM companies changed since "+side.Since.Format(time.RFC3339))
 		err := workflow.ExecuteActivity(actx, companyActivities.TriageCompanies, activities.TriageCompaniesInput{
-			Integration: spec.Name, Properties: props, Since: p.in.Since, After: p.in.CRMAfter, Limit: companyPage}).Get(ctx, &r)
+			Integration: spec.Name, Properties: props, Since: side.Since, After: side.CRMAfter, Limit: companyPage}).Get(ctx, &r)
 		if err != nil {
 			return false, err
 		}
-		keys, done, last, p.in.CRMAfter = r.Keys, r.Done, r.Last, r.Next
+		keys, done, last, side.CRMAfter = r.Keys, r.Done, r.Last, r.Next
 		for _, company := range r.Unknown {
 			keys = append(keys, api.NewCompanyKey(company))
 		}
-		p.in.CRMPaged += r.Seen
+		side.CRMPaged += r.Seen
 		p.in.Seen += r.Seen
-		if !done && p.in.CRMPaged+companyPage > companySearchCap {
+		if !done && side.CRMPaged+companyPage > companySearchCap {
 			// The CRM pages no further under one query: query again from the
 			// newest change seen (the overlap is compared, not synced, again).
-			p.in.Since, p.in.CRMAfter, p.in.CRMPaged = last, "", 0
+			side.Since, side.CRMAfter, side.CRMPaged = last, "", 0
 		}
 	}
-	if last.After(p.in.Last) {
-		p.in.Last = last
+	if last.After(side.Last) {
+		side.Last = last
 	}
 	return done, p.hand(ctx, keys)
+}
+
+// finish ends a side once every change it covers was handed off: its
+// batches done, its watermark moved to the newest change seen.
+func (p *poll) finish(ctx workflow.Context, side *PollSide) error {
+	name := watermarkCRM
+	if side == &p.in.PG {
+		name = watermarkPostgres
+		if err := p.settle(ctx, 0); err != nil {
+			return err
+		}
+	}
+	side.Done = true
+	if side.Last.IsZero() {
+		return nil
+	}
+	return workflow.ExecuteLocalActivity(ctx, customerActivities.AdvanceWatermark, activities.WatermarkInput{Name: name, At: side.Last}).Get(ctx, nil)
 }
 
 // crmCtx runs an activity on the CRM's queue, at its rate.
@@ -243,16 +287,4 @@ func (p *poll) crmCtx(ctx workflow.Context, summary string) workflow.Context {
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 		Summary:     summary,
 	})
-}
-
-// advance moves the side's watermark to the newest change it handed off.
-func (p *poll) advance(ctx workflow.Context) error {
-	if p.in.Last.IsZero() {
-		return nil
-	}
-	name := watermarkPostgres
-	if p.in.Side == "crm" {
-		name = watermarkCRM
-	}
-	return workflow.ExecuteLocalActivity(ctx, customerActivities.AdvanceWatermark, activities.WatermarkInput{Name: name, At: p.in.Last}).Get(ctx, nil)
 }
