@@ -314,7 +314,7 @@ func runBackfill(ctx context.Context, cfg config.Intake, logger *slog.Logger, in
 			if err != nil {
 				return fmt.Errorf("backfill of %s: %w", in.Spec.Name, err)
 			}
-			fmt.Fprintln(stdout, "done: "+progressOf(ctx, c, id))
+			fmt.Fprintln(stdout, progressOf(ctx, c, id))
 			return nil
 		case <-tick.C:
 			fmt.Fprintln(stdout, progressOf(ctx, c, id))

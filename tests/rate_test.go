@@ -3,7 +3,6 @@ package tests
 import (
 	"context"
 	"fmt"
-	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,19 +13,12 @@ import (
 )
 
 // TestTwoWorkersShareTheTargetRate: two worker processes serve the CRM's task
-// queue. What holds across them, judged by what they sent:
-//   - each process spaces its own requests at the rate (rest.HTTPClient), so
-//     no second holds more than twice the rate, whatever the server does;
-//   - the server dispatches the queue's activities at the rate
-//     (TaskQueueActivitiesPerSecond) with a burst: matching splits the rate
-//     over the queue's 4 read partitions, each a token bucket of
-//     max(ceil(rate/4), 1) tokens. One activity makes one request here, so any
-//     window of T seconds holds at most rate*T + 4*ceil(rate/4) requests, plus
-//     those of activities dispatched before it that were still waiting to be
-//     sent (at most the two processes' concurrency).
+// queue, and together keep to its rate, judged by what they sent: every
+// request reserved its send time from the target's row in PostgreSQL, at
+// least 1/rate after the one before it, whichever process sent it.
 func TestTwoWorkersShareTheTargetRate(t *testing.T) {
 	t.Parallel()
-	const leads, rate, concurrency, partitions = 100, 10, 8, 4
+	const leads, rate, concurrency = 100, 10, 8
 	s := startStack(t, `{"crm.*": {"latency": "20ms"}}`,
 		fmt.Sprintf("SIGNALBOX_CRM_RATE=%d", rate), fmt.Sprintf("SIGNALBOX_CRM_CONCURRENCY=%d", concurrency))
 	startWorker(t, s, "worker 2")
@@ -36,29 +28,39 @@ func TestTwoWorkersShareTheTargetRate(t *testing.T) {
 
 	reqs := s.sandboxRequests(t, "crm.*")
 	require.GreaterOrEqual(t, len(reqs), 2*leads, "a search and a create per lead")
+	require.GreaterOrEqual(t, len(s.crmWorkers(t, keys)), 2, "both workers ran the leads' activities")
 	sent := sendTimes(t, reqs)
-	// One process never sends two requests closer than 1/rate: closer pairs
-	// prove that both workers sent.
-	closer := 0
+	closest := time.Hour
 	for i := 1; i < len(sent); i++ {
-		if sent[i].Sub(sent[i-1]) < time.Second/rate {
-			closer++
-		}
+		closest = min(closest, sent[i].Sub(sent[i-1]))
 	}
-	require.Positive(t, closer, "both workers sent requests")
-
 	perSecond := maxInWindow(sent, time.Second)
-	const window = 10 * time.Second
-	burst := partitions * max(int(math.Ceil(float64(rate)/partitions)), 1)
-	serverBound := int(window/time.Second)*rate + burst + 2*concurrency
-	perWindow := maxInWindow(sent, window)
-	t.Logf("crm: %d requests from 2 workers in %s; at most %d in any second (each worker's bound %d/s), %d in any %s (server's bound %d)",
-		len(reqs), sent[len(sent)-1].Sub(sent[0]).Round(time.Millisecond), perSecond, rate, perWindow, window, serverBound)
-	require.LessOrEqual(t, perSecond, 2*rate, "each worker keeps to the rate")
-	require.LessOrEqual(t, perWindow, serverBound, "the server keeps the workers together to the queue's rate, with its burst")
+	t.Logf("crm: %d requests from 2 workers in %s; at most %d in any second, the closest two %s apart (rate %d/s)",
+		len(reqs), sent[len(sent)-1].Sub(sent[0]).Round(time.Millisecond), perSecond, closest, rate)
+	// A send leaves a little after its reserved time (a timer's lateness):
+	// two from different processes may come closer than 1/rate by that much.
+	require.GreaterOrEqual(t, closest, 8*time.Second/(10*rate), "no two requests much closer than 1/rate, whichever worker sent them")
+	require.LessOrEqual(t, perSecond, rate+1, "the two workers together keep to the rate")
 }
 
-// startWorker starts another worker process on the stack, stopped when the test ends.
+// crmWorkers are the identities of the workers that ran the activities
+// of these leads.
+func (s *env) crmWorkers(t *testing.T, keys []string) map[string]bool {
+	t.Helper()
+	ids := map[string]bool{}
+	for _, key := range keys {
+		iter := s.Client.GetWorkflowHistory(context.Background(), "lead-to-crm:"+key, "", false, 0)
+		for iter.HasNext() {
+			e, err := iter.Next()
+			require.NoError(t, err)
+			if started := e.GetActivityTaskStartedEventAttributes(); started != nil {
+				ids[started.GetIdentity()] = true
+			}
+		}
+	}
+	return ids
+}
+
 func startWorker(t *testing.T, s *env, name string) *stack.Process {
 	t.Helper()
 	addr, err := stack.FreeAddr()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 // pollFake is both sides as a poll pages through them: pages of keys that
 // need a sync, and what was handed off and when the watermarks moved.
 type pollFake struct {
+	// mu guards the fake: the two sides' activities run at the same time.
+	mu                sync.Mutex
 	pgPages, crmPages [][]string
 	// pgNew are, by page, customers never synced.
 	pgNew      [][]string
@@ -46,15 +49,21 @@ func newPollEnv(t *testing.T, p *pollFake) *testsuite.TestWorkflowEnvironment {
 		return pages[after], after + 1, after+1 == len(pages)
 	}
 	env.OnActivity(customerActivities.Watermark, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.WatermarkInput) (activities.WatermarkResult, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		at, ok := p.watermarks[in.Name]
 		return activities.WatermarkResult{At: at, Set: ok}, nil
 	})
 	env.OnActivity(customerActivities.AdvanceWatermark, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.WatermarkInput) error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		p.events = append(p.events, "advance "+in.Name)
 		p.watermarks[in.Name] = in.At
 		return nil
 	})
 	env.OnActivity(customerActivities.TriageCustomers, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.TriageCustomersInput) (activities.TriageCustomersResult, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		p.since["postgres"] = in.Since
 		after := 0
 		if in.After.ID != "" {
@@ -69,6 +78,8 @@ func newPollEnv(t *testing.T, p *pollFake) *testsuite.TestWorkflowEnvironment {
 			Last: testStart.Add(time.Duration(next) * time.Second)}, nil
 	})
 	env.OnActivity(companyActivities.TriageCompanies, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.TriageCompaniesInput) (activities.TriageCompaniesResult, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		p.since["crm"] = in.Since
 		after := 0
 		if in.After != "" {
@@ -82,11 +93,15 @@ func newPollEnv(t *testing.T, p *pollFake) *testsuite.TestWorkflowEnvironment {
 		return r, nil
 	})
 	env.OnActivity(companyActivities.Backfill, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BackfillInput) (activities.BackfillResult, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		p.events = append(p.events, fmt.Sprint("backfill ", len(in.CustomerIDs)))
 		// The first of each batch has a company already: its item judges it.
 		return activities.BackfillResult{Created: len(in.CustomerIDs) - 1, ToItems: in.CustomerIDs[:1]}, nil
 	}).Maybe()
 	env.OnActivity(itemActivities.StartItems, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StartItemsInput) (activities.StartItemsResult, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		require.Equal(t, api.IntegrationCustomerSync, in.Integration)
 		p.events = append(p.events, fmt.Sprint("hand ", in.Keys))
 		return activities.StartItemsResult{Handed: len(in.Keys)}, nil
