@@ -5,7 +5,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"sort"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -136,23 +136,36 @@ func sentAt(t *testing.T, r *http.Request) time.Time {
 	return at
 }
 
-func TestHTTPClientSpacesRequestsAtItsRate(t *testing.T) {
-	t.Parallel()
+// sendRecorder is a server that records when each request says it was sent;
+// sendTimes returns them in order.
+func sendRecorder(t *testing.T) (ts *httptest.Server, sendTimes func() []time.Time) {
 	var mu sync.Mutex
 	var sent []time.Time
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		sent = append(sent, sentAt(t, r))
 		mu.Unlock()
 	}))
-	defer ts.Close()
+	t.Cleanup(ts.Close)
+	return ts, func() []time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		out := slices.Clone(sent)
+		slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+		return out
+	}
+}
+
+func TestHTTPClientSpacesRequestsAtItsRate(t *testing.T) {
+	t.Parallel()
+	ts, sendTimes := sendRecorder(t)
 	c := NewClient("x", ts.URL, HTTPClient(time.Second, 20), nil)
 	var wg sync.WaitGroup
 	for range 6 {
 		wg.Go(func() { require.NoError(t, c.Do(context.Background(), Request{Method: "GET", Path: "/"}, nil)) })
 	}
 	wg.Wait()
-	sort.Slice(sent, func(i, j int) bool { return sent[i].Before(sent[j]) })
+	sent := sendTimes()
 	require.Len(t, sent, 6)
 	// 20/s with no burst: every send at least 50ms after the one before.
 	for i := 1; i < len(sent); i++ {
@@ -180,23 +193,18 @@ func (s *slotsOf) Reserve(_ context.Context, interval time.Duration) (time.Time,
 
 func TestClientsSharingSlotsStayUnderOneRateTogether(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var sent []time.Time
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		sent = append(sent, sentAt(t, r))
-		mu.Unlock()
-	}))
-	defer ts.Close()
+	ts, sendTimes := sendRecorder(t)
 	slots := &slotsOf{}
 	// Two clients, as in two worker processes, each allowed 20/s.
 	clients := []*Client{NewClient("x", ts.URL, SharedHTTPClient(time.Second, 20, slots), nil), NewClient("x", ts.URL, SharedHTTPClient(time.Second, 20, slots), nil)}
 	var wg sync.WaitGroup
 	for i := range 8 {
-		wg.Go(func() { require.NoError(t, clients[i%2].Do(context.Background(), Request{Method: "GET", Path: "/"}, nil)) })
+		wg.Go(func() {
+			require.NoError(t, clients[i%2].Do(context.Background(), Request{Method: "GET", Path: "/"}, nil))
+		})
 	}
 	wg.Wait()
-	sort.Slice(sent, func(i, j int) bool { return sent[i].Before(sent[j]) })
+	sent := sendTimes()
 	require.Len(t, sent, 8)
 	for i := 1; i < len(sent); i++ {
 		require.GreaterOrEqual(t, sent[i].Sub(sent[i-1]), 49*time.Millisecond, "20/s together, not 20/s each")
