@@ -412,3 +412,29 @@ func TestAnUpdateWhoseReadFailedOnlyReadsAgain(t *testing.T) {
 	require.Equal(t, "Acme GmbH", update(retry).Properties["name"])
 	require.Equal(t, 1, writes(), "the write is not sent again")
 }
+
+func TestTriageCompaniesReadsSeveralPagesPerCall(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	polls := &CompanyPolls{Client: crm.New(w.url, "tok", rest.HTTPClient(2*time.Second, 0)), Store: w.store}
+	for i := range 25 {
+		_, err := polls.Client.CreateCompany(context.Background(), crm.Properties{"name": fmt.Sprint("Co ", i), crm.PropCustomerID: fmt.Sprintf("C-%02d", i)})
+		require.NoError(t, err)
+	}
+	in := TriageCompaniesInput{Integration: "customer-sync", Properties: map[string]string{"legalName": "name"}, Limit: 10, Pages: 2}
+	first, err := polls.TriageCompanies(context.Background(), in)
+	require.NoError(t, err)
+	require.Equal(t, 20, first.Seen, "two pages in one call")
+	require.Len(t, first.Keys, 20, "never synced: every one needs its item")
+	require.False(t, first.Done)
+	in.After = first.Next
+	remaining, err := polls.TriageCompanies(context.Background(), in)
+	require.NoError(t, err)
+	require.Equal(t, 5, remaining.Seen)
+	require.True(t, remaining.Done)
+
+	in.After, in.Paged = "", crm.MaxSearchResults-15
+	capped, err := polls.TriageCompanies(context.Background(), in)
+	require.NoError(t, err)
+	require.Equal(t, 10, capped.Seen, "a call stops before the query would page past HubSpot's cap")
+}

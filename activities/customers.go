@@ -328,6 +328,14 @@ func differs(values map[string]string, base store.Baseline, fields []string, sid
 	return false
 }
 
+// CompanyPolls holds the CRM activities of a poll: they run on a queue of
+// their own (api.TaskQueueCRMPoll), beside the items' steps, with the same
+// CRM client.
+type CompanyPolls struct {
+	Client *crm.Client
+	Store  *store.Store
+}
+
 // TriageCompaniesInput pages through the companies changed since a time.
 type TriageCompaniesInput struct {
 	Integration string
@@ -336,6 +344,9 @@ type TriageCompaniesInput struct {
 	Since      time.Time
 	After      string
 	Limit      int
+	// Pages is how many pages one call reads (at least 1); Paged how many
+	// results the query has paged through before this call.
+	Pages, Paged int
 }
 
 // TriageCompaniesResult says which customers' companies changed in a way
@@ -352,60 +363,84 @@ type TriageCompaniesResult struct {
 
 // TriageCompanies searches one page of the companies modified since Since,
 // oldest first, and compares each with its customer's baseline.
-func (a *Companies) TriageCompanies(ctx context.Context, in TriageCompaniesInput) (TriageCompaniesResult, error) {
+func (a *CompanyPolls) TriageCompanies(ctx context.Context, in TriageCompaniesInput) (TriageCompaniesResult, error) {
 	return heartbeating(ctx, func(ctx context.Context) (TriageCompaniesResult, error) {
-		props := []string{crm.PropCustomerID, crm.PropLastModified}
-		for _, p := range in.Properties {
-			props = append(props, p)
-		}
-		page, err := a.Client.SearchCompanies(ctx, crm.Query{
-			FilterGroups: []crm.FilterGroup{{Filters: []crm.Filter{{PropertyName: crm.PropLastModified, Operator: "GTE",
-				Value: strconv.FormatInt(in.Since.UnixMilli(), 10)}}}},
-			Sorts:      []crm.Sort{{PropertyName: crm.PropLastModified, Direction: "ASCENDING"}},
-			Properties: props, Limit: in.Limit, After: in.After,
-		})
-		if err != nil {
-			return TriageCompaniesResult{}, Classify(err)
-		}
-		r := TriageCompaniesResult{Seen: len(page.Results), Next: page.After, Done: page.After == ""}
-		var ids []string
-		for _, c := range page.Results {
-			if id := c.Properties[crm.PropCustomerID]; id != "" {
-				ids = append(ids, id)
+		r := TriageCompaniesResult{Next: in.After}
+		for page := 0; page < max(in.Pages, 1); page++ {
+			if page > 0 && in.Paged+r.Seen+in.Limit > crm.MaxSearchResults {
+				break // the query pages no further: the poll queries again
 			}
-		}
-		links, err := a.Store.LinksOf(ctx, in.Integration, api.SystemCRM, ids)
-		if err != nil {
-			return TriageCompaniesResult{}, Classify(err)
-		}
-		for _, c := range page.Results {
-			if t, err := time.Parse(time.RFC3339, c.Properties[crm.PropLastModified]); err == nil && t.After(r.Last) {
-				r.Last = t
+			one, err := a.triagePage(ctx, in, r.Next)
+			if err != nil {
+				return r, err
 			}
-			id := c.Properties[crm.PropCustomerID]
-			if id == "" {
-				ignored, err := a.Store.IsIgnored(ctx, in.Integration, api.SystemCRM, c.ID)
-				if err != nil {
-					return TriageCompaniesResult{}, Classify(err)
-				}
-				if !ignored {
-					r.Unknown = append(r.Unknown, c.ID)
-				}
-				continue
+			r.Keys, r.Unknown = append(r.Keys, one.Keys...), append(r.Unknown, one.Unknown...)
+			r.Seen += one.Seen
+			r.Next, r.Done = one.Next, one.Done
+			if one.Last.After(r.Last) {
+				r.Last = one.Last
 			}
-			values := map[string]string{}
-			fields := make([]string, 0, len(in.Properties))
-			for field, prop := range in.Properties {
-				values[field] = c.Properties[prop]
-				fields = append(fields, field)
-			}
-			link, linked := links[id]
-			if !linked || link.TargetID != c.ID || differs(values, link.Baseline, fields, func(s store.Settled) string { return s.Target }) {
-				r.Keys = append(r.Keys, id)
+			if one.Done {
+				break
 			}
 		}
 		return r, nil
 	})
+}
+
+// triagePage searches one page of changed companies after the cursor.
+func (a *CompanyPolls) triagePage(ctx context.Context, in TriageCompaniesInput, after string) (TriageCompaniesResult, error) {
+	props := []string{crm.PropCustomerID, crm.PropLastModified}
+	for _, p := range in.Properties {
+		props = append(props, p)
+	}
+	page, err := a.Client.SearchCompanies(ctx, crm.Query{
+		FilterGroups: []crm.FilterGroup{{Filters: []crm.Filter{{PropertyName: crm.PropLastModified, Operator: "GTE",
+			Value: strconv.FormatInt(in.Since.UnixMilli(), 10)}}}},
+		Sorts:      []crm.Sort{{PropertyName: crm.PropLastModified, Direction: "ASCENDING"}},
+		Properties: props, Limit: in.Limit, After: after,
+	})
+	if err != nil {
+		return TriageCompaniesResult{}, Classify(err)
+	}
+	r := TriageCompaniesResult{Seen: len(page.Results), Next: page.After, Done: page.After == ""}
+	var ids []string
+	for _, c := range page.Results {
+		if id := c.Properties[crm.PropCustomerID]; id != "" {
+			ids = append(ids, id)
+		}
+	}
+	links, err := a.Store.LinksOf(ctx, in.Integration, api.SystemCRM, ids)
+	if err != nil {
+		return TriageCompaniesResult{}, Classify(err)
+	}
+	for _, c := range page.Results {
+		if t, err := time.Parse(time.RFC3339, c.Properties[crm.PropLastModified]); err == nil && t.After(r.Last) {
+			r.Last = t
+		}
+		id := c.Properties[crm.PropCustomerID]
+		if id == "" {
+			ignored, err := a.Store.IsIgnored(ctx, in.Integration, api.SystemCRM, c.ID)
+			if err != nil {
+				return TriageCompaniesResult{}, Classify(err)
+			}
+			if !ignored {
+				r.Unknown = append(r.Unknown, c.ID)
+			}
+			continue
+		}
+		values := map[string]string{}
+		fields := make([]string, 0, len(in.Properties))
+		for field, prop := range in.Properties {
+			values[field] = c.Properties[prop]
+			fields = append(fields, field)
+		}
+		link, linked := links[id]
+		if !linked || link.TargetID != c.ID || differs(values, link.Baseline, fields, func(s store.Settled) string { return s.Target }) {
+			r.Keys = append(r.Keys, id)
+		}
+	}
+	return r, nil
 }
 
 // WatermarkInput names a watermark; At is where to move it.
@@ -451,7 +486,7 @@ type BackfillResult struct {
 // time: one search (companies an earlier attempt created are taken, not
 // made again) and one batch create, then their links, with the baseline,
 // and an audit row each, so signals show tells what happened.
-func (a *Companies) Backfill(ctx context.Context, in BackfillInput) (BackfillResult, error) {
+func (a *CompanyPolls) Backfill(ctx context.Context, in BackfillInput) (BackfillResult, error) {
 	return heartbeating(ctx, func(ctx context.Context) (BackfillResult, error) {
 		spec := api.CustomerSyncSpec()
 		customers, err := a.Store.GetCustomers(ctx, in.CustomerIDs)

@@ -19,7 +19,11 @@ import (
 const (
 	TaskQueueIntegrations = "integrations"
 	TaskQueueCRM          = "crm"
-	TaskQueueChat         = "chat"
+	// TaskQueueCRMPoll runs a poll's CRM reads and batches apart from the
+	// items' steps, so a poll is not queued behind the items it starts; the
+	// CRM's request spacing is the same for both (one send-slot row).
+	TaskQueueCRMPoll = "crm-poll"
+	TaskQueueChat    = "chat"
 )
 
 // Message names of every integration workflow.

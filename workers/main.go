@@ -186,7 +186,7 @@ func serveHealth(addr string, ready *atomic.Bool) (stop func(), err error) {
 // integrations' workflows and local activities) and one per target, capped to
 // the rate its vendor allows. What runs where comes from the integrations.
 func newWorkers(c client.Client, cfg config.Worker, st *store.Store, integrations []spine.Integration) (workers []worker.Worker, queues []string, err error) {
-	targets := map[string]config.Target{api.TaskQueueCRM: cfg.CRM, api.TaskQueueChat: cfg.Chat, api.TaskQueueBilling: cfg.Billing}
+	targets := map[string]config.Target{api.TaskQueueCRM: cfg.CRM, api.TaskQueueCRMPoll: cfg.CRM, api.TaskQueueChat: cfg.Chat, api.TaskQueueBilling: cfg.Billing}
 	policy := activities.Policy{
 		Operators:                cfg.Operators,
 		Targets:                  map[string]activities.TargetPolicy{},

@@ -22,8 +22,9 @@ import (
 var _ = define(customerSync)
 
 var (
-	customerActivities *activities.Customers
-	companyActivities  *activities.Companies
+	customerActivities    *activities.Customers
+	companyActivities     *activities.Companies
+	companyPollActivities *activities.CompanyPolls
 )
 
 // customerSync is the customer ↔ CRM company integration; api.CustomerSyncSpec
@@ -34,6 +35,9 @@ func customerSync() spine.Integration {
 		Workflow: CustomerSync,
 		Activities: []spine.Activities{
 			spine.On(api.TaskQueueCRM, func(d spine.Deps) *activities.Companies { return &activities.Companies{Client: d.CRM, Store: d.Store} }),
+			spine.On(api.TaskQueueCRMPoll, func(d spine.Deps) *activities.CompanyPolls {
+				return &activities.CompanyPolls{Client: d.CRM, Store: d.Store}
+			}),
 			spine.On(api.TaskQueueIntegrations, func(d spine.Deps) *activities.Customers { return &activities.Customers{Store: d.Store} }),
 		},
 		Intake: spine.Intake{Route: "POST /v1/customers/{id}/sync", Command: "customer", Usage: "ID", Check: checkCustomerToSync, Input: customerInput,

@@ -26,8 +26,8 @@ const (
 	// customerPage and companyPage are how many records one read takes (the
 	// CRM's search returns at most 200).
 	customerPage, companyPage = 500, 200
-	// companySearchCap is how many results one CRM search can page through.
-	companySearchCap = 10_000
+	// companyPagesPerCall is how many CRM pages one triage activity reads.
+	companyPagesPerCall = 10
 	// pagesPerRun bounds one run's history: more pages continue as new.
 	pagesPerRun = 40
 	// Watermark names.
@@ -228,7 +228,7 @@ func (p *poll) page(ctx workflow.Context, side *PollSide) (bool, error) {
 		p.in.Seen += r.Seen
 		for batch := range slices.Chunk(r.New, crm.MaxBatch) {
 			p.batches = append(p.batches, workflow.ExecuteActivity(p.crmCtx(ctx, fmt.Sprintf("Create the CRM companies of %d customers never synced", len(batch))),
-				companyActivities.Backfill, activities.BackfillInput{CustomerIDs: batch, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID}))
+				companyPollActivities.Backfill, activities.BackfillInput{CustomerIDs: batch, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID}))
 		}
 		if err := p.settle(ctx, batchesInFlight); err != nil {
 			return false, err
@@ -240,8 +240,9 @@ func (p *poll) page(ctx workflow.Context, side *PollSide) (bool, error) {
 		}
 		var r activities.TriageCompaniesResult
 		actx := p.crmCtx(ctx, "Find the CRM companies changed since "+side.Since.Format(time.RFC3339))
-		err := workflow.ExecuteActivity(actx, companyActivities.TriageCompanies, activities.TriageCompaniesInput{
-			Integration: spec.Name, Properties: props, Since: side.Since, After: side.CRMAfter, Limit: companyPage}).Get(ctx, &r)
+		err := workflow.ExecuteActivity(actx, companyPollActivities.TriageCompanies, activities.TriageCompaniesInput{
+			Integration: spec.Name, Properties: props, Since: side.Since, After: side.CRMAfter, Limit: companyPage,
+			Pages: companyPagesPerCall, Paged: side.CRMPaged}).Get(ctx, &r)
 		if err != nil {
 			return false, err
 		}
@@ -251,7 +252,7 @@ func (p *poll) page(ctx workflow.Context, side *PollSide) (bool, error) {
 		}
 		side.CRMPaged += r.Seen
 		p.in.Seen += r.Seen
-		if !done && side.CRMPaged+companyPage > companySearchCap {
+		if !done && side.CRMPaged+companyPage > crm.MaxSearchResults {
 			// The CRM pages no further under one query: query again from the
 			// newest change seen (the overlap is compared, not synced, again).
 			side.Since, side.CRMAfter, side.CRMPaged = last, "", 0
@@ -280,10 +281,10 @@ func (p *poll) finish(ctx workflow.Context, side *PollSide) error {
 	return workflow.ExecuteLocalActivity(ctx, customerActivities.AdvanceWatermark, activities.WatermarkInput{Name: name, At: side.Last}).Get(ctx, nil)
 }
 
-// crmCtx runs an activity on the CRM's queue, at its rate.
+// crmCtx runs an activity on the poll's CRM queue, at the CRM's rate.
 func (p *poll) crmCtx(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue: api.TaskQueueCRM, StartToCloseTimeout: 2 * time.Minute, ScheduleToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: 20 * time.Second,
+		TaskQueue: api.TaskQueueCRMPoll, StartToCloseTimeout: 2 * time.Minute, ScheduleToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: 20 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 		Summary:     summary,
 	})

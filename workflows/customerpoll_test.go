@@ -40,6 +40,7 @@ func newPollEnv(t *testing.T, p *pollFake) *testsuite.TestWorkflowEnvironment {
 	env.RegisterWorkflowWithOptions(CustomerPoll, workflow.RegisterOptions{Name: "CustomerPoll"})
 	env.RegisterActivity(&activities.Customers{})
 	env.RegisterActivity(&activities.Companies{})
+	env.RegisterActivity(&activities.CompanyPolls{})
 	env.RegisterActivity(&activities.Items{})
 	p.since = map[string]time.Time{}
 	page := func(pages [][]string, after int) ([]string, int, bool) {
@@ -77,7 +78,7 @@ func newPollEnv(t *testing.T, p *pollFake) *testsuite.TestWorkflowEnvironment {
 		return activities.TriageCustomersResult{Keys: keys, New: fresh, Seen: len(keys), Done: done, Next: store.Cursor{ID: fmt.Sprint(next)},
 			Last: testStart.Add(time.Duration(next) * time.Second)}, nil
 	})
-	env.OnActivity(companyActivities.TriageCompanies, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.TriageCompaniesInput) (activities.TriageCompaniesResult, error) {
+	env.OnActivity(companyPollActivities.TriageCompanies, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.TriageCompaniesInput) (activities.TriageCompaniesResult, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.since["crm"] = in.Since
@@ -92,7 +93,7 @@ func newPollEnv(t *testing.T, p *pollFake) *testsuite.TestWorkflowEnvironment {
 		}
 		return r, nil
 	})
-	env.OnActivity(companyActivities.Backfill, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BackfillInput) (activities.BackfillResult, error) {
+	env.OnActivity(companyPollActivities.Backfill, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BackfillInput) (activities.BackfillResult, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.events = append(p.events, fmt.Sprint("backfill ", len(in.CustomerIDs)))

@@ -20,7 +20,7 @@ func TestEveryIntegrationIsWiredAsItsSpecDeclares(t *testing.T) {
 	integrations, err := Integrations()
 	require.NoError(t, err)
 	require.Len(t, integrations, len(api.Specs()))
-	queues := []string{api.TaskQueueIntegrations, api.TaskQueueCRM, api.TaskQueueChat, api.TaskQueueBilling}
+	queues := []string{api.TaskQueueIntegrations, api.TaskQueueCRM, api.TaskQueueCRMPoll, api.TaskQueueChat, api.TaskQueueBilling}
 	routes, commands, types := map[string]string{}, map[string]string{}, map[string]string{}
 	for i, in := range integrations {
 		spec := in.Spec

@@ -46,6 +46,10 @@ const companiesPath = "/crm/v3/objects/companies"
 // MaxBatch is the most records one batch request may carry.
 const MaxBatch = 100
 
+// MaxSearchResults is how far one search query pages: HubSpot answers no
+// page past its 10,000th result.
+const MaxSearchResults = 10_000
+
 // Sort orders search results by a property.
 type Sort struct {
 	PropertyName string `json:"propertyName"`

@@ -37,7 +37,7 @@ type gate struct {
 	interval time.Duration
 	// slots, when set, spaces the sends of every process that shares it.
 	slots Slots
-	now      func() time.Time
+	now   func() time.Time
 	// turn is held by the request that is to be sent next.
 	turn chan struct{}
 
