@@ -22,7 +22,8 @@
 //   - source, target: the systems an integration reads from and writes to.
 //   - task queue (queue): where Temporal hands out work. Workflows run on
 //     "integrations"; each target's activities on its own queue (crm,
-//     billing — Stripe's —, chat), which caps the rate the vendor allows.
+//     billing — Stripe's —, chat), which caps the rate the vendor allows;
+//     crm-poll runs a poll's CRM reads beside the items' steps.
 //   - target settings: a target's timeout, rate, concurrency and retry
 //     window (SIGNALBOX_<TARGET>_*, config.Target), keyed by its queue.
 //   - step: one external effect of an item, run as an activity under
