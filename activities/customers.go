@@ -507,21 +507,27 @@ func (a *CompanyPolls) Backfill(ctx context.Context, in BackfillInput) (Backfill
 		var create []store.Customer
 		var props []crm.Properties
 		holder := "backfill/" + in.RunID
+		var keys []string
+		for _, c := range customers {
+			if !c.Archived {
+				keys = append(keys, companyClaim(c.ID))
+			}
+		}
+		claims, err := a.Store.ClaimPersons(ctx, keys, holder, personClaimLife)
+		if err != nil {
+			return r, Classify(err)
+		}
+		records := map[string]string{} // claim → the company made for it
 		for _, c := range customers {
 			if c.Archived {
 				continue
 			}
-			claim, err := a.Store.ClaimPerson(ctx, companyClaim(c.ID), holder, personClaimLife)
-			if err != nil {
-				return r, Classify(err)
-			}
+			claim := claims[companyClaim(c.ID)]
 			switch {
 			case exists[c.ID] != "":
 				// It has a company (one this batch made before its answer was
 				// lost, say): the item links and judges it, at once.
-				if err := a.Store.RecordPersonContact(ctx, companyClaim(c.ID), holder, exists[c.ID]); err != nil {
-					return r, Classify(err)
-				}
+				records[companyClaim(c.ID)] = exists[c.ID]
 				r.ToItems = append(r.ToItems, c.ID)
 			case claim.Busy || claim.ContactID != "":
 				// An item is making its company, or made it: the item judges it.
@@ -534,12 +540,11 @@ func (a *CompanyPolls) Backfill(ctx context.Context, in BackfillInput) (Backfill
 				create, props = append(create, c), append(props, p)
 			}
 		}
-		if len(create) == 0 {
-			return r, nil
-		}
-		created, err := a.Client.BatchCreateCompanies(ctx, props)
-		if err != nil {
-			return r, Classify(err)
+		var created []crm.Company
+		if len(create) > 0 {
+			if created, err = a.Client.BatchCreateCompanies(ctx, props); err != nil {
+				return r, Classify(err)
+			}
 		}
 		byCustomer := map[string]crm.Company{}
 		for _, co := range created {
@@ -547,6 +552,7 @@ func (a *CompanyPolls) Backfill(ctx context.Context, in BackfillInput) (Backfill
 		}
 		now := time.Now().UTC()
 		var events []store.AuditEvent
+		var links []store.Link
 		for _, c := range create {
 			co, ok := byCustomer[c.ID]
 			if !ok {
@@ -557,19 +563,25 @@ func (a *CompanyPolls) Backfill(ctx context.Context, in BackfillInput) (Backfill
 			for _, f := range spec.SyncedFields() {
 				values[f.Name] = co.Properties[f.TargetName]
 			}
-			if err := a.Store.RecordPersonContact(ctx, companyClaim(c.ID), holder, co.ID); err != nil {
-				return r, Classify(err)
-			}
+			records[companyClaim(c.ID)] = co.ID
 			wf := api.ItemID(spec.Name, c.ID)
-			link := store.Link{Integration: spec.Name, SourceKey: c.ID, TargetSystem: api.SystemCRM, TargetID: co.ID, WorkflowID: wf,
-				SyncedAt: now, Baseline: fieldrules.Decide(spec, c.Values(), values, nil).Baseline}
-			if err := a.Store.SaveLink(ctx, link); err != nil {
-				return r, Classify(err)
-			}
+			links = append(links, store.Link{Integration: spec.Name, SourceKey: c.ID, TargetSystem: api.SystemCRM, TargetID: co.ID, WorkflowID: wf,
+				SyncedAt: now, Baseline: fieldrules.Decide(spec, c.Values(), values, nil).Baseline})
 			events = append(events, store.AuditEvent{Integration: spec.Name, WorkflowID: wf, RunID: in.RunID, Seq: 1, At: now,
 				Actor: api.ActorSystem, Action: "created_in_target", ToStatus: string(api.StatusSynced),
 				Reason: "created CRM company " + co.ID + " in a batch (never synced before)", Details: map[string]any{"company": co.ID}})
 			r.Created++
+		}
+		if err := a.Store.RecordPersonContacts(ctx, holder, records); err != nil {
+			return r, Classify(err)
+		}
+		if len(links) > 0 {
+			if err := a.Store.SaveLinks(ctx, links...); err != nil {
+				return r, Classify(err)
+			}
+		}
+		if len(events) == 0 {
+			return r, nil
 		}
 		return r, Classify(a.Store.InsertAudit(ctx, events...))
 	})

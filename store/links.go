@@ -43,15 +43,28 @@ var ErrNotFound = errors.New("not found")
 // SaveLink inserts or replaces the link of (integration, source key, target
 // system). A manual reference recorded earlier stays.
 func (s *Store) SaveLink(ctx context.Context, l Link) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO external_links
-			(integration, source_key, target_system, target_id, synced_hash, workflow_id, synced_at, baseline)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		ON CONFLICT (integration, source_key, target_system) DO UPDATE SET
-			target_id = excluded.target_id, synced_hash = excluded.synced_hash,
-			workflow_id = excluded.workflow_id, synced_at = excluded.synced_at, baseline = excluded.baseline`,
-		l.Integration, l.SourceKey, l.TargetSystem, l.TargetID, l.SyncedHash, l.WorkflowID, l.SyncedAt, l.Baseline)
-	if err != nil {
-		return fmt.Errorf("save link %s/%s → %s: %w", l.Integration, l.SourceKey, l.TargetSystem, err)
+	return s.SaveLinks(ctx, l)
+}
+
+const saveLink = `INSERT INTO external_links
+		(integration, source_key, target_system, target_id, synced_hash, workflow_id, synced_at, baseline)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	ON CONFLICT (integration, source_key, target_system) DO UPDATE SET
+		target_id = excluded.target_id, synced_hash = excluded.synced_hash,
+		workflow_id = excluded.workflow_id, synced_at = excluded.synced_at, baseline = excluded.baseline`
+
+// SaveLinks saves links as SaveLink does, in one round trip.
+func (s *Store) SaveLinks(ctx context.Context, links ...Link) error {
+	batch := &pgx.Batch{}
+	for _, l := range links {
+		batch.Queue(saveLink, l.Integration, l.SourceKey, l.TargetSystem, l.TargetID, l.SyncedHash, l.WorkflowID, l.SyncedAt, l.Baseline)
+	}
+	if err := s.db.SendBatch(ctx, batch).Close(); err != nil {
+		if len(links) == 1 {
+			l := links[0]
+			return fmt.Errorf("save link %s/%s → %s: %w", l.Integration, l.SourceKey, l.TargetSystem, err)
+		}
+		return fmt.Errorf("save %d links: %w", len(links), err)
 	}
 	return nil
 }

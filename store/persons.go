@@ -57,3 +57,60 @@ func (s *Store) RecordPersonContact(ctx context.Context, person, holder, contact
 	}
 	return nil
 }
+
+// ClaimPersons is ClaimPerson for many at once, in one transaction: the
+// claims a batch takes before it creates records for them.
+func (s *Store) ClaimPersons(ctx context.Context, persons []string, holder string, ttl time.Duration) (map[string]PersonClaim, error) {
+	claims := map[string]PersonClaim{}
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		// Locks in one order, so two batches never wait on each other in a cycle.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('person:' || p)) FROM (SELECT DISTINCT unnest($1::text[]) AS p ORDER BY 1) ps", persons); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT person, holder, contact_id, claimed_at > now() - $2::interval FROM person_claims WHERE person = ANY($1)`,
+			persons, ttl.String())
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var person, other, contact string
+			var fresh bool
+			if err := rows.Scan(&person, &other, &contact, &fresh); err != nil {
+				rows.Close()
+				return err
+			}
+			claims[person] = PersonClaim{Busy: other != holder && fresh && contact == "", ContactID: contact}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var take []string
+		for _, p := range persons {
+			if !claims[p].Busy {
+				take = append(take, p)
+			}
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO person_claims (person, holder) SELECT DISTINCT unnest($1::text[]), $2
+			ON CONFLICT (person) DO UPDATE SET holder = excluded.holder, claimed_at = now()`, take, holder)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim %d records for %s: %w", len(persons), holder, err)
+	}
+	return claims, nil
+}
+
+// RecordPersonContacts is RecordPersonContact for many: record by person.
+func (s *Store) RecordPersonContacts(ctx context.Context, holder string, records map[string]string) error {
+	persons, ids := make([]string, 0, len(records)), make([]string, 0, len(records))
+	for p, id := range records {
+		persons, ids = append(persons, p), append(ids, id)
+	}
+	_, err := s.db.Exec(ctx, `UPDATE person_claims SET contact_id = r.id FROM unnest($1::text[], $2::text[]) AS r(person, id)
+		WHERE person_claims.person = r.person AND person_claims.holder = $3`, persons, ids, holder)
+	if err != nil {
+		return fmt.Errorf("record the records of %d claims for %s: %w", len(records), holder, err)
+	}
+	return nil
+}

@@ -253,3 +253,38 @@ func TestSendSlotsSpaceRequestsAcrossProcesses(t *testing.T) {
 	require.NoError(t, err)
 	require.Less(t, other.Sub(got[0]), time.Duration(len(got))*interval/2, "each target has its own spacing")
 }
+
+func TestClaimsOfABatchAgreeWithClaimsOfOne(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := store.New(storetest.NewPool(t))
+	const ttl = time.Minute
+	// An item holds a, with no record yet; b's earlier holder made its record.
+	_, err := s.ClaimPerson(ctx, "a", "item-a", ttl)
+	require.NoError(t, err)
+	_, err = s.ClaimPerson(ctx, "b", "item-b", ttl)
+	require.NoError(t, err)
+	require.NoError(t, s.RecordPersonContact(ctx, "b", "item-b", "co-b"))
+
+	claims, err := s.ClaimPersons(ctx, []string{"a", "b", "c"}, "batch", ttl)
+	require.NoError(t, err)
+	require.Equal(t, store.PersonClaim{Busy: true}, claims["a"], "a is the item's")
+	require.Equal(t, store.PersonClaim{ContactID: "co-b"}, claims["b"], "b's record is known")
+	require.Equal(t, store.PersonClaim{}, claims["c"], "c is free")
+
+	require.NoError(t, s.RecordPersonContacts(ctx, "batch", map[string]string{"c": "co-c", "a": "co-a"}))
+	again, err := s.ClaimPerson(ctx, "c", "item-c", ttl)
+	require.NoError(t, err)
+	require.Equal(t, store.PersonClaim{ContactID: "co-c"}, again, "the batch's record is found by the next claimant")
+	held, err := s.ClaimPerson(ctx, "a", "someone-else", ttl)
+	require.NoError(t, err)
+	require.True(t, held.Busy, "a batch records only what it claimed: a stays the item's")
+
+	links := []store.Link{{Integration: "customer-sync", SourceKey: "c1", TargetSystem: "crm", TargetID: "1"},
+		{Integration: "customer-sync", SourceKey: "c2", TargetSystem: "crm", TargetID: "2", Baseline: store.Baseline{"x": {Target: "1", Source: "1"}}}}
+	require.NoError(t, s.SaveLinks(ctx, links...))
+	got, err := s.LinksOf(ctx, "customer-sync", "crm", []string{"c1", "c2"})
+	require.NoError(t, err)
+	require.Equal(t, "2", got["c2"].TargetID)
+	require.Equal(t, links[1].Baseline, got["c2"].Baseline)
+}
