@@ -645,3 +645,57 @@ type IgnoreRecordInput struct {
 func (a *Customers) IgnoreRecord(ctx context.Context, in IgnoreRecordInput) error {
 	return Classify(a.Store.IgnoreRecord(ctx, in.Integration, in.System, in.RecordID, in.Actor, in.Reason))
 }
+
+// ArchivedCompaniesInput pages through the CRM's archived companies.
+type ArchivedCompaniesInput struct {
+	Integration string
+	After       string
+	Limit       int
+}
+
+// ArchivedCompaniesResult names the active customers whose company was
+// archived in the CRM: their items ask the owner team (ArchivedInCRM).
+type ArchivedCompaniesResult struct {
+	Keys []string
+	Seen int
+	Next string
+	Done bool
+}
+
+// ArchivedCompanies reads one page of archived companies. HubSpot's search
+// does not return archived records, so a poll lists them: a company whose
+// customer is still active and still linked to it needs its item.
+func (a *CompanyPolls) ArchivedCompanies(ctx context.Context, in ArchivedCompaniesInput) (ArchivedCompaniesResult, error) {
+	return heartbeating(ctx, func(ctx context.Context) (ArchivedCompaniesResult, error) {
+		page, err := a.Client.ListArchivedCompanies(ctx, in.After, in.Limit, []string{crm.PropCustomerID})
+		if err != nil {
+			return ArchivedCompaniesResult{}, Classify(err)
+		}
+		r := ArchivedCompaniesResult{Seen: len(page.Results), Next: page.After, Done: page.After == ""}
+		company := map[string]string{} // customer → its archived company
+		var ids []string
+		for _, c := range page.Results {
+			if id := c.Properties[crm.PropCustomerID]; id != "" {
+				company[id] = c.ID
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			return r, nil
+		}
+		links, err := a.Store.LinksOf(ctx, in.Integration, api.SystemCRM, ids)
+		if err != nil {
+			return r, Classify(err)
+		}
+		customers, err := a.Store.GetCustomers(ctx, ids)
+		if err != nil {
+			return r, Classify(err)
+		}
+		for _, c := range customers {
+			if link, ok := links[c.ID]; ok && !c.Archived && link.TargetID == company[c.ID] {
+				r.Keys = append(r.Keys, c.ID)
+			}
+		}
+		return r, nil
+	})
+}

@@ -373,3 +373,46 @@ func TestABackfillSurvivesAWorkerKilledMidwayAndLostAnswers(t *testing.T) {
 	}
 	t.Logf("%d customers, %d batch creates whose answer was lost after they took effect, one company each", n, lost)
 }
+
+// archiveCompany archives a company as a person in the CRM would.
+func (s *env) archiveCompany(t *testing.T, id string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodDelete, s.SandboxURL()+"/_sandbox/companies/"+id, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+func TestArchivingOnEitherSide(t *testing.T) {
+	ours, theirs := uniqueKey(t, "CUST-arch-pg"), uniqueKey(t, "CUST-arch-crm")
+	for _, id := range []string{ours, theirs} {
+		shared.customer(t, id)
+		require.Equal(t, api.StatusSynced, shared.syncCustomer(t, id).Status)
+	}
+
+	// Archived in PostgreSQL: its company is archived.
+	c := shared.storedCustomer(t, ours)
+	_, err := shared.db(t).SetCustomerArchived(context.Background(), ours, c.Version, true)
+	require.NoError(t, err)
+	shared.triggerPoll(t)
+	require.Eventually(t, func() bool { return shared.companyOf(t, ours).Archived }, waitFor, 200*time.Millisecond,
+		"the poll finds the archived customer and its item archives the company")
+
+	// Archived in the CRM: the poll lists archived companies, and the owner team decides.
+	shared.archiveCompany(t, shared.companyOf(t, theirs).ID)
+	shared.triggerPoll(t)
+	item := "customer-sync:" + theirs
+	s := shared.waitStatus(t, item, api.StatusBlocked)
+	require.Equal(t, api.ArchivedInCRM, s.Exception.Kind)
+	_, stderr, code := shared.signals(t, "", "approve", item, "--as", "carol", "--choice", api.ChoiceArchiveCustomer, "--reason", "closed down")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, api.StatusSynced, shared.waitResult(t, item).Status)
+	require.True(t, shared.storedCustomer(t, theirs).Archived)
+
+	// The customer's archiving is a change the next poll syncs; the archived
+	// company, decided, is not asked about again.
+	shared.triggerPoll(t)
+	require.Equal(t, api.StatusSynced, shared.syncedResult(t, item).Status, "decided: not asked about again")
+}

@@ -26,6 +26,9 @@ const (
 	// customerPage and companyPage are how many records one read takes (the
 	// CRM's search returns at most 200).
 	customerPage, companyPage = 500, 200
+	// archivedPage is how many archived companies one list call reads (the
+	// CRM's list returns at most 100).
+	archivedPage = 100
 	// companyPagesPerCall is how many CRM pages one triage activity reads.
 	companyPagesPerCall = 10
 	// pagesPerRun bounds one run's history: more pages continue as new.
@@ -46,8 +49,9 @@ func customerPoll() *spine.Poll {
 // scheduled run starts from the watermarks.
 type CustomerPollInput struct {
 	Continuing bool
-	// PG and CRM are the two sides, paged at the same time.
-	PG, CRM PollSide
+	// PG and CRM are the two sides, paged at the same time; Archived pages
+	// through the CRM's archived companies (search does not return them).
+	PG, CRM, Archived PollSide
 	// Seen counts the records compared, Handed those handed to items so
 	// far, Created the companies created in batches.
 	Seen, Handed, Created int
@@ -104,7 +108,7 @@ func CustomerPoll(ctx workflow.Context, in CustomerPollInput) (CustomerPollResul
 	pages, full := 0, false
 	var failed error
 	wg := workflow.NewWaitGroup(ctx)
-	for _, side := range []*PollSide{&p.in.PG, &p.in.CRM} {
+	for _, side := range []*PollSide{&p.in.PG, &p.in.CRM, &p.in.Archived} {
 		wg.Add(1)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
@@ -126,7 +130,7 @@ func CustomerPoll(ctx workflow.Context, in CustomerPollInput) (CustomerPollResul
 	if failed != nil {
 		return CustomerPollResult{}, failed
 	}
-	if !p.in.PG.Done || !p.in.CRM.Done {
+	if !p.in.PG.Done || !p.in.CRM.Done || !p.in.Archived.Done {
 		if err := p.settle(ctx, 0); err != nil {
 			return CustomerPollResult{}, err
 		}
@@ -200,6 +204,9 @@ func (p *poll) sides() string {
 	if !p.in.CRM.Done {
 		open = append(open, "crm")
 	}
+	if !p.in.Archived.Done {
+		open = append(open, "crm archive")
+	}
 	if len(open) == 0 {
 		return "done"
 	}
@@ -233,6 +240,14 @@ func (p *poll) page(ctx workflow.Context, side *PollSide) (bool, error) {
 		if err := p.settle(ctx, batchesInFlight); err != nil {
 			return false, err
 		}
+	} else if side == &p.in.Archived {
+		var r activities.ArchivedCompaniesResult
+		err := workflow.ExecuteActivity(p.crmCtx(ctx, "List the CRM's archived companies"), companyPollActivities.ArchivedCompanies,
+			activities.ArchivedCompaniesInput{Integration: spec.Name, After: side.CRMAfter, Limit: archivedPage}).Get(ctx, &r)
+		if err != nil {
+			return false, err
+		}
+		keys, done, side.CRMAfter = r.Keys, r.Done, r.Next
 	} else {
 		props := map[string]string{}
 		for _, f := range spec.SyncedFields() {
@@ -267,6 +282,10 @@ func (p *poll) page(ctx workflow.Context, side *PollSide) (bool, error) {
 // finish ends a side once every change it covers was handed off: its
 // batches done, its watermark moved to the newest change seen.
 func (p *poll) finish(ctx workflow.Context, side *PollSide) error {
+	if side == &p.in.Archived {
+		side.Done = true // listed whole each poll: no watermark
+		return nil
+	}
 	name := watermarkCRM
 	if side == &p.in.PG {
 		name = watermarkPostgres

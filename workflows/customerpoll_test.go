@@ -25,8 +25,10 @@ type pollFake struct {
 	// mu guards the fake: the two sides' activities run at the same time.
 	mu                sync.Mutex
 	pgPages, crmPages [][]string
-	// pgNew are, by page, customers never synced.
+	// pgNew are, by page, customers never synced; archived the customers
+	// whose company was archived in the CRM.
 	pgNew      [][]string
+	archived   []string
 	watermarks map[string]time.Time
 	// events records hand-offs and watermark moves in order.
 	events []string
@@ -93,6 +95,11 @@ func newPollEnv(t *testing.T, p *pollFake) *testsuite.TestWorkflowEnvironment {
 		}
 		return r, nil
 	})
+	env.OnActivity(companyPollActivities.ArchivedCompanies, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.ArchivedCompaniesInput) (activities.ArchivedCompaniesResult, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return activities.ArchivedCompaniesResult{Keys: p.archived, Seen: len(p.archived), Done: true}, nil
+	})
 	env.OnActivity(companyPollActivities.Backfill, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BackfillInput) (activities.BackfillResult, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -133,6 +140,15 @@ func TestAPollHandsChangesOffBeforeItMovesTheWatermarks(t *testing.T) {
 	require.Equal(t, testStart.Add(2*time.Minute), p.watermarks[watermarkCRM])
 }
 
+func TestCustomersWhoseCompanyWasArchivedAreHandedToTheirItems(t *testing.T) {
+	t.Parallel()
+	p := &pollFake{archived: []string{"C7", "C9"}, watermarks: map[string]time.Time{}}
+	env := newPollEnv(t, p)
+	env.ExecuteWorkflow(CustomerPoll, CustomerPollInput{})
+	require.NoError(t, env.GetWorkflowError())
+	require.Contains(t, p.events, "hand [C7 C9]", "archived in the CRM: their items ask the owner team")
+}
+
 func TestALongPollContinuesAsNew(t *testing.T) {
 	t.Parallel()
 	p := &pollFake{watermarks: map[string]time.Time{}}
@@ -149,7 +165,7 @@ func TestALongPollContinuesAsNew(t *testing.T) {
 			hands++
 		}
 	}
-	require.Equal(t, pagesPerRun-1, hands, "a run reads %d pages in all (the CRM's one, done, and PostgreSQL's), then continues as new", pagesPerRun)
+	require.Equal(t, pagesPerRun-2, hands, "a run reads %d pages in all (the CRM's one and its archive's, done, and PostgreSQL's), then continues as new", pagesPerRun)
 	require.Contains(t, p.events, "advance "+watermarkCRM, "a side that is done moves its watermark though the other continues")
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/signalbox-dev/signalbox/connectors/rest"
@@ -153,4 +154,26 @@ func (c *Client) BatchCreateCompanies(ctx context.Context, props []Properties) (
 	}
 	err := c.api.Do(ctx, rest.Request{Method: http.MethodPost, Path: companiesPath + "/batch/create", Body: map[string]any{"inputs": inputs}}, &resp)
 	return resp.Results, err
+}
+
+// ListArchivedCompanies returns one page of the archived companies, by ID,
+// with the named properties; After is empty on the last page.
+func (c *Client) ListArchivedCompanies(ctx context.Context, after string, limit int, properties []string) (CompanyPage, error) {
+	q := url.Values{"archived": {"true"}, "limit": {strconv.Itoa(limit)}}
+	if after != "" {
+		q.Set("after", after)
+	}
+	for _, p := range properties {
+		q.Add("properties", p)
+	}
+	var resp struct {
+		Results []Company `json:"results"`
+		Paging  struct {
+			Next struct {
+				After string `json:"after"`
+			} `json:"next"`
+		} `json:"paging"`
+	}
+	err := c.api.Do(ctx, rest.Request{Method: http.MethodGet, Path: companiesPath + "?" + q.Encode()}, &resp)
+	return CompanyPage{Results: resp.Results, After: resp.Paging.Next.After}, err
 }
