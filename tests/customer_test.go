@@ -416,3 +416,28 @@ func TestArchivingOnEitherSide(t *testing.T) {
 	shared.triggerPoll(t)
 	require.Equal(t, api.StatusSynced, shared.syncedResult(t, item).Status, "decided: not asked about again")
 }
+
+// TestEditsMadeWhileACustomerSyncsAreNotLost edits both systems while the
+// item's write to the CRM is in flight: both edits end up on both sides.
+func TestEditsMadeWhileACustomerSyncsAreNotLost(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, `{"crm.companies.update": {"latency": "2s"}}`)
+	id := uniqueKey(t, "CUST-race")
+	s.customer(t, id)
+	require.Equal(t, api.StatusSynced, s.syncCustomer(t, id).Status)
+	co := s.companyOf(t, id)
+
+	s.editCustomer(t, id, map[string]string{"domain": "acme.example"}) // to be written to the CRM
+	code, body := s.post(t, "/v1/customers/"+id+"/sync", struct{}{}, nil)
+	require.Equal(t, http.StatusAccepted, code, body)
+	s.waitInFlight(t, "crm.companies.update")
+	s.editCompany(t, co.ID, map[string]string{"industry": "RETAIL"})          // a rep, while signalbox writes
+	s.editCustomer(t, id, map[string]string{"billingEmail": "ar@acme.test"}) // finance, meanwhile
+
+	require.Equal(t, api.StatusSynced, s.syncedResult(t, body["workflowId"].(string)).Status)
+	cust, company := s.storedCustomer(t, id), s.companyOf(t, id)
+	require.Equal(t, "acme.example", company.Properties["domain"])
+	require.Equal(t, "RETAIL", cust.Industry, "the CRM edit made during the write reached PostgreSQL")
+	require.Equal(t, "ar@acme.test", company.Properties["billing_email"], "the PostgreSQL edit made meanwhile reached the CRM")
+	require.Equal(t, "RETAIL", company.Properties["industry"], "and was not overwritten")
+}
