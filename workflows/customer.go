@@ -193,7 +193,7 @@ func (s *customerRun) run(ctx workflow.Context, it *spine.Item) error {
 		}
 	}
 	resync := workflow.GetSignalChannel(ctx, api.SignalResync)
-	for {
+	for pass := 1; ; pass++ {
 		for resync.ReceiveAsync(nil) {
 			// Changes reported before this read are in it.
 		}
@@ -203,8 +203,18 @@ func (s *customerRun) run(ctx workflow.Context, it *spine.Item) error {
 		if resync.Len() == 0 {
 			return nil
 		}
+		if pass == maxPasses {
+			// A record that keeps changing goes on in a new run, which reads
+			// both sides afresh: one run's history stays bounded.
+			for resync.ReceiveAsync(nil) {
+			}
+			return workflow.NewContinueAsNewError(ctx, CustomerSync, CustomerSyncInput{ItemInput: api.ItemInput{StartedBy: "resync"}})
+		}
 	}
 }
+
+// maxPasses bounds the syncs one run makes for changes reported while it ran.
+const maxPasses = 10
 
 func (s *customerRun) sync(ctx workflow.Context, it *spine.Item) error {
 	if err := s.load(ctx, it); err != nil {

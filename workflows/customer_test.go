@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/signalbox-dev/signalbox/activities"
 	"github.com/signalbox-dev/signalbox/api"
@@ -356,4 +357,29 @@ func TestACompanyNewInTheCRMThatIsRejectedIsLeftAloneForGood(t *testing.T) {
 	require.Equal(t, api.StatusRejected, runCustomerSync(f).Status)
 	require.Empty(t, c.inserted)
 	require.Equal(t, []activities.IgnoreRecordInput{{Integration: "customer-sync", System: "crm", RecordID: "777", Actor: "carol", Reason: "rejected NewInCRM"}}, c.ignored)
+}
+
+func TestARecordThatKeepsChangingContinuesInANewRun(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "customer-sync:CUST-1")
+	f.quiet()
+	c := syncedSides()
+	loads := 0
+	f.env.OnActivity(customerActivities.LoadCustomer, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.LoadCustomerInput) (store.Customer, error) {
+		loads++
+		return c.customer, nil
+	})
+	// Each pass's lookup takes 2ms; a poll reports another change every 1ms.
+	f.env.OnActivity(companyActivities.FindCompany, mock.Anything, mock.Anything).After(2*time.Millisecond).Return(func(_ context.Context, _ activities.FindCompanyInput) (activities.FindCompanyResult, error) {
+		co := *c.company
+		return activities.FindCompanyResult{Company: &co, Via: "link", Linked: true, Baseline: c.baseline}, nil
+	})
+	c.install(f)
+	for i := range 3 * maxPasses {
+		f.at(time.Duration(i+1)*time.Millisecond, func() { f.env.SignalWorkflow(api.SignalResync, nil) })
+	}
+	f.env.ExecuteWorkflow(CustomerSync, CustomerSyncInput{ItemInput: api.ItemInput{StartedBy: "test"}})
+	require.True(t, workflow.IsContinueAsNewError(f.env.GetWorkflowError()), "%v", f.env.GetWorkflowError())
+	require.Equal(t, maxPasses, loads, "one run makes at most %d passes", maxPasses)
+	require.Contains(t, f.actions(), "continued Running→Running system")
 }

@@ -107,6 +107,17 @@ func Run(ctx workflow.Context, integration Integration, in api.ItemInput, h Hook
 		}
 	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
 		return it.cancelled(ctx)
+	case workflow.IsContinueAsNewError(err):
+		// The work goes on in a new run of the item (its history stays
+		// short); that run begins the item's audit trail again.
+		ev := it.event(api.ActorSystem, "continued", it.state.Status, it.state.Status, "continued in a new run", nil)
+		if aerr := it.audit(ctx, "Audit: continued in a new run", ev); aerr != nil {
+			return api.Result{}, aerr
+		}
+		if derr := it.drain(ctx); derr != nil {
+			return api.Result{}, derr
+		}
+		return api.Result{}, err
 	}
 	if err != nil {
 		return api.Result{}, err
