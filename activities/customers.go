@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -129,6 +130,13 @@ func (a *Companies) search(ctx context.Context, customerID string, properties []
 	})
 	if err != nil || len(page.Results) == 0 {
 		return nil, Classify(err)
+	}
+	if len(page.Results) > 1 {
+		// Which one is the customer's is a person's call, not a guess.
+		msg := fmt.Sprintf("CRM companies %s and %s both carry customer ID %s: merge them in the CRM (or clear the ID on the wrong one), then retry",
+			page.Results[0].ID, page.Results[1].ID, customerID)
+		return nil, temporal.NewNonRetryableApplicationError(msg, string(api.ErrorTargetRejected), nil,
+			Rejection{Target: api.SystemCRM, Status: http.StatusConflict, Code: "DUPLICATE_COMPANY", Message: msg})
 	}
 	return &page.Results[0], nil
 }
@@ -535,7 +543,7 @@ func (a *CompanyPolls) Backfill(ctx context.Context, in BackfillInput) (Backfill
 			default:
 				p := crm.Properties{crm.PropCustomerID: c.ID}
 				for field, v := range fieldrules.Decide(spec, c.Values(), nil, nil).ToTarget {
-					p[targetName(spec, field)] = v
+					p[spec.TargetName(field)] = v
 				}
 				create, props = append(create, c), append(props, p)
 			}
@@ -589,15 +597,6 @@ func (a *CompanyPolls) Backfill(ctx context.Context, in BackfillInput) (Backfill
 
 // companyClaim is the claim on creating a customer's company.
 func companyClaim(customerID string) string { return "company-of:" + customerID }
-
-func targetName(spec api.Spec, field string) string {
-	for _, f := range spec.Fields {
-		if f.Name == field {
-			return f.TargetName
-		}
-	}
-	return field
-}
 
 // ReadCompanyInput names a company and the properties to read.
 type ReadCompanyInput struct {

@@ -116,6 +116,16 @@ func (s Spec) Editor(system string) string {
 	return s.Owner
 }
 
+// TargetName is the target's name of the field called name, or name.
+func (s Spec) TargetName(name string) string {
+	for _, f := range s.Fields {
+		if f.Name == name && f.TargetName != "" {
+			return f.TargetName
+		}
+	}
+	return name
+}
+
 // Amendable lists the names of the fields an operator may amend.
 func (s Spec) Amendable() []string {
 	var out []string

@@ -431,7 +431,7 @@ func TestEditsMadeWhileACustomerSyncsAreNotLost(t *testing.T) {
 	code, body := s.post(t, "/v1/customers/"+id+"/sync", struct{}{}, nil)
 	require.Equal(t, http.StatusAccepted, code, body)
 	s.waitInFlight(t, "crm.companies.update")
-	s.editCompany(t, co.ID, map[string]string{"industry": "RETAIL"})          // a rep, while signalbox writes
+	s.editCompany(t, co.ID, map[string]string{"industry": "RETAIL"})         // a rep, while signalbox writes
 	s.editCustomer(t, id, map[string]string{"billingEmail": "ar@acme.test"}) // finance, meanwhile
 
 	require.Equal(t, api.StatusSynced, s.syncedResult(t, body["workflowId"].(string)).Status)
@@ -440,4 +440,87 @@ func TestEditsMadeWhileACustomerSyncsAreNotLost(t *testing.T) {
 	require.Equal(t, "RETAIL", cust.Industry, "the CRM edit made during the write reached PostgreSQL")
 	require.Equal(t, "ar@acme.test", company.Properties["billing_email"], "the PostgreSQL edit made meanwhile reached the CRM")
 	require.Equal(t, "RETAIL", company.Properties["industry"], "and was not overwritten")
+}
+
+// The holes a review found, each tried as its user would.
+
+func TestAnImportedCompanyKeepsItsValuesAndItsAmendment(t *testing.T) {
+	name := uniqueKey(t, "Globex")
+	co := shared.createCompany(t, map[string]string{"name": name, "domain": "globex.test", "billing_email": "ap@globex.test",
+		"city": "Munich", "country": "Germany", "payment_terms": "net45"})
+	shared.triggerPoll(t)
+	item := "customer-sync:crm-company-" + co.ID
+	s := shared.waitStatus(t, item, api.StatusBlocked)
+	require.Contains(t, s.Exception.Details["problem: country"], "alpha-2", "the value PostgreSQL cannot hold is named")
+	_, stderr, code := shared.signals(t, "", "amend", item, "--set", "country=DE", "--as", "carol", "--reason", "fix the country")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, api.StatusSynced, shared.syncedResult(t, item).Status, "imported, and not asked again")
+	c := shared.storedCustomer(t, "CRM-"+co.ID)
+	require.Equal(t, name, c.LegalName, "the company's other values come along")
+	require.Equal(t, "globex.test", c.Domain)
+	require.Equal(t, "net45", c.PaymentTerms)
+	require.Equal(t, "DE", c.Country)
+	require.Equal(t, "DE", shared.companyOf(t, "CRM-"+co.ID).Properties["country"], "the amendment is written to the CRM too")
+}
+
+func TestACompanyLinkedWhileItsImportWaitedIsNotImported(t *testing.T) {
+	co := shared.createCompany(t, map[string]string{"name": uniqueKey(t, "Hooli"), "city": "Palo Alto", "country": "US"})
+	shared.triggerPoll(t)
+	item := "customer-sync:crm-company-" + co.ID
+	require.Equal(t, api.NewInCRM, shared.waitStatus(t, item, api.StatusBlocked).Exception.Kind)
+	p := uniqueKey(t, "CUST-hooli")
+	shared.customer(t, p)
+	shared.editCompany(t, co.ID, map[string]string{"signalbox_customer_id": p}) // sales links it meanwhile
+
+	_, stderr, code := shared.signals(t, "", "approve", item, "--as", "carol", "--reason", "a new account")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, api.StatusSynced, shared.syncedResult(t, item).Status)
+	_, err := shared.db(t).GetCustomer(context.Background(), "CRM-"+co.ID)
+	require.ErrorIs(t, err, store.ErrNotFound, "no second customer for a company that belongs to one")
+	require.Equal(t, p, shared.companyOf(t, p).Properties["signalbox_customer_id"], "the company stays the customer's")
+}
+
+func TestARequiredFieldCannotBeAmendedToABlank(t *testing.T) {
+	id := uniqueKey(t, "CUST-blank")
+	shared.customer(t, id)
+	require.Equal(t, api.StatusSynced, shared.syncCustomer(t, id).Status)
+	shared.editCompany(t, shared.companyOf(t, id).ID, map[string]string{"name": "Other " + id})
+	code, body := shared.post(t, "/v1/customers/"+id+"/sync", struct{}{}, nil)
+	require.Equal(t, http.StatusAccepted, code, body)
+	wf := body["workflowId"].(string)
+	require.Equal(t, api.Conflict, shared.waitStatus(t, wf, api.StatusBlocked).Exception.Kind)
+	_, stderr, code2 := shared.signals(t, "", "amend", wf, "--set", "legalName=", "--as", "carol", "--reason", "oops")
+	require.NotEqual(t, 0, code2)
+	require.Contains(t, stderr, "legalName is required")
+	require.Equal(t, "Acme "+id, shared.storedCustomer(t, id).LegalName, "nothing changed")
+}
+
+func TestACustomerDeletedWhileItsItemWaitedWaitsForAPerson(t *testing.T) {
+	id := uniqueKey(t, "CUST-del")
+	shared.customer(t, id)
+	require.Equal(t, api.StatusSynced, shared.syncCustomer(t, id).Status)
+	shared.editCompany(t, shared.companyOf(t, id).ID, map[string]string{"name": "Other " + id})
+	code, body := shared.post(t, "/v1/customers/"+id+"/sync", struct{}{}, nil)
+	require.Equal(t, http.StatusAccepted, code, body)
+	wf := body["workflowId"].(string)
+	require.Equal(t, api.Conflict, shared.waitStatus(t, wf, api.StatusBlocked).Exception.Kind)
+	shared.db(t) // opens the pool
+	_, err := shared.pool.Exec(context.Background(), `DELETE FROM customers WHERE id = $1`, id)
+	require.NoError(t, err)
+	_, stderr, code2 := shared.signals(t, "", "approve", wf, "--choice", "crm", "--as", "carol", "--reason", "crm is right")
+	require.Equal(t, 0, code2, stderr)
+	s := shared.waitStatusIn(t, wf, api.StatusBlocked, api.StatusFailed, api.StatusSynced)
+	require.Equal(t, api.ValidationFailed, s.Exception.Kind, "a missing customer waits for a person to restore it, not a retry that cannot help")
+}
+
+func TestTwoCompaniesWithOneCustomerIDWaitForAPerson(t *testing.T) {
+	id := uniqueKey(t, "CUST-twin")
+	shared.customer(t, id)
+	shared.createCompany(t, map[string]string{"name": "A " + id, "signalbox_customer_id": id})
+	shared.createCompany(t, map[string]string{"name": "B " + id, "signalbox_customer_id": id})
+	code, body := shared.post(t, "/v1/customers/"+id+"/sync", struct{}{}, nil)
+	require.Equal(t, http.StatusAccepted, code, body)
+	s := shared.waitStatus(t, body["workflowId"].(string), api.StatusBlocked)
+	require.Equal(t, api.TargetRejected, s.Exception.Kind)
+	require.Contains(t, s.Exception.Summary, "both carry customer ID "+id)
 }

@@ -118,6 +118,11 @@ type customerRun struct {
 // amend accepts values for the fields in conflict, all of them, each valid
 // for the customer.
 func (s *customerRun) amend(set map[string]string, apply bool) error {
+	for field, v := range set {
+		if f, ok := s.field(field); ok && f.Required && strings.TrimSpace(v) == "" {
+			return fmt.Errorf("%s is required: it cannot be blank", field)
+		}
+	}
 	if s.importing != nil {
 		next, err := s.importing.With(set)
 		if err != nil {
@@ -149,6 +154,16 @@ func (s *customerRun) amend(set map[string]string, apply bool) error {
 		s.amendment = set
 	}
 	return nil
+}
+
+// field is the spec's field called name.
+func (s *customerRun) field(name string) (api.Field, bool) {
+	for _, f := range s.spec.Fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return api.Field{}, false
 }
 
 // properties are the CRM properties the sync reads.
@@ -187,8 +202,16 @@ func (s *customerRun) targetProperties(values fieldrules.Values) crm.Properties 
 func (s *customerRun) run(ctx workflow.Context, it *spine.Item) error {
 	s.id = it.Key()
 	if companyID, ok := api.NewCompanyID(it.Key()); ok {
-		imported, err := s.newInCRM(ctx, it, companyID)
-		if !imported || err != nil {
+		// A customer may carry an ID of that form too: it is synced as one.
+		err := it.Call(ctx, "Look for customer "+s.id+" in PostgreSQL", customerActivities.LoadCustomer,
+			activities.LoadCustomerInput{CustomerID: s.id}, &s.customer)
+		switch {
+		case api.TypeOf(err) == api.ErrorNotFound:
+			imported, err := s.newInCRM(ctx, it, companyID)
+			if !imported || err != nil {
+				return err
+			}
+		case err != nil:
 			return err
 		}
 	}
@@ -308,7 +331,9 @@ func (s *customerRun) syncRound(ctx workflow.Context, it *spine.Item) (bool, err
 		stale := false
 		err := it.Do(ctx, "write customer", func(ctx workflow.Context) error {
 			err := it.Call(ctx, "Write "+strings.Join(slices.Sorted(maps.Keys(plan.ToSource)), ", ")+" to customer "+s.id, customerActivities.WriteCustomer, in, &s.customer)
-			stale = api.TypeOf(err) == api.ErrorStale
+			// Changed (Stale) or deleted (NotFound) meanwhile: read it again,
+			// which waits for a person if it is gone.
+			stale = api.TypeOf(err) == api.ErrorStale || api.TypeOf(err) == api.ErrorNotFound
 			if stale {
 				return nil
 			}
@@ -473,37 +498,31 @@ func (s *customerRun) companyGone(ctx workflow.Context, it *spine.Item) (bool, e
 // operator says), or ignore it — remembered, so no poll asks again. It
 // reports whether a customer was imported, to be synced as any other.
 func (s *customerRun) newInCRM(ctx workflow.Context, it *spine.Item, companyID string) (bool, error) {
-	var co *crm.Company
-	err := it.Do(ctx, "read company", func(ctx workflow.Context) error {
-		return it.Call(ctx, "Read CRM company "+companyID, companyActivities.ReadCompany,
-			activities.ReadCompanyInput{CompanyID: companyID, Properties: s.properties()}, &co)
-	})
-	if err != nil || co == nil || co.Properties[crm.PropCustomerID] != "" {
+	co, err := s.readNewCompany(ctx, it, companyID)
+	if err != nil || co == nil {
 		return false, err // gone, or linked to a customer meanwhile: nothing to ask
 	}
-	s.company = co
+	// The proposal takes every value PostgreSQL can hold; a value it
+	// cannot is named in the details, for an amendment.
 	proposed := store.Customer{ID: api.ImportedCustomerID(companyID)}
-	values := map[string]string{}
-	for _, f := range s.spec.SyncedFields() {
-		if v := co.Properties[f.TargetName]; v != "" {
-			values[f.Name] = v
-		}
-	}
 	details := map[string]string{"company": companyID, "customer id": proposed.ID}
-	for k, v := range values {
-		details[k] = v
-	}
-	next, verr := proposed.With(values)
-	if verr != nil {
-		details["problem"] = verr.Error()
-	} else {
-		proposed = next
+	for _, f := range s.spec.SyncedFields() {
+		v := co.Properties[f.TargetName]
+		if v == "" {
+			continue
+		}
+		details[f.Name] = v
+		if next, verr := proposed.With(map[string]string{f.Name: v}); verr == nil {
+			proposed = next
+		} else {
+			details["problem: "+f.Name] = verr.Error() + "; amend it, or it is left out"
+		}
 	}
 	s.importing = &proposed
 	summary := fmt.Sprintf("CRM company %s (%q) matches no customer; approve to import it as customer %s, amend its values first if they need it, or reject to leave it out of the sync for good",
 		companyID, co.Properties[crm.PropCompanyName], proposed.ID)
 	_, err = it.Raise(ctx, api.NewInCRM, summary, details)
-	imported := *s.importing
+	imported, amended := *s.importing, s.amendment
 	s.importing, s.amendment = nil, nil
 	var end spine.Ended
 	if errors.As(err, &end) && end.Status == api.StatusRejected {
@@ -516,6 +535,14 @@ func (s *customerRun) newInCRM(ctx workflow.Context, it *spine.Item, companyID s
 	if err != nil {
 		return false, err
 	}
+	// The decision may have taken days: a company linked to a customer
+	// meanwhile is that customer's, and nothing is imported.
+	if co, err = s.readNewCompany(ctx, it, companyID); err != nil || co == nil {
+		if err == nil {
+			err = it.Audit(ctx, "not_imported", "company "+companyID+" was linked to a customer while the decision waited", map[string]any{"company": companyID})
+		}
+		return false, err
+	}
 	err = it.Do(ctx, "import customer", func(ctx workflow.Context) error {
 		return it.Call(ctx, "Create customer "+imported.ID+" in PostgreSQL", customerActivities.InsertCustomer,
 			activities.InsertCustomerInput{Customer: imported}, &s.customer)
@@ -524,13 +551,39 @@ func (s *customerRun) newInCRM(ctx workflow.Context, it *spine.Item, companyID s
 		return false, err
 	}
 	s.id = imported.ID
+	// The company is marked as the customer's, and the operator's amendments
+	// are written to it too: both sides hold them, and they are the baseline.
+	write := crm.Properties{crm.PropCustomerID: imported.ID}
+	for field, v := range amended {
+		write[s.spec.TargetName(field)] = v
+	}
 	err = it.Do(ctx, "mark company", func(ctx workflow.Context) error {
-		in := activities.UpdateCompanyInput{CompanyID: companyID, Properties: crm.Properties{crm.PropCustomerID: imported.ID}, Read: s.properties()}
-		return it.Call(ctx, "Mark CRM company "+companyID+" as customer "+imported.ID, companyActivities.UpdateCompany, in, s.company)
+		in := activities.UpdateCompanyInput{CompanyID: companyID, Properties: write, Read: s.properties()}
+		var marked crm.Company
+		err := it.Call(ctx, "Mark CRM company "+companyID+" as customer "+imported.ID, companyActivities.UpdateCompany, in, &marked)
+		if err == nil {
+			s.company = &marked
+		}
+		return err
 	})
 	if err != nil {
 		return false, err
 	}
 	it.SetExternalID(api.ExternalCustomer, imported.ID)
-	return true, s.saveBaseline(ctx, it, nil)
+	return true, s.saveBaseline(ctx, it, fieldrules.Decide(s.spec, s.customer.Values(), s.companyValues(), nil).Baseline)
+}
+
+// readNewCompany reads a company that carried no customer ID; nil when it is
+// gone, or carries one now.
+func (s *customerRun) readNewCompany(ctx workflow.Context, it *spine.Item, companyID string) (*crm.Company, error) {
+	var co *crm.Company
+	err := it.Do(ctx, "read company", func(ctx workflow.Context) error {
+		return it.Call(ctx, "Read CRM company "+companyID, companyActivities.ReadCompany,
+			activities.ReadCompanyInput{CompanyID: companyID, Properties: s.properties()}, &co)
+	})
+	if err != nil || co == nil || co.Properties[crm.PropCustomerID] != "" {
+		return nil, err
+	}
+	s.company = co
+	return co, nil
 }

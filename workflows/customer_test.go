@@ -65,6 +65,9 @@ func syncedSides() *customerSides {
 
 func (c *customerSides) install(f *fixture) {
 	f.env.OnActivity(customerActivities.LoadCustomer, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.LoadCustomerInput) (store.Customer, error) {
+		if c.customer.ID == "" {
+			return store.Customer{}, appError("no such customer", api.ErrorNotFound, true)
+		}
 		return c.customer, nil
 	}).Maybe()
 	f.env.OnActivity(customerActivities.WriteCustomer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.WriteCustomerInput) (store.Customer, error) {
@@ -370,7 +373,7 @@ func TestARecordThatKeepsChangingContinuesInANewRun(t *testing.T) {
 		return c.customer, nil
 	})
 	// Each pass's lookup takes 2ms; a poll reports another change every 1ms.
-	f.env.OnActivity(companyActivities.FindCompany, mock.Anything, mock.Anything).After(2*time.Millisecond).Return(func(_ context.Context, _ activities.FindCompanyInput) (activities.FindCompanyResult, error) {
+	f.env.OnActivity(companyActivities.FindCompany, mock.Anything, mock.Anything).After(2 * time.Millisecond).Return(func(_ context.Context, _ activities.FindCompanyInput) (activities.FindCompanyResult, error) {
 		co := *c.company
 		return activities.FindCompanyResult{Company: &co, Via: "link", Linked: true, Baseline: c.baseline}, nil
 	})
