@@ -299,7 +299,12 @@ func (s *customerRun) load(ctx workflow.Context, it *spine.Item) error {
 // asking a person where they say to. It reports whether both sides were
 // found in sync; after writing, the next round checks that they are.
 func (s *customerRun) syncRound(ctx workflow.Context, it *spine.Item) (bool, error) {
-	plan := fieldrules.Decide(s.spec, s.customer.Values(), s.companyValues(), s.baseline)
+	plan := s.refuseUnstorable(fieldrules.Decide(s.spec, s.customer.Values(), s.companyValues(), s.baseline))
+	if len(plan.Conflicts) > 0 && (len(plan.ToTarget) > 0 || len(plan.ToSource) > 0) {
+		// What the rules decide goes through first; the next round asks
+		// about the rest. A question never holds back the other fields.
+		plan.Conflicts = nil
+	}
 	if len(plan.Conflicts) > 0 {
 		var err error
 		if plan, err = s.ask(ctx, it, plan); err != nil {
@@ -354,6 +359,27 @@ func (s *customerRun) syncRound(ctx workflow.Context, it *spine.Item) (bool, err
 	return false, s.tellOverruled(ctx, it, plan.Overruled)
 }
 
+// refuseUnstorable takes a CRM value PostgreSQL cannot hold (a country
+// "Germany") out of the write and asks about it instead, as a conflict of
+// that field: keep PostgreSQL's value, or amend to one it can hold.
+func (s *customerRun) refuseUnstorable(p fieldrules.Plan) fieldrules.Plan {
+	for _, field := range slices.Sorted(maps.Keys(p.ToSource)) {
+		v := p.ToSource[field]
+		if _, err := s.customer.With(map[string]string{field: v}); err == nil {
+			continue
+		}
+		delete(p.ToSource, field)
+		base, known := s.baseline[field]
+		p.Conflicts = append(p.Conflicts, fieldrules.Diff{Field: field, Source: s.customer.Values()[field], Target: v, Base: base, Known: known})
+		if known {
+			p.Baseline[field] = base
+		} else {
+			delete(p.Baseline, field)
+		}
+	}
+	return p
+}
+
 // ask raises Conflict for the fields the rules leave to a person, and plans
 // the decision: the kept side's values, or the person's, on both sides.
 func (s *customerRun) ask(ctx workflow.Context, it *spine.Item, plan fieldrules.Plan) (fieldrules.Plan, error) {
@@ -364,6 +390,9 @@ func (s *customerRun) ask(ctx workflow.Context, it *spine.Item, plan fieldrules.
 		details[d.Field] = fmt.Sprintf("PostgreSQL %q, CRM %q", d.Source, d.Target)
 		if d.Known {
 			details[d.Field] += fmt.Sprintf(", last synced %q", d.Base.Source)
+		}
+		if _, err := s.customer.With(map[string]string{d.Field: d.Target}); err != nil {
+			details[d.Field] += "; PostgreSQL cannot hold the CRM's value (" + err.Error() + "): choose postgres, or amend"
 		}
 	}
 	summary := fmt.Sprintf("customer %s and CRM company %s were both edited, or an edit needs judgment: %s; approve the side to keep, or amend to other values",

@@ -386,3 +386,22 @@ func TestARecordThatKeepsChangingContinuesInANewRun(t *testing.T) {
 	require.Equal(t, maxPasses, loads, "one run makes at most %d passes", maxPasses)
 	require.Contains(t, f.actions(), "continued Running→Running system")
 }
+
+func TestACRMValuePostgresCannotHoldIsAskedAboutAloneAfterTheOtherEdits(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "customer-sync:CUST-1")
+	c := syncedSides()
+	c.company.Properties["country"] = "Germany" // a rep's spelling
+	c.company.Properties["industry"] = "RETAIL" // and a valid edit
+	c.install(f)
+	f.at(time.Minute, func() {
+		s := f.state()
+		require.Equal(t, api.Conflict, s.Exception.Kind)
+		require.Contains(t, s.Exception.Details["country"], "PostgreSQL cannot hold the CRM's value")
+		require.Equal(t, "RETAIL", c.customer.Industry, "the valid edit went through before the question")
+		f.decide("keep", api.Decision{Action: api.ActionApprove, Choice: api.ChoiceKeepPostgres, Actor: "carol", Reason: "DE it is"})
+	})
+	require.Equal(t, api.StatusSynced, runCustomerSync(f).Status)
+	require.Equal(t, "DE", c.company.Properties["country"], "PostgreSQL's value is written back")
+	c.requireInSync(t, f.lastBaseline())
+}
