@@ -422,7 +422,20 @@ func (a *CompanyPolls) triagePage(ctx context.Context, in TriageCompaniesInput, 
 	if err != nil {
 		return TriageCompaniesResult{}, Classify(err)
 	}
+	companyIDs := make([]string, len(page.Results))
+	for i, c := range page.Results {
+		companyIDs[i] = c.ID
+	}
+	// A company's customer ID can be edited in the CRM: the customer linked
+	// to the company is the one whose item syncs it (and puts the ID back).
+	linkedTo, err := a.Store.LinksToTargets(ctx, in.Integration, api.SystemCRM, companyIDs)
+	if err != nil {
+		return TriageCompaniesResult{}, Classify(err)
+	}
 	for _, c := range page.Results {
+		if l, ok := linkedTo[c.ID]; ok && l.SourceKey != c.Properties[crm.PropCustomerID] {
+			r.Keys = append(r.Keys, l.SourceKey)
+		}
 		if t, err := time.Parse(time.RFC3339, c.Properties[crm.PropLastModified]); err == nil && t.After(r.Last) {
 			r.Last = t
 		}

@@ -129,3 +129,24 @@ func (s *Store) LinksOf(ctx context.Context, integration, targetSystem string, s
 	}
 	return out, nil
 }
+
+// LinksToTargets returns the links of an integration that name the target
+// records given (those that are linked), by target ID.
+func (s *Store) LinksToTargets(ctx context.Context, integration, targetSystem string, targetIDs []string) (map[string]Link, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+linkColumns+`
+		FROM external_links WHERE integration = $1 AND target_system = $2 AND target_id = ANY($3)`,
+		integration, targetSystem, targetIDs)
+	if err != nil {
+		return nil, fmt.Errorf("get links to %s records: %w", integration, err)
+	}
+	defer rows.Close()
+	out := map[string]Link{}
+	for rows.Next() {
+		l, err := scanLink(rows)
+		if err != nil {
+			return nil, fmt.Errorf("get links to %s records: %w", integration, err)
+		}
+		out[l.TargetID] = l
+	}
+	return out, rows.Err()
+}

@@ -96,6 +96,9 @@ func TestLinks(t *testing.T) {
 	links, err := s.LinksOf(ctx, "lead-to-crm", "crm", []string{"l1", "l2", "l3"})
 	require.NoError(t, err)
 	require.Equal(t, map[string]store.Link{"l1": l, "l2": other}, links, "every key that has a link, and no other")
+	byTarget, err := s.LinksToTargets(ctx, "lead-to-crm", "crm", []string{"102", "999"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]store.Link{"102": other}, byTarget, "by the record they name")
 }
 
 func TestNotificationsAreClaimedOnceAndRememberDelivery(t *testing.T) {

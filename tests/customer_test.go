@@ -524,3 +524,25 @@ func TestTwoCompaniesWithOneCustomerIDWaitForAPerson(t *testing.T) {
 	require.Equal(t, api.TargetRejected, s.Exception.Kind)
 	require.Contains(t, s.Exception.Summary, "both carry customer ID "+id)
 }
+
+func TestACompanyWhoseCustomerIDIsEditedInTheCRMStaysItsCustomers(t *testing.T) {
+	a, b := uniqueKey(t, "CUST-ptA"), uniqueKey(t, "CUST-ptB")
+	for _, id := range []string{a, b} {
+		shared.customer(t, id)
+		require.Equal(t, api.StatusSynced, shared.syncCustomer(t, id).Status)
+	}
+	coB := shared.companyOf(t, b)
+	shared.editCompany(t, coB.ID, map[string]string{"signalbox_customer_id": a, "city": "Hamburg", "industry": "RETAIL"})
+	shared.triggerPoll(t)
+	require.Eventually(t, func() bool { return shared.storedCustomer(t, b).City == "Hamburg" }, waitFor, 200*time.Millisecond,
+		"the rep's edit of company B reaches customer B, whose link names the company")
+	require.Equal(t, "RETAIL", shared.storedCustomer(t, b).Industry)
+	require.Eventually(t, func() bool { return len(shared.companiesOf(t, b)) == 1 }, waitFor, 200*time.Millisecond,
+		"company B carries customer B's ID again")
+	require.Len(t, shared.companiesOf(t, a), 1, "customer A keeps exactly its own company")
+	var restored bool
+	for _, e := range shared.auditTrail(t, "customer-sync:"+b) {
+		restored = restored || (e.Action == "owner_wins" && e.Details["signalbox_customer_id"] != nil)
+	}
+	require.True(t, restored, "the write-back of the ID is audited")
+}

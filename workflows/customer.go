@@ -266,6 +266,9 @@ func (s *customerRun) sync(ctx workflow.Context, it *spine.Item) error {
 		}
 	}
 	it.SetExternalID(api.ExternalCRMCompany, s.company.ID)
+	if err := s.restoreCustomerID(ctx, it); err != nil {
+		return err
+	}
 	for round := 1; ; round++ {
 		synced, err := s.syncRound(ctx, it)
 		if synced || err != nil {
@@ -277,6 +280,32 @@ func (s *customerRun) sync(ctx workflow.Context, it *spine.Item) error {
 			return nil
 		}
 	}
+}
+
+// restoreCustomerID puts our customer ID back on the linked company when it
+// was edited in the CRM (to another customer's, or cleared): the link, not
+// the editable property, says whose company it is. Audited.
+func (s *customerRun) restoreCustomerID(ctx workflow.Context, it *spine.Item) error {
+	// The customer as read (not the item's key, which a replay does not
+	// keep) says whose company this is.
+	id, was := s.customer.ID, s.company.Properties[crm.PropCustomerID]
+	if was == id {
+		return nil
+	}
+	err := it.Do(ctx, "restore customer ID", func(ctx workflow.Context) error {
+		in := activities.UpdateCompanyInput{CompanyID: s.company.ID, Properties: crm.Properties{crm.PropCustomerID: id}, Read: s.properties()}
+		var c crm.Company
+		err := it.Call(ctx, "Put customer ID "+id+" back on CRM company "+s.company.ID, companyActivities.UpdateCompany, in, &c)
+		if err == nil {
+			s.company = &c
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return it.Audit(ctx, "owner_wins", "the company's customer ID was edited in the CRM; the link says it is "+id+"'s, and the ID was written back",
+		map[string]any{"company": s.company.ID, "signalbox_customer_id": map[string]string{"edited": was, "written back": id}})
 }
 
 // load reads the customer, waiting for a person while it is missing.
