@@ -207,7 +207,9 @@ func TestClientsSharingSlotsStayUnderOneRateTogether(t *testing.T) {
 	sent := sendTimes()
 	require.Len(t, sent, 8)
 	for i := 1; i < len(sent); i++ {
-		require.GreaterOrEqual(t, sent[i].Sub(sent[i-1]), 49*time.Millisecond, "20/s together, not 20/s each")
+		// A send leaves a little after its slot (a timer's lateness, more so
+		// under -race): two clients may come that much closer than 1/rate.
+		require.GreaterOrEqual(t, sent[i].Sub(sent[i-1]), 40*time.Millisecond, "20/s together, not 20/s each")
 	}
 }
 
