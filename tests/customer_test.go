@@ -408,7 +408,7 @@ func TestArchivingOnEitherSide(t *testing.T) {
 	require.Equal(t, api.ArchivedInCRM, s.Exception.Kind)
 	_, stderr, code := shared.signals(t, "", "approve", item, "--as", "carol", "--choice", api.ChoiceArchiveCustomer, "--reason", "closed down")
 	require.Equal(t, 0, code, stderr)
-	require.Equal(t, api.StatusSynced, shared.waitResult(t, item).Status)
+	require.Equal(t, api.StatusSynced, shared.syncedResult(t, item).Status)
 	require.True(t, shared.storedCustomer(t, theirs).Archived)
 
 	// The customer's archiving is a change the next poll syncs; the archived

@@ -541,6 +541,10 @@ func (s *customerRun) companyGone(ctx workflow.Context, it *spine.Item) (bool, e
 		return true, err
 	}
 	if d.Choice == api.ChoiceArchiveCustomer {
+		// The decision may have taken days: archive the customer as it is now.
+		if err := s.load(ctx, it); err != nil {
+			return true, err
+		}
 		err := it.Do(ctx, "archive customer", func(ctx workflow.Context) error {
 			return it.Call(ctx, "Archive customer "+s.id+" in PostgreSQL", customerActivities.ArchiveCustomer,
 				activities.ArchiveCustomerInput{CustomerID: s.id, IfVersion: s.customer.Version}, &s.customer)
