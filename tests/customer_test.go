@@ -546,3 +546,10 @@ func TestACompanyWhoseCustomerIDIsEditedInTheCRMStaysItsCustomers(t *testing.T) 
 	}
 	require.True(t, restored, "the write-back of the ID is audited")
 }
+
+func TestACustomerWhoseIDLooksLikeANewCompanysKeyIsSyncedAsACustomer(t *testing.T) {
+	id := uniqueKey(t, "crm-company-x")
+	shared.customer(t, id)
+	require.Equal(t, api.StatusSynced, shared.syncCustomer(t, id).Status)
+	require.Equal(t, "Acme "+id, shared.companyOf(t, id).Properties["name"], "its company is created, as for any customer")
+}
