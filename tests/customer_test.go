@@ -82,13 +82,19 @@ func (s *env) editCompany(t *testing.T, id string, props map[string]string) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
-// syncCustomer starts the customer's item through the intake and waits for
-// it to end.
-func (s *env) syncCustomer(t *testing.T, id string) api.Result {
+// startSync starts the customer's item through the intake and returns its
+// workflow ID.
+func (s *env) startSync(t *testing.T, id string) string {
 	t.Helper()
 	code, body := s.post(t, "/v1/customers/"+id+"/sync", struct{}{}, nil)
 	require.Equal(t, http.StatusAccepted, code, body)
-	return s.syncedResult(t, body["workflowId"].(string))
+	return body["workflowId"].(string)
+}
+
+// syncCustomer starts the customer's item and waits for it to end.
+func (s *env) syncCustomer(t *testing.T, id string) api.Result {
+	t.Helper()
+	return s.syncedResult(t, s.startSync(t, id))
 }
 
 // syncedResult waits for the item to end, failing with its exception if it
@@ -156,9 +162,7 @@ func TestACustomerConflictIsDecidedOnceAndNotRaisedAgain(t *testing.T) {
 	shared.editCompany(t, co.ID, map[string]string{"name": "ACME Group " + id, "phone": "+49 30 6666"})
 	shared.editCustomer(t, id, map[string]string{"phone": "+49 30 5555"})
 
-	code, body := shared.post(t, "/v1/customers/"+id+"/sync", struct{}{}, nil)
-	require.Equal(t, http.StatusAccepted, code, body)
-	wf := body["workflowId"].(string)
+	wf := shared.startSync(t, id)
 	s := shared.waitStatus(t, wf, api.StatusBlocked)
 	require.Equal(t, api.Conflict, s.Exception.Kind)
 	require.Equal(t, "finance", s.Exception.Deciders)
@@ -428,13 +432,12 @@ func TestEditsMadeWhileACustomerSyncsAreNotLost(t *testing.T) {
 	co := s.companyOf(t, id)
 
 	s.editCustomer(t, id, map[string]string{"domain": "acme.example"}) // to be written to the CRM
-	code, body := s.post(t, "/v1/customers/"+id+"/sync", struct{}{}, nil)
-	require.Equal(t, http.StatusAccepted, code, body)
+	wf := s.startSync(t, id)
 	s.waitInFlight(t, "crm.companies.update")
 	s.editCompany(t, co.ID, map[string]string{"industry": "RETAIL"})         // a rep, while signalbox writes
 	s.editCustomer(t, id, map[string]string{"billingEmail": "ar@acme.test"}) // finance, meanwhile
 
-	require.Equal(t, api.StatusSynced, s.syncedResult(t, body["workflowId"].(string)).Status)
+	require.Equal(t, api.StatusSynced, s.syncedResult(t, wf).Status)
 	cust, company := s.storedCustomer(t, id), s.companyOf(t, id)
 	require.Equal(t, "acme.example", company.Properties["domain"])
 	require.Equal(t, "RETAIL", cust.Industry, "the CRM edit made during the write reached PostgreSQL")
@@ -485,9 +488,7 @@ func TestARequiredFieldCannotBeAmendedToABlank(t *testing.T) {
 	shared.customer(t, id)
 	require.Equal(t, api.StatusSynced, shared.syncCustomer(t, id).Status)
 	shared.editCompany(t, shared.companyOf(t, id).ID, map[string]string{"name": "Other " + id})
-	code, body := shared.post(t, "/v1/customers/"+id+"/sync", struct{}{}, nil)
-	require.Equal(t, http.StatusAccepted, code, body)
-	wf := body["workflowId"].(string)
+	wf := shared.startSync(t, id)
 	require.Equal(t, api.Conflict, shared.waitStatus(t, wf, api.StatusBlocked).Exception.Kind)
 	_, stderr, code2 := shared.signals(t, "", "amend", wf, "--set", "legalName=", "--as", "carol", "--reason", "oops")
 	require.NotEqual(t, 0, code2)
@@ -500,9 +501,7 @@ func TestACustomerDeletedWhileItsItemWaitedWaitsForAPerson(t *testing.T) {
 	shared.customer(t, id)
 	require.Equal(t, api.StatusSynced, shared.syncCustomer(t, id).Status)
 	shared.editCompany(t, shared.companyOf(t, id).ID, map[string]string{"name": "Other " + id})
-	code, body := shared.post(t, "/v1/customers/"+id+"/sync", struct{}{}, nil)
-	require.Equal(t, http.StatusAccepted, code, body)
-	wf := body["workflowId"].(string)
+	wf := shared.startSync(t, id)
 	require.Equal(t, api.Conflict, shared.waitStatus(t, wf, api.StatusBlocked).Exception.Kind)
 	shared.db(t) // opens the pool
 	_, err := shared.pool.Exec(context.Background(), `DELETE FROM customers WHERE id = $1`, id)
@@ -518,9 +517,7 @@ func TestTwoCompaniesWithOneCustomerIDWaitForAPerson(t *testing.T) {
 	shared.customer(t, id)
 	shared.createCompany(t, map[string]string{"name": "A " + id, "signalbox_customer_id": id})
 	shared.createCompany(t, map[string]string{"name": "B " + id, "signalbox_customer_id": id})
-	code, body := shared.post(t, "/v1/customers/"+id+"/sync", struct{}{}, nil)
-	require.Equal(t, http.StatusAccepted, code, body)
-	s := shared.waitStatus(t, body["workflowId"].(string), api.StatusBlocked)
+	s := shared.waitStatus(t, shared.startSync(t, id), api.StatusBlocked)
 	require.Equal(t, api.TargetRejected, s.Exception.Kind)
 	require.Contains(t, s.Exception.Summary, "both carry customer ID "+id)
 }
