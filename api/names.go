@@ -148,6 +148,10 @@ const (
 	TargetUnavailable  ExceptionKind = "TargetUnavailable"
 	AuthFailed         ExceptionKind = "AuthFailed"
 	RoutingUnclear     ExceptionKind = "RoutingUnclear"
+	// Found by reconciliation (see ReconcileExceptions).
+	MissingInTarget   ExceptionKind = "MissingInTarget"
+	DuplicateInTarget ExceptionKind = "DuplicateInTarget"
+	AmountMismatch    ExceptionKind = "AmountMismatch"
 )
 
 // Action is what an operator decides.
