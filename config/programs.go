@@ -134,6 +134,15 @@ type Worker struct {
 	// CustomerSyncEvery is how often a Temporal Schedule polls PostgreSQL and
 	// the CRM for changed customers and companies. Default: 1m.
 	CustomerSyncEvery time.Duration `split_words:"true" default:"1m"`
+	// ReconcileAt is the time of day (UTC, HH:MM) of every integration's
+	// nightly reconcile run (a Temporal Schedule). Default: 02:00.
+	ReconcileAt string `split_words:"true" default:"02:00"`
+}
+
+// ReconcileTime returns ReconcileAt's hour and minute; Validate has checked it.
+func (w Worker) ReconcileTime() (hour, minute int) {
+	t, _ := time.Parse("15:04", w.ReconcileAt)
+	return t.Hour(), t.Minute()
 }
 
 // setDefaults sets the defaults that differ by target, which struct tags
@@ -160,6 +169,12 @@ func (w Worker) Validate() error {
 		func() error {
 			if w.CustomerSyncEvery < time.Second {
 				return Invalid("SIGNALBOX_CUSTOMER_SYNC_EVERY", w.CustomerSyncEvery.String(), "must be at least 1s")
+			}
+			return nil
+		},
+		func() error {
+			if _, err := time.Parse("15:04", w.ReconcileAt); err != nil {
+				return Invalid("SIGNALBOX_RECONCILE_AT", w.ReconcileAt, "must be a time of day in UTC like 02:00")
 			}
 			return nil
 		},
