@@ -127,6 +127,16 @@ func (c *Client) ArchiveCompany(ctx context.Context, id string) error {
 // of idProperty (a property with unique values) when it is set; those the
 // CRM does not know are left out.
 func (c *Client) BatchReadCompanies(ctx context.Context, ids, properties []string, idProperty string) ([]Company, error) {
+	return batchRead[Company](ctx, c, companiesPath, ids, properties, idProperty)
+}
+
+// BatchReadContacts reads up to MaxBatch contacts by ID; those the CRM does
+// not know, or holds archived, are left out.
+func (c *Client) BatchReadContacts(ctx context.Context, ids, properties []string) ([]Contact, error) {
+	return batchRead[Contact](ctx, c, contactsPath, ids, properties, "")
+}
+
+func batchRead[T any](ctx context.Context, c *Client, path string, ids, properties []string, idProperty string) ([]T, error) {
 	inputs := make([]map[string]string, len(ids))
 	for i, id := range ids {
 		inputs[i] = map[string]string{"id": id}
@@ -136,9 +146,9 @@ func (c *Client) BatchReadCompanies(ctx context.Context, ids, properties []strin
 		body["idProperty"] = idProperty
 	}
 	var resp struct {
-		Results []Company `json:"results"`
+		Results []T `json:"results"`
 	}
-	err := c.api.Do(ctx, rest.Request{Method: http.MethodPost, Path: companiesPath + "/batch/read", Body: body}, &resp)
+	err := c.api.Do(ctx, rest.Request{Method: http.MethodPost, Path: path + "/batch/read", Body: body}, &resp)
 	return resp.Results, err
 }
 
@@ -159,7 +169,14 @@ func (c *Client) BatchCreateCompanies(ctx context.Context, props []Properties) (
 // ListArchivedCompanies returns one page of the archived companies, by ID,
 // with the named properties; After is empty on the last page.
 func (c *Client) ListArchivedCompanies(ctx context.Context, after string, limit int, properties []string) (CompanyPage, error) {
-	q := url.Values{"archived": {"true"}, "limit": {strconv.Itoa(limit)}}
+	return c.ListCompanies(ctx, true, after, limit, properties)
+}
+
+// ListCompanies returns one page of the companies (the archived ones, or
+// those that are not), by ID, with the named properties; After is empty on
+// the last page.
+func (c *Client) ListCompanies(ctx context.Context, archived bool, after string, limit int, properties []string) (CompanyPage, error) {
+	q := url.Values{"archived": {strconv.FormatBool(archived)}, "limit": {strconv.Itoa(limit)}}
 	if after != "" {
 		q.Set("after", after)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 )
 
 // companyProperties are the company properties the emulator knows: HubSpot's
@@ -77,38 +78,44 @@ func (s *Server) personCreatesCompany(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, s.crm.companies.fullView(o))
 }
 
-// personEditsCompany is POST /_sandbox/companies/{id}/edit: a person changes a
-// company's properties, which bumps its hs_lastmodifieddate.
-func (s *Server) personEditsCompany(w http.ResponseWriter, r *http.Request) {
-	props, ok := readProperties(w, r)
-	if !ok {
-		return
+// personEdits is POST /_sandbox/companies/{id}/edit (or contacts): a person
+// changes a record's properties, which bumps its last-modified date.
+func (s *Server) personEdits(of func(*crmState) *objectStore) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		props, ok := readProperties(w, r)
+		if !ok {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		store := of(s.crm)
+		o, ok := s.live(w, store, r.PathValue("id"))
+		if !ok {
+			return
+		}
+		if bad := store.checkUpdate(o, props); bad != nil {
+			writeJSON(w, bad.status, bad.body)
+			return
+		}
+		store.apply(o, props, s.now(), true)
+		writeJSON(w, http.StatusOK, store.fullView(o))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o, ok := s.liveCompany(w, r.PathValue("id"))
-	if !ok {
-		return
-	}
-	if bad := s.crm.companies.checkUpdate(o, props); bad != nil {
-		writeJSON(w, bad.status, bad.body)
-		return
-	}
-	s.crm.companies.apply(o, props, s.now(), true)
-	writeJSON(w, http.StatusOK, s.crm.companies.fullView(o))
 }
 
-// personArchivesCompany is DELETE /_sandbox/companies/{id}: a person deletes a
-// company, which HubSpot moves to the recycling bin.
-func (s *Server) personArchivesCompany(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o, ok := s.liveCompany(w, r.PathValue("id"))
-	if !ok {
-		return
+// personArchives is DELETE /_sandbox/companies/{id} (or contacts): a person
+// deletes a record, which HubSpot moves to the recycling bin.
+func (s *Server) personArchives(of func(*crmState) *objectStore) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		store := of(s.crm)
+		o, ok := s.live(w, store, r.PathValue("id"))
+		if !ok {
+			return
+		}
+		store.archive(o, s.now())
+		writeJSON(w, http.StatusOK, store.fullView(o))
 	}
-	s.crm.companies.archive(o, s.now())
-	writeJSON(w, http.StatusOK, s.crm.companies.fullView(o))
 }
 
 // personRestoresCompany is POST /_sandbox/companies/{id}/restore: a person
@@ -128,14 +135,18 @@ func (s *Server) personRestoresCompany(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.crm.companies.fullView(o))
 }
 
-// liveCompany finds a company that is not archived, or answers 404.
-func (s *Server) liveCompany(w http.ResponseWriter, id string) (*object, bool) {
-	if o := s.crm.companies.get(id, false); o != nil {
+// live finds a record that is not archived, or answers 404.
+func (s *Server) live(w http.ResponseWriter, store *objectStore, id string) (*object, bool) {
+	if o := store.get(id, false); o != nil {
 		return o, true
 	}
-	msg := "no company " + id + "; GET /_sandbox/companies lists them all"
-	if s.crm.companies.get(id, true) != nil {
-		msg = "company " + id + " is archived; restore it first with POST /_sandbox/companies/" + id + "/restore"
+	name := store.typ.name
+	msg := "no " + strings.TrimSuffix(name, "s") + " " + id + "; GET /_sandbox/" + name + " lists them all"
+	if store.get(id, true) != nil {
+		msg = id + " is archived"
+		if store == s.crm.companies {
+			msg += "; restore it first with POST /_sandbox/companies/" + id + "/restore"
+		}
 	}
 	writeJSON(w, http.StatusNotFound, map[string]string{"error": msg})
 	return nil, false
