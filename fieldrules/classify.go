@@ -1,0 +1,70 @@
+package fieldrules
+
+import (
+	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/store"
+)
+
+// Finding is one synced field whose systems disagree, as a reconcile run
+// reports it.
+type Finding struct {
+	Diff
+	// Class is api.ClassDrifted or api.ClassNotSynced.
+	Class string
+	// Owner is the system that owns the field (api.OwnerBoth: shared).
+	Owner string
+	// Action is what the record's sync will do, by the field's rule:
+	// store.DiffRepair (write it), store.DiffAsk (raise a Conflict) or
+	// store.DiffReport (nothing: a blank that may not overwrite).
+	Action string
+}
+
+// Classify compares one record's two sides with its baseline, field by
+// field, and says for each field that differs whose edit it is and what the
+// field's rule makes of it — the same rule Decide applies when the record is
+// synced. A difference a person settled (both sides as the baseline holds
+// them) is in sync.
+func Classify(spec api.Spec, source, target Values, base store.Baseline) []Finding {
+	plan := Decide(spec, source, target, base)
+	conflicts := map[string]bool{}
+	for _, c := range plan.Conflicts {
+		conflicts[c.Field] = true
+	}
+	var out []Finding
+	for _, f := range spec.SyncedFields() {
+		b, known := base[f.Name]
+		d := Diff{Field: f.Name, Source: source[f.Name], Target: target[f.Name], Base: b, Known: known}
+		if d.Source == d.Target {
+			continue
+		}
+		sEdited, tEdited := !known || d.Source != b.Source, !known || d.Target != b.Target
+		if !sEdited && !tEdited {
+			continue
+		}
+		// The edit of the side that does not own the field drifts from
+		// it; the owner's edit is only not synced yet.
+		var drifted bool
+		switch f.Direction {
+		case api.DirToTarget:
+			drifted = tEdited && known
+		case api.DirToSource:
+			drifted = sEdited && known
+		case api.DirTwoWay:
+			drifted = sEdited && tEdited
+		}
+		fd := Finding{Diff: d, Class: api.ClassNotSynced, Owner: f.Owner, Action: store.DiffReport}
+		if drifted {
+			fd.Class = api.ClassDrifted
+		}
+		_, toTarget := plan.ToTarget[f.Name]
+		_, toSource := plan.ToSource[f.Name]
+		switch {
+		case conflicts[f.Name]:
+			fd.Action = store.DiffAsk
+		case toTarget || toSource:
+			fd.Action = store.DiffRepair
+		}
+		out = append(out, fd)
+	}
+	return out
+}
