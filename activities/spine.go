@@ -2,8 +2,10 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/store"
 )
 
@@ -113,4 +115,44 @@ type SaveBaselineInput struct {
 func (s *Spine) SaveBaseline(ctx context.Context, in SaveBaselineInput) error {
 	in.Link.SyncedAt = time.Now().UTC()
 	return Classify(s.Store.SaveLink(ctx, in.Link))
+}
+
+// LinkInput names a record's link.
+type LinkInput struct {
+	Integration, SourceKey, TargetSystem string
+}
+
+// LastSynced returns a record's link, with what was last synced; Found is
+// false when it has none.
+func (s *Spine) LastSynced(ctx context.Context, in LinkInput) (LastSyncedResult, error) {
+	l, err := s.Store.GetLink(ctx, in.Integration, in.SourceKey, in.TargetSystem)
+	if errors.Is(err, store.ErrNotFound) {
+		return LastSyncedResult{}, nil
+	}
+	return LastSyncedResult{Link: l, Found: err == nil}, Classify(err)
+}
+
+// LastSyncedResult is a record's link, if it has one.
+type LastSyncedResult struct {
+	Link  store.Link
+	Found bool
+}
+
+// ForgetLink deletes a record's link: a person decided that its target
+// record, deleted outside signalbox, stays deleted.
+func (s *Spine) ForgetLink(ctx context.Context, in LinkInput) error {
+	return Classify(s.Store.DeleteLink(ctx, in.Integration, in.SourceKey, in.TargetSystem))
+}
+
+// AcceptDifferenceInput is a difference a person accepted.
+type AcceptDifferenceInput struct {
+	Integration, SourceKey string
+	Finding                api.ReconcileFinding
+	Actor, Reason          string
+}
+
+// AcceptDifference remembers an accepted difference: reconcile runs do not
+// raise it again while its values stay the same.
+func (s *Spine) AcceptDifference(ctx context.Context, in AcceptDifferenceInput) error {
+	return Classify(s.Store.AcceptDifference(ctx, in.Integration, in.SourceKey, in.Finding.Class, in.Finding.Fingerprint, in.Actor, in.Reason))
 }

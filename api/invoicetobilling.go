@@ -33,6 +33,10 @@ func InvoiceToBillingSpec() Spec {
 				Decisions: []Action{ActionAmend, ActionRetry, ActionReject, ActionCancel}, SLA: 4 * time.Hour},
 			{Kind: ApprovalRequired, Status: StatusBlocked, When: "the invoice's total is above SIGNALBOX_INVOICE_APPROVAL_THRESHOLD",
 				Decisions: []Action{ActionApprove, ActionReject}, Deciders: "finance", SLA: 24 * time.Hour},
+			{Kind: AmountMismatch, Status: StatusBlocked, When: "reconciliation found the invoice's total in Stripe differs from its lines in PostgreSQL; approve accepts the difference as it is (not raised again while both totals stay), resolve says where it was corrected",
+				Decisions: []Action{ActionApprove, ActionResolve}, SLA: 24 * time.Hour},
+			{Kind: MissingInTarget, Status: StatusBlocked, When: "reconciliation found the invoice's Stripe invoice gone; approve accepts that (not raised again), resolve says where it was billed instead",
+				Decisions: []Action{ActionApprove, ActionResolve}, SLA: 24 * time.Hour},
 		}, TechnicalExceptions(time.Hour)...),
 	}
 }

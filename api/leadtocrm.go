@@ -44,6 +44,8 @@ func LeadToCRMSpec() Spec {
 				SLA: 4 * time.Hour},
 			{Kind: RoutingUnclear, Status: StatusBlocked, When: "no rule of SIGNALBOX_LEAD_ROUTES, or the rules of more than one team, take the lead",
 				Decisions: []Action{ActionApprove, ActionReject}, Deciders: "sales-ops", SLA: 4 * time.Hour},
+			{Kind: MissingInTarget, Status: StatusBlocked, When: "reconciliation found the lead's CRM contact deleted outside signalbox",
+				Decisions: []Action{ActionApprove, ActionReject, ActionResolve}, SLA: 24 * time.Hour},
 		}, TechnicalExceptions(time.Hour)...),
 	}
 }

@@ -230,6 +230,22 @@ type DecisionRecord struct {
 type ItemInput struct {
 	// StartedBy says who or what started the item (e.g. "intake", "cli:alice").
 	StartedBy string `json:"startedBy,omitempty"`
+	// Reconcile, when set, starts the item for what a reconcile run found:
+	// the item re-syncs the record as it was last synced, and raises what no
+	// field rule may repair.
+	Reconcile *ReconcileFinding `json:"reconcile,omitempty"`
+}
+
+// ReconcileFinding is what reconcile run RunID found of one record.
+type ReconcileFinding struct {
+	RunID int64 `json:"runId"`
+	// Class is the record's gravest class (ClassMissing, ClassAmountDiffers, …).
+	Class string `json:"class"`
+	// Fingerprint identifies the values found, so that an accepted difference
+	// is not raised again while they stay the same.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Details are shown with the exception (no personal data).
+	Details map[string]string `json:"details,omitempty"`
 }
 
 // ItemState is everything the status query returns.

@@ -68,3 +68,22 @@ func Classify(spec api.Spec, source, target Values, base store.Baseline) []Findi
 	}
 	return out
 }
+
+// TargetValues are a target record's values of spec's synced fields, by
+// field name, from its properties.
+func TargetValues(spec api.Spec, props map[string]string) Values {
+	v := Values{}
+	for _, f := range spec.SyncedFields() {
+		v[f.Name] = props[f.TargetName]
+	}
+	return v
+}
+
+// BaselineSource is what the source held at the last sync, by field name.
+func BaselineSource(base store.Baseline) Values {
+	v := Values{}
+	for field, b := range base {
+		v[field] = b.Source
+	}
+	return v
+}

@@ -201,3 +201,30 @@ func (s *Store) SetBillingState(ctx context.Context, id string, b BillingState) 
 	}
 	return version, nil
 }
+
+// BilledInvoice is what reconciliation compares of an invoice with Stripe.
+type BilledInvoice struct {
+	ID              string
+	StripeInvoiceID string
+	StripeStatus    string
+	Currency        string
+	// Total is the sum of its lines, in minor units.
+	Total int64
+}
+
+// BilledInvoicesAfter returns up to limit invoices that have a Stripe
+// invoice, whose ID sorts after after, in ID order.
+func (s *Store) BilledInvoicesAfter(ctx context.Context, after string, limit int) ([]BilledInvoice, error) {
+	rows, err := s.db.Query(ctx, `SELECT i.id, i.stripe_invoice_id, COALESCE(i.stripe_status, ''), i.currency,
+			COALESCE((SELECT sum(l.quantity * l.unit_amount) FROM invoice_lines l WHERE l.invoice_id = i.id), 0)::bigint
+		FROM invoices i WHERE i.stripe_invoice_id IS NOT NULL AND i.id COLLATE "C" > $1
+		ORDER BY i.id COLLATE "C" LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list billed invoices: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[BilledInvoice])
+	if err != nil {
+		return nil, fmt.Errorf("list billed invoices: %w", err)
+	}
+	return out, nil
+}

@@ -150,3 +150,14 @@ func (s *Store) LinksToTargets(ctx context.Context, integration, targetSystem st
 	}
 	return out, rows.Err()
 }
+
+// DeleteLink forgets which target record a source record became: a person
+// decided the target record is gone for good.
+func (s *Store) DeleteLink(ctx context.Context, integration, sourceKey, targetSystem string) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM external_links WHERE integration = $1 AND source_key = $2 AND target_system = $3`,
+		integration, sourceKey, targetSystem)
+	if err != nil {
+		return fmt.Errorf("forget the link of %s/%s: %w", integration, sourceKey, err)
+	}
+	return nil
+}

@@ -221,11 +221,8 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store, integration
 		api.TaskQueueIntegrations: worker.New(c, api.TaskQueueIntegrations, worker.Options{LocalActivityWorkerOnly: true, WorkerStopTimeout: stopTimeout}),
 	}
 	workers, queues = []worker.Worker{byQueue[api.TaskQueueIntegrations]}, []string{api.TaskQueueIntegrations}
-	for _, in := range integrations {
-		byQueue[api.TaskQueueIntegrations].RegisterWorkflowWithOptions(in.Workflow, workflow.RegisterOptions{Name: in.Spec.WorkflowType})
-		if in.Poll != nil {
-			byQueue[api.TaskQueueIntegrations].RegisterWorkflowWithOptions(in.Poll.Workflow, workflow.RegisterOptions{Name: in.Poll.WorkflowType})
-		}
+	for _, wf := range spine.Workflows(integrations) {
+		byQueue[api.TaskQueueIntegrations].RegisterWorkflowWithOptions(wf.Fn, workflow.RegisterOptions{Name: wf.Name})
 	}
 	for _, a := range spine.Registrations(integrations) {
 		w, ok := byQueue[a.Queue]
@@ -248,34 +245,51 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store, integration
 	return workers, queues, nil
 }
 
-// ensureSchedules creates each integration's poll schedule, or updates its
-// interval to the configured one. A poll still running when the next is due
-// is not overlapped: that run is skipped.
+// ensureSchedules creates each integration's schedules — its poll, its
+// nightly reconcile run — or updates their times to the configured ones. A
+// run still going when the next is due is not overlapped: that one is skipped.
 func ensureSchedules(ctx context.Context, c client.Client, cfg config.Worker, integrations []spine.Integration, logger *slog.Logger) error {
 	for _, in := range integrations {
-		if in.Poll == nil {
-			continue
+		if in.Poll != nil {
+			id, every := api.ScheduleID(in.Spec.Name), in.Poll.Every(cfg)
+			err := ensureSchedule(ctx, c, id, client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
+				&client.ScheduleWorkflowAction{ID: id, Workflow: in.Poll.WorkflowType, TaskQueue: api.TaskQueueIntegrations,
+					Args: []any{map[string]any{}}, StaticSummary: "Poll " + in.Spec.Source + " and " + in.Spec.Target + " for changed records of " + in.Spec.Name})
+			if err != nil {
+				return err
+			}
+			logger.Info("poll scheduled", "schedule", id, "every", every)
 		}
-		id, every := api.ScheduleID(in.Spec.Name), in.Poll.Every(cfg)
-		spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
-		_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
-			ID: id, Spec: spec, Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-			Action: &client.ScheduleWorkflowAction{ID: id, Workflow: in.Poll.WorkflowType, TaskQueue: api.TaskQueueIntegrations,
-				Args: []any{map[string]any{}}, StaticSummary: "Poll " + in.Spec.Source + " and " + in.Spec.Target + " for changed records of " + in.Spec.Name},
+		if in.Reconcile != nil {
+			id := api.ReconcileScheduleID(in.Spec.Name)
+			hour, minute := cfg.ReconcileTime()
+			err := ensureSchedule(ctx, c, id, client.ScheduleSpec{Calendars: []client.ScheduleCalendarSpec{{
+				Hour: []client.ScheduleRange{{Start: hour}}, Minute: []client.ScheduleRange{{Start: minute}}}}},
+				&client.ScheduleWorkflowAction{ID: api.ReconcileID(in.Spec.Name), Workflow: api.WorkflowReconcile, TaskQueue: api.TaskQueueIntegrations,
+					Args: []any{api.ReconcileInput{Integration: in.Spec.Name, StartedBy: "schedule"}}, StaticSummary: "Reconcile " + in.Spec.Name + ": compare " + in.Spec.Source + ", " + in.Spec.Target + " and the last synced values"})
+			if err != nil {
+				return err
+			}
+			logger.Info("reconcile run scheduled", "schedule", id, "at", cfg.ReconcileAt+" UTC")
+		}
+	}
+	return nil
+}
+
+// ensureSchedule creates schedule id, or sets its spec when it exists.
+func ensureSchedule(ctx context.Context, c client.Client, id string, spec client.ScheduleSpec, action *client.ScheduleWorkflowAction) error {
+	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{ID: id, Spec: spec, Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP, Action: action})
+	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		err = c.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
+			DoUpdate: func(u client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+				s := u.Description.Schedule
+				s.Spec = &spec
+				return &client.ScheduleUpdate{Schedule: &s}, nil
+			},
 		})
-		if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-			err = c.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
-				DoUpdate: func(u client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-					s := u.Description.Schedule
-					s.Spec = &spec
-					return &client.ScheduleUpdate{Schedule: &s}, nil
-				},
-			})
-		}
-		if err != nil {
-			return fmt.Errorf("set up schedule %s: %w", id, err)
-		}
-		logger.Info("poll scheduled", "schedule", id, "every", every)
+	}
+	if err != nil {
+		return fmt.Errorf("set up schedule %s: %w", id, err)
 	}
 	return nil
 }

@@ -39,10 +39,14 @@ func customerSync() spine.Integration {
 				return &activities.CompanyPolls{Client: d.CRM, Store: d.Store}
 			}),
 			spine.On(api.TaskQueueIntegrations, func(d spine.Deps) *activities.Customers { return &activities.Customers{Store: d.Store} }),
+			spine.On(api.TaskQueueCRMPoll, func(d spine.Deps) *activities.CustomerReconcile {
+				return &activities.CustomerReconcile{Client: d.CRM, Store: d.Store}
+			}),
 		},
 		Intake: spine.Intake{Route: "POST /v1/customers/{id}/sync", Command: "customer", Usage: "ID", Check: checkCustomerToSync, Input: customerInput,
 			Bulk: "customers", Statuses: []string{"all"}, Keys: allCustomerIDs},
-		Poll: customerPoll(),
+		Poll:      customerPoll(),
+		Reconcile: &spine.Reconcile{Queue: api.TaskQueueCRMPoll, Step: customerReconcile.ReconcileCustomers},
 	}
 }
 
@@ -177,13 +181,10 @@ func (s *customerRun) properties() []string {
 
 // companyValues are the company's values of the synced fields, by field name.
 func (s *customerRun) companyValues() fieldrules.Values {
-	v := fieldrules.Values{}
-	for _, f := range s.spec.SyncedFields() {
-		if s.company != nil {
-			v[f.Name] = s.company.Properties[f.TargetName]
-		}
+	if s.company == nil {
+		return fieldrules.TargetValues(s.spec, nil)
 	}
-	return v
+	return fieldrules.TargetValues(s.spec, s.company.Properties)
 }
 
 // targetProperties maps field values to CRM properties.

@@ -101,11 +101,8 @@ func newFixture(t *testing.T, workflowID string, opts ...notifyDelay) *fixture {
 	for _, a := range spine.Registrations(integrations) {
 		env.RegisterActivity(a.Build(spine.Deps{Chat: &activities.Chat{}}))
 	}
-	for _, in := range integrations {
-		env.RegisterWorkflowWithOptions(in.Workflow, workflow.RegisterOptions{Name: in.Spec.WorkflowType})
-		if in.Poll != nil {
-			env.RegisterWorkflowWithOptions(in.Poll.Workflow, workflow.RegisterOptions{Name: in.Poll.WorkflowType})
-		}
+	for _, wf := range spine.Workflows(integrations) {
+		env.RegisterWorkflowWithOptions(wf.Fn, workflow.RegisterOptions{Name: wf.Name})
 	}
 
 	// Every item begins, audits and notifies someone: these mocks must be

@@ -46,4 +46,7 @@ var (
 	crmActivities     *activities.CRM
 	billingActivities *activities.Billing
 	invoiceActivities *activities.Invoices
+	leadReconcile     *activities.LeadReconcile
+	customerReconcile *activities.CustomerReconcile
+	invoiceReconcile  *activities.InvoiceReconcile
 )

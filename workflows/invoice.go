@@ -146,7 +146,11 @@ func invoiceToBilling() spine.Integration {
 		Activities: []spine.Activities{
 			spine.On(api.TaskQueueBilling, func(d spine.Deps) *activities.Billing { return &activities.Billing{Client: d.Billing, Store: d.Store} }),
 			spine.On(api.TaskQueueIntegrations, func(d spine.Deps) *activities.Invoices { return &activities.Invoices{Store: d.Store} }),
+			spine.On(api.TaskQueueBilling, func(d spine.Deps) *activities.InvoiceReconcile {
+				return &activities.InvoiceReconcile{Client: d.Billing, Store: d.Store}
+			}),
 		},
+		Reconcile: &spine.Reconcile{Queue: api.TaskQueueBilling, Step: invoiceReconcile.ReconcileInvoices},
 		Intake: spine.Intake{Route: "POST /v1/invoices/{id}/sync", Command: "invoice", Usage: "ID", Check: checkInvoiceToSync, Input: invoiceInput,
 			Bulk: "invoices", Statuses: []string{store.InvoiceReady, store.InvoiceBilled},
 			Keys: func(ctx context.Context, st spine.Records, status string) ([]string, error) {
@@ -157,7 +161,7 @@ func invoiceToBilling() spine.Integration {
 
 // InvoiceToBilling bills one invoice in Stripe.
 func InvoiceToBilling(ctx workflow.Context, in InvoiceInput) (api.Result, error) {
-	s := &invoiceSync{}
+	s := &invoiceSync{repair: in.Reconcile}
 	return spine.Run(ctx, invoiceToBilling(), in.ItemInput, spine.Hooks{Amend: s.amend, Ended: s.ended}, s.run)
 }
 
@@ -171,6 +175,8 @@ type invoiceSync struct {
 	guarded bool
 	// approved is the invoice as finance approved it, if they did.
 	approved *store.Invoice
+	// repair is what a reconcile run found, when it started the item.
+	repair *api.ReconcileFinding
 }
 
 func (s *invoiceSync) amend(set map[string]string, apply bool) error {
@@ -269,6 +275,9 @@ func (s *invoiceSync) step(ctx workflow.Context, it *spine.Item, name string, fn
 // run bills the invoice, starting over from PostgreSQL when a step finds it
 // changed under it.
 func (s *invoiceSync) run(ctx workflow.Context, it *spine.Item) error {
+	if s.repair != nil {
+		return s.reconciled(ctx, it)
+	}
 	for {
 		err := s.bill(ctx, it)
 		var again spine.Restart
@@ -277,6 +286,31 @@ func (s *invoiceSync) run(ctx workflow.Context, it *spine.Item) error {
 		}
 		it.Logger().Info("starting over", "why", again.Why)
 	}
+}
+
+// reconciled asks finance about a difference a reconcile run found between
+// the invoice and Stripe, which no rule may repair: Stripe's invoice is
+// final, and PostgreSQL holds what was meant. Approving accepts it.
+func (s *invoiceSync) reconciled(ctx workflow.Context, it *spine.Item) error {
+	f := *s.repair
+	kind := map[string]api.ExceptionKind{api.ClassAmountDiffers: api.AmountMismatch, api.ClassMissing: api.MissingInTarget}[f.Class]
+	if kind == "" {
+		return fmt.Errorf("reconcile run %d handed invoice %s a %s difference, which its item does not handle", f.RunID, it.Key(), f.Class)
+	}
+	if err := it.Audit(ctx, "repair", fmt.Sprintf("reconcile run %d found the invoice %s", f.RunID, f.Class), nil); err != nil {
+		return err
+	}
+	it.SetExternalID(api.ExternalStripeInvoice, f.Details["stripe invoice"])
+	summary := map[api.ExceptionKind]string{
+		api.AmountMismatch:  fmt.Sprintf("invoice %s totals %s in PostgreSQL but %s in Stripe", it.Key(), f.Details["total in PostgreSQL"], f.Details["total in Stripe"]),
+		api.MissingInTarget: fmt.Sprintf("the Stripe invoice %s of invoice %s is gone", f.Details["stripe invoice"], it.Key()),
+	}[kind]
+	d, err := it.Raise(ctx, kind, summary+" (reconcile run "+fmt.Sprint(f.RunID)+")", f.Details)
+	if err != nil {
+		return err
+	}
+	in := activities.AcceptDifferenceInput{Integration: api.IntegrationInvoiceToBilling, SourceKey: it.Key(), Finding: f, Actor: d.Actor, Reason: d.Reason}
+	return it.Local(ctx, "Accept the difference", spineActivities.AcceptDifference, in, nil)
 }
 
 func (s *invoiceSync) bill(ctx workflow.Context, it *spine.Item) error {

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/fieldrules"
 	"github.com/signalbox-dev/signalbox/workflows/spine"
 
 	"go.temporal.io/sdk/workflow"
@@ -144,15 +145,17 @@ func leadToCRM() spine.Integration {
 		Workflow: LeadToCRM,
 		Activities: []spine.Activities{
 			spine.On(api.TaskQueueCRM, func(d spine.Deps) *activities.CRM { return &activities.CRM{Client: d.CRM, Store: d.Store} }),
+			spine.On(api.TaskQueueCRMPoll, func(d spine.Deps) *activities.LeadReconcile { return &activities.LeadReconcile{Client: d.CRM, Store: d.Store} }),
 		},
-		Intake: spine.Intake{Route: "POST /v1/leads", Command: "lead", Usage: "--file FILE [--key KEY]", Decode: decodeLead},
+		Intake:    spine.Intake{Route: "POST /v1/leads", Command: "lead", Usage: "--file FILE [--key KEY]", Decode: decodeLead},
+		Reconcile: &spine.Reconcile{Queue: api.TaskQueueCRMPoll, Step: leadReconcile.ReconcileLeads},
 	}
 }
 
 // LeadToCRM syncs one web-form lead into the CRM.
 func LeadToCRM(ctx workflow.Context, in LeadInput) (api.Result, error) {
-	s := &leadSync{lead: in.Lead}
-	return spine.Run(ctx, leadToCRM(), in.ItemInput, spine.Hooks{Amend: s.amend}, s.run)
+	s := &leadSync{lead: in.Lead, repair: in.Reconcile}
+	return spine.Run(ctx, leadToCRM(), in.ItemInput, spine.Hooks{Amend: s.amend, Ended: s.ended}, s.run)
 }
 
 // leadSync is the state of one LeadToCRM run.
@@ -160,6 +163,9 @@ type leadSync struct {
 	lead Lead
 	// byRules is set for items begun after field rules existed.
 	byRules bool
+	// repair is what a reconcile run found, when it started the item: the
+	// lead is synced again as it was last synced, by the same field rules.
+	repair *api.ReconcileFinding
 }
 
 func (s *leadSync) amend(set map[string]string, apply bool) error {
@@ -174,12 +180,17 @@ func (s *leadSync) amend(set map[string]string, apply bool) error {
 }
 
 func (s *leadSync) run(ctx workflow.Context, it *spine.Item) error {
+	if s.repair != nil {
+		if done, err := s.lastSynced(ctx, it); done || err != nil {
+			return err
+		}
+	}
 	for errs := s.lead.Validate(); len(errs) > 0; errs = s.lead.Validate() {
 		if _, err := it.Raise(ctx, api.ValidationFailed, "the lead breaks its contract: "+errs.Error(), errs.Details()); err != nil {
 			return err
 		}
 	}
-	if workflow.GetVersion(ctx, "lead-routing", workflow.DefaultVersion, 1) == 1 {
+	if s.repair == nil && workflow.GetVersion(ctx, "lead-routing", workflow.DefaultVersion, 1) == 1 {
 		if err := s.route(ctx, it); err != nil {
 			return err
 		}
@@ -300,7 +311,55 @@ func (s *leadSync) run(ctx workflow.Context, it *spine.Item) error {
 		text += fmt.Sprintf("\nThe form owns %s (rule owner-wins): its values replaced edits made in the CRM.", strings.Join(overruled, ", "))
 	}
 	// The same content notifies once, however often the step or the item re-runs.
-	return it.Notify(ctx, "notify", it.Team(), "the lead is synced", text, it.WorkflowID()+"/synced/"+hash[:16])
+	key := it.WorkflowID() + "/synced/" + hash[:16]
+	if s.repair != nil {
+		if upToDate {
+			return nil // nothing was repaired: nothing to tell
+		}
+		text = fmt.Sprintf("Reconcile run %d repaired CRM contact %s of lead %s.", s.repair.RunID, contactID, it.Key()) + strings.TrimPrefix(text, fmt.Sprintf("Lead %s synced to CRM contact %s.", it.Key(), contactID))
+		key += fmt.Sprintf("/reconcile-%d", s.repair.RunID)
+	}
+	return it.Notify(ctx, "notify", it.Team(), "the lead is synced", text, key)
+}
+
+// lastSynced makes the lead what was last synced of it, for a repair: the
+// form is the source and is sent once, so its link's baseline holds it. A
+// contact deleted in the CRM is created again only if sales say so.
+func (s *leadSync) lastSynced(ctx workflow.Context, it *spine.Item) (done bool, err error) {
+	if err := it.Audit(ctx, "repair", fmt.Sprintf("reconcile run %d found the contact %s", s.repair.RunID, s.repair.Class), nil); err != nil {
+		return false, err
+	}
+	var last activities.LastSyncedResult
+	in := activities.LinkInput{Integration: api.IntegrationLeadToCRM, SourceKey: it.Key(), TargetSystem: api.SystemCRM}
+	if err := it.Local(ctx, "Read what was last synced", spineActivities.LastSynced, in, &last); err != nil {
+		return false, err
+	}
+	if !last.Found || last.Link.Baseline == nil {
+		it.Logger().Info("nothing to repair: the lead has no link, or none with its values")
+		return true, nil
+	}
+	lead, err := Lead{Consent: true}.With(fieldrules.BaselineSource(last.Link.Baseline))
+	if err != nil {
+		return false, fmt.Errorf("the values last synced of lead %s are no lead: %w", it.Key(), err)
+	}
+	s.lead = lead
+	it.SetExternalID(api.ExternalCRMContact, last.Link.TargetID)
+	if s.repair.Class == api.ClassMissing {
+		_, err := it.Raise(ctx, api.MissingInTarget, fmt.Sprintf("CRM contact %s of this lead is gone (deleted in the CRM); approve creates it again as last synced, reject leaves it deleted", last.Link.TargetID),
+			map[string]string{"contact": last.Link.TargetID, "reconcile run": fmt.Sprint(s.repair.RunID)})
+		return false, err
+	}
+	return false, nil
+}
+
+// ended forgets the link of a contact sales decided stays deleted, so that
+// no later run raises it again.
+func (s *leadSync) ended(ctx workflow.Context, it *spine.Item, end spine.Ended) error {
+	if end.Kind != api.MissingInTarget || end.Status != api.StatusRejected {
+		return nil
+	}
+	in := activities.LinkInput{Integration: api.IntegrationLeadToCRM, SourceKey: it.Key(), TargetSystem: api.SystemCRM}
+	return it.Local(ctx, "Forget the deleted contact", spineActivities.ForgetLink, in, nil)
 }
 
 // route assigns the lead to the sales team whose rules take it. When no rule

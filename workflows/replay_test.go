@@ -9,6 +9,8 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/signalbox-dev/signalbox/workflows/spine"
 )
 
 // TestReplayRecordedHistories replays the histories that `make
@@ -23,11 +25,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 	replayer := worker.NewWorkflowReplayer()
 	integrations, err := Integrations()
 	require.NoError(t, err)
-	for _, in := range integrations {
-		replayer.RegisterWorkflowWithOptions(in.Workflow, workflow.RegisterOptions{Name: in.Spec.WorkflowType})
-		if in.Poll != nil {
-			replayer.RegisterWorkflowWithOptions(in.Poll.Workflow, workflow.RegisterOptions{Name: in.Poll.WorkflowType})
-		}
+	for _, wf := range spine.Workflows(integrations) {
+		replayer.RegisterWorkflowWithOptions(wf.Fn, workflow.RegisterOptions{Name: wf.Name})
 	}
 	logger := log.NewStructuredLogger(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	for _, f := range files {

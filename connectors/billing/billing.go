@@ -98,8 +98,16 @@ func (c *Client) CreateCustomer(ctx context.Context, in NewCustomer, idempotency
 type Invoice struct {
 	ID     string `json:"id"`
 	Status string `json:"status"`
-	// Total is in minor units.
-	Total int64 `json:"total"`
+	// Total, AmountDue and AmountPaid are in minor units of Currency.
+	Total      int64  `json:"total"`
+	AmountDue  int64  `json:"amountDue,omitempty"`
+	AmountPaid int64  `json:"amountPaid,omitempty"`
+	Currency   string `json:"currency,omitempty"`
+	// OurID is our invoice ID, from its metadata.
+	OurID string `json:"ourId,omitempty"`
+	// StatusAt is when it reached its status (Stripe's status_transitions),
+	// or when it was created.
+	StatusAt time.Time `json:"statusAt,omitzero"`
 }
 
 // NewInvoice describes a draft invoice to create.
@@ -220,7 +228,16 @@ func (c *Client) GetInvoice(ctx context.Context, invoiceID string) (Invoice, err
 }
 
 func toInvoice(inv *stripe.Invoice) Invoice {
-	return Invoice{ID: inv.ID, Status: string(inv.Status), Total: inv.Total}
+	out := Invoice{ID: inv.ID, Status: string(inv.Status), Total: inv.Total, AmountDue: inv.AmountDue, AmountPaid: inv.AmountPaid,
+		Currency: string(inv.Currency), OurID: inv.Metadata[MetadataInvoiceID], StatusAt: time.Unix(inv.Created, 0).UTC()}
+	if t := inv.StatusTransitions; t != nil {
+		at := map[stripe.InvoiceStatus]int64{stripe.InvoiceStatusOpen: t.FinalizedAt, stripe.InvoiceStatusPaid: t.PaidAt,
+			stripe.InvoiceStatusVoid: t.VoidedAt, stripe.InvoiceStatusUncollectible: t.MarkedUncollectibleAt}[inv.Status]
+		if at > 0 {
+			out.StatusAt = time.Unix(at, 0).UTC()
+		}
+	}
+	return out
 }
 
 // convert turns stripe-go's errors into *rest.Error: Stripe's type becomes

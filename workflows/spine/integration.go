@@ -32,6 +32,8 @@ type Integration struct {
 	// Poll, when set, finds records changed in either system and hands
 	// them to their items; a Temporal Schedule runs it.
 	Poll *Poll
+	// Reconcile, when set, compares its records nightly (see Reconcile).
+	Reconcile *Reconcile
 }
 
 // Poll is a workflow a Temporal Schedule (api.ScheduleID) starts every
@@ -103,6 +105,7 @@ func own() []Activities {
 		On(api.TaskQueueIntegrations, func(d Deps) *activities.Spine { return &activities.Spine{Store: d.Store, Policy: d.Policy} }),
 		On(api.TaskQueueChat, func(d Deps) *activities.Chat { return d.Chat }),
 		On(api.TaskQueueIntegrations, func(d Deps) *activities.Items { return &activities.Items{Client: d.Temporal} }),
+		On(api.TaskQueueIntegrations, func(d Deps) *activities.Reconciles { return &activities.Reconciles{Store: d.Store, Client: d.Temporal} }),
 	}
 }
 
