@@ -43,6 +43,9 @@ Learn an integration:
 
 Its change polling (customer-sync):
   signals schedule INTEGRATION [--pause "why" | --resume | --trigger]
+Explain why records differ (reports kept in PostgreSQL):
+  signals reconcile INTEGRATION [--now [--no-wait]]   compare source, target and last synced values
+  signals reconcile show [--run ID | --integration I] [-o table|json]
 
 IDs look like lead-to-crm:lead-8f2c. Exit status: 0 done, 1 refused or failed, 2 bad usage.
 `
@@ -107,6 +110,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.decide(ctx, cmd, rest)
 	case "schedule":
 		return a.schedule(ctx, rest)
+	case "reconcile":
+		return a.reconcile(ctx, rest)
 	default:
 		fmt.Fprintf(a.stderr, "signals: unknown command %q\n\n%s", cmd, usage)
 		return errUsage

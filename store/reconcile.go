@@ -301,3 +301,11 @@ func (s *Store) AcceptedDifferences(ctx context.Context, integration string, key
 	}
 	return out, rows.Err()
 }
+
+// FinishedAtString is when the run finished, local time, or "".
+func (r ReconcileRun) FinishedAtString() string {
+	if r.FinishedAt == nil {
+		return ""
+	}
+	return r.FinishedAt.Local().Format(time.DateTime)
+}
