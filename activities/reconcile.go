@@ -167,8 +167,10 @@ func (a *LeadReconcile) ReconcileLeads(ctx context.Context, in ReconcileStepInpu
 		for _, c := range contacts {
 			targets[c.ID] = c.Properties
 		}
-		for _, l := range links {
-			sources[l.SourceKey] = fieldrules.BaselineSource(l.Baseline)
+		for i, l := range links {
+			// Its baselines are keyed by the contact's property names.
+			links[i].Baseline = fieldrules.ByField(spec, l.Baseline)
+			sources[l.SourceKey] = fieldrules.BaselineSource(links[i].Baseline)
 		}
 		p := compareLinked(spec, run, links, targets, sources, func(l store.Link, f api.ReconcileFinding) store.Handoff {
 			return startItem(spec.Name, l.SourceKey, why(f), f)

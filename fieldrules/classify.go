@@ -79,6 +79,23 @@ func TargetValues(spec api.Spec, props map[string]string) Values {
 	return v
 }
 
+// ByField returns a baseline keyed by spec's field names: an integration
+// may key its baselines by the target's property names (lead → CRM does).
+func ByField(spec api.Spec, base store.Baseline) store.Baseline {
+	if base == nil {
+		return nil
+	}
+	out := store.Baseline{}
+	for _, f := range spec.SyncedFields() {
+		if b, ok := base[f.Name]; ok {
+			out[f.Name] = b
+		} else if b, ok := base[f.TargetName]; ok {
+			out[f.Name] = b
+		}
+	}
+	return out
+}
+
 // BaselineSource is what the source held at the last sync, by field name.
 func BaselineSource(base store.Baseline) Values {
 	v := Values{}

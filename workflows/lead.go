@@ -338,7 +338,7 @@ func (s *leadSync) lastSynced(ctx workflow.Context, it *spine.Item) (done bool, 
 		it.Logger().Info("nothing to repair: the lead has no link, or none with its values")
 		return true, nil
 	}
-	lead, err := Lead{Consent: true}.With(fieldrules.BaselineSource(last.Link.Baseline))
+	lead, err := Lead{Consent: true}.With(fieldrules.BaselineSource(fieldrules.ByField(api.LeadToCRMSpec(), last.Link.Baseline)))
 	if err != nil {
 		return false, fmt.Errorf("the values last synced of lead %s are no lead: %w", it.Key(), err)
 	}

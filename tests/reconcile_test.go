@@ -1,0 +1,188 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/store"
+)
+
+// Reconcile runs compare every record of an integration, so these tests run
+// on a stack of their own: the shared stack's other tests' records would be
+// found and handed to their items.
+func TestReconciliation(t *testing.T) {
+	s := startStack(t, "", "SIGNALBOX_CUSTOMER_SYNC_EVERY=1h")
+	t.Run("a contact edited or deleted in the CRM is reported, repaired or asked about", func(t *testing.T) { reconcileLeads(t, s) })
+	t.Run("a company created in the CRM is present in the target only", func(t *testing.T) { reconcileCompanies(t, s) })
+	t.Run("a run stopped midway resumes where it stopped", func(t *testing.T) { reconcileResumes(t, s) })
+}
+
+func reconcileLeads(t *testing.T, s *env) {
+	edited, deleted := uniqueKey(t, "rec-edited"), uniqueKey(t, "rec-deleted")
+	for _, key := range []string{edited, deleted} {
+		code, body := s.post(t, "/v1/leads", lead(key), nil)
+		require.Equal(t, http.StatusAccepted, code, body)
+	}
+	editedID, deletedID := api.ItemID(api.IntegrationLeadToCRM, edited), api.ItemID(api.IntegrationLeadToCRM, deleted)
+	editedContact := s.waitResult(t, editedID).ExternalIDs["crm"]
+	deletedContact := s.waitResult(t, deletedID).ExternalIDs["crm"]
+
+	// Behind signalbox's back: the form owns the first name (owner-wins), so
+	// the edit is repaired; the other contact is deleted.
+	s.sandboxDo(t, http.MethodPost, "/_sandbox/contacts/"+editedContact+"/edit", `{"properties": {"firstname": "Adam"}}`)
+	s.sandboxDo(t, http.MethodDelete, "/_sandbox/contacts/"+deletedContact, "")
+
+	out, stderr, code := s.signals(t, "", "reconcile", api.IntegrationLeadToCRM, "--now")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "drifted")
+	require.Contains(t, out, "missing-in-target")
+
+	rep := s.latestReport(t, api.IntegrationLeadToCRM)
+	require.Equal(t, int64(2), rep.Run.Compared)
+	require.Equal(t, map[string]int64{api.ClassInSync: 0, api.ClassDrifted: 1, api.ClassMissing: 1}, rep.Counts)
+	require.Len(t, rep.Differences, 2, "the first name, and the contact missing")
+	// Oldest first; within a page, by source key.
+	missing, drift := rep.Differences[0], rep.Differences[1]
+	require.Equal(t, edited, drift.SourceKey)
+	require.Equal(t, "firstName", drift.Field)
+	require.Equal(t, "web-form", drift.Owner)
+	require.Equal(t, "Ada", *drift.Source)
+	require.Equal(t, "Adam", *drift.Target)
+	require.Equal(t, "Ada", *drift.Baseline)
+	require.Equal(t, store.DiffRepair, drift.Action)
+	require.Equal(t, store.Difference{Seq: missing.Seq, FoundAt: missing.FoundAt, SourceKey: deleted, TargetID: deletedContact,
+		Class: api.ClassMissing, Action: store.DiffAsk}, missing)
+
+	// The repair ran through the lead's own sync, audited with the run's ID.
+	require.Eventually(t, func() bool {
+		c := s.contactsWithEmail(t, lead(edited).Email)
+		return len(c) == 1 && c[0].Properties["firstname"] == "Ada"
+	}, waitFor, 100*time.Millisecond, "the form's first name written back")
+	s.waitStatus(t, editedID, api.StatusSynced)
+	var repaired bool
+	for _, e := range s.auditTrail(t, editedID) {
+		repaired = repaired || (e.Action == "repair" && fmt.Sprint(e.Details["reconcileRun"]) == fmt.Sprint(rep.Run.ID))
+	}
+	require.True(t, repaired, "the item's audit trail names the reconcile run")
+
+	// The deleted contact waits for sales; rejecting leaves it deleted, and
+	// the next run does not raise it again.
+	st := s.waitStatus(t, deletedID, api.StatusBlocked)
+	require.Equal(t, api.MissingInTarget, st.Exception.Kind)
+	_, stderr, code = s.signals(t, "", "reject", deletedID, "--as", "alice", "--reason", "deleted on request of the person")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, api.StatusRejected, s.waitResult(t, deletedID).Status)
+	for _, c := range s.contactsWithEmail(t, lead(deleted).Email) {
+		require.Equal(t, deletedContact, c.ID, "no contact created again (the sandbox lists the deleted one too)")
+	}
+
+	_, stderr, code = s.signals(t, "", "reconcile", api.IntegrationLeadToCRM, "--now")
+	require.Equal(t, 0, code, stderr)
+	again := s.latestReport(t, api.IntegrationLeadToCRM)
+	require.NotEqual(t, rep.Run.ID, again.Run.ID)
+	require.Equal(t, map[string]int64{api.ClassInSync: 1}, again.Counts, "repaired, and the deleted contact forgotten")
+
+	out, stderr, code = s.signals(t, "", "reconcile", "show", "--run", fmt.Sprint(rep.Run.ID), "-o", "json")
+	require.Equal(t, 0, code, stderr)
+	var shown store.ReconcileReport
+	require.NoError(t, json.Unmarshal([]byte(out), &shown))
+	require.Equal(t, rep.Counts, shown.Counts, "reports stay")
+}
+
+func reconcileCompanies(t *testing.T, s *env) {
+	name := uniqueKey(t, "Globex")
+	c := s.createCompany(t, map[string]string{"name": name})
+	out, stderr, code := s.signals(t, "", "reconcile", api.IntegrationCustomerSync, "--now")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "target-only")
+	rep := s.latestReport(t, api.IntegrationCustomerSync)
+	var found *store.Difference
+	for _, d := range rep.Differences {
+		if d.TargetID == c.ID {
+			found = &d
+		}
+	}
+	require.NotNil(t, found, "the company is in the report")
+	require.Equal(t, api.ClassTargetOnly, found.Class)
+	require.Equal(t, name, *found.Target)
+	// It waits for finance as any company new in the CRM does.
+	st := s.waitStatus(t, api.ItemID(api.IntegrationCustomerSync, api.NewCompanyKey(c.ID)), api.StatusBlocked)
+	require.Equal(t, api.NewInCRM, st.Exception.Kind)
+}
+
+func reconcileResumes(t *testing.T, s *env) {
+	ctx := context.Background()
+	db := s.db(t)
+	const companies = 250 // three pages of the CRM's company list
+	for i := range companies {
+		c := s.createCompany(t, map[string]string{"name": fmt.Sprintf("Resume %03d", i)})
+		require.NoError(t, db.IgnoreRecord(ctx, api.IntegrationCustomerSync, api.SystemCRM, c.ID, "test", "not a customer"))
+	}
+	before := len(s.sandboxRequests(t, "crm.companies.list"))
+	s.setFaults(t, `{"crm.companies.list": {"latency": "2s"}}`)
+	defer s.setFaults(t, `{}`)
+
+	_, stderr, code := s.signals(t, "", "reconcile", api.IntegrationCustomerSync, "--now", "--no-wait")
+	require.Equal(t, 0, code, stderr)
+	var stopped store.ReconcileRun
+	require.Eventually(t, func() bool {
+		r, err := db.LatestReconcileRun(ctx, api.IntegrationCustomerSync)
+		stopped = r
+		return err == nil && r.FinishedAt == nil && r.Phase == store.PhaseTarget && r.Cursor != ""
+	}, waitFor, 50*time.Millisecond, "a page of companies recorded")
+	require.NoError(t, s.Client.TerminateWorkflow(ctx, api.ReconcileID(api.IntegrationCustomerSync), "", "stopped midway by the test"))
+
+	_, stderr, code = s.signals(t, "", "reconcile", api.IntegrationCustomerSync, "--now")
+	require.Equal(t, 0, code, stderr)
+	run, err := db.GetReconcileRun(ctx, stopped.ID)
+	require.NoError(t, err)
+	require.NotNil(t, run.FinishedAt, "the same run finished")
+	rep, err := db.GetReconcileReport(ctx, run.ID)
+	require.NoError(t, err)
+	var targetOnly int64
+	for _, d := range rep.Differences {
+		if d.Class == api.ClassTargetOnly {
+			targetOnly++
+		}
+	}
+	// Every company compared once: the ignored ones in sync, plus what the
+	// earlier subtests left (one linked customer-less company at most).
+	require.GreaterOrEqual(t, run.Compared, int64(companies))
+	require.Equal(t, run.Compared, run.InSync+targetOnly, "each company counted once")
+	lists := s.sandboxRequests(t, "crm.companies.list")[before:]
+	// The stopped run's last step may still read its pages until its
+	// heartbeat finds the workflow gone; each page is recorded once.
+	require.LessOrEqual(t, len(lists), 2*3, "pages read: three, and at most again those of the step in flight when it stopped")
+	require.Equal(t, int64(3), run.Requests, "each page recorded once")
+}
+
+// latestReport reads the latest reconcile report of an integration.
+func (s *env) latestReport(t *testing.T, integration string) store.ReconcileReport {
+	t.Helper()
+	ctx := context.Background()
+	run, err := s.db(t).LatestReconcileRun(ctx, integration)
+	require.NoError(t, err)
+	rep, err := s.db(t).GetReconcileReport(ctx, run.ID)
+	require.NoError(t, err)
+	return rep
+}
+
+// sandboxDo sends a person's action to the sandbox.
+func (s *env) sandboxDo(t *testing.T, method, path, body string) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.SandboxURL()+path, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s %s", method, path)
+}
