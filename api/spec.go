@@ -262,7 +262,7 @@ func TechnicalExceptions(sla time.Duration) []ExceptionSpec {
 
 // Specs lists every integration.
 func Specs() []Spec {
-	return []Spec{LeadToCRMSpec(), InvoiceToBillingSpec(), CustomerSyncSpec()}
+	return []Spec{LeadToCRMSpec(), InvoiceToBillingSpec(), CustomerSyncSpec(), InvoicePaymentsSpec()}
 }
 
 // SpecByName returns the integration called name.

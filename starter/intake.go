@@ -31,6 +31,9 @@ type intake struct {
 func (in *intake) routes() http.Handler {
 	mux := http.NewServeMux()
 	for _, integration := range in.integrations {
+		if integration.Intake.Route == "" {
+			continue // started by signal only (invoice-payments: the Stripe webhook)
+		}
 		mux.HandleFunc(integration.Intake.Route, in.authenticated(in.submit(integration)))
 	}
 	mux.HandleFunc("GET /v1/items/{workflowID}", in.authenticated(in.getItem))
