@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -236,6 +237,11 @@ type Intake struct {
 	// IntakeHMACSecrets are the secrets of sources that sign their bodies with
 	// HMAC-SHA256 (header X-Signature-256: sha256=<hex>): "shop=<secret>". Default: none.
 	IntakeHMACSecrets TeamMap `split_words:"true"`
+	// StripeWebhookSecret is the signing secret (whsec_…) of the Stripe
+	// webhook endpoint that posts to /v1/webhooks/stripe: Stripe's signature,
+	// checked with it, is that route's only authentication. Default: none,
+	// and the route answers 503 (Stripe retries for days meanwhile).
+	StripeWebhookSecret string `split_words:"true"`
 }
 
 // minSecretLen is the shortest intake token or HMAC secret accepted.
@@ -267,6 +273,10 @@ func (i Intake) Validate() error {
 	}
 	if err := i.Logging.Validate(); err != nil {
 		return err
+	}
+	if s := i.StripeWebhookSecret; s != "" && (!strings.HasPrefix(s, "whsec_") || len(s) < minSecretLen) {
+		return Invalid("SIGNALBOX_STRIPE_WEBHOOK_SECRET", s, fmt.Sprintf("must be the endpoint's signing secret, whsec_… (at least %d characters): "+
+			"copy it from the webhook endpoint in the Stripe Dashboard, or from `stripe listen`", minSecretLen))
 	}
 	return checkHostPort("SIGNALBOX_INTAKE_ADDR", i.IntakeAddr)
 }

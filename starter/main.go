@@ -35,11 +35,15 @@ func usage(integrations []spine.Integration) string {
 	fmt.Fprintf(&b, "  %-40s %s\n", "starter serve", "run the HTTP intake on SIGNALBOX_INTAKE_ADDR")
 	for _, in := range integrations {
 		i := in.Intake
+		if i.Command == "" {
+			continue
+		}
 		fmt.Fprintf(&b, "  %-40s start one %s item (%s)\n", "starter "+i.Command+" "+i.Usage, in.Spec.Name, i.Route)
 		if i.Bulk != "" {
 			fmt.Fprintf(&b, "  %-40s start one for every record in that status (safe to run twice)\n", "starter "+i.Bulk+" --status "+i.Statuses[0])
 		}
 	}
+	fmt.Fprintf(&b, "  %-40s %s\n", "starter "+stripeEventCommand+" --invoice in_…", "sign a Stripe event as Stripe would and post it to the intake (--curl prints it)")
 	b.WriteString("\nA record file of \"-\" reads stdin; --key names the item (default: the record's \"id\").\n")
 	b.WriteString("Configuration comes from the environment: see README.md, \"Configuration\".\n")
 	return b.String()
@@ -82,6 +86,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if args[0] == "serve" {
 		return serve(ctx, cfg, logger, integrations)
 	}
+	if args[0] == stripeEventCommand {
+		return stripeEvent(ctx, cfg, args[1:], stdout, stderr)
+	}
 	for _, in := range integrations {
 		switch args[0] {
 		case in.Intake.Command:
@@ -120,7 +127,7 @@ func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger, integrat
 	in := &intake{items: &temporalItems{client: c}, records: store.New(pool), integrations: integrations, logger: logger,
 		auth: newAuthenticator(cfg.IntakeTokens, cfg.IntakeHMACSecrets)}
 	srv := &http.Server{
-		Handler:           in.routes(),
+		Handler:           withStripeWebhook(in.routes(), &stripeWebhook{secret: cfg.StripeWebhookSecret, events: &temporalItems{client: c}, deliveries: store.New(pool), logger: logger}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
