@@ -53,11 +53,16 @@ var (
 	stripeRoutes = []route{
 		{"GET /v1/customers/search", "stripe.customers.search", forward},
 		{"POST /v1/customers", "stripe.customers.create", forward},
-		{"POST /v1/invoices", "stripe.invoices.create", forward},
-		{"POST /v1/invoiceitems", "stripe.invoiceitems.create", forward},
-		{"GET /v1/invoices/search", "stripe.invoices.search", forward},
-		{"POST /v1/invoices/{id}/finalize", "stripe.invoices.finalize", forward},
-		{"GET /v1/invoices/{id}", "stripe.invoices.get", forward},
+		{"POST /v1/invoices", "stripe.invoices.create", idempotent((*Server).createStripeInvoice)},
+		{"POST /v1/invoiceitems", "stripe.invoiceitems.create", idempotent((*Server).createStripeInvoiceItem)},
+		{"GET /v1/invoiceitems", "stripe.invoiceitems.list", stripeInvoiceHandler((*Server).listStripeInvoiceItems)},
+		{"GET /v1/invoices/search", "stripe.invoices.search", stripeInvoiceHandler((*Server).searchStripeInvoices)},
+		{"POST /v1/invoices/{id}/finalize", "stripe.invoices.finalize", invoiceAction(invoiceOpen)},
+		{"POST /v1/invoices/{id}/pay", "stripe.invoices.pay", invoiceAction(invoicePaid)},
+		{"POST /v1/invoices/{id}/void", "stripe.invoices.void", invoiceAction(invoiceVoid)},
+		{"POST /v1/invoices/{id}/mark_uncollectible", "stripe.invoices.mark_uncollectible", invoiceAction(invoiceUncollectible)},
+		{"GET /v1/invoices/{id}", "stripe.invoices.get", stripeInvoiceHandler((*Server).getStripeInvoice)},
+		{"DELETE /v1/invoices/{id}", "stripe.invoices.delete", stripeInvoiceHandler((*Server).deleteStripeInvoice)},
 		{"/", "stripe.other", forward},
 	}
 )
@@ -218,6 +223,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /_sandbox/companies/{id}/restore", s.personRestoresCompany)
 	mux.HandleFunc("DELETE /_sandbox/companies/{id}", s.personArchives(companiesOf))
 	mux.HandleFunc("DELETE /_sandbox/contacts/{id}", s.personArchives(contactsOf))
+	// A person's doings in Stripe's dashboard are the sandbox's own, served
+	// here with the others: the Stripe port serves Stripe's API only.
+	mux.HandleFunc("GET /_sandbox/stripe/invoices", s.getStripeInvoices)
+	mux.HandleFunc("GET /_sandbox/stripe/invoices/{id}", s.personReadsStripeInvoice)
+	mux.HandleFunc("POST /_sandbox/stripe/invoices/{id}", s.personChangesStripeInvoice)
+	mux.HandleFunc("DELETE /_sandbox/stripe/invoices/{id}", s.personDeletesStripeInvoice)
 	mux.HandleFunc("GET /_sandbox/limit", s.getLimit)
 	mux.HandleFunc("POST /_sandbox/limit", s.setLimit)
 	mux.HandleFunc("GET /_sandbox/messages", s.getMessages)

@@ -14,16 +14,19 @@ import (
 // stripeProxy passes requests to stripe-mock — Stripe's own mock, which
 // validates every request against Stripe's OpenAPI spec — so that the sandbox's
 // faults and request log apply to Stripe calls too. stripe-mock is stateless;
-// the proxy adds the one rule signalbox's tests need that it lacks: Stripe
-// refuses an invoice due in the past.
+// the proxy adds the rule signalbox's tests need that it lacks (Stripe
+// refuses an invoice due in the past) and remembers invoices
+// (stripeinvoices.go).
 type stripeProxy struct {
-	base   string
-	client *http.Client
+	base     string
+	client   *http.Client
+	invoices stripeInvoices
 }
 
-// SetStripeURL points the proxy at stripe-mock (e.g. http://127.0.0.1:12111).
+// SetStripeURL points the proxy at stripe-mock (e.g. http://127.0.0.1:12111),
+// before the sandbox serves.
 func (s *Server) SetStripeURL(base string) {
-	s.stripe = &stripeProxy{base: strings.TrimSuffix(base, "/"), client: &http.Client{Timeout: 30 * time.Second}}
+	s.stripe.base, s.stripe.client = strings.TrimSuffix(base, "/"), &http.Client{Timeout: 30 * time.Second}
 }
 
 func stripeError(typ, message, param string) map[string]any {
