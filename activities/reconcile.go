@@ -40,6 +40,8 @@ type page func(ctx context.Context, run store.ReconcileRun, phase, after string)
 // reconcileSteps runs pages of a run, recording each at once: the run's
 // cursor lives in PostgreSQL, so a step retried after a crash, or a run
 // started again after it was stopped, goes on from the last page recorded.
+// The next page is read while one is recorded, so the target's rate, not
+// PostgreSQL, paces a run.
 func reconcileSteps(ctx context.Context, st *store.Store, in ReconcileStepInput, next page) (ReconcileStepResult, error) {
 	return heartbeating(ctx, func(ctx context.Context) (ReconcileStepResult, error) {
 		var r ReconcileStepResult
@@ -47,29 +49,47 @@ func reconcileSteps(ctx context.Context, st *store.Store, in ReconcileStepInput,
 		if err != nil {
 			return r, Classify(err)
 		}
-		phase, after := run.Phase, run.Cursor
-		for i := 0; i < max(in.Pages, 1) && phase != store.PhaseDone; i++ {
-			p, err := next(ctx, run, phase, after)
-			if err != nil {
-				return r, Classify(err)
+		ctx, stop := context.WithCancel(ctx)
+		defer stop()
+		type read struct {
+			p   store.ReconcilePage
+			err error
+		}
+		pages := make(chan read, 1)
+		go func() {
+			defer close(pages)
+			phase, after := run.Phase, run.Cursor
+			for i := 0; i < max(in.Pages, 1) && phase != store.PhaseDone; i++ {
+				p, err := next(ctx, run, phase, after)
+				p.RunID, p.Phase, p.From = run.ID, phase, after
+				select {
+				case pages <- read{p, err}:
+				case <-ctx.Done():
+					return
+				}
+				if err != nil {
+					return
+				}
+				phase, after = p.NextPhase, p.To
 			}
-			p.RunID, p.Phase, p.From = run.ID, phase, after
-			applied, err := st.RecordReconcilePage(ctx, p)
+		}()
+		r.Phase = run.Phase
+		for rd := range pages {
+			if rd.err != nil {
+				return r, Classify(rd.err)
+			}
+			applied, err := st.RecordReconcilePage(ctx, rd.p)
 			if err != nil {
 				return r, Classify(err)
 			}
 			if !applied {
-				// Another attempt of this step recorded it meanwhile.
-				if run, err = st.GetReconcileRun(ctx, in.RunID); err != nil {
-					return r, Classify(err)
-				}
-				phase, after = run.Phase, run.Cursor
-				continue
+				// Another attempt of this step recorded it meanwhile: the
+				// next step goes on from where that one got.
+				break
 			}
-			phase, after = p.NextPhase, p.To
-			r.Compared += p.Compared
+			r.Phase, r.Compared = rd.p.NextPhase, r.Compared+rd.p.Compared
 		}
-		r.Phase, r.Done = phase, phase == store.PhaseDone
+		r.Done = r.Phase == store.PhaseDone
 		return r, nil
 	})
 }

@@ -51,6 +51,16 @@ type customerResult struct {
 	Backfill    backfillResult
 	Incremental pollRun
 	Unchanged   pollRun
+	Reconcile   reconcileResult
+}
+
+// reconcileResult is a reconcile run over every synced customer.
+type reconcileResult struct {
+	// Elapsed is from the run's start to its workflow's close.
+	Elapsed time.Duration
+	Run     store.ReconcileRun
+	Counts  map[string]int64
+	CRM     crmWindow
 }
 
 // backfillResult is what `starter customers --backfill` did into an empty CRM.
@@ -227,7 +237,43 @@ func benchCustomers(ctx context.Context, o options) (res customerResult, err err
 	if res.Unchanged, err = b.unchanged(ctx); err != nil {
 		return res, err
 	}
+	if res.Reconcile, err = b.reconcile(ctx); err != nil {
+		return res, err
+	}
 	return res, nil
+}
+
+// reconcile runs customer sync's reconcile run over the synced customers and
+// their companies: batch reads of the linked companies, then the company list.
+func (b *custBench) reconcile(ctx context.Context) (reconcileResult, error) {
+	var r reconcileResult
+	mark, err := b.lastSeq(ctx)
+	if err != nil {
+		return r, err
+	}
+	progress("customer sync: reconcile run over %d customers", len(b.ids))
+	t0 := time.Now()
+	wf, err := b.s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: api.ReconcileID(api.IntegrationCustomerSync), TaskQueue: api.TaskQueueIntegrations},
+		api.WorkflowReconcile, api.ReconcileInput{Integration: api.IntegrationCustomerSync, StartedBy: "bench"})
+	if err != nil {
+		return r, fmt.Errorf("customer sync: start the reconcile run: %w", err)
+	}
+	if err := wf.Get(ctx, &r.Run); err != nil {
+		return r, fmt.Errorf("customer sync: the reconcile run failed: %w", err)
+	}
+	r.Elapsed = time.Since(t0)
+	rep, err := b.st.GetReconcileReport(ctx, r.Run.ID)
+	if err != nil {
+		return r, err
+	}
+	r.Counts = rep.Counts
+	reqs, err := b.crmRequests(ctx, mark)
+	if err != nil {
+		return r, err
+	}
+	r.CRM = window(reqs, b.gap(), func(sbRequest) bool { return true })
+	progress("customer sync: reconcile run %d compared %d records in %s with %d CRM requests", r.Run.ID, r.Run.Compared, r.Elapsed.Round(time.Millisecond), r.CRM.Requests)
+	return r, nil
 }
 
 // startWorker starts one more worker process on the stack.

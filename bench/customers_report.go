@@ -29,6 +29,18 @@ func (c *customerResult) incrementalWritesOnly() bool {
 		in.CustomerWrites == in.CRMEdits && in.CustomerWritesElsewhere == 0 && in.CustomersWritten == in.CRMEdits
 }
 
+// reconcileRatio is the reconcile run's elapsed time over its ideal request
+// time (at most reconcileTarget).
+func (c *customerResult) reconcileRatio() float64 {
+	ideal := c.Reconcile.CRM.ideal(c.Limit)
+	if ideal <= 0 {
+		return 0
+	}
+	return c.Reconcile.Elapsed.Seconds() / ideal.Seconds()
+}
+
+const reconcileTarget = 1.2
+
 func (c *customerResult) unchangedClean() bool {
 	u := c.Unchanged
 	return u.CompanyWrites == 0 && u.CustomerWrites == 0 && u.Items == 0
@@ -79,6 +91,11 @@ func (r *report) customerTable() string {
 	fmt.Fprintf(tw, "  company writes / customer writes / items started\t%d / %d / %d\t(0 / 0 / 0: %s)\n", un.CompanyWrites, un.CustomerWrites, un.Items,
 		verdict(c.unchangedClean()))
 	fmt.Fprintf(tw, "  CRM requests / answered 429 / ideal\t%d / %d / %s\t\n", un.CRM.Requests, un.CRM.Answered429, secs(un.CRM.ideal(c.Limit)))
+	rc := c.Reconcile
+	fmt.Fprintf(tw, "reconcile run over %d customers: compared / in sync / differences\t%d / %d / %d\t(all in sync: %s)\n", c.Customers, rc.Run.Compared,
+		rc.Run.InSync, rc.Run.Compared-rc.Run.InSync, verdict(rc.Run.InSync == int64(c.Customers) && rc.Run.Compared == int64(c.Customers)))
+	fmt.Fprintf(tw, "  elapsed / CRM requests / ideal (÷ %d/s) / elapsed ÷ ideal\t%s / %d / %s / %.2f\t(≤ %.1f: %s)\n", c.Limit, secs(rc.Elapsed), rc.CRM.Requests,
+		secs(rc.CRM.ideal(c.Limit)), c.reconcileRatio(), reconcileTarget, verdict(c.reconcileRatio() <= reconcileTarget))
 	if n := bf.OtherPolls + in.OtherPolls + un.OtherPolls; n > 0 {
 		fmt.Fprintf(tw, "WARNING: polls the bench did not start ran meanwhile\t%d\t(0)\n", n)
 	}

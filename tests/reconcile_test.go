@@ -23,6 +23,7 @@ func TestReconciliation(t *testing.T) {
 	t.Run("a contact edited or deleted in the CRM is reported, repaired or asked about", func(t *testing.T) { reconcileLeads(t, s) })
 	t.Run("a company created in the CRM is present in the target only", func(t *testing.T) { reconcileCompanies(t, s) })
 	t.Run("a run stopped midway resumes where it stopped", func(t *testing.T) { reconcileResumes(t, s) })
+	t.Run("a payment whose webhook never came, a changed total and a deleted invoice are found", func(t *testing.T) { reconcileInvoices(t, s) })
 }
 
 func reconcileLeads(t *testing.T, s *env) {
@@ -162,6 +163,61 @@ func reconcileResumes(t *testing.T, s *env) {
 	// heartbeat finds the workflow gone; each page is recorded once.
 	require.LessOrEqual(t, len(lists), 2*3, "pages read: three, and at most again those of the step in flight when it stopped")
 	require.Equal(t, int64(3), run.Requests, "each page recorded once")
+}
+
+func reconcileInvoices(t *testing.T, s *env) {
+	paid, changed, deleted := uniqueKey(t, "INV-paid"), uniqueKey(t, "INV-changed"), uniqueKey(t, "INV-deleted")
+	stripeIDs := map[string]string{}
+	for _, id := range []string{paid, changed, deleted} {
+		s.invoice(t, id)
+		require.Equal(t, api.StatusSynced, s.waitResult(t, s.syncInvoice(t, id)).Status)
+		inv := s.storedInvoice(t, id)
+		require.Equal(t, "open", inv.StripeStatus)
+		stripeIDs[id] = inv.StripeInvoiceID
+	}
+	// In Stripe: paid (its webhook never arrives), the total changed by hand,
+	// and one invoice gone.
+	paidAt := time.Now().Add(-time.Hour).Truncate(time.Second)
+	s.setStripeInvoice(t, stripeIDs[paid], "paid", paidAt)
+	s.setStripeInvoiceTotal(t, stripeIDs[changed], 51000)
+	s.deleteStripeInvoice(t, stripeIDs[deleted])
+
+	_, stderr, code := s.signals(t, "", "reconcile", api.IntegrationInvoiceToBilling, "--now")
+	require.Equal(t, 0, code, stderr)
+	rep := s.latestReport(t, api.IntegrationInvoiceToBilling)
+	byKey := map[string]store.Difference{}
+	for _, d := range rep.Differences {
+		byKey[d.SourceKey] = d
+	}
+	require.Equal(t, api.ClassStatusDiffers, byKey[paid].Class)
+	require.Equal(t, "open", *byKey[paid].Source)
+	require.Equal(t, "paid", *byKey[paid].Target)
+	require.Equal(t, store.DiffRepair, byKey[paid].Action)
+	require.Equal(t, api.ClassAmountDiffers, byKey[changed].Class)
+	require.Equal(t, "49200", *byKey[changed].Source)
+	require.Equal(t, "51000", *byKey[changed].Target)
+	require.Equal(t, api.ClassMissing, byKey[deleted].Class)
+
+	// The missed payment reaches PostgreSQL through the invoice's payment item.
+	require.Eventually(t, func() bool { return s.storedInvoice(t, paid).StripeStatus == "paid" }, waitFor, 100*time.Millisecond)
+	// The rest waits for finance; accepting the total is remembered.
+	changedID, deletedID := api.ItemID(api.IntegrationInvoiceToBilling, changed), api.ItemID(api.IntegrationInvoiceToBilling, deleted)
+	require.Equal(t, api.AmountMismatch, s.waitStatus(t, changedID, api.StatusBlocked).Exception.Kind)
+	require.Equal(t, api.MissingInTarget, s.waitStatus(t, deletedID, api.StatusBlocked).Exception.Kind)
+	_, stderr, code = s.signals(t, "", "approve", changedID, "--as", "carol", "--reason", "credit note CN-4 covers the difference")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, api.StatusSynced, s.waitResult(t, changedID).Status)
+	require.Equal(t, store.InvoiceBilled, s.storedInvoice(t, changed).Status, "nothing billed again")
+
+	_, stderr, code = s.signals(t, "", "reconcile", api.IntegrationInvoiceToBilling, "--now")
+	require.Equal(t, 0, code, stderr)
+	again := s.latestReport(t, api.IntegrationInvoiceToBilling)
+	for _, d := range again.Differences {
+		require.NotEqual(t, paid, d.SourceKey, "the payment is in sync now")
+		if d.SourceKey == changed {
+			require.Equal(t, store.DiffAccepted, d.Action, "an accepted total is not raised again")
+		}
+	}
 }
 
 // latestReport reads the latest reconcile report of an integration.

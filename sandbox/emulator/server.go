@@ -185,6 +185,7 @@ func (s *Server) resetLocked() {
 	s.crm = newCRMState(s.firstID, s.firstCompanyID)
 	s.chat = newChatState()
 	s.crmLimit.window = nil
+	s.stripe.invoices.reset()
 }
 
 // SetFirstContactID makes the CRM number its contacts from n (after a reset

@@ -888,3 +888,10 @@ func (s *Server) personDeletesStripeInvoice(w http.ResponseWriter, r *http.Reque
 		writeJSON(w, http.StatusOK, inv.view())
 	})
 }
+
+// reset forgets every invoice and idempotent answer (POST /_sandbox/reset).
+func (p *stripeInvoices) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.invoices, p.order, p.seq, p.replays, p.replayOrder = nil, nil, 0, nil, nil
+}

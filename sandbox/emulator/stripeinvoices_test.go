@@ -398,3 +398,12 @@ func TestInvoiceSearchQueries(t *testing.T) {
 		require.False(t, ok, "not understood, passed through: %s", query)
 	}
 }
+
+func TestResetForgetsStripeInvoices(t *testing.T) {
+	var p stripeInvoices
+	p.remember(&stripeInvoice{}, "in_1")
+	p.reset()
+	require.Empty(t, p.invoices)
+	p.remember(&stripeInvoice{}, "in_1")
+	require.Contains(t, p.invoices, "in_1", "the ID is free again")
+}
