@@ -159,7 +159,7 @@ func writeReport(w io.Writer, rep store.ReconcileReport) {
 		state = fmt.Sprintf("running or stopped (at %s %q); signals reconcile %s --now resumes it", r.Phase, r.Cursor, r.Integration)
 	}
 	fmt.Fprintf(w, "reconcile run %d of %s, started %s by %s, %s\n", r.ID, r.Integration, r.StartedAt.Local().Format(time.DateTime), r.StartedBy, state)
-	fmt.Fprintf(w, "%d records compared, %d requests to the target\n\n", r.Compared, r.Requests)
+	fmt.Fprintf(w, "records compared: %d; requests to the target: %d\n\n", r.Compared, r.Requests)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLASS\tRECORDS\tMEANING")
 	for _, c := range api.Classes {

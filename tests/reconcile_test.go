@@ -45,6 +45,7 @@ func reconcileLeads(t *testing.T, s *env) {
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "drifted")
 	require.Contains(t, out, "missing-in-target")
+	t.Logf("signals reconcile %s --now:\n%s", api.IntegrationLeadToCRM, out)
 
 	rep := s.latestReport(t, api.IntegrationLeadToCRM)
 	require.Equal(t, int64(2), rep.Run.Compared)
