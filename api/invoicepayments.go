@@ -146,13 +146,6 @@ func SendPaymentEvent(ctx context.Context, c client.Client, ev PaymentEvent, sta
 // integration: one item per Stripe invoice, started by the first event about
 // it and ending once it has applied every event it was handed.
 func InvoicePaymentsSpec() Spec {
-	// Its only external step is telling finance; a refused post is retried
-	// or resolved, not amended (there is nothing to amend).
-	var technical []ExceptionSpec
-	for _, e := range TechnicalExceptions(time.Hour) {
-		e.Decisions = slices.DeleteFunc(slices.Clone(e.Decisions), func(a Action) bool { return a == ActionAmend })
-		technical = append(technical, e)
-	}
 	return Spec{
 		Name:         IntegrationInvoicePayments,
 		WorkflowType: "InvoicePayments",
@@ -175,6 +168,19 @@ func InvoicePaymentsSpec() Spec {
 			{Kind: UnknownInvoice, Status: StatusBlocked,
 				When:      "Stripe reported an event about an invoice no invoice in PostgreSQL matches (by its metadata's ID, else by Stripe invoice ID)",
 				Decisions: []Action{ActionRetry, ActionResolve, ActionCancel}, Deciders: "finance", SLA: 4 * time.Hour},
-		}, technical...),
+			// Its only external step is telling finance: a refused post is
+			// retried or resolved; there is nothing to amend.
+		}, WithoutDecision(TechnicalExceptions(time.Hour), ActionAmend)...),
 	}
+}
+
+// WithoutDecision returns the exception specs with action taken out of
+// their decisions: for an integration that has nothing to amend, say.
+func WithoutDecision(specs []ExceptionSpec, action Action) []ExceptionSpec {
+	out := make([]ExceptionSpec, len(specs))
+	for i, e := range specs {
+		e.Decisions = slices.DeleteFunc(slices.Clone(e.Decisions), func(a Action) bool { return a == action })
+		out[i] = e
+	}
+	return out
 }
