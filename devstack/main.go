@@ -78,6 +78,8 @@ func run() error {
 			// German-speaking leads to sales-dach, large companies to
 			// sales-enterprise, the rest to sales; demo-niklaus is both.
 			"SIGNALBOX_LEAD_ROUTES=sales-dach=country:DE|AT|CH;sales-enterprise=size>=1000;sales=otherwise",
+			// Stripe's webhooks (POST /v1/webhooks/stripe) are signed with this.
+			"SIGNALBOX_STRIPE_WEBHOOK_SECRET=" + localStripeWebhookSecret,
 		},
 	})
 	if err != nil {
@@ -106,6 +108,7 @@ signalbox is running. Press Ctrl-C to stop everything.
   intake       http://127.0.0.1:8080  POST /v1/leads, POST /v1/invoices/{id}/sync, POST /v1/customers/{id}/sync,
                                       GET /v1/items/{id}
                with Authorization: Bearer %s
+                                      POST /v1/webhooks/stripe, signed by Stripe-Signature
   sandbox      http://127.0.0.1:8091  GET /_sandbox/contacts, /_sandbox/companies, /_sandbox/messages, /_sandbox/requests
   Stripe       http://127.0.0.1:8092  the sandbox's pass-through to stripe-mock (127.0.0.1:12111)
   logs         %s/
@@ -123,7 +126,11 @@ Try, in another shell:
   curl -X POST http://127.0.0.1:8091/_sandbox/companies/<id>/edit -d '{"properties":{"industry":"RETAIL"}}'
                                                       (edit a company as a sales rep; the next poll syncs it)
   ./bin/temporal workflow list --query "IntegrationStatus='Synced'"
-`, stack.IntakeToken, logs, time.Now().AddDate(0, 1, 0).Format(time.DateOnly))
+
+Stripe sends no webhooks to a local stack; sign one as Stripe would and post it (INV-DEMO-1 becomes paid):
+  SIGNALBOX_STRIPE_WEBHOOK_SECRET=%s ./bin/starter stripe-event --type invoice.paid --invoice %s --invoice-id INV-DEMO-1
+                                                      (--curl prints the curl command instead; its signature is valid for 5 minutes)
+`, stack.IntakeToken, logs, time.Now().AddDate(0, 1, 0).Format(time.DateOnly), localStripeWebhookSecret, demoStripeInvoice(ctx, dbURL))
 	<-ctx.Done()
 	return nil
 }
@@ -200,6 +207,25 @@ func seedInvoices(ctx context.Context, dbURL, intakeURL string) error {
 		}
 	}
 	return nil
+}
+
+// localStripeWebhookSecret signs the Stripe webhooks of the local stack
+// (starter stripe-event). It guards a local stack only; never use it elsewhere.
+const localStripeWebhookSecret = "whsec_local_stack_not_a_secret"
+
+// demoStripeInvoice is the Stripe invoice INV-DEMO-1 was billed as, or a
+// placeholder while it is not billed.
+func demoStripeInvoice(ctx context.Context, dbURL string) string {
+	pool, err := store.Connect(ctx, dbURL)
+	if err != nil {
+		return "<in_… of INV-DEMO-1: not billed yet>"
+	}
+	defer pool.Close()
+	inv, err := store.New(pool).GetInvoice(ctx, "INV-DEMO-1")
+	if err != nil || inv.StripeInvoiceID == "" {
+		return "<in_… of INV-DEMO-1: not billed yet; see ./bin/signals show invoice-to-billing:INV-DEMO-1>"
+	}
+	return inv.StripeInvoiceID
 }
 
 // seedCustomers stores the demo customers, syncs each to a CRM company, then
