@@ -283,22 +283,24 @@ func (a *CustomerReconcile) companies(ctx context.Context, spec api.Spec, run st
 		}
 		p.Compared++
 		id, cid := c.ID, c.Properties[crm.PropCustomerID]
+		ignored, err := a.Store.IsIgnored(ctx, spec.Name, api.SystemCRM, id)
+		if err != nil {
+			return p, err
+		}
+		if ignored {
+			p.InSync++ // a person decided to leave it alone
+			continue
+		}
 		switch l, ok := links[cid]; {
 		case cid == "":
-			ignored, err := a.Store.IsIgnored(ctx, spec.Name, api.SystemCRM, id)
-			if err != nil {
-				return p, err
-			}
-			if ignored {
-				p.InSync++ // a person decided to leave it alone
-				continue
-			}
 			name := c.Properties[crm.PropCompanyName]
 			p.Differences = append(p.Differences, store.Difference{TargetID: id, Class: api.ClassTargetOnly, Field: spec.TargetName("name"), Target: &name, Action: store.DiffAsk})
 			p.Handoffs = append(p.Handoffs, resyncItem(spec.Name, api.NewCompanyKey(id), fmt.Sprintf("reconcile run %d found company %s in the CRM only", run.ID, id), run.ID))
 		case ok && l.TargetID != id:
 			p.Differences = append(p.Differences, store.Difference{SourceKey: cid, TargetID: id, Class: api.ClassDuplicate, Field: crm.PropCustomerID,
-				Source: &l.TargetID, Target: &id, Action: store.DiffReport})
+				Source: &l.TargetID, Target: &id, Action: store.DiffAsk})
+			f := api.ReconcileFinding{RunID: run.ID, Class: api.ClassDuplicate, Details: map[string]string{"customer": cid, "linked company": l.TargetID, "company": id}}
+			p.Handoffs = append(p.Handoffs, startItem(spec.Name, api.NewCompanyKey(id), why(f), f))
 		default:
 			// Carries a customer's ID but no link: the customer's sync links it.
 			p.Differences = append(p.Differences, store.Difference{SourceKey: cid, TargetID: id, Class: api.ClassNotSynced, Action: store.DiffRepair})

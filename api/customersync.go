@@ -88,6 +88,8 @@ func CustomerSyncSpec() Spec {
 				SLA: 8 * time.Hour},
 			{Kind: NewInCRM, Status: StatusBlocked, When: "a company was created in the CRM that carries no customer ID",
 				Decisions: []Action{ActionApprove, ActionAmend, ActionReject}, SLA: 24 * time.Hour},
+			{Kind: DuplicateInTarget, Status: StatusBlocked, When: "reconciliation found a second CRM company carrying a customer's ID; approve archives it in the CRM (merge what it holds first), reject keeps both (not asked again), resolve says where it was merged",
+				Decisions: []Action{ActionApprove, ActionReject, ActionResolve}, SLA: 24 * time.Hour},
 			{Kind: ArchivedInCRM, Status: StatusBlocked, When: "the company of an active customer was archived or deleted in the CRM",
 				Decisions: []Action{ActionApprove, ActionCancel},
 				Choices: []Choice{

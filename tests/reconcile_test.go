@@ -102,22 +102,41 @@ func reconcileLeads(t *testing.T, s *env) {
 func reconcileCompanies(t *testing.T, s *env) {
 	name := uniqueKey(t, "Globex")
 	c := s.createCompany(t, map[string]string{"name": name})
+	cid := uniqueKey(t, "CUST-dup")
+	s.customer(t, cid)
+	s.syncCustomer(t, cid)
+	linked := s.companyOf(t, cid)
+	dup := s.createCompany(t, map[string]string{"name": "Acme again", "signalbox_customer_id": cid})
+
 	out, stderr, code := s.signals(t, "", "reconcile", api.IntegrationCustomerSync, "--now")
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "target-only")
+	require.Contains(t, out, "duplicate-in-target")
 	rep := s.latestReport(t, api.IntegrationCustomerSync)
-	var found *store.Difference
+	byTarget := map[string]store.Difference{}
 	for _, d := range rep.Differences {
-		if d.TargetID == c.ID {
-			found = &d
-		}
+		byTarget[d.TargetID] = d
 	}
-	require.NotNil(t, found, "the company is in the report")
-	require.Equal(t, api.ClassTargetOnly, found.Class)
-	require.Equal(t, name, *found.Target)
-	// It waits for finance as any company new in the CRM does.
+	require.Equal(t, api.ClassTargetOnly, byTarget[c.ID].Class)
+	require.Equal(t, name, *byTarget[c.ID].Target)
+	require.Equal(t, api.ClassDuplicate, byTarget[dup.ID].Class)
+	require.Equal(t, cid, byTarget[dup.ID].SourceKey)
+	require.Equal(t, linked.ID, *byTarget[dup.ID].Source)
+	require.NotContains(t, byTarget, linked.ID, "the linked company is in sync")
+
+	// The company made in the CRM waits for finance as any new one does.
 	st := s.waitStatus(t, api.ItemID(api.IntegrationCustomerSync, api.NewCompanyKey(c.ID)), api.StatusBlocked)
 	require.Equal(t, api.NewInCRM, st.Exception.Kind)
+	// The duplicate waits too; approving archives it, the linked one stays.
+	dupItem := api.ItemID(api.IntegrationCustomerSync, api.NewCompanyKey(dup.ID))
+	st = s.waitStatus(t, dupItem, api.StatusBlocked)
+	require.Equal(t, api.DuplicateInTarget, st.Exception.Kind)
+	_, stderr, code = s.signals(t, "", "approve", dupItem, "--as", "carol", "--reason", "merged its notes into the customer's company")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, api.StatusSynced, s.waitResult(t, dupItem).Status)
+	for _, co := range s.companiesOf(t, cid) {
+		require.Equal(t, co.ID != linked.ID, co.Archived, "company %s", co.ID)
+	}
 }
 
 func reconcileResumes(t *testing.T, s *env) {
@@ -162,8 +181,21 @@ func reconcileResumes(t *testing.T, s *env) {
 	lists := s.sandboxRequests(t, "crm.companies.list")[before:]
 	// The stopped run's last step may still read its pages until its
 	// heartbeat finds the workflow gone; each page is recorded once.
-	require.LessOrEqual(t, len(lists), 2*3, "pages read: three, and at most again those of the step in flight when it stopped")
-	require.Equal(t, int64(3), run.Requests, "each page recorded once")
+	require.LessOrEqual(t, len(lists), 2*3, "list pages read: three, and at most again those of the step in flight when it stopped")
+	// Each page recorded once: a batch read per hundred links, a list
+	// request per hundred live companies.
+	links, err := db.LinksAfter(ctx, api.IntegrationCustomerSync, api.SystemCRM, "", 10_000)
+	require.NoError(t, err)
+	var all struct{ Companies []company }
+	getJSON(t, s.SandboxURL()+"/_sandbox/companies", &all)
+	live := 0
+	for _, c := range all.Companies {
+		if !c.Archived {
+			live++
+		}
+	}
+	pages := func(n int) int64 { return int64((n + 99) / 100) }
+	require.Equal(t, pages(len(links))+pages(live), run.Requests, "each page recorded once (%d links, %d live companies)", len(links), live)
 }
 
 func reconcileInvoices(t *testing.T, s *env) {

@@ -93,7 +93,7 @@ func lastOf(ids []string) string {
 
 // CustomerSync keeps one customer and its CRM company consistent.
 func CustomerSync(ctx workflow.Context, in CustomerSyncInput) (api.Result, error) {
-	s := &customerRun{spec: api.CustomerSyncSpec()}
+	s := &customerRun{spec: api.CustomerSyncSpec(), repair: in.Reconcile}
 	return spine.Run(ctx, customerSync(), in.ItemInput, spine.Hooks{Amend: s.amend}, s.run)
 }
 
@@ -117,6 +117,9 @@ type customerRun struct {
 	// importing is the customer a company new in the CRM would become, while
 	// NewInCRM waits; an amendment changes it.
 	importing *store.Customer
+	// repair is what a reconcile run found, when it started the item for a
+	// company (a duplicate).
+	repair *api.ReconcileFinding
 }
 
 // amend accepts values for the fields in conflict, all of them, each valid
@@ -202,6 +205,9 @@ func (s *customerRun) targetProperties(values fieldrules.Values) crm.Properties 
 // (api.SignalResync) that arrived after it read both sides.
 func (s *customerRun) run(ctx workflow.Context, it *spine.Item) error {
 	s.id = it.Key()
+	if companyID, ok := api.NewCompanyID(it.Key()); ok && s.repair != nil && s.repair.Class == api.ClassDuplicate {
+		return s.duplicate(ctx, it, companyID)
+	}
 	if companyID, ok := api.NewCompanyID(it.Key()); ok {
 		// A customer may carry an ID of that form too: it is synced as one.
 		err := it.Call(ctx, "Look for customer "+s.id+" in PostgreSQL", customerActivities.LoadCustomer,
@@ -560,6 +566,30 @@ func (s *customerRun) companyGone(ctx workflow.Context, it *spine.Item) (bool, e
 // customer matches: import it as a customer (its values, amended where the
 // operator says), or ignore it — remembered, so no poll asks again. It
 // reports whether a customer was imported, to be synced as any other.
+// duplicate asks finance about a second company carrying a customer's ID,
+// which a reconcile run found: archive it, or keep both for good.
+func (s *customerRun) duplicate(ctx workflow.Context, it *spine.Item, companyID string) error {
+	f := *s.repair
+	customer, linked := f.Details["customer"], f.Details["linked company"]
+	summary := fmt.Sprintf("CRM company %s carries the ID of customer %s, whose company is %s (reconcile run %d); approve archives %s in the CRM — merge what it holds into %s first —, reject keeps both and is not asked again",
+		companyID, customer, linked, f.RunID, companyID, linked)
+	_, err := it.Raise(ctx, api.DuplicateInTarget, summary, f.Details)
+	var end spine.Ended
+	if errors.As(err, &end) && end.Status == api.StatusRejected {
+		ierr := it.Call(ctx, "Remember to leave company "+companyID+" alone", customerActivities.IgnoreRecord,
+			activities.IgnoreRecordInput{Integration: s.spec.Name, System: api.SystemCRM, RecordID: companyID, Actor: end.Actor, Reason: "rejected DuplicateInTarget"}, nil)
+		if ierr != nil {
+			return ierr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return it.Do(ctx, "archive the duplicate", func(ctx workflow.Context) error {
+		return it.Call(ctx, "Archive CRM company "+companyID, companyActivities.ArchiveCompany, activities.ArchiveCompanyInput{CompanyID: companyID}, nil)
+	})
+}
+
 func (s *customerRun) newInCRM(ctx workflow.Context, it *spine.Item, companyID string) (bool, error) {
 	co, err := s.readNewCompany(ctx, it, companyID)
 	if err != nil || co == nil {

@@ -297,9 +297,6 @@ func (s *invoiceSync) reconciled(ctx workflow.Context, it *spine.Item) error {
 	if kind == "" {
 		return fmt.Errorf("reconcile run %d handed invoice %s a %s difference, which its item does not handle", f.RunID, it.Key(), f.Class)
 	}
-	if err := it.Audit(ctx, "repair", fmt.Sprintf("reconcile run %d found the invoice %s", f.RunID, f.Class), nil); err != nil {
-		return err
-	}
 	it.SetExternalID(api.ExternalStripeInvoice, f.Details["stripe invoice"])
 	summary := map[api.ExceptionKind]string{
 		api.AmountMismatch:  fmt.Sprintf("invoice %s totals %s in PostgreSQL but %s in Stripe", it.Key(), f.Details["total in PostgreSQL"], f.Details["total in Stripe"]),

@@ -326,9 +326,6 @@ func (s *leadSync) run(ctx workflow.Context, it *spine.Item) error {
 // form is the source and is sent once, so its link's baseline holds it. A
 // contact deleted in the CRM is created again only if sales say so.
 func (s *leadSync) lastSynced(ctx workflow.Context, it *spine.Item) (done bool, err error) {
-	if err := it.Audit(ctx, "repair", fmt.Sprintf("reconcile run %d found the contact %s", s.repair.RunID, s.repair.Class), nil); err != nil {
-		return false, err
-	}
 	var last activities.LastSyncedResult
 	in := activities.LinkInput{Integration: api.IntegrationLeadToCRM, SourceKey: it.Key(), TargetSystem: api.SystemCRM}
 	if err := it.Local(ctx, "Read what was last synced", spineActivities.LastSynced, in, &last); err != nil {
