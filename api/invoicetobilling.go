@@ -28,6 +28,7 @@ func InvoiceToBillingSpec() Spec {
 			{Name: "Stripe customer and invoice IDs", TargetName: "customer.id, invoice.id", Owner: "stripe", Direction: DirToSource, Description: "written back to invoices and external_links"},
 			{Name: "payment status", TargetName: "invoice.status", Owner: "stripe", Direction: DirToSource, Description: "written back to invoices.stripe_status; a re-sync refreshes it"},
 		},
+		Reconciles: "every billed invoice against Stripe's: a payment status that differs goes to its invoice-payments item, a total that differs or a Stripe invoice gone waits for finance",
 		Exceptions: append([]ExceptionSpec{
 			{Kind: ValidationFailed, Status: StatusBlocked, When: "the invoice breaks its contract (currency, lines, amounts, customer email) or is not ready",
 				Decisions: []Action{ActionAmend, ActionRetry, ActionReject, ActionCancel}, SLA: 4 * time.Hour},

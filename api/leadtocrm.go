@@ -29,6 +29,7 @@ func LeadToCRMSpec() Spec {
 			{Name: "lifecycle stage", TargetName: "lifecyclestage", Owner: "crm", Description: "never written by signalbox"},
 			{Name: "lead status", TargetName: "hs_lead_status", Owner: "crm", Description: "never written by signalbox"},
 		},
+		Reconciles: "every linked contact against the lead as last synced: drifted fields go back through the lead's sync, a deleted contact waits for sales (MissingInTarget)",
 		Exceptions: append([]ExceptionSpec{
 			{Kind: ValidationFailed, Status: StatusBlocked, When: "the lead breaks its contract (missing or malformed fields)",
 				Decisions: []Action{ActionAmend, ActionReject, ActionCancel}, SLA: 4 * time.Hour},

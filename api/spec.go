@@ -25,6 +25,9 @@ type Spec struct {
 	Editors    map[string]string
 	Fields     []Field
 	Exceptions []ExceptionSpec
+	// Reconciles says what the integration's nightly reconcile run compares;
+	// empty when it has none. Its code declares the run (spine.Reconcile).
+	Reconciles string
 }
 
 // Field is one mapped field and the system that owns its value.

@@ -99,6 +99,15 @@ func writeCardText(w io.Writer, s api.Spec) {
 		}
 		fmt.Fprintf(w, "    SLA: reminder after %s; deadline: %s\n", days(e.SLA), deadlineText(e))
 	}
+	fmt.Fprintf(w, "\nRECONCILIATION\n  %s\n", reconcileText(s))
+}
+
+// reconcileText says what an integration's nightly reconcile run compares.
+func reconcileText(s api.Spec) string {
+	if s.Reconciles == "" {
+		return "no reconcile run of its own"
+	}
+	return fmt.Sprintf("nightly (SIGNALBOX_RECONCILE_AT), or now with signals reconcile %s --now: %s", s.Name, s.Reconciles)
 }
 
 func writeCardMarkdown(w io.Writer, s api.Spec) {
@@ -124,6 +133,7 @@ func writeCardMarkdown(w io.Writer, s api.Spec) {
 		}
 		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %s |\n", e.Kind, e.Status, e.When, decisions, decidersOf(s, e), days(e.SLA), deadlineText(e))
 	}
+	fmt.Fprintf(w, "\n## Reconciliation\n\n%s.\n", strings.Replace(reconcileText(s), "signals reconcile "+s.Name+" --now", "`signals reconcile "+s.Name+" --now`", 1))
 }
 
 // ruleText says what a field's rule does when the other system edits it.

@@ -30,7 +30,11 @@ func Integrations() ([]spine.Integration, error) {
 		if !ok {
 			return nil, fmt.Errorf("integration %s is declared in api.Specs() but has no code: define it in package workflows", s.Name)
 		}
-		out = append(out, code())
+		in := code()
+		if (in.Reconcile != nil) != (s.Reconciles != "") {
+			return nil, fmt.Errorf("integration %s: its spec's Reconciles and its code's Reconcile must be set together", s.Name)
+		}
+		out = append(out, in)
 	}
 	for name := range defined {
 		if _, err := api.SpecByName(name); err != nil {

@@ -145,7 +145,9 @@ func leadToCRM() spine.Integration {
 		Workflow: LeadToCRM,
 		Activities: []spine.Activities{
 			spine.On(api.TaskQueueCRM, func(d spine.Deps) *activities.CRM { return &activities.CRM{Client: d.CRM, Store: d.Store} }),
-			spine.On(api.TaskQueueCRMPoll, func(d spine.Deps) *activities.LeadReconcile { return &activities.LeadReconcile{Client: d.CRM, Store: d.Store} }),
+			spine.On(api.TaskQueueCRMPoll, func(d spine.Deps) *activities.LeadReconcile {
+				return &activities.LeadReconcile{Client: d.CRM, Store: d.Store}
+			}),
 		},
 		Intake:    spine.Intake{Route: "POST /v1/leads", Command: "lead", Usage: "--file FILE [--key KEY]", Decode: decodeLead},
 		Reconcile: &spine.Reconcile{Queue: api.TaskQueueCRMPoll, Step: leadReconcile.ReconcileLeads},
