@@ -105,9 +105,9 @@ func writeCardText(w io.Writer, s api.Spec) {
 // reconcileText says what an integration's nightly reconcile run compares.
 func reconcileText(s api.Spec) string {
 	if s.Reconciles == "" {
-		return "no reconcile run of its own"
+		return "No reconcile run of its own"
 	}
-	return fmt.Sprintf("nightly (SIGNALBOX_RECONCILE_AT), or now with signals reconcile %s --now: %s", s.Name, s.Reconciles)
+	return fmt.Sprintf("Nightly (SIGNALBOX_RECONCILE_AT), or now with signals reconcile %s --now: %s", s.Name, s.Reconciles)
 }
 
 func writeCardMarkdown(w io.Writer, s api.Spec) {
