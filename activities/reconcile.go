@@ -357,7 +357,7 @@ func (a *InvoiceReconcile) ReconcileInvoices(ctx context.Context, in ReconcileSt
 				status := theirs.Status
 				p.Differences = append(p.Differences, store.Difference{SourceKey: inv.ID, TargetID: inv.StripeInvoiceID, Class: api.ClassStatusDiffers,
 					Field: "stripe_status", Owner: api.SystemStripe, Source: &inv.StripeStatus, Target: &status, Action: store.DiffRepair})
-				event, _ := json.Marshal(api.PaymentEvent{ID: fmt.Sprintf("reconcile-%d-%s", run.ID, inv.ID), Type: "reconcile", Created: theirs.StatusAt,
+				event, _ := json.Marshal(api.PaymentEvent{ID: api.ReconcilePaymentEventID(fmt.Sprint(run.ID), inv.ID), Type: api.PaymentEventReconcile, Created: theirs.StatusAt,
 					StripeInvoiceID: inv.StripeInvoiceID, InvoiceID: inv.ID, Status: status, AmountDue: theirs.AmountDue, AmountPaid: theirs.AmountPaid, Currency: theirs.Currency})
 				input, _ := json.Marshal(api.ItemInput{StartedBy: fmt.Sprintf("reconcile run %d", run.ID)})
 				p.Handoffs = append(p.Handoffs, store.Handoff{Integration: api.IntegrationInvoicePayments, Key: inv.StripeInvoiceID, Input: input,

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"slices"
 	"strings"
 	"time"
 )
@@ -43,9 +42,8 @@ func CustomerSyncSpec() Spec {
 	// Its own Conflict; and a refused write is retried or resolved, not
 	// amended (amend answers a Conflict).
 	var technical []ExceptionSpec
-	for _, e := range TechnicalExceptions(time.Hour) {
+	for _, e := range WithoutDecision(TechnicalExceptions(time.Hour), ActionAmend) {
 		if e.Kind != Conflict {
-			e.Decisions = slices.DeleteFunc(slices.Clone(e.Decisions), func(a Action) bool { return a == ActionAmend })
 			technical = append(technical, e)
 		}
 	}

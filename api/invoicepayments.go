@@ -174,13 +174,3 @@ func InvoicePaymentsSpec() Spec {
 	}
 }
 
-// WithoutDecision returns the exception specs with action taken out of
-// their decisions: for an integration that has nothing to amend, say.
-func WithoutDecision(specs []ExceptionSpec, action Action) []ExceptionSpec {
-	out := make([]ExceptionSpec, len(specs))
-	for i, e := range specs {
-		e.Decisions = slices.DeleteFunc(slices.Clone(e.Decisions), func(a Action) bool { return a == action })
-		out[i] = e
-	}
-	return out
-}

@@ -181,14 +181,19 @@ type BillingState struct {
 // SetBillingState writes the Stripe IDs and statuses back, and returns the
 // invoice's new version; empty values keep what is there. Once billed, an
 // invoice stays billed: a later rejection or cancellation of a re-sync does
-// not undo that.
+// not undo that; and a payment status a Stripe event set is not moved back
+// (billing's "open" written after a webhook's "paid" keeps "paid").
 func (s *Store) SetBillingState(ctx context.Context, id string, b BillingState) (int64, error) {
 	var version int64
 	err := s.db.QueryRow(ctx, `UPDATE invoices SET
 			status = CASE WHEN status = 'billed' THEN status ELSE COALESCE(NULLIF($2, ''), status) END,
 			stripe_customer_id = COALESCE(NULLIF($3, ''), stripe_customer_id),
 			stripe_invoice_id = COALESCE(NULLIF($4, ''), stripe_invoice_id),
-			stripe_status = COALESCE(NULLIF($5, ''), stripe_status),
+			-- A status a Stripe event set (stripe_status_at) gives way only to a
+			-- later one in the lifecycle: billing's write may arrive after it.
+			stripe_status = CASE WHEN NULLIF($5, '') IS NULL THEN stripe_status
+				WHEN stripe_status_at IS NULL OR stripe_status_rank($5) > stripe_status_rank(stripe_status) THEN $5
+				ELSE stripe_status END,
 			billed_by = COALESCE(billed_by, NULLIF($6, '')),
 			billed_ref = CASE WHEN billed_by IS NULL THEN NULLIF($7, '') ELSE billed_ref END,
 			billed_at = CASE WHEN $2 = 'billed' AND billed_at IS NULL THEN now() ELSE billed_at END

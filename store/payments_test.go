@@ -182,3 +182,23 @@ func TestStripeDeliveriesAreClaimedOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, claimed)
 }
+
+// Billing's write of the status it saw at finalize may come after a webhook
+// applied a later one: it does not move the status back.
+func TestBillingDoesNotWriteOverAStatusAnEventSet(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := store.New(storetest.NewPool(t))
+	billedInvoice(t, s, "INV-1", "", "")
+	_, err := s.SetBillingState(ctx, "INV-1", store.BillingState{StripeInvoiceID: "in_1"})
+	require.NoError(t, err)
+	_, err = s.ApplyPaymentEvent(ctx, event("evt_paid", "invoice.paid", "paid", t0, "in_1", "INV-1"))
+	require.NoError(t, err)
+
+	_, err = s.SetBillingState(ctx, "INV-1", store.BillingState{Status: store.InvoiceBilled, StripeInvoiceID: "in_1", StripeStatus: "open"})
+	require.NoError(t, err)
+	inv, err := s.GetInvoice(ctx, "INV-1")
+	require.NoError(t, err)
+	require.Equal(t, "paid", inv.StripeStatus)
+	require.Equal(t, store.InvoiceBilled, inv.Status, "the rest of billing's write applies")
+}

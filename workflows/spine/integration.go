@@ -72,7 +72,8 @@ type Deps struct {
 }
 
 // Intake says how the starter starts an integration's items: over HTTP and
-// from its command line.
+// from its command line. An empty Intake means its items are started only by
+// signal (invoice-payments: by Stripe's webhooks and reconcile runs).
 type Intake struct {
 	// Route is the HTTP route (a net/http pattern). A route with {id} takes
 	// the item's key from the path; one without takes a record in the body.
