@@ -162,6 +162,7 @@ func (r *report) customerTimeGoes() string {
 		b.WriteString(indent(p.run.PollTrace.summary(false), "  poll: "))
 		b.WriteString(indent(p.run.ItemTrace.summary(true), "  items: "))
 	}
+	fmt.Fprintf(&b, "reconcile run %d (started to closed):\n  %s\n", c.Reconcile.Run.ID, requests(c.Reconcile.CRM, c.Reconcile.Elapsed))
 	return b.String()
 }
 
@@ -199,6 +200,11 @@ func (r *report) customerSection() string {
   after the edits; items the CustomerSync workflows started (visibility). Target: those writes
   only, within 5 s plus the ideal time of the window's requests (until every item closed).
 - **Unchanged**: the poll triggered again with nothing changed: no writes, no items.
+- **Reconcile**: customer sync's reconcile run started then (`+"`Reconcile`"+` workflow, as
+  `+"`signals reconcile customer-sync --now`"+` does) over every customer: a batch read per hundred
+  linked companies, then the CRM's company list a hundred at a time. Elapsed runs from the start to
+  the workflow's close; the ideal time is its CRM requests ÷ the limit; target: elapsed ÷ ideal
+  ≤ 1.2, and every record in sync.
 - Each poll reads each side from 2 minutes before its watermark, the newest change it saw (README,
   "How changes are found"): right after a backfill whose companies were all created within 2
   minutes, the incremental and unchanged polls page through every company again (compared, not

@@ -96,9 +96,9 @@ func (a *app) reconcile(ctx context.Context, args []string) error {
 			}
 			return a.printReport(ctx, st, run.ID, "table")
 		case <-tick.C:
-			var p api.ReconcileProgress
-			if v, err := c.QueryWorkflow(ctx, wf.GetID(), "", api.QueryProgress); err == nil && v.Get(&p) == nil {
-				fmt.Fprintf(a.stderr, "run %d: %s, %d compared, %d handed to their items\n", p.RunID, p.Phase, p.Compared, p.Handed)
+			// Each page is recorded as it is compared: PostgreSQL knows.
+			if r, err := st.LatestReconcileRun(ctx, name); err == nil && r.FinishedAt == nil {
+				fmt.Fprintf(a.stderr, "run %d: %s phase, %d records compared, %d requests to the target\n", r.ID, r.Phase, r.Compared, r.Requests)
 			}
 		case <-ctx.Done():
 			return ctx.Err()

@@ -47,10 +47,13 @@ func Workflows(integrations []Integration) []Workflow {
 
 var reconciles *activities.Reconciles
 
-// Pages a run compares per step, and steps per workflow run (then it
-// continues as new, its history short; the run's cursor is in PostgreSQL).
+// Pages a run compares per step (an activity that heartbeats, and records
+// each page as it goes: the run's progress is in PostgreSQL), and steps per
+// workflow run (then it continues as new, its history short). A step is
+// long so that a run spends its time on the target's requests, not on
+// scheduling steps; its findings are handed off when it ends.
 const (
-	reconcilePagesPerStep = 10
+	reconcilePagesPerStep = 100
 	reconcileStepsPerRun  = 50
 )
 
