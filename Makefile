@@ -66,7 +66,7 @@ docs:
 # Replay histories, recorded from real runs of every integration's paths;
 # workflows/replay_test.go replays them on every make test.
 record-histories: tools postgres
-	go test ./tests -run 'TestRecord(Customer)?Histories' -record-histories -count=1 -v
+	go test ./tests -run 'TestRecord(Customer|Reconcile)?Histories' -record-histories -count=1 -v
 
 # Benchmarks against a bare Temporal workflow; writes docs/benchmarks.md.
 # BENCH_FLAGS=-blocked=0 skips the 10,000 waiting items.

@@ -237,3 +237,48 @@ func (s *env) recordHistory(t *testing.T, dir, name, id, runID string) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644))
 	t.Logf("recorded %s: %d events", name, len(h.Events))
 }
+
+// TestRecordReconcileHistories records reconcile runs and the item runs they
+// start: a lead repaired, a missed payment applied, a total accepted.
+func TestRecordReconcileHistories(t *testing.T) {
+	if !*recordHistories {
+		t.Skip("run with -record-histories (make record-histories) to refresh workflows/testdata/histories")
+	}
+	s := shared
+	dir := filepath.Join(root, "workflows", "testdata", "histories")
+	key := func(name string) string { return fmt.Sprintf("rec-%s-%d", name, time.Now().UnixNano()) }
+	reconcile := func(integration string) {
+		t.Helper()
+		_, stderr, code := s.signals(t, "", "reconcile", integration, "--now")
+		require.Equal(t, 0, code, stderr)
+	}
+
+	leadKey := key("lead-drifted")
+	code, body := s.post(t, "/v1/leads", lead(leadKey), nil)
+	require.Equal(t, http.StatusAccepted, code, body)
+	leadID := api.ItemID(api.IntegrationLeadToCRM, leadKey)
+	contact := s.waitResult(t, leadID).ExternalIDs["crm"]
+	s.sandboxDo(t, http.MethodPost, "/_sandbox/contacts/"+contact+"/edit", `{"properties": {"firstname": "Adam"}}`)
+	reconcile(api.IntegrationLeadToCRM)
+	s.recordHistory(t, dir, "reconcile-run", api.ReconcileID(api.IntegrationLeadToCRM), "")
+	s.waitStatus(t, leadID, api.StatusSynced)
+	s.recordHistory(t, dir, "lead-repaired", leadID, "")
+
+	paid, changed := key("inv-paid"), key("inv-changed")
+	for _, id := range []string{paid, changed} {
+		s.invoice(t, id)
+		s.waitResult(t, s.syncInvoice(t, id))
+	}
+	paidStripe := s.storedInvoice(t, paid).StripeInvoiceID
+	s.setStripeInvoice(t, paidStripe, "paid", time.Time{})
+	s.setStripeInvoiceTotal(t, s.storedInvoice(t, changed).StripeInvoiceID, 51000)
+	reconcile(api.IntegrationInvoiceToBilling)
+	paymentID := api.ItemID(api.IntegrationInvoicePayments, paidStripe)
+	s.waitStatus(t, paymentID, api.StatusSynced)
+	s.recordHistory(t, dir, "payment-reconciled", paymentID, "")
+	changedID := api.ItemID(api.IntegrationInvoiceToBilling, changed)
+	s.waitStatus(t, changedID, api.StatusBlocked)
+	_, stderr, code := s.signals(t, "", "approve", changedID, "--as", "carol", "--reason", "credit note")
+	require.Equal(t, 0, code, stderr)
+	s.recordHistory(t, dir, "invoice-amount-accepted", changedID, "")
+}
