@@ -235,6 +235,8 @@ func (s *env) recordHistory(t *testing.T, dir, name, id, runID string) {
 	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644))
+	// Its workflow ID, which the replay test replays it under.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".id"), []byte(id+"\n"), 0o644))
 	t.Logf("recorded %s: %d events", name, len(h.Events))
 }
 
