@@ -64,3 +64,23 @@ func ReadItem(ctx context.Context, c client.Client, workflowID string) (state It
 	}
 	return StateFromVisibility(desc.RawResponse.GetWorkflowExecutionInfo()), false, nil
 }
+
+// Follow waits for run to end, decoding its result into out, and calls
+// progress every interval meanwhile: a command that starts long work shows
+// how far it is.
+func Follow(ctx context.Context, run client.WorkflowRun, every time.Duration, out any, progress func()) error {
+	done := make(chan error, 1)
+	go func() { done <- run.Get(ctx, out) }()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			progress()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

@@ -83,27 +83,17 @@ func (a *app) reconcile(ctx context.Context, args []string) error {
 	if *noWait {
 		return nil
 	}
-	done := make(chan error, 1)
 	var run store.ReconcileRun
-	go func() { done <- wf.Get(ctx, &run) }()
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-done:
-			if err != nil {
-				return fmt.Errorf("the reconcile run of %s failed: %w (signals reconcile %s --now resumes it)", name, err, name)
-			}
-			return a.printReport(ctx, st, run.ID, "table")
-		case <-tick.C:
-			// Each page is recorded as it is compared: PostgreSQL knows.
-			if r, err := st.LatestReconcileRun(ctx, name); err == nil && r.FinishedAt == nil {
-				fmt.Fprintf(a.stderr, "run %d: %s phase, %d records compared, %d requests to the target\n", r.ID, r.Phase, r.Compared, r.Requests)
-			}
-		case <-ctx.Done():
-			return ctx.Err()
+	err = api.Follow(ctx, wf, 2*time.Second, &run, func() {
+		// Each page is recorded as it is compared: PostgreSQL knows.
+		if r, err := st.LatestReconcileRun(ctx, name); err == nil && r.FinishedAt == nil {
+			fmt.Fprintf(a.stderr, "run %d: %s phase, %d records compared, %d requests to the target\n", r.ID, r.Phase, r.Compared, r.Requests)
 		}
+	})
+	if err != nil {
+		return fmt.Errorf("the reconcile run of %s failed: %w (signals reconcile %s --now resumes it)", name, err, name)
 	}
+	return a.printReport(ctx, st, run.ID, "table")
 }
 
 func (a *app) reconcileShow(ctx context.Context, args []string) error {

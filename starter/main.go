@@ -311,22 +311,12 @@ func runBackfill(ctx context.Context, cfg config.Intake, logger *slog.Logger, in
 		return fmt.Errorf("start the backfill of %s: %w", in.Spec.Name, err)
 	}
 	fmt.Fprintf(stdout, "backfill of %s: %s (follow it in the Temporal UI too)\n", in.Spec.Name, id)
-	done := make(chan error, 1)
-	go func() { done <- run.Get(ctx, nil) }()
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-done:
-			if err != nil {
-				return fmt.Errorf("backfill of %s: %w", in.Spec.Name, err)
-			}
-			fmt.Fprintln(stdout, progressOf(ctx, c, id))
-			return nil
-		case <-tick.C:
-			fmt.Fprintln(stdout, progressOf(ctx, c, id))
-		}
+	err = api.Follow(ctx, run, 2*time.Second, nil, func() { fmt.Fprintln(stdout, progressOf(ctx, c, id)) })
+	if err != nil {
+		return fmt.Errorf("backfill of %s: %w", in.Spec.Name, err)
 	}
+	fmt.Fprintln(stdout, progressOf(ctx, c, id))
+	return nil
 }
 
 // progressOf asks a running poll how far it is.
