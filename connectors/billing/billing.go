@@ -229,7 +229,10 @@ func (c *Client) GetInvoice(ctx context.Context, invoiceID string) (Invoice, err
 
 func toInvoice(inv *stripe.Invoice) Invoice {
 	out := Invoice{ID: inv.ID, Status: string(inv.Status), Total: inv.Total, AmountDue: inv.AmountDue, AmountPaid: inv.AmountPaid,
-		Currency: string(inv.Currency), OurID: inv.Metadata[MetadataInvoiceID], StatusAt: time.Unix(inv.Created, 0).UTC()}
+		Currency: string(inv.Currency), OurID: inv.Metadata[MetadataInvoiceID]}
+	if inv.Created > 0 {
+		out.StatusAt = time.Unix(inv.Created, 0).UTC()
+	}
 	if t := inv.StatusTransitions; t != nil {
 		at := map[stripe.InvoiceStatus]int64{stripe.InvoiceStatusOpen: t.FinalizedAt, stripe.InvoiceStatusPaid: t.PaidAt,
 			stripe.InvoiceStatusVoid: t.VoidedAt, stripe.InvoiceStatusUncollectible: t.MarkedUncollectibleAt}[inv.Status]

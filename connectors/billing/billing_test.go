@@ -118,7 +118,7 @@ func TestFindInvoiceAndInvoiceLinesReadOurMetadata(t *testing.T) {
 	inv, found, err := c.FindInvoice(context.Background(), "INV-1")
 	require.NoError(t, err)
 	require.True(t, found)
-	require.Equal(t, Invoice{ID: "in_ours", Status: "open"}, inv, "a voided invoice is not the one billed")
+	require.Equal(t, Invoice{ID: "in_ours", Status: "open", OurID: "INV-1"}, inv, "a voided invoice is not the one billed")
 	require.Equal(t, "metadata['signalbox_invoice_id']:'INV-1'", (*reqs)[0].URL.Query().Get("query"))
 
 	lines, _, _ := stripeLike(t, 200, nil, `{"object":"list","url":"/v1/invoiceitems","data":[
@@ -128,4 +128,22 @@ func TestFindInvoiceAndInvoiceLinesReadOurMetadata(t *testing.T) {
 	got, err := lines.InvoiceLines(context.Background(), "in_ours")
 	require.NoError(t, err)
 	require.Equal(t, []int{1, 3}, got)
+}
+
+// Reconciliation reads when an invoice reached its status, for the order in
+// which payment events apply.
+func TestGetInvoiceReadsWhenItReachedItsStatus(t *testing.T) {
+	t.Parallel()
+	c, _, _ := stripeLike(t, 200, nil, `{"id":"in_1","object":"invoice","status":"paid","created":1795000000,"total":4700,
+		"amount_due":4700,"amount_paid":4700,"currency":"eur","metadata":{"signalbox_invoice_id":"INV-1"},
+		"status_transitions":{"finalized_at":1795000100,"paid_at":1795000200}}`)
+	inv, err := c.GetInvoice(context.Background(), "in_1")
+	require.NoError(t, err)
+	require.Equal(t, Invoice{ID: "in_1", Status: "paid", Total: 4700, AmountDue: 4700, AmountPaid: 4700, Currency: "eur", OurID: "INV-1",
+		StatusAt: time.Unix(1795000200, 0).UTC()}, inv)
+
+	c, _, _ = stripeLike(t, 200, nil, `{"id":"in_2","object":"invoice","status":"draft","created":1795000000}`)
+	inv, err = c.GetInvoice(context.Background(), "in_2")
+	require.NoError(t, err)
+	require.Equal(t, time.Unix(1795000000, 0).UTC(), inv.StatusAt, "a draft: when it was created")
 }
