@@ -127,6 +127,12 @@ Try, in another shell:
                                                       (edit a company as a sales rep; the next poll syncs it)
   ./bin/temporal workflow list --query "IntegrationStatus='Synced'"
 
+Explain why records differ (nightly at SIGNALBOX_RECONCILE_AT; now, after editing something in the sandbox):
+  curl -X POST http://127.0.0.1:8091/_sandbox/contacts/<id>/edit -d '{"properties":{"firstname":"Adam"}}'
+  ./bin/signals reconcile lead-to-crm --now           (the report; the edit goes back through the lead's sync)
+  ./bin/signals reconcile invoice-to-billing --now    (payment status and totals against Stripe)
+  ./bin/signals reconcile show -o json
+
 Stripe sends no webhooks to a local stack; sign one as Stripe would and post it (INV-DEMO-1 becomes paid):
   SIGNALBOX_STRIPE_WEBHOOK_SECRET=%s ./bin/starter stripe-event --type invoice.paid --invoice %s --invoice-id INV-DEMO-1
                                                       (--curl prints the curl command instead; its signature is valid for 5 minutes)
