@@ -212,8 +212,11 @@ type CustomerReconcile struct {
 func (a *CustomerReconcile) ReconcileCustomers(ctx context.Context, in ReconcileStepInput) (ReconcileStepResult, error) {
 	spec := api.CustomerSyncSpec()
 	return reconcileSteps(ctx, a.Store, in, func(ctx context.Context, run store.ReconcileRun, phase, after string) (store.ReconcilePage, error) {
-		if phase == store.PhaseTarget {
+		switch phase {
+		case store.PhaseTarget:
 			return a.companies(ctx, spec, run, after)
+		case store.PhaseSource:
+			return a.unlinked(ctx, spec, run, after)
 		}
 		links, err := a.Store.LinksAfter(ctx, spec.Name, api.SystemCRM, after, crm.MaxBatch)
 		if err != nil || len(links) == 0 {
@@ -258,7 +261,7 @@ func (a *CustomerReconcile) companies(ctx context.Context, spec api.Spec, run st
 		return store.ReconcilePage{}, err
 	}
 	p := store.ReconcilePage{Requests: 1}
-	continueOrNext(&p, store.PhaseTarget, store.PhaseDone, page.After, page.After != "")
+	continueOrNext(&p, store.PhaseTarget, store.PhaseSource, page.After, page.After != "")
 	ids := make([]string, len(page.Results))
 	for i, c := range page.Results {
 		ids[i] = c.ID
@@ -307,6 +310,26 @@ func (a *CustomerReconcile) companies(ctx context.Context, spec api.Spec, run st
 			p.Handoffs = append(p.Handoffs, resyncItem(spec.Name, cid, fmt.Sprintf("reconcile run %d found company %s not linked", run.ID, id), run.ID))
 		}
 	}
+	return p, nil
+}
+
+// unlinkedPage bounds a page of customers never synced (PostgreSQL only).
+const unlinkedPage = 500
+
+// unlinked reports the active customers no company is linked to: the
+// source holds them and the target not yet. Each is handed to its sync.
+func (a *CustomerReconcile) unlinked(ctx context.Context, spec api.Spec, run store.ReconcileRun, after string) (store.ReconcilePage, error) {
+	ids, err := a.Store.UnlinkedCustomers(ctx, spec.Name, api.SystemCRM, after, unlinkedPage)
+	if err != nil || len(ids) == 0 {
+		return store.ReconcilePage{NextPhase: store.PhaseDone}, err
+	}
+	var p store.ReconcilePage
+	for _, id := range ids {
+		p.Compared++
+		p.Differences = append(p.Differences, store.Difference{SourceKey: id, Class: api.ClassNotSynced, Owner: spec.Source, Action: store.DiffRepair})
+		p.Handoffs = append(p.Handoffs, resyncItem(spec.Name, id, fmt.Sprintf("reconcile run %d found customer %s without a company", run.ID, id), run.ID))
+	}
+	continueOrNext(&p, store.PhaseSource, store.PhaseDone, ids[len(ids)-1], len(ids) == unlinkedPage)
 	return p, nil
 }
 

@@ -74,7 +74,7 @@ func CustomerSyncSpec() Spec {
 			both("country", "country", "ISO 3166 alpha-2"),
 			{Name: "archived", Owner: pg, Description: "archiving the customer archives the company"},
 		},
-		Reconciles: "every linked customer against its company, field by field, then every CRM company: one no customer is linked to is NewInCRM, a second one carrying a customer's ID is DuplicateInTarget",
+		Reconciles: "every linked customer against its company, field by field, then every CRM company (one no customer is linked to is NewInCRM, a second one carrying a customer's ID is DuplicateInTarget), then the customers never synced",
 		Exceptions: append([]ExceptionSpec{
 			{Kind: ValidationFailed, Status: StatusBlocked, When: "the customer is missing in PostgreSQL",
 				Decisions: []Action{ActionRetry, ActionCancel}, SLA: 4 * time.Hour},

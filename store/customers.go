@@ -415,3 +415,20 @@ func (s *Store) IsIgnored(ctx context.Context, integration, system, recordID str
 	}
 	return ignored, nil
 }
+
+// UnlinkedCustomers returns up to limit IDs of active customers, after
+// afterID, that have no company linked for integration: never synced.
+func (s *Store) UnlinkedCustomers(ctx context.Context, integration, targetSystem, afterID string, limit int) ([]string, error) {
+	rows, err := s.db.Query(ctx, `SELECT c.id FROM customers c
+		WHERE NOT c.archived AND c.id COLLATE "C" > $3 AND NOT EXISTS (SELECT 1 FROM external_links l
+			WHERE l.integration = $1 AND l.target_system = $2 AND l.source_key = c.id AND l.target_id <> '')
+		ORDER BY c.id COLLATE "C" LIMIT $4`, integration, targetSystem, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list unlinked customers: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list unlinked customers: %w", err)
+	}
+	return ids, nil
+}

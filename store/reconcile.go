@@ -35,6 +35,8 @@ const (
 	PhaseLinked = "linked"
 	// PhaseTarget walks the target's records, for those it holds alone or twice.
 	PhaseTarget = "target"
+	// PhaseSource walks the source's records no link names: never synced.
+	PhaseSource = "source"
 	// PhaseDone: nothing is left to read.
 	PhaseDone = "done"
 )

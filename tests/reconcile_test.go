@@ -107,6 +107,9 @@ func reconcileCompanies(t *testing.T, s *env) {
 	s.syncCustomer(t, cid)
 	linked := s.companyOf(t, cid)
 	dup := s.createCompany(t, map[string]string{"name": "Acme again", "signalbox_customer_id": cid})
+	// A customer never synced (its poll has not run yet).
+	unsynced := uniqueKey(t, "CUST-new")
+	s.customer(t, unsynced)
 
 	out, stderr, code := s.signals(t, "", "reconcile", api.IntegrationCustomerSync, "--now")
 	require.Equal(t, 0, code, stderr)
@@ -123,6 +126,17 @@ func reconcileCompanies(t *testing.T, s *env) {
 	require.Equal(t, cid, byTarget[dup.ID].SourceKey)
 	require.Equal(t, linked.ID, *byTarget[dup.ID].Source)
 	require.NotContains(t, byTarget, linked.ID, "the linked company is in sync")
+	var notSynced []store.Difference
+	for _, d := range rep.Differences {
+		if d.SourceKey == unsynced {
+			notSynced = append(notSynced, d)
+		}
+	}
+	require.Len(t, notSynced, 1)
+	require.Equal(t, api.ClassNotSynced, notSynced[0].Class)
+	// Handed to its sync, which creates its company.
+	require.Equal(t, api.StatusSynced, s.waitResult(t, api.ItemID(api.IntegrationCustomerSync, unsynced)).Status)
+	require.Len(t, s.companiesOf(t, unsynced), 1)
 
 	// The company made in the CRM waits for finance as any new one does.
 	st := s.waitStatus(t, api.ItemID(api.IntegrationCustomerSync, api.NewCompanyKey(c.ID)), api.StatusBlocked)
