@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/connectors/billing"
@@ -98,14 +101,21 @@ func reconcileSteps(ctx context.Context, st *store.Store, in ReconcileStepInput,
 // target records found, by ID (a link to one not there is missing), and
 // sources the source's values, by source key.
 func compareLinked(spec api.Spec, run store.ReconcileRun, links []store.Link, targets map[string]map[string]string,
-	sources map[string]fieldrules.Values, handoff func(store.Link, api.ReconcileFinding) store.Handoff) store.ReconcilePage {
+	sources map[string]fieldrules.Values, accepted map[[2]string]string, handoff func(store.Link, api.ReconcileFinding) store.Handoff) store.ReconcilePage {
 	var p store.ReconcilePage
 	for _, l := range links {
 		p.Compared++
 		target, ok := targets[l.TargetID]
 		if !ok {
-			p.Differences = append(p.Differences, store.Difference{SourceKey: l.SourceKey, TargetID: l.TargetID, Class: api.ClassMissing, Action: store.DiffAsk})
-			p.Handoffs = append(p.Handoffs, handoff(l, api.ReconcileFinding{RunID: run.ID, Class: api.ClassMissing,
+			d := store.Difference{SourceKey: l.SourceKey, TargetID: l.TargetID, Class: api.ClassMissing, Action: store.DiffAsk}
+			if accepted[[2]string{l.SourceKey, api.ClassMissing}] == l.TargetID {
+				// A person decided about this very record's absence before.
+				d.Action = store.DiffAccepted
+				p.Differences = append(p.Differences, d)
+				continue
+			}
+			p.Differences = append(p.Differences, d)
+			p.Handoffs = append(p.Handoffs, handoff(l, api.ReconcileFinding{RunID: run.ID, Class: api.ClassMissing, Fingerprint: l.TargetID,
 				Details: map[string]string{"target record": l.TargetID}}))
 			continue
 		}
@@ -192,7 +202,11 @@ func (a *LeadReconcile) ReconcileLeads(ctx context.Context, in ReconcileStepInpu
 			links[i].Baseline = fieldrules.ByField(spec, l.Baseline)
 			sources[l.SourceKey] = fieldrules.BaselineSource(links[i].Baseline)
 		}
-		p := compareLinked(spec, run, links, targets, sources, func(l store.Link, f api.ReconcileFinding) store.Handoff {
+		accepted, err := a.Store.AcceptedDifferences(ctx, spec.Name, sourceKeys(links))
+		if err != nil {
+			return store.ReconcilePage{}, err
+		}
+		p := compareLinked(spec, run, links, targets, sources, accepted, func(l store.Link, f api.ReconcileFinding) store.Handoff {
 			return startItem(spec.Name, l.SourceKey, why(f), f)
 		})
 		p.Requests = 1
@@ -230,24 +244,40 @@ func (a *CustomerReconcile) ReconcileCustomers(ctx context.Context, in Reconcile
 		if err != nil {
 			return store.ReconcilePage{}, err
 		}
-		targets, sources := map[string]map[string]string{}, map[string]fieldrules.Values{}
+		targets, sources, archived := map[string]map[string]string{}, map[string]fieldrules.Values{}, map[string]bool{}
 		for _, c := range companies {
 			targets[c.ID] = c.Properties
 		}
 		for _, c := range customers {
-			sources[c.ID] = c.Values()
+			sources[c.ID], archived[c.ID] = c.Values(), c.Archived
 		}
-		// A customer gone from PostgreSQL is not compared: it has no values.
-		links = slices.DeleteFunc(links, func(l store.Link) bool { return sources[l.SourceKey] == nil })
-		p := compareLinked(spec, run, links, targets, sources, func(l store.Link, f api.ReconcileFinding) store.Handoff {
+		// Where the next page begins is the page's own, whatever is left out.
+		full, last := len(links) == crm.MaxBatch, links[len(links)-1].SourceKey
+		var p store.ReconcilePage
+		var compare []store.Link
+		for _, l := range links {
+			_, live := targets[l.TargetID]
+			switch {
+			case sources[l.SourceKey] == nil:
+				// Deleted from PostgreSQL: nothing to compare it with.
+			case archived[l.SourceKey] && !live:
+				p.Compared++
+				p.InSync++ // archived on both sides, as its sync does
+			case archived[l.SourceKey]:
+				p.Compared++
+				yes, no := "true", "false"
+				p.Differences = append(p.Differences, store.Difference{SourceKey: l.SourceKey, TargetID: l.TargetID, Class: api.ClassNotSynced,
+					Field: "archived", Owner: spec.Source, Source: &yes, Target: &no, Action: store.DiffRepair})
+				p.Handoffs = append(p.Handoffs, resyncItem(spec.Name, l.SourceKey, fmt.Sprintf("reconcile run %d found customer %s archived, its company not", run.ID, l.SourceKey), run.ID))
+			default:
+				compare = append(compare, l)
+			}
+		}
+		p.Add(compareLinked(spec, run, compare, targets, sources, nil, func(l store.Link, f api.ReconcileFinding) store.Handoff {
 			return resyncItem(spec.Name, l.SourceKey, why(f), run.ID)
-		})
+		}))
 		p.Requests = 1
-		last := ""
-		if len(links) > 0 {
-			last = links[len(links)-1].SourceKey
-		}
-		continueOrNext(&p, phase, store.PhaseTarget, last, len(links) == crm.MaxBatch)
+		continueOrNext(&p, phase, store.PhaseTarget, last, full)
 		return p, nil
 	})
 }
@@ -364,6 +394,7 @@ func (a *InvoiceReconcile) ReconcileInvoices(ctx context.Context, in ReconcileSt
 			p.Requests++
 			var re *rest.Error
 			if errors.As(err, &re) && re.StatusCode == 404 {
+				p.Compared++
 				a.differ(&p, run, inv, accepted, api.ClassMissing, "", nil, nil, inv.StripeInvoiceID)
 				continue
 			}
@@ -456,10 +487,45 @@ type BeginReconcileResult struct {
 	Resumed bool
 }
 
-// BeginReconcile opens a run, or returns the one still open.
+// BeginReconcile opens a run, or returns the one still open. A run another
+// workflow still works is not worked twice (the nightly schedule's runs have
+// IDs of their own): the call fails for good, naming that workflow; one
+// whose workflow stopped is taken over.
 func (a *Reconciles) BeginReconcile(ctx context.Context, in BeginReconcileInput) (BeginReconcileResult, error) {
 	run, resumed, err := a.Store.BeginReconcile(ctx, in.Integration, in.WorkflowID, in.StartedBy)
-	return BeginReconcileResult{Run: run, Resumed: resumed}, Classify(err)
+	if err != nil || run.WorkflowID == in.WorkflowID {
+		return BeginReconcileResult{Run: run, Resumed: resumed}, Classify(err)
+	}
+	if running, err := workflowRuns(ctx, a.Client, run.WorkflowID); err != nil || running {
+		if err != nil {
+			return BeginReconcileResult{}, err
+		}
+		return BeginReconcileResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"reconcile run %d of %s is being worked by workflow %s: follow it (signals reconcile %s --now follows it), or wait for it to end",
+			run.ID, in.Integration, run.WorkflowID, in.Integration), string(api.ErrorBusy), nil)
+	}
+	took, err := a.Store.TakeOverReconcile(ctx, run.ID, run.WorkflowID, in.WorkflowID)
+	if err != nil {
+		return BeginReconcileResult{}, Classify(err)
+	}
+	if !took {
+		return BeginReconcileResult{}, fmt.Errorf("reconcile run %d of %s was taken over by another workflow meanwhile", run.ID, in.Integration)
+	}
+	run.WorkflowID = in.WorkflowID
+	return BeginReconcileResult{Run: run, Resumed: resumed}, nil
+}
+
+// workflowRuns reports whether the latest run of workflow id is running.
+func workflowRuns(ctx context.Context, c client.Client, id string) (bool, error) {
+	d, err := c.DescribeWorkflowExecution(ctx, id, "")
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up workflow %s: %w", id, err)
+	}
+	return d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
 
 // FinishReconcile closes a run.
@@ -492,6 +558,7 @@ func (a *Reconciles) HandOff(ctx context.Context, runID int64) (HandOffResult, e
 		}
 		opts := api.StartOptions(spec, h.Key)
 		input := json.RawMessage(h.Input)
+		action, reason := "repair", h.Why
 		if h.Signal != "" {
 			var arg any
 			if len(h.Arg) > 0 {
@@ -499,13 +566,21 @@ func (a *Reconciles) HandOff(ctx context.Context, runID int64) (HandOffResult, e
 			}
 			_, err = a.Client.SignalWithStartWorkflow(ctx, opts.ID, h.Signal, arg, opts, spec.WorkflowType, input)
 		} else {
+			// An item that runs already is left to finish what it does: it
+			// takes no finding, and the next run finds the record again if it
+			// still differs.
+			opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
 			_, err = a.Client.ExecuteWorkflow(ctx, opts, spec.WorkflowType, input)
+			var running *serviceerror.WorkflowExecutionAlreadyStarted
+			if errors.As(err, &running) {
+				action, reason, err = "repair_skipped", h.Why+"; not handed: the item is running (the next run finds it again if it still differs)", nil
+			}
 		}
 		if err != nil {
 			return r, fmt.Errorf("hand %s to its item: %w", opts.ID, err)
 		}
 		ev := store.AuditEvent{Integration: spec.Name, WorkflowID: opts.ID, RunID: fmt.Sprintf("reconcile-%d", runID), At: time.Now().UTC(),
-			Actor: api.ActorSystem, Action: "repair", Reason: h.Why, Details: map[string]any{"reconcileRun": runID}}
+			Actor: api.ActorSystem, Action: action, Reason: reason, Details: map[string]any{"reconcileRun": runID}}
 		if err := a.Store.InsertAudit(ctx, ev); err != nil {
 			return r, Classify(err)
 		}

@@ -129,13 +129,28 @@ func (s *Spine) LastSynced(ctx context.Context, in LinkInput) (LastSyncedResult,
 	if errors.Is(err, store.ErrNotFound) {
 		return LastSyncedResult{}, nil
 	}
-	return LastSyncedResult{Link: l, Found: err == nil}, Classify(err)
+	if err != nil {
+		return LastSyncedResult{}, Classify(err)
+	}
+	r := LastSyncedResult{Link: l, Found: true}
+	trail, err := s.Store.AuditTrail(ctx, l.WorkflowID)
+	if err != nil {
+		return r, Classify(err)
+	}
+	for _, e := range trail {
+		if team, ok := e.Details["team"].(string); ok && e.Action == "assigned" {
+			r.Team = team
+		}
+	}
+	return r, nil
 }
 
-// LastSyncedResult is a record's link, if it has one.
+// LastSyncedResult is a record's link, if it has one, and the team the item
+// that wrote it was last assigned to ("": its owner).
 type LastSyncedResult struct {
 	Link  store.Link
 	Found bool
+	Team  string
 }
 
 // ForgetLink deletes a record's link: a person decided that its target

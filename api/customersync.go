@@ -41,12 +41,7 @@ func CustomerSyncSpec() Spec {
 	}
 	// Its own Conflict; and a refused write is retried or resolved, not
 	// amended (amend answers a Conflict).
-	var technical []ExceptionSpec
-	for _, e := range WithoutDecision(TechnicalExceptions(time.Hour), ActionAmend) {
-		if e.Kind != Conflict {
-			technical = append(technical, e)
-		}
-	}
+	technical := WithoutKinds(WithoutDecision(TechnicalExceptions(time.Hour), ActionAmend), Conflict)
 	return Spec{
 		Name:         IntegrationCustomerSync,
 		WorkflowType: "CustomerSync",

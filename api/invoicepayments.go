@@ -59,7 +59,8 @@ const EventInvoicePaymentFailed = "invoice.payment_failed"
 // PaymentEventStatus is the status of the Stripe invoice an event of type typ
 // reports, for the Stripe event types invoice-payments applies; ok is false
 // for any other type (their webhooks are acknowledged and ignored).
-// invoice.finalized and invoice.sent change nothing but are shown.
+// invoice.finalized and invoice.sent set open, as the others set their
+// status: under the same rules of order, so they never take a later status back.
 func PaymentEventStatus(typ string) (status string, ok bool) {
 	switch typ {
 	case "invoice.paid":
@@ -169,8 +170,8 @@ func InvoicePaymentsSpec() Spec {
 				When:      "Stripe reported an event about an invoice no invoice in PostgreSQL matches (by its metadata's ID, else by Stripe invoice ID)",
 				Decisions: []Action{ActionRetry, ActionResolve, ActionCancel}, Deciders: "finance", SLA: 4 * time.Hour},
 			// Its only external step is telling finance: a refused post is
-			// retried or resolved; there is nothing to amend.
-		}, WithoutDecision(TechnicalExceptions(time.Hour), ActionAmend)...),
+			// retried or resolved; there is nothing to amend, and nobody
+			// else edits what it writes.
+		}, WithoutKinds(WithoutDecision(TechnicalExceptions(time.Hour), ActionAmend), Conflict)...),
 	}
 }
-

@@ -290,3 +290,9 @@ func WithoutDecision(specs []ExceptionSpec, action Action) []ExceptionSpec {
 	}
 	return out
 }
+
+// WithoutKinds returns the exception specs but those of kinds: for an
+// integration that cannot meet them, or declares its own.
+func WithoutKinds(specs []ExceptionSpec, kinds ...ExceptionKind) []ExceptionSpec {
+	return slices.DeleteFunc(slices.Clone(specs), func(e ExceptionSpec) bool { return slices.Contains(kinds, e.Kind) })
+}

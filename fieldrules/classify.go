@@ -14,8 +14,8 @@ type Finding struct {
 	// Owner is the system that owns the field (api.OwnerBoth: shared).
 	Owner string
 	// Action is what the record's sync will do, by the field's rule:
-	// store.DiffRepair (write it), store.DiffAsk (raise a Conflict) or
-	// store.DiffReport (nothing: a blank that may not overwrite).
+	// store.DiffRepair (write it) or store.DiffAsk (raise a Conflict). A
+	// blank the rule lets stand is no finding.
 	Action string
 }
 
@@ -63,6 +63,11 @@ func Classify(spec api.Spec, source, target Values, base store.Baseline) []Findi
 			fd.Action = store.DiffAsk
 		case toTarget || toSource:
 			fd.Action = store.DiffRepair
+		default:
+			// A blank where the other side has a value, which the field's
+			// rule lets stand: as synced as it will be, and not reported
+			// night after night.
+			continue
 		}
 		out = append(out, fd)
 	}

@@ -46,8 +46,9 @@ func TestClassify(t *testing.T) {
 			want: []found{{"phone", api.ClassNotSynced, store.DiffRepair}}},
 		{name: "a shared field edited on both: drifted, asked", source: with(Values{"phone": "3"}), target: with(Values{"phone": "2"}), base: base,
 			want: []found{{"phone", api.ClassDrifted, store.DiffAsk}}},
-		{name: "a blank that may not overwrite: reported only", source: with(Values{"name": ""}), target: synced, base: base,
-			want: []found{{"name", api.ClassNotSynced, store.DiffReport}}},
+		{name: "a blank that may not overwrite: as synced as it will be", source: with(Values{"name": ""}), target: synced, base: base},
+		{name: "the source left it blank, the target filled it in: no finding", source: with(Values{"name": ""}), target: synced,
+			base: store.Baseline{"name": settled(""), "terms": settled("net30"), "stage": settled("lead"), "phone": settled("1"), "note": settled("n")}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

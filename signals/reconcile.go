@@ -42,8 +42,19 @@ func (a *app) reconcile(ctx context.Context, args []string) error {
 		fmt.Fprintln(a.stderr, reconcileUsage)
 		return errUsage
 	}
-	if _, err := api.SpecByName(name); err != nil {
+	spec, err := api.SpecByName(name)
+	if err != nil {
 		fmt.Fprintln(a.stderr, "signals reconcile:", err)
+		return errUsage
+	}
+	if spec.Reconciles == "" {
+		var with []string
+		for _, s := range api.Specs() {
+			if s.Reconciles != "" {
+				with = append(with, s.Name)
+			}
+		}
+		fmt.Fprintf(a.stderr, "signals reconcile: %s has no reconcile run of its own (signals describe %s); these have: %s\n", name, name, strings.Join(with, ", "))
 		return errUsage
 	}
 	c, err := a.temporal(ctx)
@@ -70,16 +81,10 @@ func (a *app) reconcile(ctx context.Context, args []string) error {
 		}
 		return a.printReport(ctx, st, run.ID, "table")
 	}
-	wf, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: api.ReconcileID(name), TaskQueue: api.TaskQueueIntegrations,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		StaticSummary:            "Reconcile " + name + " (started by " + a.actor("") + ")",
-	}, api.WorkflowReconcile, api.ReconcileInput{Integration: name, StartedBy: a.actor("")})
+	wf, err := a.startOrFollow(ctx, c, st, name)
 	if err != nil {
-		return fmt.Errorf("start the reconcile run of %s: %w", name, err)
+		return err
 	}
-	fmt.Fprintf(a.stderr, "reconcile run of %s: workflow %s (run %s)\n", name, wf.GetID(), wf.GetRunID())
 	if *noWait {
 		return nil
 	}
@@ -90,10 +95,36 @@ func (a *app) reconcile(ctx context.Context, args []string) error {
 			fmt.Fprintf(a.stderr, "run %d: %s phase, %d records compared, %d requests to the target\n", r.ID, r.Phase, r.Compared, r.Requests)
 		}
 	})
-	if err != nil {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("stopped following; the run goes on in Temporal (workflow %s): signals reconcile show --integration %s", wf.GetID(), name)
+	case err != nil:
 		return fmt.Errorf("the reconcile run of %s failed: %w (signals reconcile %s --now resumes it)", name, err, name)
 	}
 	return a.printReport(ctx, st, run.ID, "table")
+}
+
+// startOrFollow follows the workflow working the integration's open run
+// (the nightly one, say), or starts a run.
+func (a *app) startOrFollow(ctx context.Context, c client.Client, st *store.Store, name string) (client.WorkflowRun, error) {
+	if open, err := st.LatestReconcileRun(ctx, name); err == nil && open.FinishedAt == nil {
+		d, err := c.DescribeWorkflowExecution(ctx, open.WorkflowID, "")
+		if err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			fmt.Fprintf(a.stderr, "reconcile run %d of %s is going (workflow %s): following it\n", open.ID, name, open.WorkflowID)
+			return c.GetWorkflow(ctx, open.WorkflowID, ""), nil
+		}
+	}
+	wf, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: api.ReconcileID(name), TaskQueue: api.TaskQueueIntegrations,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:            "Reconcile " + name + " (started by " + a.actor("") + ")",
+	}, api.WorkflowReconcile, api.ReconcileInput{Integration: name, StartedBy: a.actor("")})
+	if err != nil {
+		return nil, fmt.Errorf("start the reconcile run of %s: %w", name, err)
+	}
+	fmt.Fprintf(a.stderr, "reconcile run of %s: workflow %s (run %s)\n", name, wf.GetID(), wf.GetRunID())
+	return wf, nil
 }
 
 func (a *app) reconcileShow(ctx context.Context, args []string) error {

@@ -194,6 +194,11 @@ func (s *Store) SetBillingState(ctx context.Context, id string, b BillingState) 
 			stripe_status = CASE WHEN NULLIF($5, '') IS NULL THEN stripe_status
 				WHEN stripe_status_at IS NULL OR stripe_status_rank($5) > stripe_status_rank(stripe_status) THEN $5
 				ELSE stripe_status END,
+			-- A status billing wrote carries no event's time: only an event that
+			-- does not go back in the lifecycle replaces it (an older event
+			-- stamped before it must not take a paid invoice back to open).
+			stripe_status_at = CASE WHEN NULLIF($5, '') IS NOT NULL AND stripe_status_at IS NOT NULL
+				AND stripe_status_rank($5) > stripe_status_rank(stripe_status) THEN NULL ELSE stripe_status_at END,
 			billed_by = COALESCE(billed_by, NULLIF($6, '')),
 			billed_ref = CASE WHEN billed_by IS NULL THEN NULLIF($7, '') ELSE billed_ref END,
 			billed_at = CASE WHEN $2 = 'billed' AND billed_at IS NULL THEN now() ELSE billed_at END

@@ -202,3 +202,23 @@ func TestBillingDoesNotWriteOverAStatusAnEventSet(t *testing.T) {
 	require.Equal(t, "paid", inv.StripeStatus)
 	require.Equal(t, store.InvoiceBilled, inv.Status, "the rest of billing's write applies")
 }
+
+// A paid status billing wrote over an event's open does not keep that
+// event's time: a delayed event from between the two cannot take the
+// invoice back to open.
+func TestAStatusBillingWroteOverAnEventIsNotUndoneByAnOlderOne(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := store.New(storetest.NewPool(t))
+	billedInvoice(t, s, "INV-1", "in_1", "")
+	_, err := s.ApplyPaymentEvent(ctx, event("evt_fin", "invoice.finalized", "open", t0, "in_1", "INV-1"))
+	require.NoError(t, err)
+	_, err = s.SetBillingState(ctx, "INV-1", store.BillingState{Status: store.InvoiceBilled, StripeInvoiceID: "in_1", StripeStatus: "paid"})
+	require.NoError(t, err)
+
+	_, err = s.ApplyPaymentEvent(ctx, event("evt_failed", "invoice.payment_failed", "open", t0.Add(time.Minute), "in_1", "INV-1"))
+	require.NoError(t, err)
+	st, err := s.InvoicePaymentStatus(ctx, "INV-1")
+	require.NoError(t, err)
+	require.Equal(t, "paid", st.Status)
+}

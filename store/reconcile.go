@@ -89,24 +89,44 @@ type ReconcilePage struct {
 	// next begins.
 	Phase, From, NextPhase, To string
 	Compared, InSync, Requests int64
-	Differences               []Difference
-	Handoffs                  []Handoff
+	Differences                []Difference
+	Handoffs                   []Handoff
 }
 
-// BeginReconcile opens a run of integration, or returns the run still open
-// (resumed: true) so that a run stopped midway goes on where it stopped.
+// Add counts q's records and findings in p.
+func (p *ReconcilePage) Add(q ReconcilePage) {
+	p.Compared, p.InSync, p.Requests = p.Compared+q.Compared, p.InSync+q.InSync, p.Requests+q.Requests
+	p.Differences = append(p.Differences, q.Differences...)
+	p.Handoffs = append(p.Handoffs, q.Handoffs...)
+}
+
+// BeginReconcile opens a run of integration by workflowID, or returns the
+// run still open (resumed: true) so that a run stopped midway goes on where
+// it stopped. The open run may belong to another workflow: see
+// TakeOverReconcile.
 func (s *Store) BeginReconcile(ctx context.Context, integration, workflowID, startedBy string) (ReconcileRun, bool, error) {
 	_, err := s.db.Exec(ctx, `INSERT INTO reconcile_runs (integration, workflow_id, started_by) VALUES ($1, $2, $3)
 		ON CONFLICT (integration) WHERE finished_at IS NULL DO NOTHING`, integration, workflowID, startedBy)
 	if err != nil {
 		return ReconcileRun{}, false, fmt.Errorf("open a reconcile run of %s: %w", integration, err)
 	}
-	run, err := scanRun(s.db.QueryRow(ctx, `UPDATE reconcile_runs SET workflow_id = $2
-		WHERE integration = $1 AND finished_at IS NULL RETURNING `+runColumns, integration, workflowID))
+	run, err := scanRun(s.db.QueryRow(ctx, `SELECT `+runColumns+` FROM reconcile_runs
+		WHERE integration = $1 AND finished_at IS NULL`, integration))
 	if err != nil {
 		return ReconcileRun{}, false, fmt.Errorf("open a reconcile run of %s: %w", integration, err)
 	}
 	return run, run.Compared > 0 || run.Phase != PhaseLinked || run.Cursor != "", nil
+}
+
+// TakeOverReconcile hands open run id from workflow from (which no longer
+// runs) to workflow to; false if another took it meanwhile.
+func (s *Store) TakeOverReconcile(ctx context.Context, id int64, from, to string) (bool, error) {
+	tag, err := s.db.Exec(ctx, `UPDATE reconcile_runs SET workflow_id = $3
+		WHERE id = $1 AND workflow_id = $2 AND finished_at IS NULL`, id, from, to)
+	if err != nil {
+		return false, fmt.Errorf("take over reconcile run %d: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 const runColumns = `id, integration, workflow_id, started_by, started_at, finished_at, phase, cursor, compared, in_sync, requests`

@@ -45,7 +45,9 @@ type fixture struct {
 	baselines   []store.Link // links saved without a write
 	// deferAlerts answers that many alerts "deferred" (aggregated).
 	deferAlerts int
-	notify      *testsuite.MockCallWrapper
+	// onAudit, if set, sees every audit row as it is recorded.
+	onAudit func([]store.AuditEvent)
+	notify  *testsuite.MockCallWrapper
 }
 
 // quiet lets a test whose item posts nothing pass without a Notify call.
@@ -114,6 +116,12 @@ func newFixture(t *testing.T, workflowID string, opts ...notifyDelay) *fixture {
 	})
 	env.OnActivity(spineActivities.RecordAudit, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordAuditInput) error {
 		f.record(in.Events...)
+		f.mu.Lock()
+		hook := f.onAudit
+		f.mu.Unlock()
+		if hook != nil {
+			hook(in.Events)
+		}
 		return nil
 	})
 	f.notify = env.OnActivity(chatActivities.Notify, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyInput) (activities.NotifyResult, error) {

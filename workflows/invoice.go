@@ -245,6 +245,14 @@ func (s *invoiceSync) record(ctx workflow.Context, it *spine.Item, state store.B
 // where; resolving anything else (a conflict over the invoice's data) leaves
 // it as it is, unbilled.
 func (s *invoiceSync) ended(ctx workflow.Context, it *spine.Item, end spine.Ended) error {
+	if s.repair != nil {
+		// A difference with Stripe handled by hand: not raised again while
+		// its values stay the same.
+		if end.Status == api.StatusManuallyResolved {
+			return acceptDifference(ctx, it, *s.repair, end.Actor, "resolved by hand: "+end.Ref)
+		}
+		return nil
+	}
 	if s.inv.ID == "" {
 		return nil
 	}
@@ -306,8 +314,7 @@ func (s *invoiceSync) reconciled(ctx workflow.Context, it *spine.Item) error {
 	if err != nil {
 		return err
 	}
-	in := activities.AcceptDifferenceInput{Integration: api.IntegrationInvoiceToBilling, SourceKey: it.Key(), Finding: f, Actor: d.Actor, Reason: d.Reason}
-	return it.Local(ctx, "Accept the difference", spineActivities.AcceptDifference, in, nil)
+	return acceptDifference(ctx, it, f, d.Actor, d.Reason)
 }
 
 func (s *invoiceSync) bill(ctx workflow.Context, it *spine.Item) error {

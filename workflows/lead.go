@@ -168,6 +168,8 @@ type leadSync struct {
 	// repair is what a reconcile run found, when it started the item: the
 	// lead is synced again as it was last synced, by the same field rules.
 	repair *api.ReconcileFinding
+	// lastContact is the contact the lead was last synced to, for a repair.
+	lastContact string
 }
 
 func (s *leadSync) amend(set map[string]string, apply bool) error {
@@ -315,10 +317,17 @@ func (s *leadSync) run(ctx workflow.Context, it *spine.Item) error {
 	// The same content notifies once, however often the step or the item re-runs.
 	key := it.WorkflowID() + "/synced/" + hash[:16]
 	if s.repair != nil {
-		if upToDate {
-			return nil // nothing was repaired: nothing to tell
+		// The team hears of a repair that replaced someone's edit or made
+		// the contact again; a write that only settled the baseline (a
+		// merged lead's) is no news.
+		created := contactID != s.lastContact
+		if upToDate || (len(overruled) == 0 && !created) {
+			return nil
 		}
 		text = fmt.Sprintf("Reconcile run %d repaired CRM contact %s of lead %s.", s.repair.RunID, contactID, it.Key()) + strings.TrimPrefix(text, fmt.Sprintf("Lead %s synced to CRM contact %s.", it.Key(), contactID))
+		if created {
+			text += fmt.Sprintf("\nCRM contact %s was deleted; sales approved making it again.", s.lastContact)
+		}
 		key += fmt.Sprintf("/reconcile-%d", s.repair.RunID)
 	}
 	return it.Notify(ctx, "notify", it.Team(), "the lead is synced", text, key)
@@ -342,7 +351,14 @@ func (s *leadSync) lastSynced(ctx workflow.Context, it *spine.Item) (done bool, 
 		return false, fmt.Errorf("the values last synced of lead %s are no lead: %w", it.Key(), err)
 	}
 	s.lead = lead
+	s.lastContact = last.Link.TargetID
 	it.SetExternalID(api.ExternalCRMContact, last.Link.TargetID)
+	if last.Team != "" && last.Team != it.Team() {
+		// Routed when it was synced: that team hears of it and decides.
+		if err := it.Assign(ctx, last.Team, api.ActorSystem, "the team the lead was routed to when it was synced"); err != nil {
+			return false, err
+		}
+	}
 	if s.repair.Class == api.ClassMissing {
 		_, err := it.Raise(ctx, api.MissingInTarget, fmt.Sprintf("CRM contact %s of this lead is gone (deleted in the CRM); approve creates it again as last synced, reject leaves it deleted", last.Link.TargetID),
 			map[string]string{"contact": last.Link.TargetID, "reconcile run": fmt.Sprint(s.repair.RunID)})
@@ -351,14 +367,29 @@ func (s *leadSync) lastSynced(ctx workflow.Context, it *spine.Item) (done bool, 
 	return false, nil
 }
 
-// ended forgets the link of a contact sales decided stays deleted, so that
-// no later run raises it again.
+// ended remembers what sales decided about a contact deleted in the CRM, so
+// that no later run raises it again: reject forgets the link (it stays
+// deleted); resolve (handled by hand) accepts its absence while the link
+// names that contact.
 func (s *leadSync) ended(ctx workflow.Context, it *spine.Item, end spine.Ended) error {
-	if end.Kind != api.MissingInTarget || end.Status != api.StatusRejected {
+	if end.Kind != api.MissingInTarget || s.repair == nil {
 		return nil
 	}
-	in := activities.LinkInput{Integration: api.IntegrationLeadToCRM, SourceKey: it.Key(), TargetSystem: api.SystemCRM}
-	return it.Local(ctx, "Forget the deleted contact", spineActivities.ForgetLink, in, nil)
+	switch end.Status {
+	case api.StatusRejected:
+		in := activities.LinkInput{Integration: api.IntegrationLeadToCRM, SourceKey: it.Key(), TargetSystem: api.SystemCRM}
+		return it.Local(ctx, "Forget the deleted contact", spineActivities.ForgetLink, in, nil)
+	case api.StatusManuallyResolved:
+		return acceptDifference(ctx, it, *s.repair, end.Actor, "resolved by hand: "+end.Ref)
+	}
+	return nil
+}
+
+// acceptDifference remembers that a person accepted what a reconcile run
+// found: no later run raises it while its values stay the same.
+func acceptDifference(ctx workflow.Context, it *spine.Item, f api.ReconcileFinding, actor, reason string) error {
+	in := activities.AcceptDifferenceInput{Integration: it.Integration(), SourceKey: it.Key(), Finding: f, Actor: actor, Reason: reason}
+	return it.Local(ctx, "Accept the difference", spineActivities.AcceptDifference, in, nil)
 }
 
 // route assigns the lead to the sales team whose rules take it. When no rule

@@ -44,7 +44,7 @@ const maxEventsPerRun = 100
 // new run.
 func InvoicePayments(ctx workflow.Context, in api.InvoicePaymentsInput) (api.Result, error) {
 	p := &paymentsRun{spec: api.InvoicePaymentsSpec(), queued: in.Pending}
-	return spine.Run(ctx, invoicePayments(), in.ItemInput, spine.Hooks{Ended: p.ended}, p.run)
+	return spine.Run(ctx, invoicePayments(), in.ItemInput, spine.Hooks{Ended: p.ended, Leftover: p.leftover}, p.run)
 }
 
 // paymentsRun is the state of one InvoicePayments run.
@@ -55,12 +55,33 @@ type paymentsRun struct {
 	queued []api.PaymentEvent
 	// current is the event being applied, until its invoice was found.
 	current *api.PaymentEvent
+	it      *spine.Item
+}
+
+// leftover passes events signalled while the item recorded its end to a new
+// run of the item: the last check of the channel is in the workflow task that
+// completes the run, so none is lost with it.
+func (p *paymentsRun) leftover(ctx workflow.Context) error {
+	var pending []api.PaymentEvent
+	for p.events != nil && p.events.Len() > 0 {
+		rest, err := p.rest(ctx, p.it)
+		if err != nil {
+			return err
+		}
+		pending = append(pending, rest...)
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	return workflow.NewContinueAsNewError(ctx, InvoicePayments, api.InvoicePaymentsInput{
+		ItemInput: api.ItemInput{StartedBy: "continued"}, Pending: pending})
 }
 
 func (p *paymentsRun) run(ctx workflow.Context, it *spine.Item) error {
 	p.events = workflow.GetSignalChannelWithOptions(ctx, api.SignalPaymentEvent, workflow.SignalChannelOptions{
 		Description: "One Stripe event about this item's invoice (api.PaymentEvent), applied once and in order of created",
 	})
+	p.it = it
 	it.SetExternalID(api.ExternalStripeInvoice, it.Key())
 	for applied := 0; ; applied++ {
 		ev, ok, err := p.next(ctx, it)

@@ -289,3 +289,32 @@ func TestALongStreamOfEventsGoesOnInANewRun(t *testing.T) {
 	require.Equal(t, fmt.Sprintf("evt_%03d", maxEventsPerRun-1), in.Pending[0].ID)
 	require.Contains(t, f.actions(), "continued Running→Running system")
 }
+
+// An event signalled while the item records that it ended is not lost with
+// the run: the item goes on in a new run that applies it.
+func TestAnEventSignalledAsTheItemEndsGoesOnInANewRun(t *testing.T) {
+	t.Parallel()
+	f := newPaymentsFixture(t)
+	f.quiet()
+	p := newFakePayments(f, map[string]string{stripeInvoice: "INV-1"})
+	late := paymentEvent("evt_late", "invoice.paid", time.Hour)
+	f.onAudit = func(events []store.AuditEvent) {
+		for _, e := range events {
+			if e.Action == "synced" {
+				f.onAudit = nil
+				f.env.SignalWorkflow(api.SignalPaymentEvent, late)
+			}
+		}
+	}
+	f.send(0, paymentEvent("evt_first", "invoice.finalized", 0))
+	f.runPayments()
+
+	err := f.env.GetWorkflowError()
+	require.True(t, workflow.IsContinueAsNewError(err), "%v", err)
+	require.Equal(t, []string{"evt_first"}, p.calls)
+	var next *workflow.ContinueAsNewError
+	require.True(t, errors.As(err, &next))
+	var in api.InvoicePaymentsInput
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(next.Input, &in))
+	require.Equal(t, []api.PaymentEvent{late}, in.Pending, "the late event goes on")
+}

@@ -68,3 +68,6 @@ func (it *Item) End(ctx workflow.Context, status api.Status, action, reason stri
 	}
 	return Ended{Status: status}
 }
+
+// Integration is the name of the item's integration.
+func (it *Item) Integration() string { return it.spec.Name }

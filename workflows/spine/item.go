@@ -84,6 +84,11 @@ type Hooks struct {
 	// ManuallyResolved, Cancelled), e.g. to write that back to the source;
 	// end says which exception it ended, and where a resolved item was fixed.
 	Ended func(ctx workflow.Context, it *Item, end Ended) error
+	// Leftover, if set, runs last, after everything the item records as it
+	// ends, in the workflow task that completes it: work signalled
+	// meanwhile (which would be lost with the run) is passed on, by
+	// returning a continue-as-new error.
+	Leftover func(ctx workflow.Context) error
 }
 
 // Run is the frame of every integration workflow: it begins the item,
@@ -124,6 +129,11 @@ func Run(ctx workflow.Context, integration Integration, in api.ItemInput, h Hook
 	}
 	if err := it.drain(ctx); err != nil {
 		return api.Result{}, err
+	}
+	if h.Leftover != nil {
+		if err := h.Leftover(ctx); err != nil {
+			return api.Result{}, err
+		}
 	}
 	return api.Result{Status: it.state.Status, ExternalIDs: it.state.ExternalIDs}, nil
 }
