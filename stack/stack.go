@@ -61,6 +61,11 @@ type Options struct {
 	SandboxFaults string
 	// Env adds variables to every signalbox program (e.g. SIGNALBOX_OPERATORS).
 	Env []string
+	// Cluster, when set, is a running local Temporal cluster the stack uses
+	// instead of a dev server, in Namespace (registered if need be, with
+	// signalbox's search attributes). The stack does not stop it.
+	Cluster   *Cluster
+	Namespace string
 }
 
 // Stack is a running local stack.
@@ -96,6 +101,12 @@ func start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	healthAddr := ""
+	if opts.Namespace == "" {
+		opts.Namespace = "default"
+	}
+	if opts.Cluster != nil {
+		opts.TemporalAddr = opts.Cluster.FrontendAddr()
+	}
 	for _, addr := range []*string{&opts.TemporalAddr, &opts.SandboxAddr, &opts.SandboxStripeAddr, &opts.IntakeAddr, &opts.StripeMockAddr, &healthAddr} {
 		if *addr == "" {
 			if *addr, err = FreeAddr(); err != nil {
@@ -114,7 +125,7 @@ func start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.Env = append(os.Environ(),
 		"TEMPORAL_ADDRESS="+opts.TemporalAddr,
-		"TEMPORAL_NAMESPACE=default",
+		"TEMPORAL_NAMESPACE="+opts.Namespace,
 		"DATABASE_URL="+opts.DatabaseURL,
 		"SIGNALBOX_CRM_BASE_URL=http://"+opts.SandboxAddr,
 		"SIGNALBOX_CHAT_WEBHOOK_BASE_URL=http://"+opts.SandboxAddr+"/services",
@@ -156,8 +167,20 @@ func (s *Stack) program(name string, args []string, readyLine, readyURL string) 
 	}
 }
 
-// StartTemporal starts (or restarts, on the same port and file) the dev server.
+// StartTemporal starts (or restarts, on the same port and file) the dev
+// server; on a cluster it registers the stack's namespace and connects.
 func (s *Stack) StartTemporal(ctx context.Context) error {
+	if c := s.opts.Cluster; c != nil {
+		if err := c.RegisterNamespace(ctx, s.opts.Namespace); err != nil {
+			return err
+		}
+		cl, err := c.Dial(ctx, s.opts.Namespace)
+		if err != nil {
+			return fmt.Errorf("connect to the cluster's frontend %s: %w", c.FrontendAddr(), err)
+		}
+		s.Client = cl
+		return nil
+	}
 	logFile, err := os.OpenFile(filepath.Join(s.opts.DataDir, "temporal.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -206,8 +229,13 @@ func (s *Stack) StartTemporal(ctx context.Context) error {
 	return nil
 }
 
-// StopTemporal stops the dev server (its SQLite file, if any, stays).
+// StopTemporal stops the dev server (its SQLite file, if any, stays); a
+// cluster is left running, its client closed.
 func (s *Stack) StopTemporal() error {
+	if s.opts.Cluster != nil && s.Client != nil {
+		s.Client.Close()
+		s.Client = nil
+	}
 	if s.temporal == nil {
 		return nil
 	}
@@ -221,8 +249,30 @@ func (s *Stack) StopTemporal() error {
 	return err
 }
 
-// TemporalAddr is the dev server's frontend address.
+// TemporalAddr is the frontend address of the dev server or cluster.
 func (s *Stack) TemporalAddr() string { return s.opts.TemporalAddr }
+
+// Namespace is the stack's Temporal namespace.
+func (s *Stack) Namespace() string { return s.opts.Namespace }
+
+// Cluster is the cluster the stack runs on, or nil on a dev server.
+func (s *Stack) Cluster() *Cluster { return s.opts.Cluster }
+
+// RestartTemporal restarts what serves Temporal, as a crash and a
+// supervisor would: the dev server (stopped, started again on its file), or
+// one of the cluster's services, killed with SIGKILL (history, then matching,
+// in turn: turn counts the restarts so far).
+func (s *Stack) RestartTemporal(ctx context.Context, turn int) (what string, err error) {
+	if c := s.opts.Cluster; c != nil {
+		name := []string{"history", "matching"}[turn%2]
+		return "temporal " + name, c.RestartService(ctx, name)
+	}
+	if err := s.StopTemporal(); err != nil {
+		return "", err
+	}
+	time.Sleep(time.Second)
+	return "the dev server", s.StartTemporal(ctx)
+}
 
 // IntakeURL is the intake's base URL.
 func (s *Stack) IntakeURL() string { return "http://" + s.opts.IntakeAddr }

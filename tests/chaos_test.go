@@ -291,18 +291,20 @@ func (c *chaosRun) killWorkers(ctx context.Context) {
 	}
 }
 
-// restartServer stops the dev server and starts it again on its SQLite file.
+// restartServer restarts what serves Temporal mid-run: the dev server
+// (stopped, started again on its SQLite file), or on a cluster its history
+// and matching services in turn, killed with SIGKILL.
 func (c *chaosRun) restartServer(ctx context.Context) {
 	rng := c.stream(3)
-	for range *chaosRestarts {
+	for turn := range *chaosRestarts {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(time.Duration(2000+rng.IntN(3000)) * time.Millisecond):
 		}
-		require.NoError(c.t, c.s.StopTemporal())
-		time.Sleep(time.Second)
-		require.NoError(c.t, c.s.StartTemporal(ctx))
+		what, err := c.s.RestartTemporal(ctx, turn)
+		require.NoError(c.t, err, "restart %s", what)
+		c.t.Logf("restarted %s", what)
 		c.killsMu.Lock()
 		c.restarts = append(c.restarts, time.Now())
 		c.killsMu.Unlock()

@@ -77,7 +77,7 @@ func TestTemporalCLISignalResumesAnItem(t *testing.T) {
 
 	temporal := func(input string) {
 		ctx := context.Background()
-		out, err := runTemporal(ctx, "workflow", "signal", "--address", shared.TemporalAddr(), "--workflow-id", id, "--name", api.SignalDecision, "--input", input)
+		out, err := runTemporal(ctx, "workflow", "signal", "--address", shared.TemporalAddr(), "--namespace", shared.Namespace(), "--workflow-id", id, "--name", api.SignalDecision, "--input", input)
 		require.NoError(t, err, out)
 	}
 	temporal(`{"action":"approve","actor":"nobody","reason":"x"}`)

@@ -442,7 +442,7 @@ func (s *env) logEarlyRetries(t *testing.T) {
 // signal sends a raw decision signal with the temporal CLI.
 func (s *env) signal(t *testing.T, id, input string) {
 	t.Helper()
-	out, err := runTemporal(context.Background(), "workflow", "signal", "--address", s.TemporalAddr(), "--workflow-id", id,
+	out, err := runTemporal(context.Background(), "workflow", "signal", "--address", s.TemporalAddr(), "--namespace", s.Namespace(), "--workflow-id", id,
 		"--name", api.SignalDecision, "--input", input)
 	require.NoError(t, err, out)
 }

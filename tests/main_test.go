@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/signalbox-dev/signalbox/stack"
@@ -24,6 +25,11 @@ var (
 	root   string // the repository
 	binDir string // the programs built for this run
 	shared *env   // the stack most tests share
+
+	onCluster = flag.Bool("cluster", false, "run against a local Temporal cluster (four services on PostgreSQL; make test-cluster) instead of the dev server")
+	// cluster is that cluster; each stack has a namespace of its own on it.
+	cluster    *stack.Cluster
+	namespaces atomic.Int64
 )
 
 func TestMain(m *testing.M) {
@@ -49,6 +55,13 @@ func run(m *testing.M) int {
 	binDir = filepath.Join(tmp, "bin")
 	if err := build(binDir); err != nil {
 		return fail(err)
+	}
+	if *onCluster {
+		stop, err := startCluster(ctx, filepath.Join(tmp, "data"))
+		if err != nil {
+			return fail(err)
+		}
+		defer stop()
 	}
 	url, drop, err := storetest.NewDatabase(storetest.ServerURL())
 	if err != nil {
@@ -111,7 +124,7 @@ func options(dataDir, dbURL string) stack.Options {
 		// Short enough that a reminder and a deadline happen while recording.
 		env = append(env, "SIGNALBOX_SLAS=ConsentMissing=3s/12s", "SIGNALBOX_LEAD_ROUTES="+recordedRoutes)
 	}
-	return stack.Options{
+	opts := stack.Options{
 		BinDir:      binDir,
 		TemporalCLI: filepath.Join(root, "bin", "temporal"),
 		StripeMock:  filepath.Join(root, "bin", "stripe-mock"),
@@ -119,6 +132,39 @@ func options(dataDir, dbURL string) stack.Options {
 		DatabaseURL: dbURL,
 		Env:         env,
 	}
+	if cluster != nil {
+		opts.Cluster, opts.Namespace = cluster, fmt.Sprintf("e2e-%d", namespaces.Add(1))
+	}
+	return opts
+}
+
+// startCluster starts the local Temporal cluster the suite runs on, on
+// databases of its own, and returns what stops it and drops them.
+func startCluster(ctx context.Context, dataDir string) (stop func(), err error) {
+	var names []string
+	var drops []func() error
+	for range 2 {
+		url, drop, err := storetest.NewDatabase(storetest.ServerURL())
+		if err != nil {
+			return nil, err
+		}
+		names, drops = append(names, url[strings.LastIndex(url, "/")+1:]), append(drops, drop)
+	}
+	dropAll := func() {
+		for _, drop := range drops {
+			if err := drop(); err != nil {
+				fmt.Fprintln(os.Stderr, "tests: drop a cluster database:", err)
+			}
+		}
+	}
+	c, err := stack.StartCluster(ctx, stack.ClusterOptions{BinDir: filepath.Join(root, "bin"), ConfigDir: filepath.Join(root, "deploy", "temporal"),
+		DataDir: dataDir, DB: names[0], VisibilityDB: names[1]})
+	if err != nil {
+		dropAll()
+		return nil, err
+	}
+	cluster = c
+	return func() { c.Stop(); dropAll() }, nil
 }
 
 // build compiles the programs under test from this checkout.
