@@ -79,6 +79,14 @@ type Worker struct {
 	UIBaseURL string `split_words:"true" default:"http://localhost:8233"`
 	// WorkerHealthAddr, when set, serves GET /healthz: 200 once every worker runs. Default: off.
 	WorkerHealthAddr string `split_words:"true"`
+	// MetricsAddr, when set, serves Prometheus metrics at GET /metrics (the
+	// SDK's and signalbox's; docs/metrics.md). It may equal
+	// WorkerHealthAddr: one server then answers both. Default: off.
+	MetricsAddr string `split_words:"true"`
+	// MetricsRefresh is how often the worker counts waiting items in
+	// Temporal's visibility for the metrics (only while MetricsAddr is set).
+	// Default: 30s.
+	MetricsRefresh time.Duration `split_words:"true" default:"30s"`
 	// WorkflowCacheSize is how many items the worker keeps in memory between
 	// their events; others are replayed from history on their next event.
 	// Default: 2000.
@@ -206,6 +214,12 @@ func (w Worker) Validate() error {
 			}
 			return checkHostPort("SIGNALBOX_WORKER_HEALTH_ADDR", w.WorkerHealthAddr)
 		},
+		func() error {
+			if w.MetricsRefresh < time.Second {
+				return Invalid("SIGNALBOX_METRICS_REFRESH", w.MetricsRefresh.String(), "must be at least 1s")
+			}
+			return checkMetricsAddr(w.MetricsAddr)
+		},
 	}
 	if w.CRMToken == "" {
 		return Invalid("SIGNALBOX_CRM_TOKEN", "", "must not be empty")
@@ -231,6 +245,10 @@ type Intake struct {
 
 	// IntakeAddr is where the intake listens. Default: 127.0.0.1:8080.
 	IntakeAddr string `split_words:"true" default:"127.0.0.1:8080"`
+	// MetricsAddr, when set, serves Prometheus metrics at GET /metrics on a
+	// listener of its own: the intake's address faces the senders of leads,
+	// the metrics do not. Default: off.
+	MetricsAddr string `split_words:"true"`
 	// IntakeTokens are the bearer tokens the intake accepts, named by source:
 	// "webform=<token>;partner=<token>". Default: none.
 	IntakeTokens TeamMap `split_words:"true"`
@@ -278,7 +296,21 @@ func (i Intake) Validate() error {
 		return Invalid("SIGNALBOX_STRIPE_WEBHOOK_SECRET", s, fmt.Sprintf("must be the endpoint's signing secret, whsec_… (at least %d characters): "+
 			"copy it from the webhook endpoint in the Stripe Dashboard, or from `stripe listen`", minSecretLen))
 	}
+	if err := checkMetricsAddr(i.MetricsAddr); err != nil {
+		return err
+	}
+	if i.MetricsAddr != "" && i.MetricsAddr == i.IntakeAddr {
+		return Invalid("SIGNALBOX_METRICS_ADDR", i.MetricsAddr, "must differ from SIGNALBOX_INTAKE_ADDR: metrics are served apart from the intake")
+	}
 	return checkHostPort("SIGNALBOX_INTAKE_ADDR", i.IntakeAddr)
+}
+
+// checkMetricsAddr checks SIGNALBOX_METRICS_ADDR: empty (no metrics) or host:port.
+func checkMetricsAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	return checkHostPort("SIGNALBOX_METRICS_ADDR", addr)
 }
 
 // Signals configures the operator CLI (go run ./signals).

@@ -37,7 +37,9 @@ type gate struct {
 	interval time.Duration
 	// slots, when set, spaces the sends of every process that shares it.
 	slots Slots
-	now   func() time.Time
+	// observer hears of every request's wait and answer.
+	observer Observer
+	now      func() time.Time
 	// turn is held by the request that is to be sent next.
 	turn chan struct{}
 
@@ -47,7 +49,7 @@ type gate struct {
 }
 
 func newGate(next http.RoundTripper, perSecond float64) *gate {
-	g := &gate{next: next, now: time.Now, turn: make(chan struct{}, 1)}
+	g := &gate{next: next, now: time.Now, turn: make(chan struct{}, 1), observer: unobserved{}}
 	if perSecond > 0 {
 		g.interval = time.Duration(float64(time.Second) / perSecond)
 	}
@@ -55,18 +57,40 @@ func newGate(next http.RoundTripper, perSecond float64) *gate {
 }
 
 func (g *gate) RoundTrip(req *http.Request) (*http.Response, error) {
+	asked := g.now()
 	sent, err := g.wait(req.Context())
 	if err != nil {
 		return nil, err
 	}
+	g.observer.Waited(sent.Sub(asked))
 	req = req.Clone(req.Context()) // a RoundTripper must not change its caller's request
 	req.Header.Set(SentAtHeader, sent.UTC().Format(time.RFC3339Nano))
 	resp, err := g.next.RoundTrip(req)
+	status := 0
 	if err == nil {
 		g.learn(resp)
+		status = resp.StatusCode
 	}
+	g.observer.Answered(status, err, g.now().Sub(sent))
 	return resp, err
 }
+
+// Observer hears what a target's requests cost, for metrics: how long each
+// waited for its turn (this process's spacing, the send slots shared with
+// other processes, a Retry-After pause) and what answered it.
+type Observer interface {
+	// Waited is how long a request waited before it was sent.
+	Waited(d time.Duration)
+	// Answered is a request sent: the answer's status code, or 0 and the
+	// error when no answer came, and the time to the answer's headers.
+	Answered(status int, err error, took time.Duration)
+}
+
+// unobserved is the Observer of a client nobody measures.
+type unobserved struct{}
+
+func (unobserved) Waited(time.Duration)               {}
+func (unobserved) Answered(int, error, time.Duration) {}
 
 // wait blocks until the request may be sent and returns that time.
 func (g *gate) wait(ctx context.Context) (time.Time, error) {

@@ -56,6 +56,15 @@ func SharedHTTPClient(timeout time.Duration, perSecond float64, slots Slots) *ht
 	return &http.Client{Timeout: timeout, Transport: g}
 }
 
+// Observed makes hc, a client of HTTPClient or SharedHTTPClient, tell
+// observer of every request's wait and answer; it returns hc.
+func Observed(hc *http.Client, observer Observer) *http.Client {
+	if g, ok := hc.Transport.(*gate); ok && observer != nil {
+		g.observer = observer
+	}
+	return hc
+}
+
 // Request is one call.
 type Request struct {
 	Method string
