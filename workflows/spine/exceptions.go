@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/signalbox-dev/signalbox/activities"
+	"github.com/signalbox-dev/signalbox/metrics"
 )
 
 // check decides whether d may be applied now; the update validator, the signal
@@ -158,7 +159,13 @@ func (it *Item) registerHandlers(ctx workflow.Context) error {
 			return t.outcome, t.err
 		},
 		workflow.UpdateHandlerOptions{
-			Validator:   func(_ workflow.Context, d api.Decision) error { return it.check(d) },
+			Validator: func(_ workflow.Context, d api.Decision) error {
+				err := it.check(d)
+				if err != nil { // never in the history: validators do not run on replay
+					metrics.Decision(it.meter, it.spec.Name, d.Action, metrics.Refused, "update")
+				}
+				return err
+			},
 			Description: "Decide an exception: approve, reject, amend, retry, resolve or cancel",
 		})
 	if err != nil {
@@ -252,6 +259,7 @@ func (it *Item) RaiseChoosing(ctx workflow.Context, kind api.ExceptionKind, summ
 	if err := it.transition(ctx, spec.Status, api.ActorSystem, "raised", summary, auditDetails); err != nil {
 		return api.Decision{}, err
 	}
+	metrics.ExceptionRaised(it.meter, it.spec.Name, kind, spec.Status)
 	d, t, err := it.await(ctx)
 	if err != nil {
 		return api.Decision{}, err
@@ -269,6 +277,7 @@ func (it *Item) RaiseChoosing(ctx workflow.Context, kind api.ExceptionKind, summ
 	if err := it.transition(ctx, next, d.Actor, string(d.Action), d.Reason, decisionDetails(d, kind)); err != nil {
 		return api.Decision{}, err
 	}
+	metrics.DecisionWaited(it.meter, it.spec.Name, kind, workflow.Now(ctx).Sub(exc.Since))
 	via := "deadline"
 	if t != nil {
 		via = t.via

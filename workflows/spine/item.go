@@ -9,11 +9,13 @@ import (
 
 	"github.com/signalbox-dev/signalbox/api"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/signalbox-dev/signalbox/activities"
+	"github.com/signalbox-dev/signalbox/metrics"
 	"github.com/signalbox-dev/signalbox/store"
 )
 
@@ -38,6 +40,8 @@ type Item struct {
 	inbox       []*ticket
 	hooks       Hooks
 	logger      log.Logger
+	// meter records the item's metrics; it records nothing on replay.
+	meter client.MetricsHandler
 	// signals delivers decision signals; signalBusy is true while one is handled.
 	signals    workflow.ReceiveChannel
 	signalBusy bool
@@ -151,6 +155,7 @@ func beginItem(ctx workflow.Context, integration Integration, in api.ItemInput, 
 		runID:       info.WorkflowExecution.RunID,
 		hooks:       h,
 		logger:      workflow.GetLogger(ctx),
+		meter:       workflow.GetMetricsHandler(ctx),
 		state: api.ItemState{
 			Integration: spec.Name, WorkflowID: info.WorkflowExecution.ID, SourceKey: key, Owner: spec.Owner,
 			Status: api.StatusPending, Attempts: map[string]int{}, ExternalIDs: map[string]string{},
@@ -177,6 +182,7 @@ func beginItem(ctx workflow.Context, integration Integration, in api.ItemInput, 
 	if err != nil {
 		return nil, err
 	}
+	metrics.ItemStarted(it.meter, spec.Name)
 	it.renderDetails(ctx)
 	var begun activities.BeginResult
 	err = it.Call(ctx, "Begin: audit Pending → Running", spineActivities.Begin, activities.BeginInput{Events: []store.AuditEvent{accepted, started}}, &begun)
@@ -266,6 +272,9 @@ func (it *Item) transition(ctx workflow.Context, to api.Status, actor, action, r
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		return err
 	}
+	if to.Terminal() {
+		metrics.ItemEnded(it.meter, it.spec.Name, to)
+	}
 	it.renderDetails(ctx)
 	return it.audit(ctx, fmt.Sprintf("Audit %s → %s", from, to), it.event(actor, action, from, to, reason, details))
 }
@@ -309,8 +318,13 @@ func (t *ticket) finish(outcome api.DecisionOutcome, err error) {
 	t.done, t.outcome, t.err = true, outcome, err
 }
 
-// remember keeps a decision for the status query.
+// remember keeps a decision for the status query, and counts it.
 func (it *Item) remember(d api.Decision, via string, applied bool, refusal string) {
+	outcome := metrics.Refused
+	if applied {
+		outcome = metrics.Applied
+	}
+	metrics.Decision(it.meter, it.spec.Name, d.Action, outcome, via)
 	it.state.Decisions = append(it.state.Decisions, api.DecisionRecord{Decision: d, At: it.state.UpdatedAt, Via: via, Applied: applied, Refusal: refusal})
 	if n := len(it.state.Decisions); n > recentDecisions {
 		it.state.Decisions = slices.Clone(it.state.Decisions[n-recentDecisions:])
