@@ -23,6 +23,7 @@ import (
 
 	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/config"
+	"github.com/signalbox-dev/signalbox/metrics"
 	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/workflows"
 	"github.com/signalbox-dev/signalbox/workflows/spine"
@@ -115,6 +116,29 @@ func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger, integrat
 		return err
 	}
 	defer c.Close()
+	var exporter *metrics.Exporter
+	if cfg.MetricsAddr != "" {
+		if exporter, err = metrics.New(logger); err != nil {
+			return err
+		}
+		defer func() { _ = exporter.Shutdown(context.Background()) }()
+		opts, err := cfg.Temporal.ClientOptions(logger)
+		if err != nil {
+			return err
+		}
+		if c, err = exporter.Client(c, opts); err != nil {
+			return err
+		}
+		defer c.Close()
+		// On a listener of its own: the intake's faces the senders of leads.
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", exporter.Handler())
+		stopMetrics, err := metrics.Serve(cfg.MetricsAddr, "SIGNALBOX_METRICS_ADDR", mux)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	pool, err := store.Open(ctx, cfg.Database.URL)
 	if err != nil {
 		return err
@@ -126,8 +150,12 @@ func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger, integrat
 	}
 	in := &intake{items: &temporalItems{client: c}, records: store.New(pool), integrations: integrations, logger: logger,
 		auth: newAuthenticator(cfg.IntakeTokens, cfg.IntakeHMACSecrets)}
+	handler := withStripeWebhook(in.routes(), &stripeWebhook{secret: cfg.StripeWebhookSecret, events: &temporalItems{client: c}, deliveries: store.New(pool), logger: logger})
+	if exporter != nil {
+		handler = exporter.Intake(handler)
+	}
 	srv := &http.Server{
-		Handler:           withStripeWebhook(in.routes(), &stripeWebhook{secret: cfg.StripeWebhookSecret, events: &temporalItems{client: c}, deliveries: store.New(pool), logger: logger}),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -34,6 +33,7 @@ import (
 	"github.com/signalbox-dev/signalbox/connectors/chat"
 	"github.com/signalbox-dev/signalbox/connectors/crm"
 	"github.com/signalbox-dev/signalbox/connectors/rest"
+	"github.com/signalbox-dev/signalbox/metrics"
 	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/workflows"
 	"github.com/signalbox-dev/signalbox/workflows/spine"
@@ -73,11 +73,30 @@ func run() error {
 	// Bounds memory however many items wait (a waiting item costs ~50 KiB
 	// cached); set before any worker exists, as the SDK requires.
 	worker.SetStickyWorkflowCacheSize(cfg.WorkflowCacheSize)
+	var exporter *metrics.Exporter
+	if cfg.MetricsAddr != "" {
+		if exporter, err = metrics.New(logger); err != nil {
+			return err
+		}
+		defer func() { _ = exporter.Shutdown(context.Background()) }()
+	}
 	c, err := cfg.Temporal.Dial(ctx, logger, connectPatience)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if exporter != nil {
+		// The workers, built on this client, report the SDK's metrics and
+		// their workflows' to the exporter.
+		opts, err := cfg.Temporal.ClientOptions(logger)
+		if err != nil {
+			return err
+		}
+		if c, err = exporter.Client(c, opts); err != nil {
+			return err
+		}
+		defer c.Close()
+	}
 	deadline := time.Now().Add(connectPatience)
 	err = patiently(ctx, deadline, logger, "check search attributes", func() error {
 		return ensureSearchAttributes(ctx, c.OperatorService(), cfg.Namespace, cfg.RegisterSearchAttributes, logger)
@@ -92,17 +111,15 @@ func run() error {
 	defer pool.Close()
 
 	var ready atomic.Bool
-	if cfg.WorkerHealthAddr != "" {
-		stopHealth, err := serveHealth(cfg.WorkerHealthAddr, &ready)
-		if err != nil {
-			return err
-		}
-		defer stopHealth()
+	stopServing, err := serve(cfg, &ready, exporter)
+	if err != nil {
+		return err
 	}
+	defer stopServing()
 	var workers []worker.Worker
 	var queues []string
 	err = patiently(ctx, deadline, logger, "start workers", func() error {
-		workers, queues, err = newWorkers(c, cfg, store.New(pool), integrations)
+		workers, queues, err = newWorkers(c, cfg, store.New(pool), integrations, exporter)
 		if err != nil {
 			return &misconfigured{err}
 		}
@@ -124,6 +141,11 @@ func run() error {
 	})
 	if err != nil {
 		return err
+	}
+	if exporter != nil {
+		if err := countWaiting(ctx, c, cfg, integrations, exporter, logger); err != nil {
+			return err
+		}
 	}
 	ready.Store(true)
 	logger.Info("workers running", "namespace", cfg.Namespace, "queues", strings.Join(queues, ","),
@@ -163,29 +185,75 @@ type misconfigured struct{ error }
 
 func (m *misconfigured) Unwrap() error { return m.error }
 
-// serveHealth answers GET /healthz with 200 while ready is set, else 503.
-func serveHealth(addr string, ready *atomic.Bool) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on SIGNALBOX_WORKER_HEALTH_ADDR=%s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "starting or stopping", http.StatusServiceUnavailable)
-			return
+// serve answers GET /healthz on SIGNALBOX_WORKER_HEALTH_ADDR (200 while
+// ready is set, else 503) and GET /metrics on SIGNALBOX_METRICS_ADDR, each
+// when set. They are two settings so that the probes of an orchestrator
+// and Prometheus's scrapes can reach different ports, and metrics are
+// served while the workers start (not ready yet); set to one address, one
+// server answers both.
+func serve(cfg config.Worker, ready *atomic.Bool, exporter *metrics.Exporter) (stop func(), err error) {
+	muxes := map[string]*http.ServeMux{}
+	variables := map[string][]string{}
+	mux := func(addr, variable string) *http.ServeMux {
+		if muxes[addr] == nil {
+			muxes[addr] = http.NewServeMux()
 		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return func() { _ = srv.Close() }, nil
+		variables[addr] = append(variables[addr], variable)
+		return muxes[addr]
+	}
+	if cfg.WorkerHealthAddr != "" {
+		mux(cfg.WorkerHealthAddr, "SIGNALBOX_WORKER_HEALTH_ADDR").HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+			if !ready.Load() {
+				http.Error(w, "starting or stopping", http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = w.Write([]byte("ok\n"))
+		})
+	}
+	if exporter != nil {
+		mux(cfg.MetricsAddr, "SIGNALBOX_METRICS_ADDR").Handle("GET /metrics", exporter.Handler())
+	}
+	var stops []func()
+	stop = func() {
+		for _, s := range stops {
+			s()
+		}
+	}
+	for addr, m := range muxes {
+		s, err := metrics.Serve(addr, strings.Join(variables[addr], " and "), m)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		stops = append(stops, s)
+	}
+	return stop, nil
+}
+
+// countWaiting exports the counts of waiting items, refreshed from
+// visibility every SIGNALBOX_METRICS_REFRESH until ctx ends.
+func countWaiting(ctx context.Context, c client.Client, cfg config.Worker, integrations []spine.Integration, exporter *metrics.Exporter, logger *slog.Logger) error {
+	w := &metrics.Waiting{Visibility: c, Namespace: cfg.Namespace, Logger: logger,
+		SLA: func(_ api.Spec, e api.ExceptionSpec) time.Duration {
+			if o, ok := cfg.SLAs[string(e.Kind)]; ok {
+				return o.SLA
+			}
+			return e.SLA
+		}}
+	for _, in := range integrations {
+		w.Specs = append(w.Specs, in.Spec)
+	}
+	if err := w.Register(exporter.Meter()); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	go w.Run(ctx, cfg.MetricsRefresh)
+	return nil
 }
 
 // newWorkers builds one worker per task queue: the workflow worker (the
 // integrations' workflows and local activities) and one per target, capped to
 // the rate its vendor allows. What runs where comes from the integrations.
-func newWorkers(c client.Client, cfg config.Worker, st *store.Store, integrations []spine.Integration) (workers []worker.Worker, queues []string, err error) {
+func newWorkers(c client.Client, cfg config.Worker, st *store.Store, integrations []spine.Integration, exporter *metrics.Exporter) (workers []worker.Worker, queues []string, err error) {
 	targets := map[string]config.Target{api.TaskQueueCRM: cfg.CRM, api.TaskQueueCRMPoll: cfg.CRM, api.TaskQueueChat: cfg.Chat, api.TaskQueueBilling: cfg.Billing}
 	policy := activities.Policy{
 		Operators:                cfg.Operators,
@@ -205,7 +273,11 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store, integration
 	// processes do not each send at the vendor's limit); the server also caps
 	// a queue's activities across all workers.
 	httpClient := func(queue string, t config.Target) *http.Client {
-		return rest.SharedHTTPClient(t.Timeout, t.Rate, store.SendSlots{Store: st, Target: queue})
+		hc := rest.SharedHTTPClient(t.Timeout, t.Rate, store.SendSlots{Store: st, Target: queue})
+		if exporter != nil {
+			rest.Observed(hc, exporter.Vendor(queue))
+		}
+		return hc
 	}
 	deps := spine.Deps{
 		Temporal: c,
