@@ -3,15 +3,22 @@
 
 TEMPORAL_CLI_VERSION := v1.5.1
 STRIPE_MOCK_VERSION  := v0.203.0
+# The local cluster (make cluster): the server the CLI's dev server embeds,
+# its SQL tool, and the UI server at the CLI's version of it.
+TEMPORAL_SERVER_VERSION := v1.29.1
+TEMPORAL_UI_VERSION     := v2.42.1
 BIN      := $(CURDIR)/bin
 PROGRAMS := workers starter signals sandbox devstack
 
-.PHONY: run test build vet docs record-histories fuzz chaos bench clean postgres tools help
+.PHONY: run test build vet docs record-histories fuzz chaos bench clean postgres tools help cluster cluster-tools test-cluster
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run    start the local stack (Temporal + UI, sandbox, worker, intake) with demo data"
+	@echo "            make run CLUSTER=1: the same on the local Temporal cluster instead of the dev server"
 	@echo "make test   go vet and every test, end to end included"
+	@echo "make cluster       a Temporal cluster (history, matching, frontend, worker) on the local PostgreSQL, and its UI"
+	@echo "make test-cluster  the end-to-end suite and a chaos run on that cluster (history and matching restarted)"
 	@echo "make build  build $(PROGRAMS) into ./bin"
 	@echo "make docs   regenerate docs/integrations/*.md from the integration specs"
 	@echo "make record-histories  record the replay-test histories from a real run"
@@ -39,6 +46,25 @@ $(BIN)/stripe-mock: $(BIN)/.stripe-mock-$(STRIPE_MOCK_VERSION)
 
 tools: $(BIN)/temporal $(BIN)/stripe-mock
 
+# The cluster's programs: go install names them after their package
+# (server, sql), so each is built into a folder of its own and renamed.
+$(BIN)/.temporal-server-$(TEMPORAL_SERVER_VERSION):
+	@mkdir -p $(BIN)/.build
+	@echo "building the Temporal server $(TEMPORAL_SERVER_VERSION) and its SQL tool into ./bin (first time only; about 6 minutes)"
+	GOBIN=$(BIN)/.build go install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION)
+	GOBIN=$(BIN)/.build go install go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+	mv $(BIN)/.build/server $(BIN)/temporal-server
+	mv $(BIN)/.build/sql $(BIN)/temporal-sql-tool
+	@touch $@
+
+$(BIN)/.temporal-ui-$(TEMPORAL_UI_VERSION):
+	@mkdir -p $(BIN)/.build
+	GOBIN=$(BIN)/.build go install github.com/temporalio/ui-server/v2/cmd/server@$(TEMPORAL_UI_VERSION)
+	mv $(BIN)/.build/server $(BIN)/temporal-ui-server
+	@touch $@
+
+cluster-tools: $(BIN)/.temporal-server-$(TEMPORAL_SERVER_VERSION) $(BIN)/.temporal-ui-$(TEMPORAL_UI_VERSION)
+
 build:
 	go build -o $(BIN)/ $(addprefix ./,$(PROGRAMS))
 
@@ -50,14 +76,24 @@ postgres:
 		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start && \
 		for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
 
-run: tools build postgres
-	$(BIN)/devstack
+CLUSTER ?=
+run: tools build postgres $(if $(CLUSTER),cluster-tools)
+	$(BIN)/devstack $(if $(CLUSTER),-cluster)
+
+# The local Temporal cluster alone: frontend 127.0.0.1:7333, UI :8333.
+cluster: build postgres cluster-tools
+	$(BIN)/devstack -cluster-only
 
 vet:
 	go vet ./...
 
 test: tools postgres vet
 	go test -count=1 -race -timeout 20m ./...
+
+# The end-to-end suite on the local cluster, each stack in a namespace of its
+# own, with a chaos run that restarts its history and matching services.
+test-cluster: tools cluster-tools postgres
+	go test -count=1 -timeout 40m ./tests -cluster -chaos.server-restarts=2
 
 # The integration cards are generated from the specs the workflows run.
 docs:

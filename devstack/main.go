@@ -40,13 +40,47 @@ func run() error {
 	seed := flag.Bool("seed", true, "post the demo leads once the stack is up")
 	binDir := flag.String("bin", "bin", "where the built programs and the temporal CLI are")
 	dataDir := flag.String("data", ".data", "where the dev server's SQLite file and the logs go")
+	onCluster := flag.Bool("cluster", false, "run on a local Temporal cluster (four services on PostgreSQL, make cluster-tools) instead of the dev server")
+	clusterOnly := flag.Bool("cluster-only", false, "run the local Temporal cluster and its UI only (make cluster)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	for _, addr := range []string{"127.0.0.1:7233", "127.0.0.1:8233", "127.0.0.1:8080", "127.0.0.1:8091", "127.0.0.1:8092", "127.0.0.1:12111"} {
+	busy := []string{"127.0.0.1:7233", "127.0.0.1:8233", "127.0.0.1:8080", "127.0.0.1:8091", "127.0.0.1:8092", "127.0.0.1:12111"}
+	if *onCluster || *clusterOnly {
+		busy = append(busy[2:], "127.0.0.1:7333", "127.0.0.1:7335", "127.0.0.1:7337", "127.0.0.1:7340", "127.0.0.1:8333")
+	}
+	if *clusterOnly {
+		busy = busy[len(busy)-5:]
+	}
+	for _, addr := range busy {
 		if err := checkFree(addr); err != nil {
 			return err
+		}
+	}
+	var cluster *stack.Cluster
+	if *onCluster || *clusterOnly {
+		fmt.Printf("starting the local Temporal cluster (logs in %s/) ...\n", filepath.Join(*dataDir, "logs"))
+		c, err := startCluster(ctx, *binDir, filepath.Join(*dataDir, "logs"))
+		if err != nil {
+			return err
+		}
+		defer func() {
+			fmt.Println("stopping the Temporal cluster ...")
+			c.Stop()
+		}()
+		cluster = c
+		if *clusterOnly {
+			fmt.Printf(`
+the local Temporal cluster is running. Press Ctrl-C to stop it.
+
+  frontend     %s   (namespace default; TEMPORAL_ADDRESS=%[1]s)
+  Temporal UI  http://localhost:8333
+  services     history, matching, frontend, worker: logs in %s/temporal-*.log
+  metrics      %s
+`, c.FrontendAddr(), filepath.Join(*dataDir, "logs"), metricsList(c))
+			<-ctx.Done()
+			return nil
 		}
 	}
 	operator := "you"
@@ -56,16 +90,21 @@ func run() error {
 	logs := filepath.Join(*dataDir, "logs")
 	dbURL := envOr("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/signalbox")
 	fmt.Printf("starting the local stack (logs in %s/) ...\n", logs)
+	temporalAddr, uiPort := "127.0.0.1:7233", "8233"
+	if cluster != nil {
+		temporalAddr, uiPort = cluster.FrontendAddr(), "8333"
+	}
 	s, err := stack.Start(ctx, stack.Options{
 		BinDir:                   *binDir,
 		TemporalCLI:              filepath.Join(*binDir, "temporal"),
 		StripeMock:               filepath.Join(*binDir, "stripe-mock"),
 		DataDir:                  logs,
-		TemporalAddr:             "127.0.0.1:7233",
-		UIPort:                   "8233",
-		EnableUI:                 true,
+		TemporalAddr:             temporalAddr,
+		UIPort:                   uiPort,
+		EnableUI:                 cluster == nil,
 		PersistTemporal:          true,
 		RegisterSearchAttributes: true,
+		Cluster:                  cluster,
 		DatabaseURL:              dbURL,
 		SandboxAddr:              "127.0.0.1:8091",
 		SandboxStripeAddr:        "127.0.0.1:8092",
@@ -104,7 +143,7 @@ func run() error {
 	fmt.Printf(`
 signalbox is running. Press Ctrl-C to stop everything.
 
-  Temporal UI  http://localhost:8233  (add the IntegrationStatus column; filter with IntegrationStatus="Blocked")
+  Temporal UI  http://localhost:%s  (add the IntegrationStatus column; filter with IntegrationStatus="Blocked")
   intake       http://127.0.0.1:8080  POST /v1/leads, POST /v1/invoices/{id}/sync, POST /v1/customers/{id}/sync,
                                       GET /v1/items/{id}
                with Authorization: Bearer %s
@@ -136,7 +175,7 @@ Explain why records differ (nightly at SIGNALBOX_RECONCILE_AT; now, after editin
 Stripe sends no webhooks to a local stack; sign one as Stripe would and post it (INV-DEMO-1 becomes paid):
   SIGNALBOX_STRIPE_WEBHOOK_SECRET=%s ./bin/starter stripe-event --type invoice.paid --invoice %s --invoice-id INV-DEMO-1
                                                       (--curl prints the curl command instead; its signature is valid for 5 minutes)
-`, stack.IntakeToken, logs, time.Now().AddDate(0, 1, 0).Format(time.DateOnly), localStripeWebhookSecret, demoStripeInvoice(ctx, dbURL))
+`, uiPort, stack.IntakeToken, logs, time.Now().AddDate(0, 1, 0).Format(time.DateOnly), localStripeWebhookSecret, demoStripeInvoice(ctx, dbURL))
 	<-ctx.Done()
 	return nil
 }
@@ -361,4 +400,33 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// startCluster starts the local Temporal cluster on its fixed ports (frontend
+// 127.0.0.1:7333, UI 8333, metrics 9091–9094), on the databases temporal and
+// temporal_visibility, which it creates or migrates.
+func startCluster(ctx context.Context, binDir, logs string) (*stack.Cluster, error) {
+	configDir, err := filepath.Abs(filepath.Join("deploy", "temporal"))
+	if err != nil {
+		return nil, err
+	}
+	c, err := stack.StartCluster(ctx, stack.ClusterOptions{BinDir: binDir, ConfigDir: configDir, DataDir: logs,
+		DBHost: envOr("TEMPORAL_DB_HOST", "127.0.0.1"), PortBase: 7300, MetricsPortBase: 9091, Namespaces: []string{"default"}})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.StartUI(ctx, 8333, "default"); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// metricsList names each service's Prometheus endpoint.
+func metricsList(c *stack.Cluster) string {
+	var parts []string
+	for _, name := range stack.Services {
+		parts = append(parts, name+" http://"+c.MetricsAddrs[name]+"/metrics")
+	}
+	return strings.Join(parts, "\n               ")
 }

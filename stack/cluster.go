@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,10 @@ type ClusterOptions struct {
 	PortBase int
 	// Namespaces are registered once the cluster is up.
 	Namespaces []string
+	// MetricsPortBase fixes the services' Prometheus ports (base, base+1, …
+	// in the order of Services) and their pprof ports (7936…); 0 picks free
+	// ones.
+	MetricsPortBase int
 	// Env adds variables to every service.
 	Env []string
 }
@@ -63,6 +68,8 @@ type Cluster struct {
 	Services map[string]*Process
 	// MetricsAddrs are the services' Prometheus endpoints, by name.
 	MetricsAddrs map[string]string
+	// UI serves the Temporal UI, once StartUI ran.
+	UI *Process
 }
 
 // FrontendAddr is the cluster's frontend, where clients connect.
@@ -111,13 +118,18 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err err
 	// serves none) on its membership port.
 	offsets := map[string]int{"frontend": 33, "history": 35, "matching": 37, "worker": 40}
 	for _, name := range Services {
-		metrics, err := FreeAddr()
-		if err != nil {
-			return nil, err
-		}
-		pprof, err := FreeAddr()
-		if err != nil {
-			return nil, err
+		metrics, pprof := "", ""
+		if opts.MetricsPortBase > 0 {
+			// Fixed, for a cluster people scrape: 9091… and 7936… in turn.
+			i := slices.Index(Services, name)
+			metrics, pprof = net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.MetricsPortBase+i)), net.JoinHostPort("127.0.0.1", strconv.Itoa(7936+i))
+		} else {
+			if metrics, err = FreeAddr(); err != nil {
+				return nil, err
+			}
+			if pprof, err = FreeAddr(); err != nil {
+				return nil, err
+			}
 		}
 		_, pprofPort, _ := net.SplitHostPort(pprof)
 		c.MetricsAddrs[name] = metrics
@@ -175,8 +187,25 @@ func (c *Cluster) RestartService(ctx context.Context, name string) error {
 	return c.startService(ctx, name)
 }
 
-// Stop stops the services, frontend first.
+// StartUI serves the Temporal UI against the cluster on port, showing
+// namespace first (deploy/temporal/ui; bin/temporal-ui-server).
+func (c *Cluster) StartUI(ctx context.Context, port int, namespace string) error {
+	bin := filepath.Join(c.opts.BinDir, "temporal-ui-server")
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("no temporal-ui-server in %s: run `make cluster-tools`", c.opts.BinDir)
+	}
+	c.UI = &Process{Name: "temporal-ui", Path: bin,
+		Args: []string{"--root", "/", "--config", strings.TrimPrefix(filepath.Join(c.opts.ConfigDir, "ui"), "/"), "--env", "cluster", "start"},
+		Env: append(os.Environ(), "TEMPORAL_ADDRESS="+c.FrontendAddr(), "TEMPORAL_UI_PORT="+strconv.Itoa(port), "TEMPORAL_NAMESPACE="+namespace),
+		LogPath: filepath.Join(c.opts.DataDir, "temporal-ui.log"), ReadyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	return c.UI.Start(ctx)
+}
+
+// Stop stops the UI and the services.
 func (c *Cluster) Stop() {
+	if c.UI != nil {
+		_ = c.UI.Stop(5 * time.Second)
+	}
 	for _, name := range Services {
 		if p := c.Services[name]; p != nil {
 			_ = p.Stop(15 * time.Second)
