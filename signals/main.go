@@ -47,6 +47,8 @@ Explain why records differ (reports kept in PostgreSQL):
   signals reconcile INTEGRATION [--now [--no-wait]]   compare source, target and last synced values
   signals reconcile show [--run ID | --integration I] [-o table|json]
 
+Check a program's health (container health checks):
+  signals healthcheck URL
 IDs look like lead-to-crm:lead-8f2c. Exit status: 0 done, 1 refused or failed, 2 bad usage.
 `
 
@@ -95,6 +97,9 @@ func (a *app) run(ctx context.Context, args []string) error {
 	}
 	if cmd == "describe" {
 		return a.describe(rest)
+	}
+	if cmd == "healthcheck" {
+		return a.healthcheck(ctx, rest)
 	}
 	if err := config.Load(&a.cfg); err != nil {
 		return err

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,4 +150,17 @@ func TestDescribeText(t *testing.T) {
 	}
 	require.Regexp(t, `\nemail +email +web-form +to crm +ask: Conflict with both values +yes `, out.String(), "columns widen with the longest field name")
 	require.Regexp(t, `\nphone +phone +web-form +to crm +ask: Conflict`, out.String(), "every field shows its rule, from the spec the workflow runs")
+}
+
+func TestHealthcheckAnswersByTheEndpointsStatus(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer ok.Close()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	defer down.Close()
+	var out, errOut strings.Builder
+	a := &app{stdout: &out, stderr: &errOut}
+	require.NoError(t, a.run(context.Background(), []string{"healthcheck", ok.URL + "/healthz"}))
+	require.ErrorContains(t, a.run(context.Background(), []string{"healthcheck", down.URL + "/healthz"}), "503")
+	require.ErrorIs(t, a.run(context.Background(), []string{"healthcheck", "ftp://x"}), errUsage)
+	require.ErrorIs(t, a.run(context.Background(), []string{"healthcheck"}), errUsage)
 }
