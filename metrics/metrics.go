@@ -33,6 +33,8 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.temporal.io/sdk/client"
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
+
+	"github.com/signalbox-dev/signalbox/config"
 )
 
 // Instrument names of signalbox's own metrics, as recorded; the exporter
@@ -192,14 +194,27 @@ func (e *Exporter) SDK() client.MetricsHandler { return e.sdk }
 // Meter records signalbox's own metrics outside workflows.
 func (e *Exporter) Meter() metric.Meter { return e.meter }
 
-// Client returns a client over base's connection, with base's options
-// (opts) but reporting the SDK's metrics here. Workers built on it report
-// theirs, and their workflows' signalbox metrics, here too.
-func (e *Exporter) Client(base client.Client, opts client.Options) (client.Client, error) {
-	opts.MetricsHandler = e.sdk
-	c, err := client.NewClientFromExisting(base, opts)
+// Dial connects to Temporal as t.Dial does (waiting up to patience for the
+// server, and saying what is wrong when it cannot), with a connection that
+// reports the SDK's metrics here. The handler must be the connection's, not
+// only the client's: the SDK records a poll's requests
+// (temporal_long_request) with the handler the connection was dialled
+// with. Workers built on the client report theirs, and their workflows'
+// signalbox metrics, here too.
+func (e *Exporter) Dial(ctx context.Context, t config.Temporal, logger *slog.Logger, patience time.Duration) (client.Client, error) {
+	waited, err := t.Dial(ctx, logger, patience)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: a client that reports the SDK's metrics: %w", err)
+		return nil, err
+	}
+	defer waited.Close()
+	opts, err := t.ClientOptions(logger)
+	if err != nil {
+		return nil, err
+	}
+	opts.MetricsHandler = e.sdk
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", t.Address, t.Namespace, err)
 	}
 	return c, nil
 }

@@ -108,28 +108,17 @@ func dial(ctx context.Context, cfg config.Intake, logger *slog.Logger) (client.C
 }
 
 func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger, integrations []spine.Integration) error {
-	if err := cfg.CheckIntakeAuth(); err != nil {
-		return err
-	}
-	c, err := cfg.Temporal.Dial(ctx, logger, 2*time.Minute)
+	err := cfg.CheckIntakeAuth()
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	var c client.Client
 	var exporter *metrics.Exporter
 	if cfg.MetricsAddr != "" {
 		if exporter, err = metrics.New(logger); err != nil {
 			return err
 		}
 		defer func() { _ = exporter.Shutdown(context.Background()) }()
-		opts, err := cfg.Temporal.ClientOptions(logger)
-		if err != nil {
-			return err
-		}
-		if c, err = exporter.Client(c, opts); err != nil {
-			return err
-		}
-		defer c.Close()
 		// On a listener of its own: the intake's faces the senders of leads.
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", exporter.Handler())
@@ -138,7 +127,14 @@ func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger, integrat
 			return err
 		}
 		defer stopMetrics()
+		c, err = exporter.Dial(ctx, cfg.Temporal, logger, 2*time.Minute)
+	} else {
+		c, err = cfg.Temporal.Dial(ctx, logger, 2*time.Minute)
 	}
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	pool, err := store.Open(ctx, cfg.Database.URL)
 	if err != nil {
 		return err

@@ -80,23 +80,18 @@ func run() error {
 		}
 		defer func() { _ = exporter.Shutdown(context.Background()) }()
 	}
-	c, err := cfg.Temporal.Dial(ctx, logger, connectPatience)
+	var c client.Client
+	if exporter != nil {
+		// The workers, built on this client, report the SDK's metrics and
+		// their workflows' to the exporter.
+		c, err = exporter.Dial(ctx, cfg.Temporal, logger, connectPatience)
+	} else {
+		c, err = cfg.Temporal.Dial(ctx, logger, connectPatience)
+	}
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if exporter != nil {
-		// The workers, built on this client, report the SDK's metrics and
-		// their workflows' to the exporter.
-		opts, err := cfg.Temporal.ClientOptions(logger)
-		if err != nil {
-			return err
-		}
-		if c, err = exporter.Client(c, opts); err != nil {
-			return err
-		}
-		defer c.Close()
-	}
 	deadline := time.Now().Add(connectPatience)
 	err = patiently(ctx, deadline, logger, "check search attributes", func() error {
 		return ensureSearchAttributes(ctx, c.OperatorService(), cfg.Namespace, cfg.RegisterSearchAttributes, logger)
