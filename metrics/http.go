@@ -20,12 +20,16 @@ type Vendor struct {
 	plain   metric.MeasurementOption
 }
 
-// Vendor returns the observer of target's requests ("crm", "billing", "chat").
+// Vendor returns the observer of target's requests ("crm", "billing", "chat");
+// call it once per target.
 func (e *Exporter) Vendor(target string) *Vendor {
 	v := &Vendor{e: e, target: attribute.String(LabelTarget, target), byClass: map[string]metric.MeasurementOption{}}
 	v.plain = metric.WithAttributeSet(attribute.NewSet(v.target))
 	for _, c := range Classes {
 		v.byClass[c] = metric.WithAttributeSet(attribute.NewSet(v.target, attribute.String(LabelClass, c)))
+		// Served as 0 from the start: a rate over a class that has not
+		// happened yet is 0, not missing.
+		e.vendorRequests.Add(context.Background(), 0, v.byClass[c])
 	}
 	return v
 }

@@ -92,6 +92,7 @@ func (w *Waiting) Register(m metric.Meter) error {
 	if w.errors, err = m.Int64Counter(WaitingRefreshErrors, metric.WithDescription("Visibility refreshes of the waiting counts that failed")); err != nil {
 		return err
 	}
+	w.errors.Add(context.Background(), 0) // served from the start, so an alert on it can tell 0 from unknown
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
