@@ -24,12 +24,7 @@ const alertsFile = "../deploy/prometheus/alerts.yml"
 func everySignalboxMetric(t *testing.T) metricstest.Families {
 	t.Helper()
 	e := newExporter(t)
-	h := e.SDK()
-	ItemStarted(h, api.IntegrationLeadToCRM)
-	ItemEnded(h, api.IntegrationLeadToCRM, api.StatusSynced)
-	ExceptionRaised(h, api.IntegrationLeadToCRM, api.ConsentMissing, api.StatusBlocked)
-	Decision(h, api.IntegrationLeadToCRM, api.ActionApprove, Applied, "update")
-	DecisionWaited(h, api.IntegrationLeadToCRM, api.ConsentMissing, time.Minute)
+	recordWorkflowMetrics(e.SDK())
 	v := e.Vendor("crm")
 	v.Waited(time.Millisecond)
 	v.Answered(200, nil, time.Millisecond)

@@ -13,6 +13,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
 	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/connectors/rest"
@@ -66,15 +67,19 @@ func TestSDKMetricsKeepTheirNamesWithPrometheusSuffixes(t *testing.T) {
 	require.Contains(t, f, "go_goroutines", "the Go runtime's metrics are served too")
 }
 
-func TestWorkflowMetrics(t *testing.T) {
-	e := newExporter(t)
-	h := e.SDK()
+// recordWorkflowMetrics records each of the workflows' metrics once.
+func recordWorkflowMetrics(h client.MetricsHandler) {
 	ItemStarted(h, api.IntegrationLeadToCRM)
 	ItemEnded(h, api.IntegrationLeadToCRM, api.StatusSynced)
 	ExceptionRaised(h, api.IntegrationLeadToCRM, api.ConsentMissing, api.StatusBlocked)
 	Decision(h, api.IntegrationLeadToCRM, api.ActionApprove, Applied, "update")
 	Decision(h, api.IntegrationLeadToCRM, api.Action("approve\"}; drop"), Refused, "signal")
 	DecisionWaited(h, api.IntegrationLeadToCRM, api.ConsentMissing, 2*time.Hour)
+}
+
+func TestWorkflowMetrics(t *testing.T) {
+	e := newExporter(t)
+	recordWorkflowMetrics(e.SDK())
 	f := scrape(t, e)
 
 	lead := map[string]string{LabelIntegration: api.IntegrationLeadToCRM}
