@@ -49,16 +49,30 @@ func TestAlertRulesParseAndNameTheirCommand(t *testing.T) {
 	for _, want := range []string{"signalbox_items_over_sla", "signalbox_items_waiting", "signalbox_vendor_requests_total", "temporal_long_request_total"} {
 		require.Contains(t, names, want)
 	}
+	requireExported(t, f, alertsFile, names)
+}
+
+// requireExported checks that every signalbox metric in names is in f; the
+// SDK's are checked against a real worker by TestMetricsOfTheWorkerAndTheIntake.
+func requireExported(t *testing.T, f metricstest.Families, file string, names []string) {
+	t.Helper()
 	for _, name := range names {
 		switch {
 		case strings.HasPrefix(name, "signalbox_"):
-			require.True(t, f.Has(name), "the rules use %s, which signalbox does not export", name)
+			require.True(t, f.Has(name), "%s uses %s, which signalbox does not export", file, name)
 		case strings.HasPrefix(name, "temporal_"):
-			// The SDK's: TestMetricsOfTheWorkerAndTheIntake checks them against a real worker.
 		default:
-			require.Equal(t, "up", name, "Prometheus's own up is the only other metric the rules may use")
+			require.Equal(t, "up", name, "%s: Prometheus's own up is the only other metric it may use", file)
 		}
 	}
+}
+
+func TestGrafanaDashboardQueriesParseAndUseExportedMetrics(t *testing.T) {
+	const file = "../deploy/grafana/signalbox.json"
+	names, err := metricstest.Dashboard(file)
+	require.NoError(t, err)
+	require.Contains(t, names, "signalbox_items_waiting")
+	requireExported(t, everySignalboxMetric(t), file, names)
 }
 
 func TestTheRuleCheckCatchesTypos(t *testing.T) {

@@ -105,6 +105,7 @@ func TestMetricsOfTheWorkerAndTheIntake(t *testing.T) {
 	require.Positive(t, f.Sum("signalbox_oldest_wait_seconds", consent))
 	require.Less(t, f.Sum("signalbox_oldest_wait_seconds", consent), waitFor.Seconds())
 	require.Zero(t, f.Sum("signalbox_items_waiting", with("status", "Failed")))
+	before := f
 
 	// The intake: its Temporal client's series and its answers by route.
 	in := scrape(intakeAddr)
@@ -133,12 +134,18 @@ func TestMetricsOfTheWorkerAndTheIntake(t *testing.T) {
 	require.Equal(t, uint64(1), wait[0].GetHistogram().GetSampleCount())
 	require.Eventually(t, func() bool { return scrape(workerAddr).Sum("signalbox_items_waiting", nil) == 0 }, waitFor, 200*time.Millisecond)
 
-	// Every metric the alert rules use is served by a worker or the intake
-	// (or is Prometheus's own up).
+	// Every metric the alert rules use is served by a worker that has just
+	// started and decided one item, or the intake (or is Prometheus's own
+	// up); every metric the dashboard shows, by one of the scrapes.
 	_, names, err := metricstest.Rules("../deploy/prometheus/alerts.yml")
 	require.NoError(t, err)
 	f, in = scrape(workerAddr), scrape(intakeAddr)
 	for _, name := range names {
 		require.True(t, name == "up" || f.Has(name) || in.Has(name), "the alert rules use %s, which no scrape serves", name)
+	}
+	names, err = metricstest.Dashboard("../deploy/grafana/signalbox.json")
+	require.NoError(t, err)
+	for _, name := range names {
+		require.True(t, f.Has(name) || in.Has(name) || before.Has(name), "the dashboard shows %s, which no scrape serves", name)
 	}
 }

@@ -3,11 +3,13 @@
 package metricstest
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -115,38 +117,86 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 // also parses each expression and template) and returns its alerting rules
 // and the metric names their expressions select, sorted.
 func Rules(path string) ([]rulefmt.Rule, []string, error) {
-	p := parser.NewParser(parser.Options{})
-	groups, errs := rulefmt.ParseFile(path, false, model.LegacyValidation, p, slog.Default())
+	groups, errs := rulefmt.ParseFile(path, false, model.LegacyValidation, promql, slog.Default())
 	if len(errs) > 0 {
 		return nil, nil, fmt.Errorf("%s: %w", path, errs[0])
 	}
 	var rules []rulefmt.Rule
-	var names []string
+	var exprs []string
 	for _, g := range groups.Groups {
 		for _, r := range g.Rules {
-			expr, err := p.ParseExpr(r.Expr)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: rule %s: %w", path, r.Alert, err)
-			}
-			parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
-				if vs, ok := node.(*parser.VectorSelector); ok {
-					name := vs.Name
-					if name == "" {
-						for _, m := range vs.LabelMatchers {
-							if m.Name == model.MetricNameLabel {
-								name = m.Value
-							}
-						}
-					}
-					if name != "" && !slices.Contains(names, name) {
-						names = append(names, name)
-					}
-				}
-				return nil
-			})
 			rules = append(rules, r)
+			exprs = append(exprs, r.Expr)
 		}
 	}
-	slices.Sort(names)
+	names, err := ExprNames(exprs...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
 	return rules, names, nil
+}
+
+// Dashboard reads a Grafana dashboard and returns the metric names its
+// panels' queries select, sorted; a query PromQL does not parse fails it.
+func Dashboard(path string) ([]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var d struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var exprs []string
+	for _, p := range d.Panels {
+		if len(p.Targets) == 0 {
+			return nil, fmt.Errorf("%s: panel %q has no query", path, p.Title)
+		}
+		for _, t := range p.Targets {
+			exprs = append(exprs, t.Expr)
+		}
+	}
+	names, err := ExprNames(exprs...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return names, nil
+}
+
+// promql parses expressions as Prometheus does by default.
+var promql = parser.NewParser(parser.Options{})
+
+// ExprNames parses PromQL expressions and returns the metric names they
+// select, sorted.
+func ExprNames(exprs ...string) ([]string, error) {
+	var names []string
+	for _, e := range exprs {
+		expr, err := promql.ParseExpr(e)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", e, err)
+		}
+		parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+			vs, ok := node.(*parser.VectorSelector)
+			if !ok {
+				return nil
+			}
+			name := vs.Name
+			for _, m := range vs.LabelMatchers {
+				if name == "" && m.Name == model.MetricNameLabel {
+					name = m.Value
+				}
+			}
+			if name != "" && !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+			return nil
+		})
+	}
+	slices.Sort(names)
+	return names, nil
 }
