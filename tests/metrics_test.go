@@ -20,7 +20,8 @@ import (
 // would: the SDK's series and signalbox's, each event counted once, even
 // by a worker that replays the item's history after a restart.
 func TestMetricsOfTheWorkerAndTheIntake(t *testing.T) {
-	s := startStack(t, "", "SIGNALBOX_METRICS_REFRESH=1s")
+	// ConsentMissing's SLA is short enough for an item to pass it here.
+	s := startStack(t, "", "SIGNALBOX_METRICS_REFRESH=1s", "SIGNALBOX_SLAS=ConsentMissing=2s")
 	ctx := context.Background()
 	// SIGNALBOX_METRICS_ADDR differs by program, and the stack gives its
 	// settings to all: the worker and the intake start again with theirs.
@@ -97,14 +98,16 @@ func TestMetricsOfTheWorkerAndTheIntake(t *testing.T) {
 	}
 	require.Positive(t, f.Sum("temporal_activity_execution_latency_seconds", map[string]string{"activity_type": "CreateContact"}), "activities on the crm queue")
 
-	// The waiting item, from visibility (refreshed every second here).
+	// The waiting item, from visibility (refreshed every second here), and
+	// past its SLA two seconds later.
 	consent := with("status", "Blocked", "exception", "ConsentMissing")
 	require.Eventually(t, func() bool { return scrape(workerAddr).Sum("signalbox_items_waiting", consent) == 1 }, waitFor, 200*time.Millisecond)
+	require.Eventually(t, func() bool { return scrape(workerAddr).Sum("signalbox_items_over_sla", consent) == 1 }, waitFor, 200*time.Millisecond)
 	f = scrape(workerAddr)
-	require.Zero(t, f.Sum("signalbox_items_over_sla", consent), "ConsentMissing's SLA is hours")
-	require.Positive(t, f.Sum("signalbox_oldest_wait_seconds", consent))
+	require.Equal(t, 1.0, f.Sum("signalbox_items_waiting", nil), "one item waits, counted in one series")
+	require.GreaterOrEqual(t, f.Sum("signalbox_oldest_wait_seconds", consent), 2.0)
 	require.Less(t, f.Sum("signalbox_oldest_wait_seconds", consent), waitFor.Seconds())
-	require.Zero(t, f.Sum("signalbox_items_waiting", with("status", "Failed")))
+	require.Zero(t, f.Sum("signalbox_items_over_sla", with("status", "Failed")))
 	before := f
 
 	// The intake: its Temporal client's series and its answers by route.
