@@ -59,8 +59,13 @@ type group struct {
 
 type waitingCount struct {
 	waiting, overSLA int64
-	oldest           time.Duration
+	// since is when the longest-waiting item began waiting: the oldest
+	// wait is measured from it when scraped, not when counted.
+	since time.Time
 }
+
+// refreshTimeout bounds one refresh; the next starts an interval after it ends.
+const refreshTimeout = time.Minute
 
 // maxOldestRounds bounds the listings one oldest wait takes; past it the
 // oldest found so far is exported (a lower bound).
@@ -94,14 +99,19 @@ func (w *Waiting) Register(m metric.Meter) error {
 	}
 	w.errors.Add(context.Background(), 0) // served from the start, so an alert on it can tell 0 from unknown
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		now := w.now()
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		for g, c := range w.counts {
+			var waited time.Duration
+			if !c.since.IsZero() {
+				waited = max(now.Sub(c.since), 0)
+			}
 			attrs := metric.WithAttributeSet(attribute.NewSet(attribute.String(LabelIntegration, g.integration),
 				attribute.String(LabelStatus, string(g.status)), attribute.String(LabelException, string(g.exception))))
 			o.ObserveInt64(waiting, c.waiting, attrs)
 			o.ObserveInt64(over, c.overSLA, attrs)
-			o.ObserveFloat64(oldest, c.oldest.Seconds(), attrs)
+			o.ObserveFloat64(oldest, waited.Seconds(), attrs)
 		}
 		return nil
 	}, waiting, over, oldest)
@@ -111,7 +121,7 @@ func (w *Waiting) Register(m metric.Meter) error {
 // Run refreshes the counts now and every interval until ctx ends.
 func (w *Waiting) Run(ctx context.Context, every time.Duration) {
 	for {
-		refresh, cancel := context.WithTimeout(ctx, min(every, time.Minute))
+		refresh, cancel := context.WithTimeout(ctx, refreshTimeout)
 		err := w.Refresh(refresh)
 		cancel()
 		if err != nil && ctx.Err() == nil {
@@ -171,14 +181,8 @@ func (w *Waiting) countGroup(ctx context.Context, s api.Spec, e api.ExceptionSpe
 	if c.overSLA, err = w.count(ctx, where+" AND "+before(now.Add(-sla))); err != nil {
 		return c, err
 	}
-	since, err := w.oldest(ctx, where)
-	if err != nil {
-		return c, err
-	}
-	if !since.IsZero() {
-		c.oldest = max(now.Sub(since), 0)
-	}
-	return c, nil
+	c.since, err = w.oldest(ctx, where)
+	return c, err
 }
 
 // count counts the running executions that match where.
