@@ -182,7 +182,10 @@ func beginItem(ctx workflow.Context, integration Integration, in api.ItemInput, 
 	if err != nil {
 		return nil, err
 	}
-	metrics.ItemStarted(it.meter, spec.Name)
+	if info.ContinuedExecutionRunID == "" {
+		// A run continued as new goes on with an item already counted.
+		metrics.ItemStarted(it.meter, spec.Name)
+	}
 	it.renderDetails(ctx)
 	var begun activities.BeginResult
 	err = it.Call(ctx, "Begin: audit Pending → Running", spineActivities.Begin, activities.BeginInput{Events: []store.AuditEvent{accepted, started}}, &begun)
