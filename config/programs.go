@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"regexp"
+	"runtime/debug"
 	"strings"
 	"time"
 )
@@ -87,6 +89,15 @@ type Worker struct {
 	// Temporal's visibility for the metrics (only while MetricsAddr is set).
 	// Default: 30s.
 	MetricsRefresh time.Duration `split_words:"true" default:"30s"`
+	// DeploymentName, when set, runs the workers under Worker Versioning
+	// (deployment-based): as version BuildID of this Worker Deployment. New
+	// items start on the deployment's current version; waiting items move to
+	// it when it changes (auto-upgrade) and meet changed code behind
+	// workflow.GetVersion. Default: off (unversioned workers).
+	DeploymentName string `split_words:"true"`
+	// BuildID names this build within the deployment. Default: the VCS
+	// revision the binary was built from, else "dev".
+	BuildID string `envconfig:"BUILD_ID"`
 	// WorkflowCacheSize is how many items the worker keeps in memory between
 	// their events; others are replayed from history on their next event.
 	// Default: 2000.
@@ -148,6 +159,38 @@ type Worker struct {
 	ReconcileAt string `split_words:"true" default:"02:00"`
 }
 
+// deploymentPart is a deployment name or build ID.
+var deploymentPart = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+
+// Build is this worker's build ID: BuildID, else the VCS revision the binary
+// was built from (with "-modified" when the tree had changes), else "dev".
+func (w Worker) Build() string {
+	if w.BuildID != "" {
+		return w.BuildID
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	rev, modified := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	rev = rev[:min(12, len(rev))]
+	if modified {
+		rev += "-modified"
+	}
+	return rev
+}
+
 // ReconcileTime returns ReconcileAt's hour and minute; Validate has checked it.
 func (w Worker) ReconcileTime() (hour, minute int) {
 	t, _ := time.Parse("15:04", w.ReconcileAt)
@@ -178,6 +221,15 @@ func (w Worker) Validate() error {
 		func() error {
 			if w.CustomerSyncEvery < time.Second {
 				return Invalid("SIGNALBOX_CUSTOMER_SYNC_EVERY", w.CustomerSyncEvery.String(), "must be at least 1s")
+			}
+			return nil
+		},
+		func() error {
+			if w.DeploymentName != "" && !deploymentPart.MatchString(w.DeploymentName) {
+				return Invalid("SIGNALBOX_DEPLOYMENT_NAME", w.DeploymentName, "must be letters, digits, '.', '_' or '-' (up to 100)")
+			}
+			if w.BuildID != "" && !deploymentPart.MatchString(w.BuildID) {
+				return Invalid("SIGNALBOX_BUILD_ID", w.BuildID, "must be letters, digits, '.', '_' or '-' (up to 100)")
 			}
 			return nil
 		},

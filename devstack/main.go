@@ -21,7 +21,10 @@ import (
 	"syscall"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/config"
 	"github.com/signalbox-dev/signalbox/stack"
 	"github.com/signalbox-dev/signalbox/store"
 )
@@ -119,6 +122,8 @@ the local Temporal cluster is running. Press Ctrl-C to stop it.
 			"SIGNALBOX_LEAD_ROUTES=sales-dach=country:DE|AT|CH;sales-enterprise=size>=1000;sales=otherwise",
 			// Stripe's webhooks (POST /v1/webhooks/stripe) are signed with this.
 			"SIGNALBOX_STRIPE_WEBHOOK_SECRET=" + localStripeWebhookSecret,
+			// Worker Versioning, as in production (README, "Deploying a new version").
+			"SIGNALBOX_DEPLOYMENT_NAME=" + localDeployment, "SIGNALBOX_BUILD_ID=" + localBuild,
 		},
 	})
 	if err != nil {
@@ -129,6 +134,9 @@ the local Temporal cluster is running. Press Ctrl-C to stop it.
 		s.Stop()
 		fmt.Println("stopped.")
 	}()
+	if err := makeCurrent(ctx, s.Client, localDeployment, localBuild); err != nil {
+		return err
+	}
 	if *seed {
 		if err := seedLeads(ctx, s.IntakeURL()); err != nil {
 			return err
@@ -429,4 +437,32 @@ func metricsList(c *stack.Cluster) string {
 		parts = append(parts, name+" http://"+c.MetricsAddrs[name]+"/metrics")
 	}
 	return strings.Join(parts, "\n               ")
+}
+
+// The local stack's Worker Deployment, and this build's ID in it.
+var (
+	localDeployment = "signalbox"
+	localBuild      = config.Worker{}.Build()
+)
+
+// makeCurrent makes build the current version of deployment, once the
+// server has seen its workers poll: new items start on it.
+func makeCurrent(ctx context.Context, c client.Client, deployment, build string) error {
+	h := c.WorkerDeploymentClient().GetHandle(deployment)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := h.SetCurrentVersion(ctx, client.WorkerDeploymentSetCurrentVersionOptions{BuildID: build})
+		if err == nil {
+			fmt.Printf("worker deployment %s: version %s is current\n", deployment, build)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("make version %s of worker deployment %s current: %w", build, deployment, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

@@ -145,6 +145,11 @@ func run() error {
 	ready.Store(true)
 	logger.Info("workers running", "namespace", cfg.Namespace, "queues", strings.Join(queues, ","),
 		"crmRate", cfg.CRM.Rate, "chatRate", cfg.Chat.Rate, "billingRate", cfg.Billing.Rate)
+	if cfg.DeploymentName != "" {
+		logger.Info("worker versioning: polling as a version of the deployment; make it current to take new items",
+			"deployment", cfg.DeploymentName, "buildId", cfg.Build(),
+			"command", "temporal worker deployment set-current-version --deployment-name "+cfg.DeploymentName+" --build-id "+cfg.Build())
+	}
 	<-ctx.Done()
 	ready.Store(false)
 	logger.Info("stopping workers")
@@ -284,8 +289,17 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store, integration
 			UIBaseURL: cfg.UIBaseURL, Namespace: cfg.Namespace, Lease: cfg.Chat.Timeout + 5*time.Second, AlertInterval: cfg.AlertInterval},
 	}
 	const stopTimeout = 10 * time.Second
+	// Under Worker Versioning every worker of the process polls as one
+	// version of the deployment; items auto-upgrade to the current version.
+	var deployment worker.DeploymentOptions
+	if cfg.DeploymentName != "" {
+		deployment = worker.DeploymentOptions{UseVersioning: true,
+			Version:                   worker.WorkerDeploymentVersion{DeploymentName: cfg.DeploymentName, BuildID: cfg.Build()},
+			DefaultVersioningBehavior: workflow.VersioningBehaviorAutoUpgrade}
+	}
 	byQueue := map[string]worker.Worker{
-		api.TaskQueueIntegrations: worker.New(c, api.TaskQueueIntegrations, worker.Options{LocalActivityWorkerOnly: true, WorkerStopTimeout: stopTimeout}),
+		api.TaskQueueIntegrations: worker.New(c, api.TaskQueueIntegrations, worker.Options{LocalActivityWorkerOnly: true, WorkerStopTimeout: stopTimeout,
+			DeploymentOptions: deployment}),
 	}
 	workers, queues = []worker.Worker{byQueue[api.TaskQueueIntegrations]}, []string{api.TaskQueueIntegrations}
 	for _, wf := range spine.Workflows(integrations) {
@@ -303,6 +317,7 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store, integration
 				TaskQueueActivitiesPerSecond:       t.Rate,
 				MaxConcurrentActivityExecutionSize: t.Concurrency,
 				WorkerStopTimeout:                  stopTimeout,
+				DeploymentOptions:                  deployment,
 			})
 			byQueue[a.Queue] = w
 			workers, queues = append(workers, w), append(queues, a.Queue)

@@ -184,6 +184,14 @@ func (s *leadSync) amend(set map[string]string, apply bool) error {
 }
 
 func (s *leadSync) run(ctx workflow.Context, it *spine.Item) error {
+	// The deployment drill's changed step, only in its "v2" build: new items
+	// take it, items begun before the change (replaying on v2) do not, as
+	// any change to running code is made (README, "Deploying a new version").
+	if deployDrill && workflow.GetVersion(ctx, "deploy-drill", workflow.DefaultVersion, 1) == 1 {
+		if err := it.Audit(ctx, "deploy_drill", "the step the deployment drill's v2 added", nil); err != nil {
+			return err
+		}
+	}
 	if s.repair != nil {
 		if done, err := s.lastSynced(ctx, it); done || err != nil {
 			return err
