@@ -84,7 +84,7 @@ func TestMetricsOfTheWorkerAndTheIntake(t *testing.T) {
 
 	// The SDK's own series, under their names with Prometheus's suffixes,
 	// durations in second-scale buckets.
-	require.Positive(t, f.Sum("temporal_request_total", map[string]string{"namespace": "default"}))
+	require.Positive(t, f.Sum("temporal_request_total", map[string]string{"namespace": s.Namespace()}))
 	require.Positive(t, f.Sum("temporal_workflow_task_queue_poll_succeed_total", nil))
 	require.Positive(t, f.Sum("temporal_long_request_total", map[string]string{"operation": "PollWorkflowTaskQueue"}),
 		"polls are counted: the connection reports to the exporter")
