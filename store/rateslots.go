@@ -20,8 +20,8 @@ type SendSlots struct {
 func (s SendSlots) Reserve(ctx context.Context, interval time.Duration) (time.Time, error) {
 	var at time.Time
 	err := s.Store.db.QueryRow(ctx, `INSERT INTO rate_slots (target, next_at) VALUES ($1, clock_timestamp())
-		ON CONFLICT (target) DO UPDATE SET next_at = greatest(rate_slots.next_at + $2::interval, clock_timestamp())
-		RETURNING next_at`, s.Target, interval.String()).Scan(&at)
+		ON CONFLICT (target) DO UPDATE SET next_at = greatest(rate_slots.next_at + $2::bigint * interval '1 microsecond', clock_timestamp())
+		RETURNING next_at`, s.Target, interval.Microseconds()).Scan(&at)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("reserve a send slot for %s: %w", s.Target, err)
 	}

@@ -257,6 +257,20 @@ func TestSendSlotsSpaceRequestsAcrossProcesses(t *testing.T) {
 	require.Less(t, other.Sub(got[0]), time.Duration(len(got))*interval/2, "each target has its own spacing")
 }
 
+// A rate lifted high (a benchmark's 100000/s) spaces requests by
+// microseconds: the interval reaches PostgreSQL as a number, not as Go's
+// "10µs", which it cannot read.
+func TestSendSlotsTakeMicrosecondIntervals(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	slots := store.SendSlots{Store: store.New(storetest.NewPool(t)), Target: "crm"}
+	first, err := slots.Reserve(ctx, 10300*time.Nanosecond)
+	require.NoError(t, err)
+	second, err := slots.Reserve(ctx, 10300*time.Nanosecond)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, second.Sub(first), 10*time.Microsecond)
+}
+
 func TestClaimsOfABatchAgreeWithClaimsOfOne(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
