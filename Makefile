@@ -10,7 +10,7 @@ TEMPORAL_UI_VERSION     := v2.42.1
 BIN      := $(CURDIR)/bin
 PROGRAMS := workers starter signals sandbox devstack
 
-.PHONY: run test build vet docs record-histories fuzz chaos bench clean postgres tools help cluster cluster-tools test-cluster compose-cli
+.PHONY: run test build vet docs record-histories fuzz chaos bench bench-cluster clean postgres tools help cluster cluster-tools test-cluster compose-cli
 .DEFAULT_GOAL := help
 
 help:
@@ -24,6 +24,7 @@ help:
 	@echo "make record-histories  record the replay-test histories from a real run"
 	@echo "make fuzz   run every fuzz target for FUZZTIME (default 30s)"
 	@echo "make bench  throughput, latency and cost per item against bare Temporal; writes docs/benchmarks.md"
+	@echo "make bench-cluster  scale-out with 1, 2 and 4 workers on the local cluster; its section of docs/benchmarks.md"
 	@echo "make chaos  several hundred items through worker kills, server restarts and faults (SEED=n reproduces)"
 	@echo "make clean  remove ./bin and ./.data"
 
@@ -114,6 +115,13 @@ record-histories: tools postgres
 # BENCH_FLAGS=-blocked=0 skips the 10,000 waiting items.
 bench: tools build postgres
 	go run ./bench $(BENCH_FLAGS)
+
+# Scale-out on the local Temporal cluster: the lead path with 1, 2 and 4
+# worker processes beside the bare baseline and the dev server, CPU per
+# process, and the vendor rate across four workers; its section of
+# docs/benchmarks.md.
+bench-cluster: tools cluster-tools build postgres
+	go run ./bench -only cluster $(BENCH_FLAGS)
 
 # The large chaos run; make test runs a small one. SEED=<n> reproduces a run.
 SEED ?= 0

@@ -276,19 +276,20 @@ func (b *custBench) reconcile(ctx context.Context) (reconcileResult, error) {
 	return r, nil
 }
 
-// startWorker starts one more worker process on the stack.
-func (b *custBench) startWorker(ctx context.Context, dataDir string, n int) (*stack.Process, error) {
+// startWorker starts one more worker process on the stack, with extra
+// settings.
+func (b *custBench) startWorker(ctx context.Context, dataDir string, n int, extra ...string) (*stack.Process, error) {
 	addr, err := stack.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
 	p := &stack.Process{
 		Name: fmt.Sprintf("worker %d", n), Path: filepath.Join(b.o.binDir, "workers"),
-		Env:     append(append([]string(nil), b.s.Env...), "SIGNALBOX_WORKER_HEALTH_ADDR="+addr),
+		Env:     append(append(append([]string(nil), b.s.Env...), "SIGNALBOX_WORKER_HEALTH_ADDR="+addr), extra...),
 		LogPath: filepath.Join(dataDir, fmt.Sprintf("workers-%d.log", n)), ReadyURL: "http://" + addr + "/healthz",
 	}
 	if err := p.Start(ctx); err != nil {
-		return nil, fmt.Errorf("customer sync: start worker %d: %w", n, err)
+		return nil, fmt.Errorf("start worker %d: %w", n, err)
 	}
 	return p, nil
 }

@@ -65,7 +65,7 @@ func run() error {
 	flag.IntVar(&o.startConcurrency, "start-concurrency", 50, "concurrent starts of the blocked items")
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "where to write the report (empty: print only); -only replaces its section of the file")
 	flag.StringVar(&o.binDir, "bin", "bin", "where the built programs, temporal and stripe-mock are")
-	flag.StringVar(&o.only, "only", "", `run one section only: "customers" (the customer sync)`)
+	flag.StringVar(&o.only, "only", "", `run one section only: "customers" (the customer sync) or "cluster" (scale-out on a Temporal cluster)`)
 	flag.IntVar(&o.customers, "customers", 10_000, "customers backfilled in the customer-sync section (0 skips it)")
 	flag.IntVar(&o.crmLimit, "crm-limit", 50, "the sandbox's CRM request limit per second in the customer-sync section")
 	flag.Float64Var(&o.crmRate, "crm-rate", 50, "SIGNALBOX_CRM_RATE of each worker in the customer-sync section")
@@ -73,8 +73,8 @@ func run() error {
 	flag.DurationVar(&o.customerTimeout, "customer-timeout", 30*time.Minute, "bound on each wait of the customer-sync section")
 	flag.Parse()
 	switch {
-	case o.only != "" && o.only != "customers":
-		return fmt.Errorf(`-only %q: the only section that runs alone is "customers"`, o.only)
+	case o.only != "" && o.only != "customers" && o.only != "cluster":
+		return fmt.Errorf(`-only %q: the sections that run alone are "customers" and "cluster"`, o.only)
 	case o.only == "customers" && o.customers <= 0:
 		return errors.New("-only customers needs -customers > 0")
 	case o.customers > 0 && (o.crmLimit <= 0 || o.crmRate <= 0 || o.customerWorkers < 1):
@@ -89,6 +89,15 @@ func run() error {
 		}
 		// Printed now: a failure of the next section keeps these figures.
 		fmt.Println(r.table())
+	}
+	if o.only == "cluster" {
+		res, err := benchCluster(ctx, o)
+		if err != nil {
+			return err
+		}
+		r.Cluster = &res
+		fmt.Print(r.clusterSection())
+		return writeSection(o, clusterHeading, r.clusterSection())
 	}
 	if o.customers > 0 {
 		res, err := benchCustomers(ctx, o)
@@ -105,21 +114,30 @@ func run() error {
 	if o.out == "" {
 		return nil
 	}
-	var doc string
-	if o.only == "" {
-		doc = r.markdown(r.table())
-	} else {
-		// One section: the others in the file stay as they were measured.
-		old, err := os.ReadFile(o.out)
-		if err != nil && !os.IsNotExist(err) {
-			return err
-		}
-		if len(old) == 0 {
-			old = []byte(markdownHeader)
-		}
-		doc = spliceSection(string(old), customerHeading, r.customerSection())
+	if o.only != "" {
+		return writeSection(o, customerHeading, r.customerSection())
 	}
-	if err := os.WriteFile(o.out, []byte(doc), 0o644); err != nil {
+	if err := os.WriteFile(o.out, []byte(r.markdown(r.table())), 0o644); err != nil {
+		return err
+	}
+	progress("wrote %s", o.out)
+	return nil
+}
+
+// writeSection replaces one section of the report file: the others stay as
+// they were measured.
+func writeSection(o options, heading, section string) error {
+	if o.out == "" {
+		return nil
+	}
+	old, err := os.ReadFile(o.out)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if len(old) == 0 {
+		old = []byte(markdownHeader)
+	}
+	if err := os.WriteFile(o.out, []byte(spliceSection(string(old), heading, section)), 0o644); err != nil {
 		return err
 	}
 	progress("wrote %s", o.out)

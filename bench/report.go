@@ -23,6 +23,8 @@ type report struct {
 	Blocked             blockedResult
 	// Customers is the customer-sync section, when it ran.
 	Customers *customerResult
+	// Cluster is the scale-out section, when it ran.
+	Cluster *clusterResult
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
