@@ -375,4 +375,3 @@ PostgreSQL. The figures here say the workers need about %.2f CPU per item per se
 across four processes that share one vendor limit.
 `, last.Workers, lo, hi, last.Workers, total, workers, busiest, most, workers/max(last.Path.throughput(), 1e-9), workers, last.Path.throughput())
 }
-
