@@ -74,13 +74,7 @@ func benchCluster(ctx context.Context, o options) (res clusterResult, err error)
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		if err == nil {
-			os.RemoveAll(dataDir)
-		} else {
-			err = fmt.Errorf("%w\n(logs kept in %s)", err, dataDir)
-		}
-	}()
+	defer keepLogsOnFailure(dataDir, &err)
 	var names []string
 	for range 3 {
 		url, drop, err := storetest.NewDatabase(storetest.ServerURL())

@@ -177,13 +177,7 @@ func benchCustomers(ctx context.Context, o options) (res customerResult, err err
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		if err == nil {
-			os.RemoveAll(dataDir)
-		} else {
-			err = fmt.Errorf("%w\n(the stack's logs are kept in %s)", err, dataDir)
-		}
-	}()
+	defer keepLogsOnFailure(dataDir, &err)
 	progress("customer sync: starting a stack with the CRM limited to %d requests/s and %d workers at SIGNALBOX_CRM_RATE=%g (logs in %s)",
 		o.crmLimit, o.customerWorkers, o.crmRate, dataDir)
 	s, err := stack.Start(ctx, stack.Options{
@@ -1079,4 +1073,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// keepLogsOnFailure removes a section's data directory when it succeeded,
+// else keeps it and names it in the error.
+func keepLogsOnFailure(dir string, err *error) {
+	if *err == nil {
+		os.RemoveAll(dir)
+		return
+	}
+	*err = fmt.Errorf("%w\n(the stack's logs are kept in %s)", *err, dir)
 }

@@ -160,7 +160,7 @@ signalbox is running. Press Ctrl-C to stop everything.
   Stripe       http://127.0.0.1:8092  the sandbox's pass-through to stripe-mock (127.0.0.1:12111)
   logs         %s/
 
-Try, in another shell:
+Try, in another shell:%s
   ./bin/signals list
   ./bin/signals list --status Blocked
   ./bin/signals show lead-to-crm:demo-grace
@@ -183,7 +183,7 @@ Explain why records differ (nightly at SIGNALBOX_RECONCILE_AT; now, after editin
 Stripe sends no webhooks to a local stack; sign one as Stripe would and post it (INV-DEMO-1 becomes paid):
   SIGNALBOX_STRIPE_WEBHOOK_SECRET=%s ./bin/starter stripe-event --type invoice.paid --invoice %s --invoice-id INV-DEMO-1
                                                       (--curl prints the curl command instead; its signature is valid for 5 minutes)
-`, uiPort, stack.IntakeToken, logs, time.Now().AddDate(0, 1, 0).Format(time.DateOnly), localStripeWebhookSecret, demoStripeInvoice(ctx, dbURL))
+`, uiPort, stack.IntakeToken, logs, shellHint(temporalAddr), time.Now().AddDate(0, 1, 0).Format(time.DateOnly), localStripeWebhookSecret, demoStripeInvoice(ctx, dbURL))
 	<-ctx.Done()
 	return nil
 }
@@ -465,4 +465,13 @@ func makeCurrent(ctx context.Context, c client.Client, deployment, build string)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// shellHint is what another shell needs to reach Temporal, when it is not
+// the programs' default address.
+func shellHint(temporalAddr string) string {
+	if temporalAddr == "127.0.0.1:7233" {
+		return ""
+	}
+	return "\n  export TEMPORAL_ADDRESS=" + temporalAddr + "   (the cluster's frontend: signals, starter and temporal use it)"
 }
