@@ -160,6 +160,9 @@ func TestBadLeadsAreRefusedWithEveryProblem(t *testing.T) {
 		{"deeply nested", "application/json", `{"id":` + strings.Repeat(`{"a":`, 5000) + `1` + strings.Repeat(`}`, 5000) + `}`, nil, 400, "field id must be a string, not a JSON object", nil},
 		{"truncated UTF-8", "application/json", "{\"id\":\"a\xe2\x82\"}", nil, 400, "not valid UTF-8", nil},
 		{"null body", "application/json", `null`, nil, 400, "the lead is invalid", []string{"email", "firstName", "lastName"}},
+		// encoding/json would keep the last: consent the form never gave.
+		{"key twice", "application/json", `{"id":"a","email":"a@b.co","firstName":"A","lastName":"B","consent":false,"consent":true}`, nil, 400,
+			`the key "consent" appears twice in the object at $`, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -35,7 +35,7 @@ var (
 	chaosCustomers = flag.Int("chaos.customers", 10, "customers in the chaos run (each synced, edited in the CRM, and synced again)")
 	chaosWorkers   = flag.Int("chaos.workers", 2, "worker processes")
 	chaosKills     = flag.Int("chaos.kills", 3, "worker processes killed with SIGKILL during the run")
-	chaosRestarts  = flag.Int("chaos.server-restarts", 1, "restarts of the Temporal dev server during the run")
+	chaosRestarts  = flag.Int("chaos.server-restarts", 1, "restarts of Temporal during the run: the dev server, or on a cluster its history and matching services in turn")
 	chaosTimeout   = flag.Duration("chaos.timeout", 6*time.Minute, "how long every item may take to finish")
 )
 
@@ -488,7 +488,7 @@ func (c *chaosRun) check() map[string]string {
 		"ended as":               fmt.Sprint(statuses),
 		"decisions by operator":  fmt.Sprint(c.decisions.Load()),
 		"worker kills (SIGKILL)": fmt.Sprint(kills),
-		"dev server restarts":    fmt.Sprint(*chaosRestarts),
+		"Temporal restarts":      fmt.Sprint(*chaosRestarts) + " (the dev server, or the cluster's history and matching in turn)",
 		"requests to targets":    fmt.Sprint(requests),
 		"faults injected":        fmt.Sprint(faults),
 		"early retries":          fmt.Sprintf("%d (each another item's request for a shared customer, or a redelivery around a kill or restart)", earlyExplained),

@@ -29,12 +29,16 @@ func Invalid(msg string, fields api.FieldErrors) *Refused {
 }
 
 // DecodeRecord reads one JSON record of type T, refusing anything that is
-// not exactly that — unknown fields, trailing values, invalid UTF-8 — and
+// not exactly that — unknown fields, a key given twice, trailing values,
+// invalid UTF-8 — and
 // any record that breaks its contract (every field's problem at once).
 func DecodeRecord[T interface{ Validate() api.FieldErrors }](body []byte, what string) (T, error) {
 	var rec T
 	if !utf8.Valid(body) {
 		return rec, Invalid("the body is not valid UTF-8", nil)
+	}
+	if path, key, dup := api.DuplicateKey(body); dup {
+		return rec, Invalid(api.DuplicateKeyError(path, key), nil)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
