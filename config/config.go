@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/kelseyhightower/envconfig"
@@ -33,6 +34,9 @@ type defaulter interface {
 // Load fills spec from the environment and validates it. The error, if any, is a
 // single line naming the variable at fault.
 func Load(spec Validator) error {
+	if err := readSecretFiles(); err != nil {
+		return err
+	}
 	if d, ok := spec.(defaulter); ok {
 		d.setDefaults()
 	}
@@ -123,6 +127,37 @@ func checkURL(variable, value string, schemes ...string) error {
 func checkPositive(variable string, value float64) error {
 	if value <= 0 {
 		return Invalid(variable, fmt.Sprint(value), "must be greater than zero")
+	}
+	return nil
+}
+
+// SecretVariables may each be given as a file's content instead, with
+// NAME_FILE=/path (container and Kubernetes secrets mounted as files).
+var SecretVariables = []string{"SIGNALBOX_CRM_TOKEN", "SIGNALBOX_BILLING_API_KEY", "SIGNALBOX_CHAT_WEBHOOKS", "SIGNALBOX_INTAKE_TOKENS",
+	"SIGNALBOX_INTAKE_HMAC_SECRETS", "SIGNALBOX_STRIPE_WEBHOOK_SECRET", "SIGNALBOX_SANDBOX_TOKEN", "TEMPORAL_API_KEY", "DATABASE_URL"}
+
+// readSecretFiles sets each secret variable given as NAME_FILE from its
+// file (a trailing newline dropped). Both NAME and NAME_FILE set is an error.
+func readSecretFiles() error {
+	for _, name := range SecretVariables {
+		path := os.Getenv(name + "_FILE")
+		if path == "" {
+			continue
+		}
+		if os.Getenv(name) != "" {
+			return fmt.Errorf("config: %s and %s_FILE are both set: set one", name, name)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("config: %s_FILE: cannot read %s: %v", name, path, rootCause(err))
+		}
+		value := strings.TrimRight(string(b), "\r\n")
+		if value == "" {
+			return fmt.Errorf("config: %s_FILE: %s is empty", name, path)
+		}
+		if err := os.Setenv(name, value); err != nil {
+			return fmt.Errorf("config: %s_FILE: %v", name, err)
+		}
 	}
 	return nil
 }

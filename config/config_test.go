@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -263,4 +264,24 @@ func TestSLAsAreReadByKind(t *testing.T) {
 	for _, bad := range []string{"ConsentMissing=soon", "ConsentMissing=8h/1h", "Conflict=0s", "x"} {
 		require.Error(t, s.Decode(bad), bad)
 	}
+}
+
+func TestSecretsAreReadFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	token := filepath.Join(dir, "crm-token")
+	require.NoError(t, os.WriteFile(token, []byte("pat-from-a-file\n"), 0o600))
+	t.Setenv("SIGNALBOX_CRM_TOKEN", "")
+	t.Setenv("SIGNALBOX_CRM_TOKEN_FILE", token)
+	var w Worker
+	require.NoError(t, Load(&w))
+	require.Equal(t, "pat-from-a-file", w.CRMToken, "the file's content, its newline dropped")
+
+	t.Setenv("SIGNALBOX_CRM_TOKEN", "pat-from-the-environment")
+	require.EqualError(t, Load(&Worker{}), "config: SIGNALBOX_CRM_TOKEN and SIGNALBOX_CRM_TOKEN_FILE are both set: set one")
+
+	t.Setenv("SIGNALBOX_CRM_TOKEN", "")
+	t.Setenv("SIGNALBOX_CRM_TOKEN_FILE", filepath.Join(dir, "missing"))
+	err := Load(&Worker{})
+	require.ErrorContains(t, err, "SIGNALBOX_CRM_TOKEN_FILE: cannot read "+filepath.Join(dir, "missing"))
+	require.NotContains(t, err.Error(), "pat-", "no secret in the message")
 }
