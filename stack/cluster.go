@@ -195,8 +195,8 @@ func (c *Cluster) StartUI(ctx context.Context, port int, namespace string) error
 		return fmt.Errorf("no temporal-ui-server in %s: run `make cluster-tools`", c.opts.BinDir)
 	}
 	c.UI = &Process{Name: "temporal-ui", Path: bin,
-		Args: []string{"--root", "/", "--config", strings.TrimPrefix(filepath.Join(c.opts.ConfigDir, "ui"), "/"), "--env", "cluster", "start"},
-		Env: append(os.Environ(), "TEMPORAL_ADDRESS="+c.FrontendAddr(), "TEMPORAL_UI_PORT="+strconv.Itoa(port), "TEMPORAL_NAMESPACE="+namespace),
+		Args:    []string{"--root", "/", "--config", strings.TrimPrefix(filepath.Join(c.opts.ConfigDir, "ui"), "/"), "--env", "cluster", "start"},
+		Env:     append(os.Environ(), "TEMPORAL_ADDRESS="+c.FrontendAddr(), "TEMPORAL_UI_PORT="+strconv.Itoa(port), "TEMPORAL_NAMESPACE="+namespace),
 		LogPath: filepath.Join(c.opts.DataDir, "temporal-ui.log"), ReadyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
 	return c.UI.Start(ctx)
 }
