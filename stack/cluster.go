@@ -261,19 +261,46 @@ func register(ctx context.Context, cl client.Client, ns string) error {
 	// A namespace just registered takes a moment to reach every service's
 	// cache (system.namespaceCacheRefreshInterval): wait until a workflow
 	// can start in it.
+	return waitServing(ctx, cl, ns)
+}
+
+// WaitServing returns once workflows can start in namespace on every
+// history shard: after a service restarts, the shards it owned answer
+// "unavailable" until they are acquired again.
+func (c *Cluster) WaitServing(ctx context.Context, namespace string) error {
+	cl, err := c.Dial(ctx, namespace)
+	if err != nil {
+		return fmt.Errorf("connect to the cluster's frontend %s: %w", c.FrontendAddr(), err)
+	}
+	defer cl.Close()
+	return waitServing(ctx, cl, namespace)
+}
+
+// probes is how many workflow IDs waitServing starts: the server places an
+// ID on a shard by hash, so 32 IDs miss one of cluster.yaml's 4 shards with
+// a probability of 4·(3/4)^32, about 0.04%.
+const probes = 32
+
+func waitServing(ctx context.Context, cl client.Client, ns string) error {
 	probe, err := dialNamespace(ctx, cl, ns)
 	if err != nil {
 		return err
 	}
 	defer probe.Close()
-	return retry(ctx, func() error {
-		run, err := probe.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "namespace-ready-probe", TaskQueue: "namespace-ready-probe",
-			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING}, "NamespaceReadyProbe")
+	for i := range probes {
+		err := retry(ctx, func() error {
+			run, err := probe.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("namespace-ready-probe-%d", i), TaskQueue: "namespace-ready-probe",
+				WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING}, "NamespaceReadyProbe")
+			if err != nil {
+				return err
+			}
+			return probe.TerminateWorkflow(ctx, run.GetID(), run.GetRunID(), "the namespace is ready")
+		})
 		if err != nil {
-			return err
+			return fmt.Errorf("namespace %s does not serve workflows: %w", ns, err)
 		}
-		return probe.TerminateWorkflow(ctx, run.GetID(), run.GetRunID(), "the namespace is ready")
-	})
+	}
+	return nil
 }
 
 // dialNamespace is a client of ns on the connection of cl.

@@ -265,7 +265,10 @@ func (s *Stack) Cluster() *Cluster { return s.opts.Cluster }
 func (s *Stack) RestartTemporal(ctx context.Context, turn int) (what string, err error) {
 	if c := s.opts.Cluster; c != nil {
 		name := []string{"history", "matching"}[turn%2]
-		return "temporal " + name, c.RestartService(ctx, name)
+		if err := c.RestartService(ctx, name); err != nil {
+			return "temporal " + name, err
+		}
+		return "temporal " + name, c.WaitServing(ctx, s.Namespace())
 	}
 	if err := s.StopTemporal(); err != nil {
 		return "", err
