@@ -70,6 +70,7 @@ type Worker struct {
 	Temporal
 	Database
 	Logging
+	DecisionKeys
 
 	// RegisterSearchAttributes creates missing custom search attributes at start;
 	// turn it off where the namespace is managed elsewhere. Default: true.
@@ -369,9 +370,16 @@ func checkMetricsAddr(addr string) error {
 type Signals struct {
 	Temporal
 	Database
+	CodecServer
 
 	// Operator is who decisions are made as, unless --as says otherwise. Default: the OS user.
 	Operator string
+	// Operators lists who may act for each team, as the workers' setting
+	// does: `signals erase` checks it. Default: none.
+	Operators Operators
+	// OperatorKeyFile is the operator's ed25519 private key (from `signals
+	// keygen`); when set, every decision is signed with it. Default: none.
+	OperatorKeyFile string `split_words:"true"`
 }
 
 // Validate checks every setting.
