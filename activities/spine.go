@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"time"
 
@@ -47,6 +48,9 @@ type SLA struct {
 type Spine struct {
 	Store  *store.Store
 	Policy Policy
+	// DecisionKeys are the operators' public keys (SIGNALBOX_DECISION_KEYS):
+	// when set, only decisions signed with them are applied.
+	DecisionKeys map[string]ed25519.PublicKey
 }
 
 // BeginInput opens an item's audit trail.
@@ -89,20 +93,29 @@ func (s *Spine) RecordResolution(ctx context.Context, in RecordResolutionInput) 
 	return Classify(s.Store.SaveManualRef(ctx, in.Integration, in.SourceKey, in.TargetSystem, in.WorkflowID, in.ExternalRef))
 }
 
-// OperatorsInput names a team.
+// OperatorsInput names a team, and the actor of the decision at hand.
 type OperatorsInput struct {
-	Team string
+	Team  string
+	Actor string `json:",omitempty"`
 }
 
-// OperatorsResult lists who may decide the team's exceptions now.
+// OperatorsResult lists who may decide the team's exceptions now and, when
+// decisions must be signed, the actor's public key (nil: the actor has none).
 type OperatorsResult struct {
-	Operators []string
+	Operators      []string
+	SignedOnly     bool              `json:",omitempty"`
+	ActorPublicKey ed25519.PublicKey `json:",omitempty"`
 }
 
 // Operators returns the team's operators as this worker is configured now,
-// so that a decision is authorised against the current SIGNALBOX_OPERATORS.
+// so that a decision is authorised against the current SIGNALBOX_OPERATORS
+// and SIGNALBOX_DECISION_KEYS.
 func (s *Spine) Operators(_ context.Context, in OperatorsInput) (OperatorsResult, error) {
-	return OperatorsResult{Operators: s.Policy.Operators[in.Team]}, nil
+	r := OperatorsResult{Operators: s.Policy.Operators[in.Team], SignedOnly: len(s.DecisionKeys) > 0}
+	if r.SignedOnly {
+		r.ActorPublicKey = s.DecisionKeys[in.Actor]
+	}
+	return r, nil
 }
 
 // SaveBaselineInput links a source record to a target record whose values

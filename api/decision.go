@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -29,10 +30,8 @@ func (d Decision) Complete() error {
 	if !slices.Contains(Actions, d.Action) {
 		problems = append(problems, fmt.Sprintf("action %q is not one of %s", d.Action, JoinActions(Actions)))
 	}
-	if strings.TrimSpace(d.Actor) == "" {
-		problems = append(problems, "actor is required")
-	} else if len(d.Actor) > MaxActorLen || strings.ContainsAny(d.Actor, " \t\r\n") {
-		problems = append(problems, fmt.Sprintf("actor must be one word of at most %d characters", MaxActorLen))
+	if err := CheckActor(d.Actor); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if strings.TrimSpace(d.Reason) == "" {
 		problems = append(problems, "reason is required")
@@ -62,6 +61,17 @@ func (d Decision) Complete() error {
 	}
 	if len(problems) > 0 {
 		return Refusal("incomplete decision: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// CheckActor says what is wrong with an actor's name, if anything.
+func CheckActor(actor string) error {
+	if strings.TrimSpace(actor) == "" {
+		return errors.New("actor is required")
+	}
+	if len(actor) > MaxActorLen || strings.ContainsAny(actor, " \t\r\n") {
+		return fmt.Errorf("actor must be one word of at most %d characters", MaxActorLen)
 	}
 	return nil
 }

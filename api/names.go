@@ -190,6 +190,10 @@ type Decision struct {
 	Set map[string]string `json:"set,omitempty"`
 	// ExternalRef says where the item was fixed by hand, for resolve.
 	ExternalRef string `json:"externalRef,omitempty"`
+	// SignedAt and Signature sign the decision with the actor's ed25519 key
+	// (SignDecision), where SIGNALBOX_DECISION_KEYS requires it.
+	SignedAt  string `json:"signedAt,omitempty"`
+	Signature string `json:"signature,omitempty"`
 }
 
 // DecisionOutcome answers an accepted decision.
@@ -224,6 +228,9 @@ type DecisionRecord struct {
 	Via     string    `json:"via"` // "update" or "signal"
 	Applied bool      `json:"applied"`
 	Refusal string    `json:"refusal,omitempty"`
+	// Identity is IdentityVerified when the actor's signature was checked,
+	// else IdentityAsserted (empty for decisions made before it was kept).
+	Identity string `json:"identity,omitempty"`
 }
 
 // ItemInput is what every integration's input carries besides its payload.

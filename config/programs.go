@@ -209,7 +209,7 @@ func (w *Worker) setDefaults() {
 // Validate checks every setting.
 func (w Worker) Validate() error {
 	checks := []func() error{
-		w.Temporal.Validate, w.Database.Validate, w.Logging.Validate,
+		w.Temporal.Validate, w.Database.Validate, w.Logging.Validate, w.DecisionKeys.Validate,
 		func() error { return checkURL("SIGNALBOX_UI_BASE_URL", w.UIBaseURL, "http", "https") },
 		func() error { return checkURL("SIGNALBOX_CRM_BASE_URL", w.CRMBaseURL, "http", "https") },
 		func() error {

@@ -79,6 +79,13 @@ func (a *app) decide(ctx context.Context, action string, args []string) error {
 		fmt.Fprintf(a.stderr, "refused: %s\n", message(err))
 		return errRefused
 	}
+	if a.opKey, err = loadOperatorKey(a.cfg.OperatorKeyFile); err != nil {
+		return err
+	}
+	if k := a.opKey; k != nil && k.operator != "" && k.operator != d.Actor {
+		fmt.Fprintf(a.stderr, "refused: the key in SIGNALBOX_OPERATOR_KEY_FILE is %s's, but you decide as %s\n", k.operator, d.Actor)
+		return errRefused
+	}
 	c, err := a.temporal(ctx)
 	if err != nil {
 		return err
@@ -90,7 +97,7 @@ func (a *app) decide(ctx context.Context, action string, args []string) error {
 	if _, _, ok := api.SplitItemID(id); !ok {
 		return fmt.Errorf("%q is not an item ID: they look like lead-to-crm:<key> (see signals list)", id)
 	}
-	outcome, err := sendDecision(ctx, c, id, d)
+	outcome, err := sendDecision(ctx, c, id, a.sign(id, d))
 	if err != nil {
 		var refused *refusedError
 		if errors.As(err, &refused) {
@@ -226,7 +233,7 @@ func (a *app) decideMany(ctx context.Context, c client.Client, d api.Decision, q
 		wg.Go(func() {
 			for i := range work {
 				r := bulkResult{id: items[i].WorkflowID, attempted: true}
-				_, err := sendDecision(ctx, c, r.id, d)
+				_, err := sendDecision(ctx, c, r.id, a.sign(r.id, d))
 				var refused *refusedError
 				mu.Lock()
 				switch {

@@ -47,6 +47,10 @@ Explain why records differ (reports kept in PostgreSQL):
   signals reconcile INTEGRATION [--now [--no-wait]]   compare source, target and last synced values
   signals reconcile show [--run ID | --integration I] [-o table|json]
 
+Signed decisions (where the workers set SIGNALBOX_DECISION_KEYS):
+  signals keygen --operator NAME [--out FILE]   an ed25519 key pair; decisions are signed
+                                          with SIGNALBOX_OPERATOR_KEY_FILE
+
 Check a program's health (container health checks):
   signals healthcheck URL
 IDs look like lead-to-crm:lead-8f2c. Exit status: 0 done, 1 refused or failed, 2 bad usage.
@@ -83,6 +87,8 @@ type app struct {
 	cfg            config.Signals
 	client         client.Client
 	pool           *pgxpool.Pool
+	// opKey signs decisions (SIGNALBOX_OPERATOR_KEY_FILE), if set.
+	opKey *operatorKey
 }
 
 func (a *app) run(ctx context.Context, args []string) error {
@@ -100,6 +106,9 @@ func (a *app) run(ctx context.Context, args []string) error {
 	}
 	if cmd == "healthcheck" {
 		return a.healthcheck(ctx, rest)
+	}
+	if cmd == "keygen" {
+		return a.keygen(rest)
 	}
 	if err := config.Load(&a.cfg); err != nil {
 		return err

@@ -231,7 +231,7 @@ func printState(w io.Writer, s api.ItemState, live bool, now time.Time) {
 			if !d.Applied {
 				outcome = "refused: " + d.Refusal
 			}
-			fmt.Fprintf(w, "  %s  %s by %s via %s — %s (%s)\n", d.At.Format(time.RFC3339), d.Action, d.Actor, d.Via, d.Reason, outcome)
+			fmt.Fprintf(w, "  %s  %s by %s via %s — %s (%s)\n", d.At.Format(time.RFC3339), d.Action, withIdentity(d.Actor, d.Identity), d.Via, d.Reason, outcome)
 		}
 	}
 }
@@ -249,9 +249,19 @@ func printTrail(w io.Writer, trail []store.AuditEvent) {
 		if e.FromStatus != "" && e.FromStatus != e.ToStatus {
 			change = e.FromStatus + " → " + e.ToStatus
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), e.Actor, e.Action, change, oneLine(e.Reason))
+		identity, _ := e.Details["identity"].(string)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), withIdentity(e.Actor, identity), e.Action, change, oneLine(e.Reason))
 	}
 	_ = tw.Flush()
+}
+
+// withIdentity marks an actor "verified" (the decision carried their
+// signature) or "asserted" (their name was taken as given).
+func withIdentity(actor, identity string) string {
+	if identity == "" {
+		return actor
+	}
+	return actor + " (" + identity + ")"
 }
 
 func oneLine(s string) string {

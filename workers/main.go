@@ -279,12 +279,17 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store, integration
 		}
 		return hc
 	}
+	keys, err := cfg.DecisionKeys.PublicKeys() // checked by Validate
+	if err != nil {
+		return nil, nil, err
+	}
 	deps := spine.Deps{
-		Temporal: c,
-		Store:    st,
-		Policy:   policy,
-		CRM:      crm.New(cfg.CRMBaseURL, cfg.CRMToken, httpClient(api.TaskQueueCRM, cfg.CRM)),
-		Billing:  billing.New(cfg.BillingBaseURL, cfg.BillingAPIKey, httpClient(api.TaskQueueBilling, cfg.Billing)),
+		DecisionKeys: keys,
+		Temporal:     c,
+		Store:        st,
+		Policy:       policy,
+		CRM:          crm.New(cfg.CRMBaseURL, cfg.CRMToken, httpClient(api.TaskQueueCRM, cfg.CRM)),
+		Billing:      billing.New(cfg.BillingBaseURL, cfg.BillingAPIKey, httpClient(api.TaskQueueBilling, cfg.Billing)),
 		Chat: &activities.Chat{Client: chat.New(cfg.ChatWebhooks, cfg.ChatWebhookBaseURL, httpClient(api.TaskQueueChat, cfg.Chat)), Store: st,
 			UIBaseURL: cfg.UIBaseURL, Namespace: cfg.Namespace, Lease: cfg.Chat.Timeout + 5*time.Second, AlertInterval: cfg.AlertInterval},
 	}

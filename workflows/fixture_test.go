@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"crypto/ed25519"
 	"log/slog"
 	"strings"
 	"sync"
@@ -39,8 +40,10 @@ type fixture struct {
 	updates  map[string]*updateResult
 	// policy is what Begin answers; operators are the operators configured
 	// now (the Operators activity).
-	policy      activities.Policy
-	operators   map[string][]string
+	policy    activities.Policy
+	operators map[string][]string
+	// keys, when set, are the operators' public keys: decisions must be signed.
+	keys        map[string]ed25519.PublicKey
 	resolutions []activities.RecordResolutionInput
 	baselines   []store.Link // links saved without a write
 	// deferAlerts answers that many alerts "deferred" (aggregated).
@@ -141,7 +144,11 @@ func newFixture(t *testing.T, workflowID string, opts ...notifyDelay) *fixture {
 	env.OnActivity(spineActivities.Operators, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.OperatorsInput) (activities.OperatorsResult, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		return activities.OperatorsResult{Operators: f.operators[in.Team]}, nil
+		r := activities.OperatorsResult{Operators: f.operators[in.Team], SignedOnly: f.keys != nil}
+		if r.SignedOnly {
+			r.ActorPublicKey = f.keys[in.Actor]
+		}
+		return r, nil
 	}).Maybe()
 	env.OnActivity(spineActivities.RecordResolution, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordResolutionInput) error {
 		f.mu.Lock()

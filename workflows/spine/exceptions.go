@@ -80,24 +80,45 @@ func (it *Item) teams() []string {
 // the workers are configured now: someone removed from SIGNALBOX_OPERATORS
 // can no longer decide, and someone added can. (Items that decided before
 // this check existed replay the check against the operators they began with.)
-func (it *Item) authorized(ctx workflow.Context, d api.Decision) error {
+//
+// Where the workers have SIGNALBOX_DECISION_KEYS, the decision must also
+// carry the actor's signature over this item and its fields, made within
+// api.SignatureWindow of the item's clock and never used on this item
+// before; it then returns api.IdentityVerified, else api.IdentityAsserted.
+func (it *Item) authorized(ctx workflow.Context, d api.Decision) (identity string, err error) {
 	exc := it.state.Exception
 	if exc == nil {
-		return nil // decided meanwhile: the wait loop refuses it
+		return "", nil // decided meanwhile: the wait loop refuses it
 	}
 	operators := it.policy.Operators[exc.Deciders]
+	var r activities.OperatorsResult
 	if workflow.GetVersion(ctx, "authorize-now", workflow.DefaultVersion, 1) != workflow.DefaultVersion {
-		var r activities.OperatorsResult
-		err := it.Call(ctx, "Check that "+d.Actor+" may decide", spineActivities.Operators, activities.OperatorsInput{Team: exc.Deciders}, &r)
+		err := it.Call(ctx, "Check that "+d.Actor+" may decide", spineActivities.Operators, activities.OperatorsInput{Team: exc.Deciders, Actor: d.Actor}, &r)
 		if err != nil {
-			return err
+			return "", err
 		}
 		operators = r.Operators
 	}
 	if !slices.Contains(operators, d.Actor) {
-		return api.Refusal("%q may not decide: only operators of team %s may decide %s (set in SIGNALBOX_OPERATORS)", d.Actor, exc.Deciders, exc.Kind)
+		return "", api.Refusal("%q may not decide: only operators of team %s may decide %s (set in SIGNALBOX_OPERATORS)", d.Actor, exc.Deciders, exc.Kind)
 	}
-	return nil
+	if !r.SignedOnly {
+		return api.IdentityAsserted, nil
+	}
+	if r.ActorPublicKey == nil {
+		return "", api.Refusal("decisions must be signed and %q has no key in SIGNALBOX_DECISION_KEYS: make one with `signals keygen --operator %s`", d.Actor, d.Actor)
+	}
+	if err := api.VerifyDecision(r.ActorPublicKey, it.state.WorkflowID, d, workflow.Now(ctx)); err != nil {
+		return "", api.Refusal("%s", err)
+	}
+	if it.usedSignatures[d.Signature] {
+		return "", api.Refusal("this signed decision was sent to %s before: a replay is never applied; sign a new decision", it.state.WorkflowID)
+	}
+	if it.usedSignatures == nil {
+		it.usedSignatures = map[string]bool{}
+	}
+	it.usedSignatures[d.Signature] = true
+	return api.IdentityVerified, nil
 }
 
 // ticketFor is the ticket of a decision about the exception the item waits on
@@ -114,7 +135,7 @@ func (it *Item) ticketFor(d api.Decision, via string) *ticket {
 // status query and, with the reason, in the audit trail.
 func (it *Item) refuse(ctx workflow.Context, d api.Decision, via, payload string, err error) {
 	it.state.UpdatedAt = workflow.Now(ctx).UTC()
-	it.remember(d, via, false, message(err))
+	it.remember(d, via, "", false, message(err))
 	actor := d.Actor
 	if strings.TrimSpace(actor) == "" || len(actor) > api.MaxActorLen {
 		actor = "unknown"
@@ -146,12 +167,14 @@ func (it *Item) registerHandlers(ctx workflow.Context) error {
 	err := workflow.SetUpdateHandlerWithOptions(ctx, api.UpdateDecide,
 		func(ctx workflow.Context, d api.Decision) (api.DecisionOutcome, error) {
 			t := it.ticketFor(d, "update")
-			if err := it.authorized(ctx, d); err != nil {
+			identity, err := it.authorized(ctx, d)
+			if err != nil {
 				if api.TypeOf(err) == api.ErrorDecisionRefused {
 					it.refuse(ctx, d, "update", "", err)
 				}
 				return api.DecisionOutcome{}, err
 			}
+			t.identity = identity
 			it.inbox = append(it.inbox, t)
 			if err := workflow.Await(ctx, func() bool { return t.done }); err != nil {
 				return api.DecisionOutcome{}, err
@@ -196,7 +219,7 @@ func (it *Item) onSignal(ctx workflow.Context, raw json.RawMessage) {
 	var t *ticket
 	if err == nil {
 		t = it.ticketFor(d, "signal")
-		err = it.authorized(ctx, d)
+		t.identity, err = it.authorized(ctx, d)
 	}
 	if err == nil {
 		it.inbox = append(it.inbox, t)
@@ -274,16 +297,18 @@ func (it *Item) RaiseChoosing(ctx workflow.Context, kind api.ExceptionKind, summ
 		it.state.ExternalIDs["resolved by hand"] = d.ExternalRef
 	}
 	it.state.Exception = nil
-	if err := it.transition(ctx, next, d.Actor, string(d.Action), d.Reason, decisionDetails(d, kind)); err != nil {
+	via, identity := "deadline", ""
+	if t != nil {
+		via, identity = t.via, t.identity
+	}
+	if err := it.transition(ctx, next, d.Actor, string(d.Action), d.Reason, decisionDetails(d, kind, identity)); err != nil {
 		return api.Decision{}, err
 	}
 	metrics.DecisionWaited(it.meter, it.spec.Name, kind, workflow.Now(ctx).Sub(exc.Since))
-	via := "deadline"
 	if t != nil {
-		via = t.via
 		t.finish(api.DecisionOutcome{Status: next, Message: fmt.Sprintf("%s applied; %s is %s", d.Action, it.state.WorkflowID, next)}, nil)
 	}
-	it.remember(d, via, true, "")
+	it.remember(d, via, identity, true, "")
 	if d.Action == api.ActionResolve && workflow.GetVersion(ctx, "record-resolution", workflow.DefaultVersion, 1) == 1 {
 		in := activities.RecordResolutionInput{Integration: it.spec.Name, SourceKey: it.state.SourceKey, TargetSystem: it.spec.Target,
 			WorkflowID: it.state.WorkflowID, ExternalRef: d.ExternalRef}
@@ -310,8 +335,11 @@ func statusAfter(a api.Action) api.Status {
 	}
 }
 
-func decisionDetails(d api.Decision, kind api.ExceptionKind) map[string]any {
+func decisionDetails(d api.Decision, kind api.ExceptionKind, identity string) map[string]any {
 	out := map[string]any{"exception": string(kind)}
+	if identity != "" {
+		out["identity"] = identity
+	}
 	if d.Choice != "" {
 		out["choice"] = d.Choice
 	}
@@ -345,7 +373,7 @@ func (it *Item) await(ctx workflow.Context) (api.Decision, *ticket, error) {
 			if err != nil {
 				// Valid when sent, but another decision got there first.
 				t.finish(api.DecisionOutcome{}, err)
-				it.remember(t.decision, t.via, false, message(err))
+				it.remember(t.decision, t.via, t.identity, false, message(err))
 				continue
 			}
 			if t.decision.Action == api.ActionReassign {
@@ -392,13 +420,16 @@ func (it *Item) reassign(ctx workflow.Context, exc *api.ExceptionState, t *ticke
 	if err := it.setTeam(ctx, d.Choice); err != nil {
 		return err
 	}
-	ev := it.event(d.Actor, string(api.ActionReassign), it.state.Status, it.state.Status, d.Reason,
-		map[string]any{"exception": string(exc.Kind), "from": from, "to": d.Choice})
+	details := map[string]any{"exception": string(exc.Kind), "from": from, "to": d.Choice}
+	if t.identity != "" {
+		details["identity"] = t.identity
+	}
+	ev := it.event(d.Actor, string(api.ActionReassign), it.state.Status, it.state.Status, d.Reason, details)
 	if err := it.audit(ctx, "Audit reassignment to "+d.Choice, ev); err != nil {
 		return err
 	}
 	t.finish(api.DecisionOutcome{Status: it.state.Status, Message: fmt.Sprintf("reassigned from %s to %s; %s waits for team %s", from, d.Choice, it.state.WorkflowID, d.Choice)}, nil)
-	it.remember(d, t.via, true, "")
+	it.remember(d, t.via, t.identity, true, "")
 	return nil
 }
 

@@ -2,6 +2,7 @@ package spine
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"reflect"
 	"runtime"
@@ -69,6 +70,8 @@ type Deps struct {
 	Chat *activities.Chat
 	// Temporal is the worker's client: a poll starts items with it.
 	Temporal client.Client
+	// DecisionKeys are the operators' public keys; see activities.Spine.
+	DecisionKeys map[string]ed25519.PublicKey
 }
 
 // Intake says how the starter starts an integration's items: over HTTP and
@@ -103,7 +106,9 @@ type Records = *store.Store
 // integration uses: its audit trail and policy (local) and notifications.
 func own() []Activities {
 	return []Activities{
-		On(api.TaskQueueIntegrations, func(d Deps) *activities.Spine { return &activities.Spine{Store: d.Store, Policy: d.Policy} }),
+		On(api.TaskQueueIntegrations, func(d Deps) *activities.Spine {
+			return &activities.Spine{Store: d.Store, Policy: d.Policy, DecisionKeys: d.DecisionKeys}
+		}),
 		On(api.TaskQueueChat, func(d Deps) *activities.Chat { return d.Chat }),
 		On(api.TaskQueueIntegrations, func(d Deps) *activities.Items { return &activities.Items{Client: d.Temporal} }),
 		On(api.TaskQueueIntegrations, func(d Deps) *activities.Reconciles { return &activities.Reconciles{Store: d.Store, Client: d.Temporal} }),

@@ -45,12 +45,17 @@ type Item struct {
 	// signals delivers decision signals; signalBusy is true while one is handled.
 	signals    workflow.ReceiveChannel
 	signalBusy bool
+	// usedSignatures are the signatures of decisions accepted so far: a
+	// signed decision is applied once.
+	usedSignatures map[string]bool
 }
 
 // ticket is a decision waiting for the item to apply it.
 type ticket struct {
 	decision api.Decision
 	via      string
+	// identity is how the actor is known: api.IdentityVerified or IdentityAsserted.
+	identity string
 	// exc is the exception the decision was authorised for: it applies to
 	// that exception only, never to one raised after it.
 	exc     *api.ExceptionState
@@ -312,7 +317,7 @@ func (it *Item) drain(ctx workflow.Context) error {
 func (it *Item) refuseQueued(why string) {
 	for _, t := range it.inbox {
 		t.finish(api.DecisionOutcome{}, api.Refusal("%s", why))
-		it.remember(t.decision, t.via, false, why)
+		it.remember(t.decision, t.via, t.identity, false, why)
 	}
 	it.inbox = nil
 }
@@ -322,13 +327,13 @@ func (t *ticket) finish(outcome api.DecisionOutcome, err error) {
 }
 
 // remember keeps a decision for the status query, and counts it.
-func (it *Item) remember(d api.Decision, via string, applied bool, refusal string) {
+func (it *Item) remember(d api.Decision, via, identity string, applied bool, refusal string) {
 	outcome := metrics.Refused
 	if applied {
 		outcome = metrics.Applied
 	}
 	metrics.Decision(it.meter, it.spec.Name, d.Action, outcome, via)
-	it.state.Decisions = append(it.state.Decisions, api.DecisionRecord{Decision: d, At: it.state.UpdatedAt, Via: via, Applied: applied, Refusal: refusal})
+	it.state.Decisions = append(it.state.Decisions, api.DecisionRecord{Decision: d, At: it.state.UpdatedAt, Via: via, Applied: applied, Refusal: refusal, Identity: identity})
 	if n := len(it.state.Decisions); n > recentDecisions {
 		it.state.Decisions = slices.Clone(it.state.Decisions[n-recentDecisions:])
 	}

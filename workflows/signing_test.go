@@ -1,0 +1,106 @@
+package workflows
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/signalbox-dev/signalbox/api"
+)
+
+func newKey(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	return pub, priv
+}
+
+// With decision keys configured, only a decision signed by its actor, for
+// this item, recently, and not sent before is applied; every other one is
+// refused and audited, and the applied one is recorded as verified.
+func TestOnlySignedDecisionsApplyWhereKeysAreSet(t *testing.T) {
+	t.Parallel()
+	const id = "lead-to-crm:lead-signed"
+	f := newFixture(t, id)
+	fake := &crmFake{}
+	fake.install(f)
+	bobPub, bobKey := newKey(t)
+	_, malloryKey := newKey(t)
+	f.keys = map[string]ed25519.PublicKey{"bob": bobPub} // alice, an operator, has no key
+	l := ada()
+	l.Consent = false
+
+	approve := api.Decision{Action: api.ActionApprove, Actor: "bob", Reason: "consent form #7"}
+	f.at(time.Hour, func() {
+		f.decide("unsigned", approve)
+		f.decide("no key", api.SignDecision(bobKey, id, api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "consent"}, f.env.Now()))
+		f.decide("forged", api.SignDecision(malloryKey, id, approve, f.env.Now()))
+		f.decide("other item", api.SignDecision(bobKey, "lead-to-crm:another", approve, f.env.Now()))
+		f.decide("stale", api.SignDecision(bobKey, id, approve, f.env.Now().Add(-6*time.Minute)))
+		tampered := api.SignDecision(bobKey, id, approve, f.env.Now())
+		tampered.Action = api.ActionReject
+		f.decide("tampered", tampered)
+	})
+	f.at(2*time.Hour, func() {
+		signed := api.SignDecision(bobKey, id, approve, f.env.Now())
+		f.decide("signed", signed)
+		f.decide("replayed", signed) // the same signed decision, sent again under another update ID
+	})
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
+
+	require.Equal(t, api.StatusSynced, f.result().Status)
+	for name, want := range map[string]string{
+		"unsigned":   "decisions must be signed",
+		"no key":     `"alice" has no key in SIGNALBOX_DECISION_KEYS`,
+		"forged":     "the signature does not match bob's key",
+		"other item": "the signature does not match bob's key",
+		"stale":      "more than 5m0s from the item's clock",
+		"tampered":   "the signature does not match bob's key",
+		"replayed":   "was sent to " + id + " before",
+	} {
+		require.ErrorContains(t, f.updates[name].err, want, name)
+	}
+	require.NoError(t, f.updates["signed"].err)
+	refused := 0
+	for _, a := range f.actions() {
+		if strings.HasPrefix(a, "decision_refused ") {
+			refused++
+		}
+	}
+	require.Equal(t, 7, refused, "every refusal is audited: %v", f.actions())
+	var applied map[string]any
+	for _, e := range f.audit {
+		if e.Action == string(api.ActionApprove) {
+			applied = e.Details
+		}
+	}
+	require.Equal(t, api.IdentityVerified, applied["identity"], "the audit trail says the actor was verified")
+	var decided []api.DecisionRecord
+	for _, d := range f.state().Decisions {
+		if d.Applied {
+			decided = append(decided, d)
+		}
+	}
+	require.Len(t, decided, 1)
+	require.Equal(t, api.IdentityVerified, decided[0].Identity)
+}
+
+// Without keys a decision's actor is asserted, as before, and says so.
+func TestWithoutKeysTheActorIsAsserted(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "lead-to-crm:lead-asserted")
+	fake := &crmFake{}
+	fake.install(f)
+	l := ada()
+	l.Consent = false
+	f.at(time.Hour, func() {
+		f.decide("ok", api.Decision{Action: api.ActionApprove, Actor: "bob", Reason: "consent form #9"})
+	})
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
+	require.Equal(t, api.StatusSynced, f.result().Status)
+	require.Equal(t, api.IdentityAsserted, f.state().Decisions[0].Identity)
+}
