@@ -145,21 +145,39 @@ func (g *gate) shared(ctx context.Context, now time.Time) (time.Time, error) {
 	}
 	// 3% more than 1/rate apart: a vendor counts arrivals, and a request
 	// that leaves late arrives close behind the next one.
-	at, err := g.slots.Reserve(ctx, g.interval+g.interval*3/100)
-	if err != nil {
-		return time.Time{}, err
-	}
-	if wait := at.Sub(g.now()); wait > 0 {
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
+	spacing := g.interval + g.interval*3/100
+	for attempt := 1; ; attempt++ {
+		at, err := g.slots.Reserve(ctx, spacing)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if wait := at.Sub(g.now()); wait > 0 {
+			timer := time.NewTimer(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				return time.Time{}, ctx.Err()
+			}
+		}
+		// A process that woke well after its slot (a stalled machine, a slow
+		// reservation) would send close behind the next slot's request, maybe
+		// another process's: it gives the slot up and takes a later one.
+		now := g.now()
+		if now.Sub(at) <= g.interval/maxLateness || attempt == maxReservations {
+			return now, nil
 		}
 	}
-	return g.now(), nil
 }
+
+// A send may leave at most 1/maxLateness of the interval after its slot
+// (else it takes another slot, up to maxReservations in all): slots spaced
+// 1.03/rate apart then keep any two sends at least 0.83/rate apart, and no
+// more than rate in any second.
+const (
+	maxLateness     = 5
+	maxReservations = 3
+)
 
 // outlasts fails a request whose deadline comes before the pause ends: it
 // could only time out, so it returns at once, saying how long is left.

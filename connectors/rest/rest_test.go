@@ -284,3 +284,35 @@ func TestPausedRequestsRespectTheirContext(t *testing.T) {
 	require.Contains(t, err.Error(), "not sent")
 	require.Empty(t, later, "nothing reached the target during the pause")
 }
+
+// lateSlots hands out a first slot already well past (as when the process
+// stalled before it could send), then slots in the future.
+type lateSlots struct {
+	mu       sync.Mutex
+	reserved []time.Time
+}
+
+func (s *lateSlots) Reserve(_ context.Context, interval time.Duration) (time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at := time.Now().Add(-3 * interval)
+	if len(s.reserved) > 0 {
+		at = s.reserved[len(s.reserved)-1].Add(4 * interval)
+	}
+	s.reserved = append(s.reserved, at)
+	return at, nil
+}
+
+// A client that comes to its slot late does not send then, close behind
+// the next slot's request: it takes a later slot and sends at that.
+func TestASendLateForItsSlotTakesAnother(t *testing.T) {
+	t.Parallel()
+	ts, sendTimes := sendRecorder(t)
+	slots := &lateSlots{}
+	c := NewClient("x", ts.URL, SharedHTTPClient(time.Second, 20, slots), nil)
+	require.NoError(t, c.Do(context.Background(), Request{Method: "GET", Path: "/"}, nil))
+	require.Len(t, slots.reserved, 2, "the late slot is given up for another")
+	sent := sendTimes()
+	require.Len(t, sent, 1)
+	require.False(t, sent[0].Before(slots.reserved[1]), "sent at the second slot, not the late first")
+}
