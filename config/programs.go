@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"regexp"
 	"runtime/debug"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -305,9 +308,25 @@ type Intake struct {
 	// IntakeTokens are the bearer tokens the intake accepts, named by source:
 	// "webform=<token>;partner=<token>". Default: none.
 	IntakeTokens TeamMap `split_words:"true"`
-	// IntakeHMACSecrets are the secrets of sources that sign their bodies with
-	// HMAC-SHA256 (header X-Signature-256: sha256=<hex>): "shop=<secret>". Default: none.
+	// IntakeHMACSecrets are the secrets of sources that sign their requests
+	// with HMAC-SHA256 (header Signalbox-Signature: t=<unix time>,v1=<hex>,
+	// over the time, method, path, Idempotency-Key and body; docs/intake.md):
+	// "shop=<secret>". Default: none.
 	IntakeHMACSecrets TeamMap `split_words:"true"`
+	// IntakeRoutes lists the routes each source may use: "webform=leads,items;
+	// billing=invoices". A route is named by its integration (lead-to-crm) or
+	// by its path (leads: POST /v1/leads); items lets a source read the items
+	// it started (GET /v1/items/{id}); * is every route. A source with a token
+	// or secret but no routes stops the intake at start. Default: local=*
+	// (the source of the local stack that make run and the tests start).
+	IntakeRoutes SourceRoutes `split_words:"true" default:"local=*"`
+	// IntakeRateLimit caps the requests of each source, per intake process:
+	// "1200/1m" takes a burst of 1200 and then 1200 a minute (20 a second);
+	// more are answered 429 with Retry-After. Default: 1200/1m.
+	IntakeRateLimit RateLimit `split_words:"true" default:"1200/1m"`
+	// IntakeRateLimits sets the limit of single sources instead:
+	// "webform=60/1m;stripe=6000/1m" (stripe: the Stripe webhook). Default: none.
+	IntakeRateLimits RateLimits `split_words:"true"`
 	// StripeWebhookSecret is the signing secret (whsec_…) of the Stripe
 	// webhook endpoint that posts to /v1/webhooks/stripe: Stripe's signature,
 	// checked with it, is that route's only authentication. Default: none,
@@ -318,20 +337,244 @@ type Intake struct {
 // minSecretLen is the shortest intake token or HMAC secret accepted.
 const minSecretLen = 16
 
+// StripeSource names the sender of the Stripe webhook, which Stripe's own
+// signature authenticates: no intake source may take its name.
+const StripeSource = "stripe"
+
 // CheckIntakeAuth says what is wrong with the intake's credentials; serving
-// needs at least one token or secret, so no request goes unauthenticated.
+// needs at least one token or secret, so no request goes unauthenticated,
+// and each credential must name one source only.
 func (i Intake) CheckIntakeAuth() error {
 	if len(i.IntakeTokens) == 0 && len(i.IntakeHMACSecrets) == 0 {
 		return fmt.Errorf("config: the intake needs SIGNALBOX_INTAKE_TOKENS or SIGNALBOX_INTAKE_HMAC_SECRETS: every request must prove where it comes from")
 	}
-	for variable, m := range map[string]TeamMap{"SIGNALBOX_INTAKE_TOKENS": i.IntakeTokens, "SIGNALBOX_INTAKE_HMAC_SECRETS": i.IntakeHMACSecrets} {
+	owner := map[string]string{} // credential → "VARIABLE source"
+	if i.StripeWebhookSecret != "" {
+		owner[i.StripeWebhookSecret] = "SIGNALBOX_STRIPE_WEBHOOK_SECRET"
+	}
+	for _, variable := range []string{"SIGNALBOX_INTAKE_TOKENS", "SIGNALBOX_INTAKE_HMAC_SECRETS"} {
+		m := i.IntakeTokens
+		if variable == "SIGNALBOX_INTAKE_HMAC_SECRETS" {
+			m = i.IntakeHMACSecrets
+		}
 		for _, source := range m.Teams() {
+			if source == StripeSource {
+				return fmt.Errorf("config: %s: source %q is the Stripe webhook's sender, which Stripe's signature authenticates "+
+					"(SIGNALBOX_STRIPE_WEBHOOK_SECRET): give this source another name", variable, source)
+			}
 			if len(m[source]) < minSecretLen {
 				return fmt.Errorf("config: %s: the secret of source %q must be at least %d characters", variable, source, minSecretLen)
 			}
+			this := fmt.Sprintf("%s source %q", variable, source)
+			if other, taken := owner[m[source]]; taken {
+				return fmt.Errorf("config: %s has the same secret as %s: give every source a secret of its own, "+
+					"or a request could not tell which source sent it", this, other)
+			}
+			owner[m[source]] = this
 		}
 	}
 	return nil
+}
+
+// IntakeSources are the sources holding a token or an HMAC secret, in order.
+func (i Intake) IntakeSources() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range []TeamMap{i.IntakeTokens, i.IntakeHMACSecrets} {
+		for _, source := range m.Teams() {
+			if !seen[source] {
+				seen[source] = true
+				out = append(out, source)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// AllIntakeRoutes, as a source's route, grants every route.
+const AllIntakeRoutes = "*"
+
+// stripeWebhookRoutes are names someone might give the Stripe webhook's
+// route; it is not an intake route, so none may be granted.
+var stripeWebhookRoutes = []string{"stripe", "stripe-webhook", "webhook", "webhooks"}
+
+// CheckIntakeRoutes says what is wrong with SIGNALBOX_INTAKE_ROUTES and
+// SIGNALBOX_INTAKE_RATE_LIMITS, given the names of the routes the intake
+// serves: every source with a credential needs routes, each named as one of
+// routes or *, and each limited source must exist.
+func (i Intake) CheckIntakeRoutes(routes []string) error {
+	valid := map[string]bool{AllIntakeRoutes: true}
+	for _, r := range routes {
+		valid[r] = true
+	}
+	listed := strings.Join(routes, ", ") + " or " + AllIntakeRoutes + " (every route)"
+	for _, source := range i.IntakeRoutes.Sources() {
+		if source == StripeSource {
+			return fmt.Errorf("config: SIGNALBOX_INTAKE_ROUTES: source %q is the Stripe webhook's sender: its one route, POST /v1/webhooks/stripe, "+
+				"takes Stripe's signature (SIGNALBOX_STRIPE_WEBHOOK_SECRET) and is not granted here; remove the entry", source)
+		}
+		for _, route := range i.IntakeRoutes[source] {
+			if valid[route] {
+				continue
+			}
+			if slices.Contains(stripeWebhookRoutes, route) {
+				return fmt.Errorf("config: SIGNALBOX_INTAKE_ROUTES: source %q: the Stripe webhook (POST /v1/webhooks/stripe) takes Stripe's signature only "+
+					"(SIGNALBOX_STRIPE_WEBHOOK_SECRET) and cannot be granted to an intake source; the routes are %s", source, listed)
+			}
+			return fmt.Errorf("config: SIGNALBOX_INTAKE_ROUTES: source %q: unknown route %q; the routes are %s", source, route, listed)
+		}
+	}
+	var without []string
+	for _, source := range i.IntakeSources() {
+		if len(i.IntakeRoutes[source]) == 0 {
+			without = append(without, source)
+		}
+	}
+	if len(without) > 0 {
+		example := make([]string, len(without))
+		for n, source := range without {
+			example[n] = source + "=<routes>"
+		}
+		who := fmt.Sprintf("source %s, which holds a token or secret: every request it sends", quoteAll(without)[0])
+		if len(without) > 1 {
+			who = fmt.Sprintf("sources %s, which hold a token or secret: every request they send", strings.Join(quoteAll(without), ", "))
+		}
+		return fmt.Errorf("config: SIGNALBOX_INTAKE_ROUTES gives no routes to %s would be refused. "+
+			"Set SIGNALBOX_INTAKE_ROUTES=%q, each <routes> a comma-separated list of %s (e.g. webform=leads,items)",
+			who, strings.Join(example, ";"), listed)
+	}
+	sources := append(i.IntakeSources(), StripeSource)
+	for _, source := range i.IntakeRateLimits.Sources() {
+		if !slices.Contains(sources, source) {
+			return fmt.Errorf("config: SIGNALBOX_INTAKE_RATE_LIMITS names source %q, which holds no token or secret; the sources are %s",
+				source, strings.Join(quoteAll(sources), ", "))
+		}
+	}
+	return nil
+}
+
+// RateLimitOf is the request limit of a source: its own, else the default.
+func (i Intake) RateLimitOf(source string) RateLimit {
+	if l, ok := i.IntakeRateLimits[source]; ok {
+		return l
+	}
+	if i.IntakeRateLimit.Requests == 0 {
+		return DefaultIntakeRateLimit
+	}
+	return i.IntakeRateLimit
+}
+
+// DefaultIntakeRateLimit is SIGNALBOX_INTAKE_RATE_LIMIT's default.
+var DefaultIntakeRateLimit = RateLimit{Requests: 1200, Per: time.Minute}
+
+func quoteAll(names []string) []string {
+	out := make([]string, len(names))
+	for n, name := range names {
+		out[n] = strconv.Quote(name)
+	}
+	return out
+}
+
+// SourceRoutes maps an intake source to the names of the routes it may use,
+// written "webform=leads,items;billing=invoices".
+type SourceRoutes map[string][]string
+
+// Decode implements envconfig.Decoder.
+func (s *SourceRoutes) Decode(value string) error {
+	out := SourceRoutes{}
+	for n, entry := range splitNonEmpty(value, ";") {
+		source, routes, ok := strings.Cut(entry, "=")
+		source = strings.TrimSpace(source)
+		if !ok || source == "" {
+			return fmt.Errorf("entry %d must be source=route,route (entries separated by ';')", n+1)
+		}
+		if _, dup := out[source]; dup {
+			return fmt.Errorf("source %q appears twice", source)
+		}
+		list := []string{}
+		for _, route := range splitNonEmpty(routes, ",") {
+			if !slices.Contains(list, route) {
+				list = append(list, route)
+			}
+		}
+		out[source] = list
+	}
+	*s = out
+	return nil
+}
+
+// Sources lists the sources in order.
+func (s SourceRoutes) Sources() []string {
+	out := make([]string, 0, len(s))
+	for source := range s {
+		out = append(out, source)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// RateLimit is a number of requests per window, written "1200/1m" or
+// "20/s": a burst of Requests is taken at once, then Requests per Per.
+type RateLimit struct {
+	Requests int
+	Per      time.Duration
+}
+
+// Decode implements envconfig.Decoder.
+func (l *RateLimit) Decode(value string) error {
+	count, window, ok := strings.Cut(strings.TrimSpace(value), "/")
+	n, err := strconv.Atoi(strings.TrimSpace(count))
+	if !ok || err != nil || n < 1 || n > 1_000_000 {
+		return fmt.Errorf("must be requests per window, e.g. 1200/1m or 20/s, with 1 to 1000000 requests")
+	}
+	window = strings.TrimSpace(window)
+	if window != "" && (window[0] < '0' || window[0] > '9') {
+		window = "1" + window // "/s" means per second
+	}
+	per, err := time.ParseDuration(window)
+	if err != nil || per < time.Second || per > 24*time.Hour {
+		return fmt.Errorf("the window of %q must be a duration from 1s to 24h, e.g. 1m or s", value)
+	}
+	*l = RateLimit{Requests: n, Per: per}
+	return nil
+}
+
+func (l RateLimit) String() string { return fmt.Sprintf("%d per %s", l.Requests, l.Per) }
+
+// RateLimits maps a source to its limit: "webform=60/1m;stripe=6000/1m".
+type RateLimits map[string]RateLimit
+
+// Decode implements envconfig.Decoder.
+func (m *RateLimits) Decode(value string) error {
+	out := RateLimits{}
+	for n, entry := range splitNonEmpty(value, ";") {
+		source, v, ok := strings.Cut(entry, "=")
+		source = strings.TrimSpace(source)
+		if !ok || source == "" {
+			return fmt.Errorf("entry %d must be source=requests/window, e.g. webform=60/1m (entries separated by ';')", n+1)
+		}
+		if _, dup := out[source]; dup {
+			return fmt.Errorf("source %q appears twice", source)
+		}
+		var l RateLimit
+		if err := l.Decode(v); err != nil {
+			return fmt.Errorf("source %q: %v", source, err)
+		}
+		out[source] = l
+	}
+	*m = out
+	return nil
+}
+
+// Sources lists the limited sources in order.
+func (m RateLimits) Sources() []string {
+	out := make([]string, 0, len(m))
+	for source := range m {
+		out = append(out, source)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Validate checks every setting.

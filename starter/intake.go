@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/workflows/spine"
 )
 
@@ -25,8 +27,27 @@ type intake struct {
 	records      spine.Records
 	integrations []spine.Integration
 	auth         *authenticator
-	logger       *slog.Logger
+	// scopes says which routes each source may use, limits how often.
+	scopes scopes
+	limits *limiter
+	ledger ledger
+	// now is the intake's clock (signature times, rate limits).
+	now    func() time.Time
+	logger *slog.Logger
 }
+
+// ledger is what the intake keeps in PostgreSQL, so that every replica and
+// every restart answers alike: the signed requests received, and the items
+// accepted from each source.
+type ledger interface {
+	ClaimIntakeSignature(ctx context.Context, sig store.IntakeSignature) (bool, error)
+	ReleaseIntakeSignature(ctx context.Context, digest string) error
+	RecordIntakeItem(ctx context.Context, source, workflowID string) error
+	IntakeItemOf(ctx context.Context, source, workflowID string) (bool, error)
+}
+
+// itemsRoute is where a source reads the items it started.
+const itemsRoute = "GET /v1/items/{workflowID}"
 
 func (in *intake) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -34,9 +55,9 @@ func (in *intake) routes() http.Handler {
 		if integration.Intake.Route == "" {
 			continue // started by signal only (invoice-payments: the Stripe webhook)
 		}
-		mux.HandleFunc(integration.Intake.Route, in.authenticated(in.submit(integration)))
+		mux.HandleFunc(integration.Intake.Route, in.authenticated(integration.Spec.Name, integration.Intake.Route, in.submit(integration)))
 	}
-	mux.HandleFunc("GET /v1/items/{workflowID}", in.authenticated(in.getItem))
+	mux.HandleFunc(itemsRoute, in.authenticated(routeItems, itemsRoute, in.getItem))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -79,30 +100,97 @@ type request struct {
 	source string
 }
 
-// authenticated reads the body (within maxBody) and lets through only requests
-// from a known source.
-func (in *intake) authenticated(next func(http.ResponseWriter, *request)) http.HandlerFunc {
+// authenticated reads the body (within maxBody) and lets through only
+// requests from a known source that may use route (an integration's name,
+// or routeItems; pattern is how the sender knows it), within the source's
+// rate limit, and, when signed, not received before. Whatever it refuses
+// starts nothing.
+func (in *intake) authenticated(route, pattern string, next func(http.ResponseWriter, *request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			in.fail(w, r, &spine.Refused{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the body exceeds %d bytes", maxBody)})
+			in.fail(w, r, &spine.Refused{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the body exceeds %d bytes; nothing was started", maxBody)})
 			return
 		}
 		if err != nil {
-			in.fail(w, r, spine.Invalid("could not read the body", nil))
+			in.fail(w, r, spine.Invalid("could not read the body; nothing was started", nil))
 			return
 		}
-		source, ok := in.auth.source(r, body)
-		if !ok {
+		now := in.now()
+		cred, err := in.auth.identify(r, body, now)
+		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="signalbox intake"`)
-			in.fail(w, r, &spine.Refused{Status: http.StatusUnauthorized,
-				Message: "send Authorization: Bearer <token>, or " + signatureHeader + ": sha256=<hex HMAC-SHA256 of the body>"})
+			in.fail(w, r, err)
 			return
 		}
-		next(w, &request{Request: r, body: body, source: source})
+		if !in.scopes.allows(cred.source, route) {
+			in.logger.Warn("request refused: route not granted to the source", "source", cred.source, "route", route)
+			writeJSON(w, http.StatusForbidden, problem{Error: forbidden(cred.source, route, pattern)})
+			return
+		}
+		if ok, wait := in.limits.allow(cred.source, now); !ok {
+			limit := in.limits.limitOf(cred.source)
+			in.logger.Warn("request refused: over the source's rate limit", "source", cred.source, "limit", limit.String())
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+			writeJSON(w, http.StatusTooManyRequests, problem{Error: fmt.Sprintf("source %q sent more than its limit of %s; nothing was started: "+
+				"send it again after Retry-After seconds (a signed request may be sent unchanged while its signature is fresh)", cred.source, limit)})
+			return
+		}
+		req := &request{Request: r, body: body, source: cred.source}
+		if cred.digest == "" {
+			next(w, req)
+			return
+		}
+		in.claimed(w, req, cred, next)
 	}
 }
+
+// claimed runs next for a signed request once it is recorded as received,
+// in PostgreSQL, so that no intake takes it twice. A request the intake
+// could not act on (a 5xx) is forgotten again: sent again, it is no replay.
+func (in *intake) claimed(w http.ResponseWriter, r *request, cred credential, next func(http.ResponseWriter, *request)) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	fresh, err := in.ledger.ClaimIntakeSignature(ctx, store.IntakeSignature{Digest: cred.digest, Source: cred.source, SignedAt: cred.signedAt})
+	if err != nil {
+		in.logger.Error("could not record a signed request", "source", cred.source, "error", err)
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, problem{Error: "could not check the signature against replays: PostgreSQL is unavailable; " +
+			"nothing was started: send it again (signed anew if the signature is older than a few minutes)"})
+		return
+	}
+	if !fresh {
+		in.logger.Warn("request refused: a signature received before", "source", cred.source, "path", r.URL.Path)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="signalbox intake"`)
+		writeJSON(w, http.StatusUnauthorized, problem{Error: "this signed request was received before: a replay is refused and starts nothing. " +
+			"To send a request again, sign it anew with the current time; the same Idempotency-Key keeps it one item"})
+		return
+	}
+	rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	next(rec, r)
+	if rec.status >= http.StatusInternalServerError {
+		release, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+		defer cancel()
+		if err := in.ledger.ReleaseIntakeSignature(release, cred.digest); err != nil {
+			in.logger.Error("could not forget a signed request not taken", "source", cred.source, "error", err)
+		}
+	}
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the writer beneath.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // submit starts an item of the integration from a request: a record in the
 // body (keyed by the Idempotency-Key header, else the record's ID), or the key
@@ -115,7 +203,7 @@ func (in *intake) submit(integration spine.Integration) func(http.ResponseWriter
 			in.fail(w, r.Request, err)
 			return
 		}
-		in.start(w, r, integration.Spec, key, input("intake:"+r.source))
+		in.start(w, r, integration.Spec, key, input(startedByIntake(r.source)))
 	}
 }
 
@@ -133,6 +221,9 @@ func (in *intake) itemOf(r *request, intake spine.Intake) (string, func(string) 
 	id, input, err := intake.Decode(r.body)
 	if err != nil {
 		return "", nil, err
+	}
+	if len(r.Header.Values("Idempotency-Key")) > 1 {
+		return "", nil, spine.Invalid("send at most one Idempotency-Key header; nothing was started", nil)
 	}
 	key, err := sourceKey(r.Header.Get("Idempotency-Key"), id)
 	return key, input, err
@@ -168,27 +259,102 @@ func (in *intake) start(w http.ResponseWriter, r *request, spec api.Spec, key st
 		return
 	}
 	in.logger.Info("item accepted", "workflowId", s.WorkflowID, "runId", s.RunID, "source", r.source)
+	// The source may read what it was answered 202 for, whoever started the
+	// run: a sender's retry is handed the running item. Unrecorded, it still
+	// reads the items it started itself (ownedBy), so the start stands.
+	if err := in.ledger.RecordIntakeItem(ctx, r.source, s.WorkflowID); err != nil {
+		in.logger.Error("could not record the item accepted from the source", "workflowId", s.WorkflowID, "source", r.source, "error", err)
+	}
 	w.Header().Set("Location", "/v1/items/"+s.WorkflowID)
 	writeJSON(w, http.StatusAccepted, map[string]string{"workflowId": s.WorkflowID, "runId": s.RunID, "status": "/v1/items/" + s.WorkflowID})
 }
 
+// itemView is what a source may read of an item: where it stands and the
+// target's IDs, never the record's data (names, emails, phones, amounts),
+// the exception's details nor the operators' decisions and reasons.
+type itemView struct {
+	WorkflowID  string            `json:"workflowId"`
+	Integration string            `json:"integration"`
+	SourceKey   string            `json:"sourceKey"`
+	Status      api.Status        `json:"status"`
+	Step        string            `json:"step,omitempty"`
+	Exception   *exceptionView    `json:"exception,omitempty"`
+	ExternalIDs map[string]string `json:"externalIds,omitempty"`
+	StartedAt   time.Time         `json:"startedAt"`
+	UpdatedAt   time.Time         `json:"updatedAt"`
+}
+
+// exceptionView says what an item waits for, not what it holds.
+type exceptionView struct {
+	Kind  api.ExceptionKind `json:"kind"`
+	Since time.Time         `json:"since"`
+}
+
+func viewOf(s api.ItemState) itemView {
+	v := itemView{WorkflowID: s.WorkflowID, Integration: s.Integration, SourceKey: s.SourceKey, Status: s.Status, Step: s.Step,
+		ExternalIDs: s.ExternalIDs, StartedAt: s.StartedAt, UpdatedAt: s.UpdatedAt}
+	if s.Exception != nil {
+		v.Exception = &exceptionView{Kind: s.Exception.Kind, Since: s.Exception.Since}
+	}
+	return v
+}
+
+// getItem answers an item the source started, or was handed by a 202. Any
+// other, existing or not, is the same 404: a source cannot learn which
+// items others have.
 func (in *intake) getItem(w http.ResponseWriter, r *request) {
 	id := r.PathValue("workflowID")
 	if _, _, ok := api.SplitItemID(id); !ok {
 		writeJSON(w, http.StatusBadRequest, problem{Error: "an item ID looks like lead-to-crm:<key>"})
 		return
 	}
+	notFound := problem{Error: fmt.Sprintf("no item %s among those this source started: check the workflowId the intake answered when you sent it", id)}
+	owned, err := in.ownedBy(r.Context(), r.source, id)
+	if err != nil {
+		in.logger.Error("could not tell whether the source started the item", "workflowId", id, "source", r.source, "error", err)
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, problem{Error: "could not read the item: PostgreSQL or Temporal is unavailable; try again"})
+		return
+	}
+	if !owned {
+		writeJSON(w, http.StatusNotFound, notFound)
+		return
+	}
 	state, err := in.items.Status(r.Context(), id)
 	switch {
 	case errors.Is(err, api.ErrNoItem):
-		writeJSON(w, http.StatusNotFound, problem{Error: "no item " + id})
+		writeJSON(w, http.StatusNotFound, notFound)
 	case err != nil:
 		in.logger.Error("read item failed", "workflowId", id, "error", err)
-		writeJSON(w, http.StatusServiceUnavailable, problem{Error: "could not read the item: Temporal is unavailable"})
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, problem{Error: "could not read the item: Temporal is unavailable; try again"})
 	default:
-		writeJSON(w, http.StatusOK, state)
+		writeJSON(w, http.StatusOK, viewOf(state))
 	}
 }
+
+// ownedBy reports whether source may read item id: the intake accepted it
+// from source, or its first run was started by source (the record of an
+// item accepted before the intake kept one, or whose record failed).
+func (in *intake) ownedBy(ctx context.Context, source, id string) (bool, error) {
+	recorded, lookup := in.ledger.IntakeItemOf(ctx, source, id)
+	if lookup == nil && recorded {
+		return true, nil
+	}
+	startedBy, err := in.items.StartedBy(ctx, id)
+	switch {
+	case errors.Is(err, api.ErrNoItem):
+		return false, nil
+	case err != nil:
+		return false, err
+	case startedBy == startedByIntake(source):
+		return true, nil
+	}
+	return false, lookup
+}
+
+// startedByIntake is the startedBy of items a source started.
+func startedByIntake(source string) string { return "intake:" + source }
 
 func (in *intake) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var bad *spine.Refused

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/config"
 	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/store/storetest"
 	"github.com/signalbox-dev/signalbox/workflows"
@@ -32,6 +34,8 @@ type fakeItems struct {
 	// running answers a start of this workflow ID: it runs with other input.
 	running string
 	states  map[string]api.ItemState
+	// startedBy is the startedBy of items' first runs.
+	startedBy map[string]string
 }
 
 type fakeStart struct {
@@ -54,6 +58,8 @@ func (f *fakeItems) Start(_ context.Context, spec api.Spec, key string, input an
 }
 
 func (f *fakeItems) Status(_ context.Context, id string) (api.ItemState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	s, ok := f.states[id]
 	if !ok {
 		return s, api.ErrNoItem
@@ -61,26 +67,161 @@ func (f *fakeItems) Status(_ context.Context, id string) (api.ItemState, error) 
 	return s, nil
 }
 
+func (f *fakeItems) StartedBy(_ context.Context, id string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if by, ok := f.startedBy[id]; ok {
+		return by, nil
+	}
+	if _, ok := f.states[id]; ok {
+		return "", nil
+	}
+	return "", api.ErrNoItem
+}
+
+func (f *fakeItems) startCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.starts)
+}
+
 const (
 	testToken  = "webform-token-0123456789"
 	testSecret = "shop-hmac-secret-0123456789"
 )
 
-// newIntakeOn is an intake that starts fake items and reads records from st
-// (nil: routes that read records must not be called).
-func newIntakeOn(st *store.Store, logs io.Writer) (*fakeItems, http.Handler) {
-	f := &fakeItems{states: map[string]api.ItemState{}}
-	auth := newAuthenticator(map[string]string{"webform": testToken}, map[string]string{"shop": testSecret})
-	integrations, err := workflows.Integrations()
-	if err != nil {
-		panic(err)
-	}
-	return f, (&intake{items: f, records: st, integrations: integrations, auth: auth, logger: slog.New(slog.NewTextHandler(logs, nil))}).routes()
+// testNow is the intake's clock in tests that do not move it.
+var testNow = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// memLedger keeps the intake's ledger in memory; down makes it fail as
+// PostgreSQL down would.
+type memLedger struct {
+	mu    sync.Mutex
+	seen  map[string]bool
+	items map[[2]string]bool
+	down  bool
 }
 
-func newIntakeLogging(logs io.Writer) (*fakeItems, http.Handler) { return newIntakeOn(nil, logs) }
+func newMemLedger() *memLedger {
+	return &memLedger{seen: map[string]bool{}, items: map[[2]string]bool{}}
+}
 
-func newIntake() (*fakeItems, http.Handler) { return newIntakeLogging(io.Discard) }
+var errDown = errors.New("connection refused")
+
+func (m *memLedger) ClaimIntakeSignature(_ context.Context, sig store.IntakeSignature) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.down {
+		return false, errDown
+	}
+	if m.seen[sig.Digest] {
+		return false, nil
+	}
+	m.seen[sig.Digest] = true
+	return true, nil
+}
+
+func (m *memLedger) ReleaseIntakeSignature(_ context.Context, digest string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.down {
+		return errDown
+	}
+	delete(m.seen, digest)
+	return nil
+}
+
+func (m *memLedger) RecordIntakeItem(_ context.Context, source, workflowID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.down {
+		return errDown
+	}
+	m.items[[2]string{source, workflowID}] = true
+	return nil
+}
+
+func (m *memLedger) IntakeItemOf(_ context.Context, source, workflowID string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.down {
+		return false, errDown
+	}
+	return m.items[[2]string{source, workflowID}], nil
+}
+
+func (m *memLedger) setDown(down bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.down = down
+}
+
+// fakeClock is a clock a test moves.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// testConfig configures source webform with a token and shop signing with
+// a secret, both granted every route.
+func testConfig() config.Intake {
+	return config.Intake{IntakeTokens: config.TeamMap{"webform": testToken}, IntakeHMACSecrets: config.TeamMap{"shop": testSecret},
+		IntakeRoutes: config.SourceRoutes{"webform": {"*"}, "shop": {"*"}}}
+}
+
+// harness is an intake configured by cfg over fake items, a ledger and a
+// clock the test holds.
+type harness struct {
+	items  *fakeItems
+	ledger ledger
+	clock  *fakeClock
+	h      http.Handler
+}
+
+// newHarness builds the intake as serve does, from cfg; st (nil: routes
+// that read records must not be called) holds the records, led the ledger
+// (nil: a new one in memory).
+func newHarness(t testing.TB, cfg config.Intake, st *store.Store, led ledger, logs io.Writer) *harness {
+	t.Helper()
+	integrations, err := workflows.Integrations()
+	require.NoError(t, err)
+	require.NoError(t, cfg.CheckIntakeAuth())
+	sc, err := newScopes(cfg, integrations)
+	require.NoError(t, err)
+	if led == nil {
+		led = newMemLedger()
+	}
+	f := &fakeItems{states: map[string]api.ItemState{}, startedBy: map[string]string{}}
+	clock := &fakeClock{t: testNow}
+	in := &intake{items: f, records: st, integrations: integrations, auth: newAuthenticator(cfg.IntakeTokens, cfg.IntakeHMACSecrets),
+		scopes: sc, limits: newLimiter(cfg.RateLimitOf), ledger: led, now: clock.now, logger: slog.New(slog.NewTextHandler(logs, nil))}
+	return &harness{items: f, ledger: led, clock: clock, h: in.routes()}
+}
+
+// newIntakeOn is an intake that starts fake items and reads records from st
+// (nil: routes that read records must not be called).
+func newIntakeOn(t testing.TB, st *store.Store, logs io.Writer) (*fakeItems, http.Handler) {
+	h := newHarness(t, testConfig(), st, nil, logs)
+	return h.items, h.h
+}
+
+func newIntakeLogging(t testing.TB, logs io.Writer) (*fakeItems, http.Handler) {
+	return newIntakeOn(t, nil, logs)
+}
+
+func newIntake(t testing.TB) (*fakeItems, http.Handler) { return newIntakeLogging(t, io.Discard) }
 
 func do(h http.Handler, method, path, contentType, body string, header map[string]string) (*httptest.ResponseRecorder, map[string]any) {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
@@ -102,7 +243,7 @@ const goodLead = `{"id":"lead-1","email":"ada@example.com","firstName":"Ada","la
 
 func TestPostLeadStartsAnItem(t *testing.T) {
 	t.Parallel()
-	f, h := newIntake()
+	f, h := newIntake(t)
 	rec, body := do(h, "POST", "/v1/leads", "application/json; charset=utf-8", goodLead, nil)
 	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
 	require.Equal(t, "lead-to-crm:lead-1", body["workflowId"])
@@ -116,7 +257,7 @@ func TestPostLeadStartsAnItem(t *testing.T) {
 
 func TestIdempotencyKeyHeaderNamesTheItem(t *testing.T) {
 	t.Parallel()
-	f, h := newIntake()
+	f, h := newIntake(t)
 	rec, body := do(h, "POST", "/v1/leads", "application/json", goodLead, map[string]string{"Idempotency-Key": "form-42"})
 	require.Equal(t, http.StatusAccepted, rec.Code)
 	require.Equal(t, "lead-to-crm:form-42", body["workflowId"])
@@ -125,7 +266,7 @@ func TestIdempotencyKeyHeaderNamesTheItem(t *testing.T) {
 
 func TestANewerSubmissionForARunningItemIsRefusedNotDropped(t *testing.T) {
 	t.Parallel()
-	f, h := newIntake()
+	f, h := newIntake(t)
 	f.running = "lead-to-crm:lead-1"
 	rec, body := do(h, "POST", "/v1/leads", "application/json", goodLead, nil)
 	require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
@@ -167,7 +308,7 @@ func TestBadLeadsAreRefusedWithEveryProblem(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f, h := newIntake()
+			f, h := newIntake(t)
 			rec, body := do(h, "POST", "/v1/leads", tc.contentType, tc.body, tc.header)
 			require.Equal(t, tc.status, rec.Code, rec.Body.String())
 			require.Contains(t, body["error"], tc.err)
@@ -185,7 +326,7 @@ func TestBadLeadsAreRefusedWithEveryProblem(t *testing.T) {
 
 func TestTemporalDownAnswers503(t *testing.T) {
 	t.Parallel()
-	f, h := newIntake()
+	f, h := newIntake(t)
 	f.failing = true
 	rec, body := do(h, "POST", "/v1/leads", "application/json", goodLead, nil)
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
@@ -195,8 +336,9 @@ func TestTemporalDownAnswers503(t *testing.T) {
 
 func TestGetItem(t *testing.T) {
 	t.Parallel()
-	f, h := newIntake()
+	f, h := newIntake(t)
 	f.states["lead-to-crm:a"] = api.ItemState{WorkflowID: "lead-to-crm:a", Status: api.StatusBlocked}
+	f.startedBy["lead-to-crm:a"] = "intake:webform"
 	rec, body := do(h, "GET", "/v1/items/lead-to-crm:a", "", "", nil)
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Equal(t, "Blocked", body["status"])
@@ -247,7 +389,7 @@ func TestSyncInvoice(t *testing.T) {
 		if tc.id == "INV-DB-DOWN" {
 			on = store.New(closed)
 		}
-		f, h := newIntakeOn(on, io.Discard)
+		f, h := newIntakeOn(t, on, io.Discard)
 		rec, body := do(h, "POST", "/v1/invoices/"+tc.id+"/sync", "", "", nil)
 		require.Equal(t, tc.status, rec.Code, tc.id)
 		if tc.err != "" {
@@ -260,16 +402,24 @@ func TestSyncInvoice(t *testing.T) {
 	}
 }
 
-func sign(secret, body string) string {
+// sign is the Signalbox-Signature of a request as a sender computes it,
+// at time at.
+func sign(secret string, at time.Time, method, target, idempotencyKey, body string) string {
+	t := strconv.FormatInt(at.Unix(), 10)
 	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(body))
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	mac.Write([]byte(t + "\n" + method + "\n" + target + "\n" + idempotencyKey + "\n" + body))
+	return "t=" + t + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// signLead signs a POST of body to /v1/leads, without Idempotency-Key, now.
+func signLead(secret, body string) string {
+	return sign(secret, testNow, "POST", "/v1/leads", "", body)
 }
 
 func TestRequestsMustProveTheirSource(t *testing.T) {
 	t.Parallel()
 	var logs strings.Builder
-	f, h := newIntakeLogging(&logs)
+	f, h := newIntakeLogging(t, &logs)
 	send := func(header map[string]string, body string) int {
 		req := httptest.NewRequest("POST", "/v1/leads", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -285,12 +435,12 @@ func TestRequestsMustProveTheirSource(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, send(map[string]string{"Authorization": "Bearer wrong-token-0123456789"}, goodLead))
 	require.Equal(t, http.StatusUnauthorized, send(map[string]string{"Authorization": "Bearer " + testToken[:10]}, goodLead), "a prefix is not the token")
 	require.Equal(t, http.StatusUnauthorized, send(map[string]string{"Authorization": testToken}, goodLead), "the Bearer scheme is required")
-	require.Equal(t, http.StatusUnauthorized, send(map[string]string{signatureHeader: sign("other-secret-0123456789", goodLead)}, goodLead))
-	require.Equal(t, http.StatusUnauthorized, send(map[string]string{signatureHeader: sign(testSecret, goodLead+" ")}, goodLead), "the signature covers the exact body")
-	require.Equal(t, http.StatusUnauthorized, send(map[string]string{signatureHeader: "sha256=zz"}, goodLead))
+	require.Equal(t, http.StatusUnauthorized, send(map[string]string{signatureHeader: signLead("other-secret-0123456789", goodLead)}, goodLead))
+	require.Equal(t, http.StatusUnauthorized, send(map[string]string{signatureHeader: signLead(testSecret, goodLead+" ")}, goodLead), "the signature covers the exact body")
+	require.Equal(t, http.StatusUnauthorized, send(map[string]string{signatureHeader: "t=1,v1=zz"}, goodLead))
 	require.Empty(t, f.starts, "nothing starts without a proven source")
 
-	require.Equal(t, http.StatusAccepted, send(map[string]string{signatureHeader: sign(testSecret, goodLead)}, goodLead))
+	require.Equal(t, http.StatusAccepted, send(map[string]string{signatureHeader: signLead(testSecret, goodLead)}, goodLead))
 	require.Equal(t, "intake:shop", f.starts[0].input.(workflows.LeadInput).StartedBy)
 	require.Equal(t, http.StatusAccepted, send(map[string]string{"Authorization": "Bearer " + testToken}, goodLead))
 
@@ -306,7 +456,7 @@ func TestRequestsMustProveTheirSource(t *testing.T) {
 
 func TestUnauthenticatedBodiesAreStillBounded(t *testing.T) {
 	t.Parallel()
-	_, h := newIntake()
+	_, h := newIntake(t)
 	req := httptest.NewRequest("POST", "/v1/leads", strings.NewReader(strings.Repeat("a", maxBody+1)))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

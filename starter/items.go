@@ -9,6 +9,7 @@ import (
 
 	"github.com/signalbox-dev/signalbox/api"
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -33,11 +34,26 @@ func (e *errRunningOther) Error() string {
 type items interface {
 	Start(ctx context.Context, spec api.Spec, sourceKey string, input any) (started, error)
 	Status(ctx context.Context, workflowID string) (api.ItemState, error)
+	// StartedBy is the startedBy of the item's first run; api.ErrNoItem
+	// when Temporal does not know the item.
+	StartedBy(ctx context.Context, workflowID string) (string, error)
 }
 
 // temporalItems implements items on a Temporal client.
 type temporalItems struct {
 	client client.Client
+	// payloads reads the inputs of runs as the client wrote them (decrypting
+	// them when the client encrypts).
+	payloads converter.DataConverter
+}
+
+// newTemporalItems reads and starts items through c, whose payloads
+// converter dc reads (nil: the SDK's default).
+func newTemporalItems(c client.Client, dc converter.DataConverter) *temporalItems {
+	if dc == nil {
+		dc = converter.GetDefaultDataConverter()
+	}
+	return &temporalItems{client: c, payloads: dc}
 }
 
 // Start starts the item. If it runs already, the running one is returned when
@@ -69,17 +85,12 @@ func (t *temporalItems) Start(ctx context.Context, spec api.Spec, sourceKey stri
 // startedWith reports whether the run was started with input, apart from who
 // started it.
 func (t *temporalItems) startedWith(ctx context.Context, s started, input any) (bool, error) {
-	iter := t.client.GetWorkflowHistory(ctx, s.WorkflowID, s.RunID, false, 0)
-	if !iter.HasNext() {
-		return false, fmt.Errorf("read the running %s: no history", s.WorkflowID)
-	}
-	first, err := iter.Next()
+	first, err := t.startEvent(ctx, s.WorkflowID, s.RunID)
 	if err != nil {
 		return false, fmt.Errorf("read the running %s: %w", s.WorkflowID, err)
 	}
 	var theirs any
-	payloads := first.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
-	if len(payloads) != 1 || converter.GetDefaultDataConverter().FromPayload(payloads[0], &theirs) != nil {
+	if !t.inputOf(first, &theirs) {
 		return false, nil
 	}
 	raw, err := json.Marshal(input)
@@ -91,6 +102,51 @@ func (t *temporalItems) startedWith(ctx context.Context, s started, input any) (
 		return false, err
 	}
 	return reflect.DeepEqual(withoutStarter(ours), withoutStarter(theirs)), nil
+}
+
+// StartedBy reads the startedBy of the input of the item's first run: a run
+// continued as new (a re-sync, a long payment history) names the run
+// before, not who started the item.
+func (t *temporalItems) StartedBy(ctx context.Context, workflowID string) (string, error) {
+	first, err := t.startEvent(ctx, workflowID, "")
+	if err == nil && first.GetContinuedExecutionRunId() != "" && first.GetFirstExecutionRunId() != "" {
+		first, err = t.startEvent(ctx, workflowID, first.GetFirstExecutionRunId())
+	}
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return "", api.ErrNoItem
+	}
+	if err != nil {
+		return "", fmt.Errorf("read who started %s: %w", workflowID, err)
+	}
+	var in api.ItemInput
+	if !t.inputOf(first, &in) {
+		return "", nil
+	}
+	return in.StartedBy, nil
+}
+
+// startEvent is the first event of a run ("": the latest).
+func (t *temporalItems) startEvent(ctx context.Context, workflowID, runID string) (*historypb.WorkflowExecutionStartedEventAttributes, error) {
+	iter := t.client.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !iter.HasNext() {
+		return nil, errors.New("no history")
+	}
+	first, err := iter.Next()
+	if err != nil {
+		return nil, err
+	}
+	attrs := first.GetWorkflowExecutionStartedEventAttributes()
+	if attrs == nil {
+		return nil, errors.New("the history does not begin with the start")
+	}
+	return attrs, nil
+}
+
+// inputOf decodes the run's one input into out.
+func (t *temporalItems) inputOf(attrs *historypb.WorkflowExecutionStartedEventAttributes, out any) bool {
+	payloads := attrs.GetInput().GetPayloads()
+	return len(payloads) == 1 && t.payloads.FromPayload(payloads[0], out) == nil
 }
 
 func withoutStarter(v any) any {

@@ -107,8 +107,26 @@ func dial(ctx context.Context, cfg config.Intake, logger *slog.Logger) (client.C
 	return cfg.Temporal.Dial(ctx, logger, 0)
 }
 
+// itemsOn reads and starts items through c, dialled with cfg: it reads
+// the inputs of runs with the payload converter c writes them with.
+func itemsOn(c client.Client, cfg config.Intake, logger *slog.Logger) (*temporalItems, error) {
+	opts, err := cfg.Temporal.ClientOptions(logger)
+	if err != nil {
+		return nil, err
+	}
+	return newTemporalItems(c, opts.DataConverter), nil
+}
+
+// signatureSweep is how often the intake forgets the signed requests too
+// old to be taken anyway.
+const signatureSweep = time.Minute
+
 func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger, integrations []spine.Integration) error {
 	err := cfg.CheckIntakeAuth()
+	if err != nil {
+		return err
+	}
+	sc, err := newScopes(cfg, integrations)
 	if err != nil {
 		return err
 	}
@@ -144,9 +162,19 @@ func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger, integrat
 	if err != nil {
 		return fmt.Errorf("listen on SIGNALBOX_INTAKE_ADDR=%s: %w", cfg.IntakeAddr, err)
 	}
-	in := &intake{items: &temporalItems{client: c}, records: store.New(pool), integrations: integrations, logger: logger,
-		auth: newAuthenticator(cfg.IntakeTokens, cfg.IntakeHMACSecrets)}
-	handler := withStripeWebhook(in.routes(), &stripeWebhook{secret: cfg.StripeWebhookSecret, events: &temporalItems{client: c}, deliveries: store.New(pool), logger: logger})
+	items, err := itemsOn(c, cfg, logger)
+	if err != nil {
+		return err
+	}
+	st := store.New(pool)
+	limits := newLimiter(cfg.RateLimitOf)
+	in := &intake{items: items, records: st, integrations: integrations, logger: logger,
+		auth: newAuthenticator(cfg.IntakeTokens, cfg.IntakeHMACSecrets), scopes: sc, limits: limits, ledger: st, now: time.Now}
+	for _, source := range cfg.IntakeSources() {
+		logger.Info("intake source", "source", source, "routes", sc.of(source), "limit", cfg.RateLimitOf(source).String())
+	}
+	go forgetSignatures(ctx, st, logger)
+	handler := withStripeWebhook(in.routes(), &stripeWebhook{secret: cfg.StripeWebhookSecret, events: items, deliveries: st, limits: limits, logger: logger})
 	if exporter != nil {
 		handler = exporter.Intake(handler)
 	}
@@ -168,6 +196,23 @@ func serve(ctx context.Context, cfg config.Intake, logger *slog.Logger, integrat
 		return err
 	}
 	return nil
+}
+
+// forgetSignatures forgets, every signatureSweep until ctx ends, the signed
+// requests older than any the intake still takes.
+func forgetSignatures(ctx context.Context, st *store.Store, logger *slog.Logger) {
+	tick := time.NewTicker(signatureSweep)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			if _, err := st.ForgetIntakeSignatures(ctx, now.Add(-signatureTolerance-time.Minute)); err != nil && ctx.Err() == nil {
+				logger.Warn("could not forget old signed requests; trying again in a minute", "error", err)
+			}
+		}
+	}
 }
 
 // startOne starts one item from the command line and says how to follow it:
@@ -220,7 +265,11 @@ func startOne(ctx context.Context, cfg config.Intake, logger *slog.Logger, in sp
 		return err
 	}
 	defer c.Close()
-	s, err := (&temporalItems{client: c}).Start(ctx, in.Spec, *key, input("cli"))
+	items, err := itemsOn(c, cfg, logger)
+	if err != nil {
+		return err
+	}
+	s, err := items.Start(ctx, in.Spec, *key, input("cli"))
 	if err != nil {
 		return fmt.Errorf("start %s: %w", api.ItemID(in.Spec.Name, *key), err)
 	}
@@ -301,7 +350,10 @@ func startAll(ctx context.Context, cfg config.Intake, logger *slog.Logger, in sp
 		return err
 	}
 	defer c.Close()
-	items := &temporalItems{client: c}
+	items, err := itemsOn(c, cfg, logger)
+	if err != nil {
+		return err
+	}
 	failed := 0
 	for i, key := range keys {
 		s, err := items.Start(ctx, in.Spec, key, in.Intake.Input(key, "cli"))

@@ -60,7 +60,9 @@ type stripeDeliveries interface {
 
 // stripeWebhook accepts Stripe's webhook events about invoices and hands
 // each to its invoice's invoice-payments item. Stripe's signature is its
-// authentication; the intake's tokens are not asked for.
+// only authentication: the intake's tokens and signatures open no door here,
+// and no intake source may be granted this route. Its sender is source
+// "stripe" for the rate limits.
 //
 // A delivery is what Stripe signed: a timestamp and a body. Receiving the
 // same delivery twice is a replay and refused (400). Stripe itself never
@@ -72,6 +74,7 @@ type stripeWebhook struct {
 	secret     string
 	events     paymentEvents
 	deliveries stripeDeliveries
+	limits     *limiter
 	logger     *slog.Logger
 }
 
@@ -115,6 +118,12 @@ func (h *stripeWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ev, err := webhook.ConstructEventWithOptions(body, header, h.secret, stripeWebhookOptions)
 	if err != nil {
 		h.refuse(w, r, http.StatusBadRequest, signatureProblem(err))
+		return
+	}
+	if ok, wait := h.limits.allow(config.StripeSource, time.Now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+		h.refuse(w, r, http.StatusTooManyRequests, fmt.Sprintf("more than %s Stripe deliveries (SIGNALBOX_INTAKE_RATE_LIMITS, source stripe); "+
+			"nothing was started: Stripe retries", h.limits.limitOf(config.StripeSource)))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)

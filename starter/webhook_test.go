@@ -52,11 +52,17 @@ func (f *fakePaymentEvents) count() int {
 // its own, handing events to a fake.
 func newStripeWebhook(t *testing.T, secret string) (*fakePaymentEvents, *store.Store, http.Handler) {
 	t.Helper()
+	return newStripeWebhookWith(t, secret, testConfig())
+}
+
+// newStripeWebhookWith is newStripeWebhook beside an intake configured by cfg.
+func newStripeWebhookWith(t *testing.T, secret string, cfg config.Intake) (*fakePaymentEvents, *store.Store, http.Handler) {
+	t.Helper()
 	st := store.New(storetest.NewPool(t))
 	events := &fakePaymentEvents{}
-	_, routes := newIntakeOn(st, io.Discard)
-	h := &stripeWebhook{secret: secret, events: events, deliveries: st, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	return events, st, withStripeWebhook(routes, h)
+	intake := newHarness(t, cfg, st, nil, io.Discard)
+	h := &stripeWebhook{secret: secret, events: events, deliveries: st, limits: newLimiter(cfg.RateLimitOf), logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return events, st, withStripeWebhook(intake.h, h)
 }
 
 func invoiceEvent(t *testing.T, id, typ string, created time.Time) []byte {
