@@ -47,6 +47,11 @@ Explain why records differ (reports kept in PostgreSQL):
   signals reconcile INTEGRATION [--now [--no-wait]]   compare source, target and last synced values
   signals reconcile show [--run ID | --integration I] [-o table|json]
 
+Personal data (an operator of every owning team; docs/privacy.md):
+  signals erase --email ADDRESS --reason "why" [--as ACTOR] [--yes] [--dry-run] [--wait 2m]
+                                          find a person's data in PostgreSQL and Temporal, cancel their
+                                          waiting items, delete the executions, mask or delete the rows
+
 Signed decisions (where the workers set SIGNALBOX_DECISION_KEYS):
   signals keygen --operator NAME [--out FILE]   an ed25519 key pair; decisions are signed
                                           with SIGNALBOX_OPERATOR_KEY_FILE
@@ -126,6 +131,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.schedule(ctx, rest)
 	case "reconcile":
 		return a.reconcile(ctx, rest)
+	case "erase":
+		return a.erase(ctx, rest)
 	default:
 		fmt.Fprintf(a.stderr, "signals: unknown command %q\n\n%s", cmd, usage)
 		return errUsage
