@@ -36,7 +36,11 @@ func call(url string, timeout time.Duration) error {
 
 func TestClassifyRealResponses(t *testing.T) {
 	t.Parallel()
-	future := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
+	// A Retry-After date: the delay is judged against the clock around the
+	// call, not the test's start (a loaded machine may start a subtest late).
+	at := time.Now().Add(90 * time.Second).Truncate(time.Second)
+	future := at.UTC().Format(http.TimeFormat)
+	const untilDate = -1 // delayMin and delayMax of a Retry-After date
 	cases := []struct {
 		name         string
 		status       int
@@ -55,7 +59,7 @@ func TestClassifyRealResponses(t *testing.T) {
 		{"403", 403, nil, `forbidden`, string(api.ErrorAuthFailed), true, false, 0, 0},
 		{"409", 409, nil, `{"category":"CONFLICT","message":"Contact already exists. Existing ID: 5"}`, string(api.ErrorConflict), true, true, 0, 0},
 		{"429 seconds", 429, map[string]string{"Retry-After": "7"}, ``, string(api.ErrorRateLimited), false, true, 7*time.Second + RetryAfterMargin, 7*time.Second + RetryAfterMargin},
-		{"429 date", 429, map[string]string{"Retry-After": future}, ``, string(api.ErrorRateLimited), false, true, 80 * time.Second, 92 * time.Second},
+		{"429 date", 429, map[string]string{"Retry-After": future}, ``, string(api.ErrorRateLimited), false, true, untilDate, untilDate},
 		{"429 now", 429, map[string]string{"Retry-After": "0"}, ``, string(api.ErrorRateLimited), false, true, 0, 0},
 		{"429 capped", 429, map[string]string{"Retry-After": "86400"}, ``, string(api.ErrorRateLimited), false, true, MaxRetryAfter, MaxRetryAfter},
 		{"429 without header", 429, nil, ``, string(api.ErrorRateLimited), false, true, 0, 0},
@@ -63,12 +67,17 @@ func TestClassifyRealResponses(t *testing.T) {
 		{"500", 500, nil, ``, string(api.ErrorTargetUnavailable), false, false, 0, 0},
 		{"502", 502, nil, `<html>bad gateway</html>`, string(api.ErrorTargetUnavailable), false, false, 0, 0},
 		{"503 with Retry-After", 503, map[string]string{"Retry-After": "3"}, ``, string(api.ErrorTargetUnavailable), false, false, 3*time.Second + RetryAfterMargin, 3*time.Second + RetryAfterMargin},
-		{"502 with Retry-After date", 502, map[string]string{"Retry-After": future}, ``, string(api.ErrorTargetUnavailable), false, false, 80 * time.Second, 92 * time.Second},
+		{"502 with Retry-After date", 502, map[string]string{"Retry-After": future}, ``, string(api.ErrorTargetUnavailable), false, false, untilDate, untilDate},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := Classify(call(respond(t, tc.status, tc.header, tc.body), time.Second))
+			url := respond(t, tc.status, tc.header, tc.body)
+			before := time.Now()
+			err := Classify(call(url, time.Second))
+			if tc.delayMin == untilDate {
+				tc.delayMin, tc.delayMax = at.Sub(time.Now()), at.Sub(before)+RetryAfterMargin
+			}
 			var appErr *temporal.ApplicationError
 			require.ErrorAs(t, err, &appErr)
 			require.Equal(t, tc.typ, appErr.Type())
