@@ -317,9 +317,8 @@ type Intake struct {
 	// billing=invoices". A route is named by its integration (lead-to-crm) or
 	// by its path (leads: POST /v1/leads); items lets a source read the items
 	// it started (GET /v1/items/{id}); * is every route. A source with a token
-	// or secret but no routes stops the intake at start. Default: local=*
-	// (the source of the local stack that make run and the tests start).
-	IntakeRoutes SourceRoutes `split_words:"true" default:"local=*"`
+	// or secret but no routes stops the intake at start. Default: none.
+	IntakeRoutes SourceRoutes `split_words:"true"`
 	// IntakeRateLimit caps the requests of each source, per intake process:
 	// "1200/1m" takes a burst of 1200 and then 1200 a minute (20 a second);
 	// more are answered 429 with Retry-After. Default: 1200/1m.

@@ -135,6 +135,7 @@ func start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		"SIGNALBOX_SANDBOX_ADDR="+opts.SandboxAddr,
 		"SIGNALBOX_INTAKE_ADDR="+opts.IntakeAddr,
 		"SIGNALBOX_INTAKE_TOKENS=local="+IntakeToken,
+		"SIGNALBOX_INTAKE_ROUTES=local=*", // the local stack's one source may use every route
 		fmt.Sprintf("SIGNALBOX_SANDBOX_SEED=%d", opts.SandboxSeed),
 		"SIGNALBOX_SANDBOX_FAULTS="+opts.SandboxFaults,
 	)

@@ -219,11 +219,12 @@ func TestIntakeSettingsAreCheckedAtStart(t *testing.T) {
 		})
 	}
 
-	t.Run("the local stack's source needs no setting", func(t *testing.T) {
-		cfg, err := loadIntake(t, map[string]string{"SIGNALBOX_INTAKE_TOKENS": "local=" + testToken})
+	t.Run("no source is given routes by default, whatever its name", func(t *testing.T) {
+		_, err := loadIntake(t, map[string]string{"SIGNALBOX_INTAKE_TOKENS": "local=" + testToken})
+		require.ErrorContains(t, err, `gives no routes to source "local"`)
+		cfg, err := loadIntake(t, map[string]string{"SIGNALBOX_INTAKE_TOKENS": "local=" + testToken, "SIGNALBOX_INTAKE_ROUTES": "local=*"})
 		require.NoError(t, err)
-		require.Equal(t, config.SourceRoutes{"local": {"*"}}, cfg.IntakeRoutes)
-		require.Equal(t, config.RateLimit{Requests: 1200, Per: time.Minute}, cfg.RateLimitOf("local"))
+		require.Equal(t, config.RateLimit{Requests: 1200, Per: time.Minute}, cfg.RateLimitOf("local"), "the default limit")
 	})
 	t.Run("limits by source", func(t *testing.T) {
 		cfg, err := loadIntake(t, map[string]string{"SIGNALBOX_INTAKE_TOKENS": "webform=" + testToken, "SIGNALBOX_INTAKE_ROUTES": " webform = leads , items ",
