@@ -10,7 +10,7 @@ TEMPORAL_UI_VERSION     := v2.42.1
 BIN      := $(CURDIR)/bin
 PROGRAMS := workers starter signals sandbox devstack
 
-.PHONY: run test build vet docs record-histories fuzz chaos bench bench-cluster clean postgres tools help cluster cluster-tools test-cluster compose-cli
+.PHONY: run test build vet docs record-histories fuzz chaos bench bench-cluster clean postgres tools help cluster cluster-tools test-cluster compose-cli chromium
 .DEFAULT_GOAL := help
 
 help:
@@ -25,7 +25,7 @@ help:
 	@echo "make fuzz   run every fuzz target for FUZZTIME (default 30s)"
 	@echo "make bench  throughput, latency and cost per item against bare Temporal; writes docs/benchmarks.md"
 	@echo "make bench-cluster  scale-out with 1, 2 and 4 workers on the local cluster; its section of docs/benchmarks.md"
-	@echo "make chaos  several hundred items through worker kills, server restarts and faults (SEED=n reproduces)"
+	@echo "make chaos  several hundred items through worker kills, server restarts and faults, payloads encrypted (SEED=n reproduces)"
 	@echo "make clean  remove ./bin and ./.data"
 
 # The pinned Temporal CLI, built from the Go module proxy. A stamp file per
@@ -88,8 +88,18 @@ cluster: build postgres cluster-tools
 vet:
 	go vet ./...
 
-test: tools postgres vet compose-cli
+test: tools postgres vet compose-cli chromium
 	go test -count=1 -race -timeout 20m ./...
+
+# Debian's chromium, for the tests that drive the Temporal UI in a real
+# browser (tests/codec_ui_test.go). Installed when missing and running as
+# root; elsewhere those tests fail, saying to install it.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		{ command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		echo "installing Debian's chromium for the browser tests (first time only)" && \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }; } || \
+		echo "chromium is not installed and cannot be here (needs root and apt-get): the browser tests will fail; install Debian's chromium"
 
 # docker-compose (v1, a Debian package) checks docker-compose.yml where no
 # Docker engine runs; without root or apt, the test checks the file alone.
@@ -112,7 +122,8 @@ record-histories: tools postgres
 	go test ./tests -run 'TestRecord(Customer|Reconcile)?Histories' -record-histories -count=1 -v
 
 # Benchmarks against a bare Temporal workflow; writes docs/benchmarks.md.
-# BENCH_FLAGS=-blocked=0 skips the 10,000 waiting items.
+# BENCH_FLAGS=-blocked=0 skips the 10,000 waiting items; BENCH_FLAGS='-only
+# codec' measures payload encryption alone (its section of the file).
 bench: tools build postgres
 	go run ./bench $(BENCH_FLAGS)
 
@@ -124,15 +135,19 @@ bench-cluster: tools cluster-tools build postgres
 	go run ./bench -only cluster $(BENCH_FLAGS)
 
 # The large chaos run; make test runs a small one. SEED=<n> reproduces a run.
+# Payloads are encrypted, as in production, with a key made for the run
+# (every stack the tests start takes SIGNALBOX_PAYLOAD_KEYS from the
+# environment); TestEncryptionIsOnWhenTheEnvironmentSetsKeys checks they were.
 SEED ?= 0
 chaos: tools postgres
-	go test ./tests -run '^TestChaos$$' -count=1 -v -timeout 40m -chaos.seed=$(SEED) \
+	SIGNALBOX_PAYLOAD_KEYS="chaos=$$(head -c 32 /dev/urandom | base64)" \
+	go test ./tests -run '^(TestChaos|TestEncryptionIsOnWhenTheEnvironmentSetsKeys)$$' -count=1 -v -timeout 40m -chaos.seed=$(SEED) \
 		-chaos.leads=300 -chaos.invoices=100 -chaos.customers=60 -chaos.workers=3 -chaos.kills=12 -chaos.server-restarts=2 -chaos.timeout=25m
 
 # Each fuzz target for FUZZTIME (make test runs their seed corpora only).
 FUZZTIME ?= 30s
 FUZZ_TARGETS := FuzzDecisionPayload:./workflows FuzzLeadAmendment:./workflows FuzzInvoiceAmendment:./workflows \
-	FuzzDecodeLead:./starter FuzzParseRetryAfter:./connectors/rest FuzzParsePlan:./sandbox/emulator
+	FuzzDecodeLead:./starter FuzzParseRetryAfter:./connectors/rest FuzzParsePlan:./sandbox/emulator FuzzParse:./codec
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzzing $${t%%:*} for $(FUZZTIME)"; \

@@ -54,6 +54,8 @@ type options struct {
 	customers, crmLimit, customerWorkers int
 	crmRate                              float64
 	customerTimeout                      time.Duration
+	// codec measures payload encryption's cost (its section).
+	codec bool
 }
 
 func run() error {
@@ -65,7 +67,8 @@ func run() error {
 	flag.IntVar(&o.startConcurrency, "start-concurrency", 50, "concurrent starts of the blocked items")
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "where to write the report (empty: print only); -only replaces its section of the file")
 	flag.StringVar(&o.binDir, "bin", "bin", "where the built programs, temporal and stripe-mock are")
-	flag.StringVar(&o.only, "only", "", `run one section only: "customers" (the customer sync) or "cluster" (scale-out on a Temporal cluster)`)
+	flag.StringVar(&o.only, "only", "", `run one section only: "customers" (the customer sync), "cluster" (scale-out on a Temporal cluster) or "codec" (payload encryption)`)
+	flag.BoolVar(&o.codec, "codec", true, "measure payload encryption: the codec per payload, and the lead path with and without keys")
 	flag.IntVar(&o.customers, "customers", 10_000, "customers backfilled in the customer-sync section (0 skips it)")
 	flag.IntVar(&o.crmLimit, "crm-limit", 50, "the sandbox's CRM request limit per second in the customer-sync section")
 	flag.Float64Var(&o.crmRate, "crm-rate", 50, "SIGNALBOX_CRM_RATE of each worker in the customer-sync section")
@@ -73,8 +76,8 @@ func run() error {
 	flag.DurationVar(&o.customerTimeout, "customer-timeout", 30*time.Minute, "bound on each wait of the customer-sync section")
 	flag.Parse()
 	switch {
-	case o.only != "" && o.only != "customers" && o.only != "cluster":
-		return fmt.Errorf(`-only %q: the sections that run alone are "customers" and "cluster"`, o.only)
+	case o.only != "" && o.only != "customers" && o.only != "cluster" && o.only != "codec":
+		return fmt.Errorf(`-only %q: the sections that run alone are "customers", "cluster" and "codec"`, o.only)
 	case o.only == "customers" && o.customers <= 0:
 		return errors.New("-only customers needs -customers > 0")
 	case o.customers > 0 && (o.crmLimit <= 0 || o.crmRate <= 0 || o.customerWorkers < 1):
@@ -89,6 +92,17 @@ func run() error {
 		}
 		// Printed now: a failure of the next section keeps these figures.
 		fmt.Println(r.table())
+	}
+	if o.only == "codec" || (o.only == "" && o.codec) {
+		res, err := benchCodec(ctx, o)
+		if err != nil {
+			return err
+		}
+		r.Codec = &res
+		fmt.Print(r.codecSection())
+		if o.only == "codec" {
+			return writeSection(o, codecHeading, r.codecSection())
+		}
 	}
 	if o.only == "cluster" {
 		res, err := benchCluster(ctx, o)

@@ -25,6 +25,8 @@ type report struct {
 	Customers *customerResult
 	// Cluster is the scale-out section, when it ran.
 	Cluster *clusterResult
+	// Codec is the payload-encryption section, when it ran.
+	Codec *codecResult
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
@@ -157,6 +159,9 @@ The customer sync (below) adds about a minute and a half; ` + "`BENCH_FLAGS=-cus
 `)
 	if r.Customers != nil {
 		b.WriteString("\n" + r.customerSection())
+	}
+	if r.Codec != nil {
+		b.WriteString("\n" + r.codecSection())
 	}
 	return b.String()
 }

@@ -13,6 +13,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
+
+	"github.com/signalbox-dev/signalbox/codec"
 )
 
 // Temporal locates the Temporal service. Its variables are read first with the
@@ -33,6 +35,13 @@ type Temporal struct {
 	TLSServerCACertPath string `envconfig:"TEMPORAL_TLS_SERVER_CA_CERT_PATH"`
 	// TLSServerName overrides the name checked on the server certificate. Default: the address's host.
 	TLSServerName string `envconfig:"TEMPORAL_TLS_SERVER_NAME"`
+	// PayloadKeys encrypts every payload sent to Temporal with AES-256-GCM:
+	// "k2=<base64 key>;k1=<base64 key>", the first key encrypts and all
+	// decrypt (docs/encryption.md). Every program and the codec server need
+	// the same keys. Read as SIGNALBOX_PAYLOAD_KEYS only, or from the file
+	// SIGNALBOX_PAYLOAD_KEYS_FILE names. Default: none, payloads are not
+	// encrypted (encrypted ones met are reported, naming their key).
+	PayloadKeys string `split_words:"true"`
 }
 
 // Validate checks the address and that mTLS settings come in pairs.
@@ -46,7 +55,18 @@ func (t Temporal) Validate() error {
 	if (t.TLSClientCertPath == "") != (t.TLSClientKeyPath == "") {
 		return fmt.Errorf("config: TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH must be set together")
 	}
-	return nil
+	_, err := t.Codec()
+	return err
+}
+
+// Codec is the payload codec of PayloadKeys; without keys it encrypts
+// nothing, and names the key of an encrypted payload it cannot read.
+func (t Temporal) Codec() (*codec.Codec, error) {
+	c, err := codec.Parse(t.PayloadKeys)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
 }
 
 func (t Temporal) usesTLS() bool {
@@ -55,10 +75,17 @@ func (t Temporal) usesTLS() bool {
 
 // ClientOptions builds the options to dial Temporal, logging through logger.
 func (t Temporal) ClientOptions(logger *slog.Logger) (client.Options, error) {
+	payloads, err := t.Codec()
+	if err != nil {
+		return client.Options{}, err
+	}
+	// Every client and worker dials through here: all encrypt alike.
 	opts := client.Options{
-		HostPort:  t.Address,
-		Namespace: t.Namespace,
-		Logger:    log.NewStructuredLogger(orDefault(logger)),
+		HostPort:         t.Address,
+		Namespace:        t.Namespace,
+		Logger:           log.NewStructuredLogger(orDefault(logger)),
+		DataConverter:    payloads.DataConverter(),
+		FailureConverter: payloads.FailureConverter(),
 	}
 	if t.APIKey != "" {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(t.APIKey)

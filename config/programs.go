@@ -612,6 +612,7 @@ func checkMetricsAddr(addr string) error {
 type Signals struct {
 	Temporal
 	Database
+	CodecServer
 
 	// Operator is who decisions are made as, unless --as says otherwise. Default: the OS user.
 	Operator string

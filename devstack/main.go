@@ -6,11 +6,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	_ "embed"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +27,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/codec"
 	"github.com/signalbox-dev/signalbox/config"
 	"github.com/signalbox-dev/signalbox/stack"
 	"github.com/signalbox-dev/signalbox/store"
@@ -49,7 +53,7 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	busy := []string{"127.0.0.1:7233", "127.0.0.1:8233", "127.0.0.1:8080", "127.0.0.1:8091", "127.0.0.1:8092", "127.0.0.1:12111"}
+	busy := []string{"127.0.0.1:7233", "127.0.0.1:8233", "127.0.0.1:8080", "127.0.0.1:8091", "127.0.0.1:8092", "127.0.0.1:12111", codecAddr}
 	if *onCluster || *clusterOnly {
 		busy = append(busy[2:], "127.0.0.1:7333", "127.0.0.1:7335", "127.0.0.1:7337", "127.0.0.1:7340", "127.0.0.1:8333")
 	}
@@ -64,7 +68,7 @@ func run() error {
 	var cluster *stack.Cluster
 	if *onCluster || *clusterOnly {
 		fmt.Printf("starting the local Temporal cluster (logs in %s/) ...\n", filepath.Join(*dataDir, "logs"))
-		c, err := startCluster(ctx, *binDir, filepath.Join(*dataDir, "logs"))
+		c, err := startCluster(ctx, *binDir, filepath.Join(*dataDir, "logs"), !*clusterOnly)
 		if err != nil {
 			return err
 		}
@@ -97,6 +101,10 @@ the local Temporal cluster is running. Press Ctrl-C to stop it.
 	if cluster != nil {
 		temporalAddr, uiPort = cluster.FrontendAddr(), "8333"
 	}
+	keys, keysHint, keysExport, err := payloadKeys(*dataDir)
+	if err != nil {
+		return err
+	}
 	s, err := stack.Start(ctx, stack.Options{
 		BinDir:                   *binDir,
 		TemporalCLI:              filepath.Join(*binDir, "temporal"),
@@ -109,11 +117,16 @@ the local Temporal cluster is running. Press Ctrl-C to stop it.
 		RegisterSearchAttributes: true,
 		Cluster:                  cluster,
 		DatabaseURL:              dbURL,
-		SandboxAddr:              "127.0.0.1:8091",
-		SandboxStripeAddr:        "127.0.0.1:8092",
-		StripeMockAddr:           "127.0.0.1:12111",
-		IntakeAddr:               "127.0.0.1:8080",
-		SandboxSeed:              1,
+		// Payloads are encrypted, as in production; the codec server shows
+		// them to the UI and the CLI.
+		PayloadKeys:       keys,
+		CodecServer:       true,
+		CodecAddr:         codecAddr,
+		SandboxAddr:       "127.0.0.1:8091",
+		SandboxStripeAddr: "127.0.0.1:8092",
+		StripeMockAddr:    "127.0.0.1:12111",
+		IntakeAddr:        "127.0.0.1:8080",
+		SandboxSeed:       1,
 		Env: []string{
 			// The demo operators, and you, may decide every team's exceptions.
 			fmt.Sprintf("SIGNALBOX_OPERATORS=sales=alice,bob,%[1]s;sales-dach=dieter,%[1]s;sales-enterprise=erin,%[1]s;sales-ops=olga,%[1]s;finance=carol,%[1]s", operator),
@@ -152,6 +165,8 @@ the local Temporal cluster is running. Press Ctrl-C to stop it.
 signalbox is running. Press Ctrl-C to stop everything.
 
   Temporal UI  http://localhost:%s  (add the IntegrationStatus column; filter with IntegrationStatus="Blocked")
+  codec server http://%s  decodes the encrypted payloads for the UI (pointed at it) and the temporal CLI
+  payloads     %s
   intake       http://127.0.0.1:8080  POST /v1/leads, POST /v1/invoices/{id}/sync, POST /v1/customers/{id}/sync,
                                       GET /v1/items/{id}
                with Authorization: Bearer %s
@@ -161,6 +176,7 @@ signalbox is running. Press Ctrl-C to stop everything.
   logs         %s/
 
 Try, in another shell:%s
+  %s
   ./bin/signals list
   ./bin/signals list --status Blocked
   ./bin/signals show lead-to-crm:demo-grace
@@ -173,6 +189,8 @@ Try, in another shell:%s
   curl -X POST http://127.0.0.1:8091/_sandbox/companies/<id>/edit -d '{"properties":{"industry":"RETAIL"}}'
                                                       (edit a company as a sales rep; the next poll syncs it)
   ./bin/temporal workflow list --query "IntegrationStatus='Synced'"
+  ./bin/temporal workflow show -w lead-to-crm:demo-grace --detailed                                   (ciphertext)
+  ./bin/temporal workflow show -w lead-to-crm:demo-grace --detailed --codec-endpoint http://%s   (the lead, decoded)
 
 Explain why records differ (nightly at SIGNALBOX_RECONCILE_AT; now, after editing something in the sandbox):
   curl -X POST http://127.0.0.1:8091/_sandbox/contacts/<id>/edit -d '{"properties":{"firstname":"Adam"}}'
@@ -183,7 +201,7 @@ Explain why records differ (nightly at SIGNALBOX_RECONCILE_AT; now, after editin
 Stripe sends no webhooks to a local stack; sign one as Stripe would and post it (INV-DEMO-1 becomes paid):
   SIGNALBOX_STRIPE_WEBHOOK_SECRET=%s ./bin/starter stripe-event --type invoice.paid --invoice %s --invoice-id INV-DEMO-1
                                                       (--curl prints the curl command instead; its signature is valid for 5 minutes)
-`, uiPort, stack.IntakeToken, logs, shellHint(temporalAddr), time.Now().AddDate(0, 1, 0).Format(time.DateOnly), localStripeWebhookSecret, demoStripeInvoice(ctx, dbURL))
+`, uiPort, codecAddr, keysHint, stack.IntakeToken, logs, shellHint(temporalAddr), keysExport, time.Now().AddDate(0, 1, 0).Format(time.DateOnly), codecAddr, localStripeWebhookSecret, demoStripeInvoice(ctx, dbURL))
 	<-ctx.Done()
 	return nil
 }
@@ -413,7 +431,7 @@ func envOr(name, def string) string {
 // startCluster starts the local Temporal cluster on its fixed ports (frontend
 // 127.0.0.1:7333, UI 8333, metrics 9091–9094), on the databases temporal and
 // temporal_visibility, which it creates or migrates.
-func startCluster(ctx context.Context, binDir, logs string) (*stack.Cluster, error) {
+func startCluster(ctx context.Context, binDir, logs string, withCodec bool) (*stack.Cluster, error) {
 	configDir, err := filepath.Abs(filepath.Join("deploy", "temporal"))
 	if err != nil {
 		return nil, err
@@ -423,7 +441,11 @@ func startCluster(ctx context.Context, binDir, logs string) (*stack.Cluster, err
 	if err != nil {
 		return nil, err
 	}
-	if err := c.StartUI(ctx, 8333, "default"); err != nil {
+	codecEndpoint := ""
+	if withCodec {
+		codecEndpoint = "http://" + codecAddr
+	}
+	if err := c.StartUI(ctx, 8333, "default", codecEndpoint); err != nil {
 		c.Stop()
 		return nil, err
 	}
@@ -465,6 +487,45 @@ func makeCurrent(ctx context.Context, c client.Client, deployment, build string)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// codecAddr is where the local stack's codec server listens (the default
+// of SIGNALBOX_CODEC_ADDR).
+const codecAddr = "127.0.0.1:8089"
+
+// payloadKeys are the local stack's SIGNALBOX_PAYLOAD_KEYS: yours, when your
+// environment sets them, else a local key made on the first run and kept in
+// dataDir beside the dev server's database, whose payloads it encrypted. It
+// returns the keys, what to print about them, and the line another shell
+// needs to read the items.
+func payloadKeys(dataDir string) (keys, hint, export string, err error) {
+	if os.Getenv("SIGNALBOX_PAYLOAD_KEYS") != "" || os.Getenv("SIGNALBOX_PAYLOAD_KEYS_FILE") != "" {
+		// The stack takes them from the environment, as its programs do.
+		return "", "encrypted with SIGNALBOX_PAYLOAD_KEYS from your environment",
+			"(SIGNALBOX_PAYLOAD_KEYS, or its _FILE, is set in your environment: signals and starter read payloads with it)", nil
+	}
+	path, err := filepath.Abs(filepath.Join(dataDir, "payload-keys"))
+	if err != nil {
+		return "", "", "", err
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		b = []byte("local1=" + base64.StdEncoding.EncodeToString(key) + "\n")
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return "", "", "", err
+		}
+		err = os.WriteFile(path, b, 0o600)
+	}
+	if err == nil {
+		_, err = codec.Parse(string(b))
+	}
+	if err != nil {
+		return "", "", "", fmt.Errorf("the local payload key %s: %w (deleting it makes a new one, and leaves what it encrypted unreadable: delete %s with it)", path, err, dataDir)
+	}
+	return strings.TrimSpace(string(b)), "encrypted (AES-256-GCM) with the local key in " + path + " (docs/encryption.md)",
+		"export SIGNALBOX_PAYLOAD_KEYS_FILE=" + path + "   (signals and starter read the items' encrypted payloads with it)", nil
 }
 
 // shellHint is what another shell needs to reach Temporal, when it is not

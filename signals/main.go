@@ -56,6 +56,9 @@ Signed decisions (where the workers set SIGNALBOX_DECISION_KEYS):
   signals keygen --operator NAME [--out FILE]   an ed25519 key pair; decisions are signed
                                           with SIGNALBOX_OPERATOR_KEY_FILE
 
+Encrypted payloads (SIGNALBOX_PAYLOAD_KEYS; docs/encryption.md):
+  signals codec-server                    decode payloads for the Temporal UI and the temporal CLI
+
 Check a program's health (container health checks):
   signals healthcheck URL
 IDs look like lead-to-crm:lead-8f2c. Exit status: 0 done, 1 refused or failed, 2 bad usage.
@@ -133,6 +136,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.reconcile(ctx, rest)
 	case "erase":
 		return a.erase(ctx, rest)
+	case "codec-server":
+		return a.codecServer(ctx, rest)
 	default:
 		fmt.Fprintf(a.stderr, "signals: unknown command %q\n\n%s", cmd, usage)
 		return errUsage

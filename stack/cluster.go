@@ -188,15 +188,18 @@ func (c *Cluster) RestartService(ctx context.Context, name string) error {
 }
 
 // StartUI serves the Temporal UI against the cluster on port, showing
-// namespace first (deploy/temporal/ui; bin/temporal-ui-server).
-func (c *Cluster) StartUI(ctx context.Context, port int, namespace string) error {
+// namespace first (deploy/temporal/ui; bin/temporal-ui-server), its pages
+// decoding payloads with the codec server at codecEndpoint, if not empty
+// (TEMPORAL_CODEC_ENDPOINT).
+func (c *Cluster) StartUI(ctx context.Context, port int, namespace, codecEndpoint string) error {
 	bin := filepath.Join(c.opts.BinDir, "temporal-ui-server")
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("no temporal-ui-server in %s: run `make cluster-tools`", c.opts.BinDir)
 	}
 	c.UI = &Process{Name: "temporal-ui", Path: bin,
-		Args:    []string{"--root", "/", "--config", strings.TrimPrefix(filepath.Join(c.opts.ConfigDir, "ui"), "/"), "--env", "cluster", "start"},
-		Env:     append(os.Environ(), "TEMPORAL_ADDRESS="+c.FrontendAddr(), "TEMPORAL_UI_PORT="+strconv.Itoa(port), "TEMPORAL_NAMESPACE="+namespace),
+		Args: []string{"--root", "/", "--config", strings.TrimPrefix(filepath.Join(c.opts.ConfigDir, "ui"), "/"), "--env", "cluster", "start"},
+		Env: append(os.Environ(), "TEMPORAL_ADDRESS="+c.FrontendAddr(), "TEMPORAL_UI_PORT="+strconv.Itoa(port), "TEMPORAL_NAMESPACE="+namespace,
+			"TEMPORAL_CODEC_ENDPOINT="+codecEndpoint),
 		LogPath: filepath.Join(c.opts.DataDir, "temporal-ui.log"), ReadyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
 	return c.UI.Start(ctx)
 }

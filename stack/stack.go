@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/codec"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
@@ -66,6 +67,18 @@ type Options struct {
 	// signalbox's search attributes). The stack does not stop it.
 	Cluster   *Cluster
 	Namespace string
+	// PayloadKeys, when set, turns payload encryption on: every program
+	// gets them as SIGNALBOX_PAYLOAD_KEYS and the stack's Client decodes
+	// with them. Empty takes SIGNALBOX_PAYLOAD_KEYS (or the file
+	// SIGNALBOX_PAYLOAD_KEYS_FILE names) from this process's environment,
+	// which the programs inherit: a run with it set (make chaos) is
+	// encrypted throughout, its Client included.
+	PayloadKeys string
+	// CodecServer runs `signals codec-server` on CodecAddr (empty picks a
+	// free port) with the stack's keys, for the UI at UIPort (picked free
+	// if empty), and points the dev server's UI at it (--ui-codec-endpoint).
+	CodecServer bool
+	CodecAddr   string
 }
 
 // Stack is a running local stack.
@@ -77,8 +90,13 @@ type Stack struct {
 	Sandbox    *Process
 	Worker     *Process
 	Intake     *Process
+	// Codec is the codec server, when Options.CodecServer asked for it.
+	Codec *Process
 	// Env is what a signalbox program needs to reach this stack.
 	Env []string
+	// payloads is the codec of the stack's keys (one without keys when
+	// encryption is off).
+	payloads *codec.Codec
 }
 
 // Start brings the stack up: dev server, sandbox, worker, intake.
@@ -107,14 +125,39 @@ func start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.Cluster != nil {
 		opts.TemporalAddr = opts.Cluster.FrontendAddr()
 	}
-	for _, addr := range []*string{&opts.TemporalAddr, &opts.SandboxAddr, &opts.SandboxStripeAddr, &opts.IntakeAddr, &opts.StripeMockAddr, &healthAddr} {
+	addrs := []*string{&opts.TemporalAddr, &opts.SandboxAddr, &opts.SandboxStripeAddr, &opts.IntakeAddr, &opts.StripeMockAddr, &healthAddr}
+	uiAddr := ""
+	if opts.CodecServer {
+		// The codec server admits the UI's origin alone: its port must be known.
+		if opts.UIPort == "" {
+			addrs = append(addrs, &uiAddr)
+		}
+		addrs = append(addrs, &opts.CodecAddr)
+	}
+	for _, addr := range addrs {
 		if *addr == "" {
 			if *addr, err = FreeAddr(); err != nil {
 				return nil, err
 			}
 		}
 	}
-	s := &Stack{opts: opts}
+	if uiAddr != "" {
+		_, opts.UIPort, _ = strings.Cut(uiAddr, ":")
+	}
+	keysGiven := opts.PayloadKeys != ""
+	if !keysGiven {
+		if opts.PayloadKeys, err = payloadKeysFromEnv(); err != nil {
+			return nil, err
+		}
+	}
+	payloads, err := codec.Parse(opts.PayloadKeys)
+	if err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	if opts.CodecServer && !payloads.Encrypts() {
+		return nil, errors.New("stack: a codec server needs PayloadKeys (or SIGNALBOX_PAYLOAD_KEYS)")
+	}
+	s := &Stack{opts: opts, payloads: payloads}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -143,6 +186,10 @@ func start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.UIPort != "" {
 		s.Env = append(s.Env, "SIGNALBOX_UI_BASE_URL=http://localhost:"+opts.UIPort)
 	}
+	if keysGiven {
+		// These keys, not any the environment holds (nor its _FILE).
+		s.Env = append(s.Env, "SIGNALBOX_PAYLOAD_KEYS="+opts.PayloadKeys, "SIGNALBOX_PAYLOAD_KEYS_FILE=")
+	}
 	if _, err := os.Stat(opts.StripeMock); err != nil {
 		return nil, fmt.Errorf("no stripe-mock at %s: run `make bin/stripe-mock` (go install github.com/stripe/stripe-mock@%s)", opts.StripeMock, StripeMockVersion)
 	}
@@ -153,13 +200,53 @@ func start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.Worker.Env = append(append([]string(nil), s.Env...), "SIGNALBOX_WORKER_HEALTH_ADDR="+healthAddr)
 	s.Intake = s.program("starter", []string{"serve"}, "", "http://"+opts.IntakeAddr+"/healthz")
 	s.Intake.Name = "intake"
-	for _, p := range []*Process{s.StripeMock, s.Sandbox, s.Worker, s.Intake} {
+	procs := []*Process{s.StripeMock, s.Sandbox, s.Worker, s.Intake}
+	if opts.CodecServer {
+		s.Codec = s.program("signals", []string{"codec-server"}, "", s.CodecURL()+"/healthz")
+		s.Codec.Name, s.Codec.LogPath = "codec-server", filepath.Join(opts.DataDir, "codec-server.log")
+		s.Codec.Env = append(append([]string(nil), s.Env...), "SIGNALBOX_CODEC_ADDR="+opts.CodecAddr, "SIGNALBOX_CODEC_ORIGIN="+s.UIOrigin())
+		procs = append(procs, s.Codec)
+	}
+	for _, p := range procs {
 		if err := p.Start(ctx); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
+
+// payloadKeysFromEnv is SIGNALBOX_PAYLOAD_KEYS as the programs will read it
+// from the environment they inherit.
+func payloadKeysFromEnv() (string, error) {
+	path := os.Getenv("SIGNALBOX_PAYLOAD_KEYS_FILE")
+	if path == "" {
+		return os.Getenv("SIGNALBOX_PAYLOAD_KEYS"), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("stack: SIGNALBOX_PAYLOAD_KEYS_FILE: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// clientOptions are the options of the stack's own clients: they read and
+// write payloads as its programs do.
+func (s *Stack) clientOptions(hostPort, namespace string, logger log.Logger) client.Options {
+	return client.Options{HostPort: hostPort, Namespace: namespace, Logger: logger,
+		DataConverter: s.payloads.DataConverter(), FailureConverter: s.payloads.FailureConverter()}
+}
+
+// Encrypted reports whether the stack's programs encrypt payloads.
+func (s *Stack) Encrypted() bool { return s.payloads.Encrypts() }
+
+// PayloadKeys are the stack's SIGNALBOX_PAYLOAD_KEYS (empty when encryption is off).
+func (s *Stack) PayloadKeys() string { return s.opts.PayloadKeys }
+
+// CodecURL is the codec server's base URL (when Options.CodecServer).
+func (s *Stack) CodecURL() string { return "http://" + s.opts.CodecAddr }
+
+// UIOrigin is the Temporal UI's origin, as a browser on this host sees it.
+func (s *Stack) UIOrigin() string { return "http://localhost:" + s.opts.UIPort }
 
 func (s *Stack) program(name string, args []string, readyLine, readyURL string) *Process {
 	return &Process{
@@ -175,7 +262,7 @@ func (s *Stack) StartTemporal(ctx context.Context) error {
 		if err := c.RegisterNamespace(ctx, s.opts.Namespace); err != nil {
 			return err
 		}
-		cl, err := c.Dial(ctx, s.opts.Namespace)
+		cl, err := client.DialContext(ctx, s.clientOptions(c.FrontendAddr(), s.opts.Namespace, log.NewStructuredLogger(slog.New(slog.DiscardHandler))))
 		if err != nil {
 			return fmt.Errorf("connect to the cluster's frontend %s: %w", c.FrontendAddr(), err)
 		}
@@ -187,22 +274,24 @@ func (s *Stack) StartTemporal(ctx context.Context) error {
 		return err
 	}
 	defer logFile.Close()
+	clientOpts := s.clientOptions(s.opts.TemporalAddr, "default",
+		log.NewStructuredLogger(slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	devOpts := testsuite.DevServerOptions{
-		ExistingPath: s.opts.TemporalCLI,
-		ClientOptions: &client.Options{
-			HostPort:  s.opts.TemporalAddr,
-			Namespace: "default",
-			Logger:    log.NewStructuredLogger(slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))),
-		},
-		EnableUI:  s.opts.EnableUI,
-		UIPort:    s.opts.UIPort,
-		LogLevel:  "warn",
-		LogFormat: "json",
-		Stdout:    logFile,
-		Stderr:    logFile,
+		ExistingPath:  s.opts.TemporalCLI,
+		ClientOptions: &clientOpts,
+		EnableUI:      s.opts.EnableUI,
+		UIPort:        s.opts.UIPort,
+		LogLevel:      "warn",
+		LogFormat:     "json",
+		Stdout:        logFile,
+		Stderr:        logFile,
 	}
 	if s.opts.PersistTemporal {
 		devOpts.DBFilename = filepath.Join(s.opts.DataDir, "temporal.db")
+	}
+	if s.opts.EnableUI && s.opts.CodecServer {
+		// The UI's pages call the codec server from the browser.
+		devOpts.ExtraArgs = append(devOpts.ExtraArgs, "--ui-codec-endpoint", s.CodecURL())
 	}
 	if s.opts.RegisterSearchAttributes {
 		var updates []temporal.SearchAttributeUpdate
@@ -302,7 +391,7 @@ func (s *Stack) Command(ctx context.Context, stdin string, name string, args ...
 
 // Stop stops every process, intake first, dev server last.
 func (s *Stack) Stop() {
-	for _, p := range []*Process{s.Intake, s.Worker, s.Sandbox, s.StripeMock} {
+	for _, p := range []*Process{s.Codec, s.Intake, s.Worker, s.Sandbox, s.StripeMock} {
 		if p != nil {
 			_ = p.Stop(15 * time.Second)
 		}
