@@ -29,7 +29,8 @@ func StartOptions(spec Spec, sourceKey string) client.StartWorkflowOptions {
 			AttrSourceKey.ValueSet(sourceKey),
 			AttrIntegrationStatus.ValueSet(string(StatusPending)),
 		),
-		// Summaries are not encrypted: identifiers only, never personal data.
+		// Summaries hold identifiers only, never personal data: without
+		// SIGNALBOX_PAYLOAD_KEYS they are stored in clear.
 		StaticSummary: fmt.Sprintf("%s %s → %s (owner: %s)", spec.Source, sourceKey, spec.Target, spec.Owner),
 		StaticDetails: fmt.Sprintf("**%s** — %s\n\nThe integration card: `signals describe %s`. This item's state: `signals show %s`.",
 			spec.Title, spec.Description, spec.Name, ItemID(spec.Name, sourceKey)),
