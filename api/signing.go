@@ -27,6 +27,7 @@ const (
 type signedDecision struct {
 	Domain      string            `json:"domain"`
 	Item        string            `json:"item"`
+	Exception   string            `json:"exception"`
 	Action      Action            `json:"action"`
 	Actor       string            `json:"actor"`
 	Reason      string            `json:"reason"`
@@ -36,9 +37,19 @@ type signedDecision struct {
 	SignedAt    string            `json:"signedAt"`
 }
 
+// ExceptionRef names the exception a decision is for: its kind and the
+// moment it was raised. A signature over it applies to that exception only,
+// never to one raised later (another run, or the same item again).
+func ExceptionRef(e *ExceptionState) string {
+	if e == nil {
+		return ""
+	}
+	return string(e.Kind) + "@" + e.Since.UTC().Format(time.RFC3339Nano)
+}
+
 // signedMessage is the exact bytes a decision's signature covers.
-func signedMessage(workflowID string, d Decision) []byte {
-	b, err := json.Marshal(signedDecision{Domain: "signalbox decision v1", Item: workflowID, Action: d.Action, Actor: d.Actor,
+func signedMessage(workflowID, exception string, d Decision) []byte {
+	b, err := json.Marshal(signedDecision{Domain: "signalbox decision v2", Item: workflowID, Exception: exception, Action: d.Action, Actor: d.Actor,
 		Reason: d.Reason, Choice: d.Choice, Set: d.Set, ExternalRef: d.ExternalRef, SignedAt: d.SignedAt})
 	if err != nil {
 		panic(err) // strings and a map of strings always marshal
@@ -46,16 +57,20 @@ func signedMessage(workflowID string, d Decision) []byte {
 	return b
 }
 
-// SignDecision signs d for the item workflowID at now with the operator's key.
-func SignDecision(key ed25519.PrivateKey, workflowID string, d Decision, now time.Time) Decision {
+// SignDecision signs d for the exception (ExceptionRef) the item
+// workflowID waits on, at now, with the operator's key.
+func SignDecision(key ed25519.PrivateKey, workflowID, exception string, d Decision, now time.Time) Decision {
 	d.SignedAt = now.UTC().Format(time.RFC3339)
-	d.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(key, signedMessage(workflowID, d)))
+	d.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(key, signedMessage(workflowID, exception, d)))
 	return d
 }
 
-// VerifyDecision checks that d is signed by key for the item workflowID
-// within SignatureWindow of now. Its error says what the sender should do.
-func VerifyDecision(key ed25519.PublicKey, workflowID string, d Decision, now time.Time) error {
+// VerifyDecision checks that d is signed by key for the exception the item
+// workflowID waits on, within SignatureWindow of now, and that its
+// signature is written in the one canonical base64 form (so a used
+// signature cannot come back spelled differently). Its error says what the
+// sender should do.
+func VerifyDecision(key ed25519.PublicKey, workflowID, exception string, d Decision, now time.Time) error {
 	if d.Signature == "" || d.SignedAt == "" {
 		return fmt.Errorf("decisions must be signed: sign with `signals` and SIGNALBOX_OPERATOR_KEY_FILE (a key from `signals keygen`)")
 	}
@@ -63,12 +78,13 @@ func VerifyDecision(key ed25519.PublicKey, workflowID string, d Decision, now ti
 	if err != nil {
 		return fmt.Errorf("signedAt %q is not an RFC 3339 time; sign the decision again", d.SignedAt)
 	}
-	sig, err := base64.StdEncoding.DecodeString(d.Signature)
-	if err != nil || len(sig) != ed25519.SignatureSize {
-		return fmt.Errorf("the signature is not a base64 ed25519 signature; sign the decision again")
+	sig, err := base64.StdEncoding.Strict().DecodeString(d.Signature)
+	if err != nil || len(sig) != ed25519.SignatureSize || base64.StdEncoding.EncodeToString(sig) != d.Signature {
+		return fmt.Errorf("the signature is not a base64 ed25519 signature in canonical form; sign the decision again")
 	}
-	if !ed25519.Verify(key, signedMessage(workflowID, d), sig) {
-		return fmt.Errorf("the signature does not match %s's key for this item and decision; sign it with %s's key from `signals keygen`", d.Actor, d.Actor)
+	if !ed25519.Verify(key, signedMessage(workflowID, exception, d), sig) {
+		return fmt.Errorf("the signature does not match %s's key for this item, the exception it waits on and this decision; "+
+			"sign it with %s's key from `signals keygen`, for the exception the item waits on now", d.Actor, d.Actor)
 	}
 	if age := now.Sub(at); age > SignatureWindow || age < -SignatureWindow {
 		return fmt.Errorf("the decision was signed at %s, more than %s from the item's clock (%s): sign it again (and check the clock)",

@@ -122,6 +122,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"webhooks are secrets", "SIGNALBOX_CHAT_WEBHOOKS", "sales:https://hooks.slack.com/services/T/B/secret", `config: SIGNALBOX_CHAT_WEBHOOKS (value hidden) is not a valid config.TeamMap`},
 		{"unknown log level", "SIGNALBOX_LOG_LEVEL", "loud", `config: SIGNALBOX_LOG_LEVEL="loud" must be debug, info, warn or error`},
 		{"webhook not a URL", "SIGNALBOX_CHAT_WEBHOOKS", "sales=hooks", `config: SIGNALBOX_CHAT_WEBHOOKS: the URL of team "sales" must be an absolute http(s) URL`},
+		{"decision keys that name none", "SIGNALBOX_DECISION_KEYS", ";", `config: SIGNALBOX_DECISION_KEYS is set but names no key`},
+		{"a decision key that is no key", "SIGNALBOX_DECISION_KEYS", "alice=bm90LWEta2V5", `config: SIGNALBOX_DECISION_KEYS: the key of "alice" is not a base64 ed25519 public key`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

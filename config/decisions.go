@@ -3,6 +3,8 @@ package config
 import (
 	"crypto/ed25519"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/signalbox-dev/signalbox/api"
 )
@@ -32,8 +34,13 @@ func (d DecisionKeys) PublicKeys() (map[string]ed25519.PublicKey, error) {
 	return keys, nil
 }
 
-// Validate checks every key.
+// Validate checks every key, and that a value set holds at least one: a
+// stray ";" must not turn verification off unseen.
 func (d DecisionKeys) Validate() error {
+	if len(d.DecisionKeys) == 0 && strings.TrimSpace(os.Getenv("SIGNALBOX_DECISION_KEYS")) != "" {
+		return fmt.Errorf("config: SIGNALBOX_DECISION_KEYS is set but names no key: give operator=<base64 key> entries, " +
+			"or unset it to take decisions' actors as asserted")
+	}
 	_, err := d.PublicKeys()
 	return err
 }

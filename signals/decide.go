@@ -97,7 +97,11 @@ func (a *app) decide(ctx context.Context, action string, args []string) error {
 	if _, _, ok := api.SplitItemID(id); !ok {
 		return fmt.Errorf("%q is not an item ID: they look like lead-to-crm:<key> (see signals list)", id)
 	}
-	outcome, err := sendDecision(ctx, c, id, a.sign(id, d))
+	signed, err := a.sign(ctx, c, id, d)
+	if err != nil {
+		return err
+	}
+	outcome, err := sendDecision(ctx, c, id, signed)
 	if err != nil {
 		var refused *refusedError
 		if errors.As(err, &refused) {
@@ -233,7 +237,10 @@ func (a *app) decideMany(ctx context.Context, c client.Client, d api.Decision, q
 		wg.Go(func() {
 			for i := range work {
 				r := bulkResult{id: items[i].WorkflowID, attempted: true}
-				_, err := sendDecision(ctx, c, r.id, a.sign(r.id, d))
+				signed, err := a.sign(ctx, c, r.id, d)
+				if err == nil {
+					_, err = sendDecision(ctx, c, r.id, signed)
+				}
 				var refused *refusedError
 				mu.Lock()
 				switch {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -10,6 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+
+	"go.temporal.io/sdk/client"
 
 	"github.com/signalbox-dev/signalbox/api"
 )
@@ -90,10 +93,19 @@ func loadOperatorKey(path string) (*operatorKey, error) {
 	return &operatorKey{operator: block.Headers[operatorHeader], key: key}, nil
 }
 
-// sign signs d for the item id, if an operator key is set.
-func (a *app) sign(id string, d api.Decision) api.Decision {
+// sign signs d for the item id and the exception it waits on now (read
+// through its status query), if an operator key is set. An item that waits
+// on nothing is sent the decision unsigned: it refuses it, saying why.
+func (a *app) sign(ctx context.Context, c client.Client, id string, d api.Decision) (api.Decision, error) {
 	if a.opKey == nil {
-		return d
+		return d, nil
 	}
-	return api.SignDecision(a.opKey.key, id, d, a.now())
+	state, _, err := api.ReadItem(ctx, c, id)
+	if errors.Is(err, api.ErrNoItem) {
+		return d, nil // the item answers NotFound, which sendDecision explains
+	}
+	if err != nil {
+		return d, fmt.Errorf("read the exception %s waits on, to sign the decision: %w", id, err)
+	}
+	return api.SignDecision(a.opKey.key, id, api.ExceptionRef(state.Exception), d, a.now()), nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"go.temporal.io/sdk/client"
 
@@ -231,7 +232,8 @@ func printState(w io.Writer, s api.ItemState, live bool, now time.Time) {
 			if !d.Applied {
 				outcome = "refused: " + d.Refusal
 			}
-			fmt.Fprintf(w, "  %s  %s by %s via %s — %s (%s)\n", d.At.Format(time.RFC3339), d.Action, withIdentity(d.Actor, d.Identity), d.Via, d.Reason, outcome)
+			fmt.Fprintf(w, "  %s  %s by %s via %s — %s (%s)\n", d.At.Format(time.RFC3339), printable(string(d.Action)),
+				withIdentity(printable(d.Actor), d.Identity), d.Via, oneLine(d.Reason), oneLine(outcome))
 		}
 	}
 }
@@ -250,7 +252,7 @@ func printTrail(w io.Writer, trail []store.AuditEvent) {
 			change = e.FromStatus + " → " + e.ToStatus
 		}
 		identity, _ := e.Details["identity"].(string)
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), withIdentity(e.Actor, identity), e.Action, change, oneLine(e.Reason))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), withIdentity(printable(e.Actor), identity), printable(e.Action), change, oneLine(e.Reason))
 	}
 	_ = tw.Flush()
 }
@@ -264,12 +266,25 @@ func withIdentity(actor, identity string) string {
 	return actor + " (" + identity + ")"
 }
 
+// oneLine is free text (a reason) on one line of at most 120 bytes, with
+// no control characters: text someone typed must not pass for another row.
 func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\n", " ")
+	s = printable(strings.ReplaceAll(s, "\n", " "))
 	if len(s) > 120 {
-		s = s[:117] + "..."
+		s = strings.ToValidUTF8(s[:117], "") + "..."
 	}
 	return s
+}
+
+// printable replaces control characters (line breaks, tabs, terminal
+// escapes) with '?'.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 func joinActions(actions []api.Action) string {

@@ -70,7 +70,7 @@ func TestDecisionsSignedByTheOperatorsKey(t *testing.T) {
 	code, body := s.post(t, "/v1/leads", l, nil)
 	require.Equal(t, http.StatusAccepted, code, body)
 	id := api.ItemID(api.IntegrationLeadToCRM, key)
-	s.waitStatus(t, id, api.StatusBlocked)
+	waiting := s.waitStatus(t, id, api.StatusBlocked)
 
 	_, stderr, code := s.signals(t, "", "approve", id, "--as", "bob", "--reason", "consent form #3")
 	require.Equal(t, 1, code)
@@ -86,7 +86,7 @@ func TestDecisionsSignedByTheOperatorsKey(t *testing.T) {
 
 	// A decision bob signed for another item, sent to this one as the
 	// Temporal UI would (a signal), is refused and audited.
-	forged := api.SignDecision(readKey(t, bobKey), "lead-to-crm:another-lead", api.Decision{Action: api.ActionApprove, Actor: "bob", Reason: "consent form #3"}, time.Now())
+	forged := api.SignDecision(readKey(t, bobKey), "lead-to-crm:another-lead", api.ExceptionRef(waiting.Exception), api.Decision{Action: api.ActionApprove, Actor: "bob", Reason: "consent form #3"}, time.Now())
 	require.NoError(t, s.Client.SignalWorkflow(context.Background(), id, "", api.SignalDecision, forged))
 	require.Eventually(t, func() bool {
 		show, _, _ := s.signals(t, "", "show", id)

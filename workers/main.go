@@ -145,6 +145,11 @@ func run() error {
 	ready.Store(true)
 	logger.Info("workers running", "namespace", cfg.Namespace, "queues", strings.Join(queues, ","),
 		"crmRate", cfg.CRM.Rate, "chatRate", cfg.Chat.Rate, "billingRate", cfg.Billing.Rate)
+	if n := len(cfg.DecisionKeys.DecisionKeys); n > 0 {
+		logger.Info("decisions must be signed: only those signed by the actor's key are applied", "operatorsWithKeys", n)
+	} else {
+		logger.Info("decisions' actors are asserted, not verified: set SIGNALBOX_DECISION_KEYS to require signatures")
+	}
 	if cfg.DeploymentName != "" {
 		logger.Info("worker versioning: polling as a version of the deployment; make it current to take new items",
 			"deployment", cfg.DeploymentName, "buildId", cfg.Build(),

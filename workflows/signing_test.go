@@ -35,32 +35,45 @@ func TestOnlySignedDecisionsApplyWhereKeysAreSet(t *testing.T) {
 	l.Consent = false
 
 	approve := api.Decision{Action: api.ActionApprove, Actor: "bob", Reason: "consent form #7"}
+	sign := func(key ed25519.PrivateKey, item string, d api.Decision, at time.Time) api.Decision {
+		return api.SignDecision(key, item, api.ExceptionRef(f.state().Exception), d, at)
+	}
 	f.at(time.Hour, func() {
 		f.decide("unsigned", approve)
-		f.decide("no key", api.SignDecision(bobKey, id, api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "consent"}, f.env.Now()))
-		f.decide("forged", api.SignDecision(malloryKey, id, approve, f.env.Now()))
-		f.decide("other item", api.SignDecision(bobKey, "lead-to-crm:another", approve, f.env.Now()))
-		f.decide("stale", api.SignDecision(bobKey, id, approve, f.env.Now().Add(-6*time.Minute)))
-		tampered := api.SignDecision(bobKey, id, approve, f.env.Now())
+		f.decide("no key", sign(bobKey, id, api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "consent"}, f.env.Now()))
+		f.decide("forged", sign(malloryKey, id, approve, f.env.Now()))
+		f.decide("other item", sign(bobKey, "lead-to-crm:another", approve, f.env.Now()))
+		f.decide("stale", sign(bobKey, id, approve, f.env.Now().Add(-6*time.Minute)))
+		tampered := sign(bobKey, id, approve, f.env.Now())
 		tampered.Action = api.ActionReject
 		f.decide("tampered", tampered)
+		// Signed for a ConsentMissing raised at another moment: another run
+		// of this item, or the same item waiting again.
+		earlier := *f.state().Exception
+		earlier.Since = earlier.Since.Add(-time.Hour)
+		f.decide("other exception", api.SignDecision(bobKey, id, api.ExceptionRef(&earlier), approve, f.env.Now()))
 	})
 	f.at(2*time.Hour, func() {
-		signed := api.SignDecision(bobKey, id, approve, f.env.Now())
+		signed := sign(bobKey, id, approve, f.env.Now())
 		f.decide("signed", signed)
 		f.decide("replayed", signed) // the same signed decision, sent again under another update ID
+		respelled := signed
+		respelled.Signature += "\n" // decodes to the same bytes in lenient base64
+		f.decide("respelled", respelled)
 	})
 	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
 
 	require.Equal(t, api.StatusSynced, f.result().Status)
 	for name, want := range map[string]string{
-		"unsigned":   "decisions must be signed",
-		"no key":     `"alice" has no key in SIGNALBOX_DECISION_KEYS`,
-		"forged":     "the signature does not match bob's key",
-		"other item": "the signature does not match bob's key",
-		"stale":      "more than 5m0s from the item's clock",
-		"tampered":   "the signature does not match bob's key",
-		"replayed":   "was sent to " + id + " before",
+		"unsigned":        "decisions must be signed",
+		"no key":          `"alice" has no key in SIGNALBOX_DECISION_KEYS`,
+		"forged":          "the signature does not match bob's key",
+		"other item":      "the signature does not match bob's key",
+		"stale":           "more than 5m0s from the item's clock",
+		"tampered":        "the signature does not match bob's key",
+		"replayed":        "was sent to " + id + " before",
+		"other exception": "the signature does not match bob's key",
+		"respelled":       "not a base64 ed25519 signature in canonical form",
 	} {
 		require.ErrorContains(t, f.updates[name].err, want, name)
 	}
@@ -71,7 +84,7 @@ func TestOnlySignedDecisionsApplyWhereKeysAreSet(t *testing.T) {
 			refused++
 		}
 	}
-	require.Equal(t, 7, refused, "every refusal is audited: %v", f.actions())
+	require.Equal(t, 9, refused, "every refusal is audited: %v", f.actions())
 	var applied map[string]any
 	for _, e := range f.audit {
 		if e.Action == string(api.ActionApprove) {

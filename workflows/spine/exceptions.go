@@ -1,6 +1,7 @@
 package spine
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,7 +109,7 @@ func (it *Item) authorized(ctx workflow.Context, d api.Decision) (identity strin
 	if r.ActorPublicKey == nil {
 		return "", api.Refusal("decisions must be signed and %q has no key in SIGNALBOX_DECISION_KEYS: make one with `signals keygen --operator %s`", d.Actor, d.Actor)
 	}
-	if err := api.VerifyDecision(r.ActorPublicKey, it.state.WorkflowID, d, workflow.Now(ctx)); err != nil {
+	if err := api.VerifyDecision(r.ActorPublicKey, it.state.WorkflowID, api.ExceptionRef(exc), d, workflow.Now(ctx)); err != nil {
 		return "", api.Refusal("%s", err)
 	}
 	if it.usedSignatures[d.Signature] {
@@ -137,8 +138,8 @@ func (it *Item) refuse(ctx workflow.Context, d api.Decision, via, payload string
 	it.state.UpdatedAt = workflow.Now(ctx).UTC()
 	it.remember(d, via, "", false, message(err))
 	actor := d.Actor
-	if strings.TrimSpace(actor) == "" || len(actor) > api.MaxActorLen {
-		actor = "unknown"
+	if api.CheckActor(actor) != nil {
+		actor = "unknown" // never a name with spaces or line breaks that could pass for another row
 	}
 	details := map[string]any{"via": via}
 	if payload != "" {
@@ -225,11 +226,31 @@ func (it *Item) onSignal(ctx workflow.Context, raw json.RawMessage) {
 		it.inbox = append(it.inbox, t)
 		return
 	}
-	payload := string(raw)
+	payload := unescaped(raw)
 	if len(payload) > 1000 || !utf8.ValidString(payload) {
 		payload = strings.ToValidUTF8(payload[:min(len(payload), 1000)], "?")
 	}
 	it.refuse(ctx, d, "signal", payload, err)
+}
+
+// unescaped is a signal's raw JSON as stored for the audit trail: written
+// again with its \u escapes resolved, so that what it holds (an email
+// address sent as ada\u0040example.com) reads, and is found, as itself;
+// anything that is not JSON is kept as it came.
+func unescaped(raw json.RawMessage) string {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if dec.Decode(&v) != nil || dec.More() {
+		return string(raw)
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) != nil {
+		return string(raw)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // message is an error's text without the SDK's decoration.
