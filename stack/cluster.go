@@ -192,16 +192,27 @@ func (c *Cluster) RestartService(ctx context.Context, name string) error {
 // decoding payloads with the codec server at codecEndpoint, if not empty
 // (TEMPORAL_CODEC_ENDPOINT).
 func (c *Cluster) StartUI(ctx context.Context, port int, namespace, codecEndpoint string) error {
+	ui, err := c.UIProcess(port, namespace, codecEndpoint, filepath.Join(c.opts.DataDir, "temporal-ui.log"))
+	if err != nil {
+		return err
+	}
+	c.UI = ui
+	return c.UI.Start(ctx)
+}
+
+// UIProcess is a Temporal UI server against the cluster on port, showing
+// namespace first and decoding payloads through codecEndpoint (if any),
+// logging to logPath; the caller starts and stops it.
+func (c *Cluster) UIProcess(port int, namespace, codecEndpoint, logPath string) (*Process, error) {
 	bin := filepath.Join(c.opts.BinDir, "temporal-ui-server")
 	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("no temporal-ui-server in %s: run `make cluster-tools`", c.opts.BinDir)
+		return nil, fmt.Errorf("no temporal-ui-server in %s: run `make cluster-tools`", c.opts.BinDir)
 	}
-	c.UI = &Process{Name: "temporal-ui", Path: bin,
+	return &Process{Name: "temporal-ui", Path: bin,
 		Args: []string{"--root", "/", "--config", strings.TrimPrefix(filepath.Join(c.opts.ConfigDir, "ui"), "/"), "--env", "cluster", "start"},
 		Env: append(os.Environ(), "TEMPORAL_ADDRESS="+c.FrontendAddr(), "TEMPORAL_UI_PORT="+strconv.Itoa(port), "TEMPORAL_NAMESPACE="+namespace,
 			"TEMPORAL_CODEC_ENDPOINT="+codecEndpoint),
-		LogPath: filepath.Join(c.opts.DataDir, "temporal-ui.log"), ReadyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-	return c.UI.Start(ctx)
+		LogPath: logPath, ReadyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}, nil
 }
 
 // Stop stops the UI and the services.

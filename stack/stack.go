@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,6 +93,9 @@ type Stack struct {
 	Intake     *Process
 	// Codec is the codec server, when Options.CodecServer asked for it.
 	Codec *Process
+	// UI is the Temporal UI of a stack on a cluster, when Options.EnableUI
+	// asked for one (the dev server serves its own).
+	UI *Process
 	// Env is what a signalbox program needs to reach this stack.
 	Env []string
 	// payloads is the codec of the stack's keys (one without keys when
@@ -127,11 +131,14 @@ func start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	addrs := []*string{&opts.TemporalAddr, &opts.SandboxAddr, &opts.SandboxStripeAddr, &opts.IntakeAddr, &opts.StripeMockAddr, &healthAddr}
 	uiAddr := ""
-	if opts.CodecServer {
-		// The codec server admits the UI's origin alone: its port must be known.
+	if opts.CodecServer || (opts.EnableUI && opts.Cluster != nil) {
+		// The codec server admits the UI's origin alone, and a cluster's UI
+		// is a process of the stack's: its port must be known.
 		if opts.UIPort == "" {
 			addrs = append(addrs, &uiAddr)
 		}
+	}
+	if opts.CodecServer {
 		addrs = append(addrs, &opts.CodecAddr)
 	}
 	for _, addr := range addrs {
@@ -206,6 +213,17 @@ func start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		s.Codec.Name, s.Codec.LogPath = "codec-server", filepath.Join(opts.DataDir, "codec-server.log")
 		s.Codec.Env = append(append([]string(nil), s.Env...), "SIGNALBOX_CODEC_ADDR="+opts.CodecAddr, "SIGNALBOX_CODEC_ORIGIN="+s.UIOrigin())
 		procs = append(procs, s.Codec)
+	}
+	if opts.EnableUI && opts.Cluster != nil {
+		port, _ := strconv.Atoi(opts.UIPort)
+		codecEndpoint := ""
+		if opts.CodecServer {
+			codecEndpoint = s.CodecURL()
+		}
+		if s.UI, err = opts.Cluster.UIProcess(port, s.Namespace(), codecEndpoint, filepath.Join(opts.DataDir, "temporal-ui.log")); err != nil {
+			return nil, err
+		}
+		procs = append(procs, s.UI)
 	}
 	for _, p := range procs {
 		if err := p.Start(ctx); err != nil {
@@ -391,7 +409,7 @@ func (s *Stack) Command(ctx context.Context, stdin string, name string, args ...
 
 // Stop stops every process, intake first, dev server last.
 func (s *Stack) Stop() {
-	for _, p := range []*Process{s.Codec, s.Intake, s.Worker, s.Sandbox, s.StripeMock} {
+	for _, p := range []*Process{s.UI, s.Codec, s.Intake, s.Worker, s.Sandbox, s.StripeMock} {
 		if p != nil {
 			_ = p.Stop(15 * time.Second)
 		}
