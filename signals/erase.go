@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,7 +20,6 @@ import (
 	"github.com/google/uuid"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/proxy"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -28,6 +28,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/codec"
 	"github.com/signalbox-dev/signalbox/config"
 	"github.com/signalbox-dev/signalbox/store"
 )
@@ -114,35 +115,40 @@ func (a *app) erase(ctx context.Context, args []string) error {
 		t.codec = p.Codec()
 	}
 
-	if !*dryRun {
-		// What PostgreSQL holds names teams already: an actor who is not an
-		// operator of one of them is refused before the longer search.
-		db, err := st.ErasePersonalData(ctx, store.ErasureRequest{Email: needle, Scheme: erasureScheme()})
-		if err != nil {
-			return err
-		}
-		teams := teamsOf(slices.Concat(db.Integrations, integrationsOf(db.Items), integrationsOf(db.Mentioning)))
-		if missing := missingTeams(a.cfg.Operators, actor, teams); len(missing) > 0 {
-			return a.refuseTeams(actor, missing, teams)
-		}
+	// The same team check for a dry run as for an erasure, and before any
+	// plan is printed: the plan is the person's data. What PostgreSQL holds
+	// names teams already: an actor who is not an operator of one of them is
+	// refused before the longer search.
+	db, err := st.ErasePersonalData(ctx, store.ErasureRequest{Email: needle, Scheme: erasureScheme()})
+	if err != nil {
+		return err
+	}
+	teams := teamsOf(slices.Concat(db.Integrations, integrationsOf(db.Items), integrationsOf(db.Mentioning)))
+	if missing := missingTeams(a.cfg.Operators, actor, teams); len(missing) > 0 {
+		return a.refuseTeams(actor, missing, teams)
 	}
 	plan, err := a.planErasure(ctx, st, t, needle)
 	if err != nil {
 		return err
 	}
-	missing := missingTeams(a.cfg.Operators, actor, plan.teams)
-	a.printPlan(plan, actor, missing)
+	if missing := missingTeams(a.cfg.Operators, actor, plan.teams); len(missing) > 0 {
+		return a.refuseTeams(actor, missing, plan.teams)
+	}
+	a.printPlan(plan, actor)
 	if plan.undecodable > 0 {
 		fmt.Fprintf(a.stderr, "refused: %d execution(s) hold encrypted payloads signals cannot decrypt, so they could not be searched: "+
 			"set SIGNALBOX_PAYLOAD_KEYS to the workers' keys and run erase again\n", plan.undecodable)
 		return errRefused
 	}
+	if blocked := plan.blocked(); len(blocked) > 0 {
+		fmt.Fprintf(a.stderr, "refused, nothing was changed: %d item(s) of other people mention this person and still run: %s; "+
+			"signals erase neither cancels nor deletes another person's item: decide them first (signals show %s), then run erase again\n",
+			len(blocked), strings.Join(blocked, ", "), blocked[0])
+		return errRefused
+	}
 	if *dryRun {
 		fmt.Fprintln(a.stdout, "dry run: nothing was changed")
 		return nil
-	}
-	if len(missing) > 0 {
-		return a.refuseTeams(actor, missing, plan.teams)
 	}
 	if !plan.empty() {
 		ok, err := a.confirmErasure(*yes)
@@ -166,8 +172,8 @@ func (a *app) erase(ctx context.Context, args []string) error {
 }
 
 func (a *app) refuseTeams(actor string, missing, teams []string) error {
-	fmt.Fprintf(a.stderr, "refused: %s is not an operator of team %s (SIGNALBOX_OPERATORS): the person's data is in integrations of teams %s, "+
-		"and erasing it takes an operator of each\n", actor, strings.Join(missing, ", "), strings.Join(teams, ", "))
+	fmt.Fprintf(a.stderr, "refused, no plan shown and nothing changed: %s is not an operator of team %s (SIGNALBOX_OPERATORS): the person's data is in integrations of teams %s, "+
+		"and erasing it, or looking at what would be erased (--dry-run), takes an operator of each\n", actor, strings.Join(missing, ", "), strings.Join(teams, ", "))
 	return errRefused
 }
 
@@ -234,7 +240,8 @@ func erasureScheme() store.ErasureScheme {
 type erasurePlan struct {
 	// db is the erasure in PostgreSQL, rolled back.
 	db store.Erasure
-	// items hold the person's data in Temporal or PostgreSQL, by workflow ID.
+	// items hold the person's data in Temporal or PostgreSQL, by workflow ID:
+	// the person's own, and other people's that mention them.
 	items []*erasureItem
 	// others are executions that are no item (polls, reconcile runs) whose
 	// histories hold the address.
@@ -250,12 +257,37 @@ func (p erasurePlan) empty() bool {
 	return p.db.Rows() == 0 && len(p.items) == 0 && len(p.others) == 0
 }
 
+// blocked lists the items of other people that mention the person in a
+// history still running: they are neither cancelled nor deleted, and the
+// erasure waits until they are decided.
+func (p erasurePlan) blocked() []string {
+	var out []string
+	for _, it := range p.items {
+		if !it.own && it.open() {
+			out = append(out, it.id)
+		}
+	}
+	return out
+}
+
 // erasureItem is an item whose data is erased.
 type erasureItem struct {
 	id, integration string
-	// own: its record is the person's (not only mentioning them).
-	own  bool
+	// own: its record is the person's: its input holds the address, or
+	// PostgreSQL names it the person's (a lead's link, an invoice billed to
+	// the address, a customer billed at it). Its waiting runs are cancelled
+	// and all its runs deleted. An item that is not the person's only
+	// mentions them (another lead that found their contact as a similar
+	// one): it is never cancelled, and only its runs whose history holds the
+	// address are deleted, once closed.
+	own bool
+	// runs are those the erasure deletes: every run of the person's own
+	// item; the runs of another's item whose history holds the address.
 	runs []execRun
+}
+
+func (it *erasureItem) open() bool {
+	return slices.ContainsFunc(it.runs, func(r execRun) bool { return r.open })
 }
 
 // execRun is one run of a workflow as visibility lists it.
@@ -331,7 +363,15 @@ func (a *app) planErasure(ctx context.Context, st *store.Store, t *temporalOps, 
 		if err != nil {
 			return plan, err
 		}
-		plan.items = append(plan.items, &erasureItem{id: id, integration: integration, own: own[id] || found.own[id], runs: runs})
+		it := &erasureItem{id: id, integration: integration, own: own[id] || found.own[id], runs: runs}
+		if !it.own {
+			// Another person's item: only its runs whose history holds the
+			// address are the erasure's, as visibility lists them now.
+			it.runs = slices.DeleteFunc(runs, func(r execRun) bool {
+				return !slices.ContainsFunc(found.mentioning[id], func(m execRun) bool { return m.runID == r.runID })
+			})
+		}
+		plan.items = append(plan.items, it)
 		integrations = append(integrations, integration)
 	}
 	for _, r := range plan.others {
@@ -342,8 +382,9 @@ func (a *app) planErasure(ctx context.Context, st *store.Store, t *temporalOps, 
 }
 
 // printPlan shows what will be erased: rows per table, items and their runs.
-// The address itself is never printed.
-func (a *app) printPlan(p erasurePlan, actor string, missing []string) {
+// The address itself is never printed. It is printed only to an operator of
+// every team owning the data.
+func (a *app) printPlan(p erasurePlan, actor string) {
 	w := a.stdout
 	if p.empty() {
 		fmt.Fprintf(w, "Nothing left to erase: no row of signalbox's tables and none of the %d executions in Temporal holds the address.\n", p.scanned)
@@ -360,18 +401,29 @@ func (a *app) printPlan(p erasurePlan, actor string, missing []string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  ITEM\tHOLDS\tRUNS\tNOW\tTHEN")
 	for _, it := range p.items {
-		holds := "mentions the person"
-		if it.own {
-			holds = "the person's record"
-		}
-		now, then := "no execution left (retention)", "nothing to delete"
-		if len(it.runs) > 0 {
-			now, then = "closed", "executions deleted"
+		var holds, now, then string
+		switch {
+		case it.own:
+			holds, now, then = "the person's record", "no execution left (retention)", "nothing to delete"
+			if len(it.runs) > 0 {
+				now, then = "closed", "executions deleted"
+			}
 			for _, r := range it.runs {
 				if r.open {
 					now, then = string(r.status)+" (running)", fmt.Sprintf("cancelled (%q), then deleted", cancelReason)
 				}
 			}
+		case len(it.runs) == 0:
+			holds, now, then = "mentions the person (in PostgreSQL only)", "-", "another person's item: left as it is, the address masked in its rows"
+		case it.open():
+			holds, now, then = "mentions the person", "running", "not cancelled, not deleted: another person's item; decide it first"
+			for _, r := range it.runs {
+				if r.open {
+					now = string(r.status) + " (running)"
+				}
+			}
+		default:
+			holds, now, then = "mentions the person", "closed", "another person's item, ended: the executions whose history holds the address deleted, its rows kept, the address masked"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\n", it.id, holds, len(it.runs), now, then)
 	}
@@ -386,6 +438,14 @@ func (a *app) printPlan(p erasurePlan, actor string, missing []string) {
 	if len(p.items) == 0 && len(p.others) == 0 {
 		fmt.Fprintln(w, "  no execution holds the address")
 	}
+	if blocked := p.blocked(); len(blocked) > 0 {
+		fmt.Fprintf(w, "\nItems of other people that mention this person — decide them first (signals show %s), then run erase again:\n", blocked[0])
+		for _, id := range blocked {
+			fmt.Fprintf(w, "  %s (signals show %s)\n", id, id)
+		}
+		fmt.Fprintln(w, "Their histories hold the address (a contact found similar, a decision's reason); signals erase does not cancel another person's item, "+
+			"and a running execution cannot be deleted. Nothing is erased while one runs.")
+	}
 	if len(p.db.Residue) > 0 {
 		fmt.Fprintf(w, "\nLeft as they are, as signals erase does not erase them: %s.\n", joinCounts(p.db.Residue))
 	}
@@ -393,12 +453,8 @@ func (a *app) printPlan(p erasurePlan, actor string, missing []string) {
 		fmt.Fprintf(w, "\nLinked records in other systems, which signals erase does not touch (erase them there if the request covers them): %s\n",
 			strings.Join(p.db.Elsewhere, ", "))
 	}
-	switch {
-	case len(p.teams) == 0:
-	case len(missing) == 0:
+	if len(p.teams) > 0 {
 		fmt.Fprintf(w, "\nOwning teams: %s; %s is an operator of each.\n", strings.Join(p.teams, ", "), actor)
-	default:
-		fmt.Fprintf(w, "\nOwning teams: %s; %s is not an operator of %s.\n", strings.Join(p.teams, ", "), actor, strings.Join(missing, ", "))
 	}
 }
 
@@ -473,6 +529,14 @@ func (a *app) executeErasure(ctx context.Context, st *store.Store, t *temporalOp
 	var underWay []string
 	var toCancel []execRun
 	for _, it := range p.items {
+		if !it.own {
+			// Another person's item is never cancelled: planErasure refused
+			// while one of its runs that hold the address was running.
+			if it.open() {
+				return done, fmt.Errorf("%s (another person's item) still runs; nothing was erased: decide it first, then run signals erase again", it.id)
+			}
+			continue
+		}
 		for _, r := range it.runs {
 			if !r.open {
 				continue
@@ -526,6 +590,12 @@ func (a *app) executeErasure(ctx context.Context, st *store.Store, t *temporalOp
 	var runs []execRun
 	deletedOf := map[string]int{}
 	for _, it := range p.items {
+		if !it.own {
+			// Only its runs whose history holds the address, closed.
+			runs = append(runs, it.runs...)
+			deletedOf[it.id] = len(it.runs)
+			continue
+		}
 		current, err := t.runsOf(ctx, it.id)
 		if err != nil {
 			return done, err
@@ -566,9 +636,12 @@ func (a *app) executeErasure(ctx context.Context, st *store.Store, t *temporalOp
 	}
 
 	mask := store.NewAddress(needle).Mask
-	var found []string
+	var found, mentioning []string
 	for _, it := range p.items {
 		found = append(found, it.id)
+		if !it.own {
+			mentioning = append(mentioning, it.id)
+		}
 	}
 	var err error
 	done.db, err = st.ErasePersonalData(ctx, store.ErasureRequest{Email: needle, Scheme: erasureScheme(), Items: ownItems(p), Commit: true,
@@ -580,12 +653,17 @@ func (a *app) executeErasure(ctx context.Context, st *store.Store, t *temporalOp
 			}
 			events := []store.AuditEvent{{Integration: erasureIntegration, WorkflowID: erasureIntegration + ":" + done.id, RunID: done.id, Seq: 1, At: at,
 				Actor: actor, Action: "personal_data_erased", Reason: mask(reason), Details: map[string]any{
-					"subject": "an email address", "rows": changes, "items": found, "cancelled": done.cancelled,
+					"subject": "an email address", "rows": changes, "items": found, "mentioning": mentioning, "cancelled": done.cancelled,
 					"executionsDeleted": done.deleted, "executionsGoneAlready": done.gone, "elsewhere": e.Elsewhere, "teams": p.teams}}}
 			for _, it := range p.items {
+				holds := "the person's record"
+				if !it.own {
+					holds = "mentions the person"
+				}
 				events = append(events, store.AuditEvent{Integration: it.integration, WorkflowID: it.id, RunID: "erasure-" + done.id, Seq: 1, At: at,
 					Actor: actor, Action: "personal_data_erased", Reason: mask(reason), Details: map[string]any{
-						"erasure": erasureIntegration + ":" + done.id, "cancelled": slices.Contains(done.cancelled, it.id), "executionsDeleted": deletedOf[it.id]}})
+						"erasure": erasureIntegration + ":" + done.id, "holds": holds, "cancelled": slices.Contains(done.cancelled, it.id),
+						"executionsDeleted": deletedOf[it.id]}})
 			}
 			return events, nil
 		}})
@@ -650,23 +728,26 @@ type temporalOps struct {
 
 // scanFound is what a search of the namespace's histories found.
 type scanFound struct {
-	// own are items whose input holds the address; mentioning items that
-	// hold it elsewhere in their history (an activity's result, an update).
-	own, mentioning map[string]bool
-	others          []execRun
-	scanned         int
-	undecodable     int
+	// own are items whose input holds the address (in one of their runs).
+	own map[string]bool
+	// mentioning are the other items whose history holds it elsewhere (an
+	// activity's result, a decision, an exception's details), with the runs
+	// whose history holds it.
+	mentioning  map[string][]execRun
+	others      []execRun
+	scanned     int
+	undecodable int
 }
 
 // scanParallel is how many histories are read at once.
 const scanParallel = 8
 
 // scan reads the history of every execution in the namespace, looking for
-// the address in every event: its payloads (decrypted when a codec is set)
-// and its other fields (a failure's message).
+// the address in every event: its payloads (decrypted when a codec is set,
+// JSON ones decoded) and its other fields (a failure's message).
 func (t *temporalOps) scan(ctx context.Context, needle string, progress func(done, total int)) (scanFound, error) {
-	addr := store.NewAddress(needle)
-	found := scanFound{own: map[string]bool{}, mentioning: map[string]bool{}}
+	addr := formsOf(store.NewAddress(needle))
+	found := scanFound{own: map[string]bool{}, mentioning: map[string][]execRun{}}
 	all, err := t.list(ctx, "")
 	if err != nil {
 		return found, err
@@ -734,7 +815,7 @@ feed:
 		if r.inInput {
 			found.own[r.run.workflowID] = true
 		} else {
-			found.mentioning[r.run.workflowID] = true
+			found.mentioning[r.run.workflowID] = append(found.mentioning[r.run.workflowID], r.run)
 		}
 	}
 	for id := range found.own {
@@ -749,7 +830,7 @@ var errGone = errors.New("execution gone")
 // historyHolds reads a run's history and says whether its input, and
 // whether any event, holds the address; undecodable when a payload could
 // not be decrypted.
-func (t *temporalOps) historyHolds(ctx context.Context, r execRun, addr store.Address) (inInput, anywhere, undecodable bool, err error) {
+func (t *temporalOps) historyHolds(ctx context.Context, r execRun, addr addressForms) (inInput, anywhere, undecodable bool, err error) {
 	var token []byte
 	for {
 		resp, err := t.svc.GetWorkflowExecutionHistory(ctx, &workflowservice.GetWorkflowExecutionHistoryRequest{Namespace: t.namespace,
@@ -763,11 +844,11 @@ func (t *temporalOps) historyHolds(ctx context.Context, r execRun, addr store.Ad
 			return false, false, false, fmt.Errorf("read the history of %s (run %s): %w", r.workflowID, r.runID, err)
 		}
 		for _, ev := range resp.GetHistory().GetEvents() {
-			holds, bad := t.holds(ctx, ev, addr)
+			holds, bad := t.holds(ev, addr)
 			undecodable = undecodable || bad
 			anywhere = anywhere || holds
 			if started := ev.GetWorkflowExecutionStartedEventAttributes(); started != nil && holds {
-				inInput, _ = t.holds(ctx, started.GetInput(), addr)
+				inInput, _ = t.holds(started.GetInput(), addr)
 			}
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
@@ -776,50 +857,71 @@ func (t *temporalOps) historyHolds(ctx context.Context, r execRun, addr store.Ad
 	}
 }
 
-// holds reports whether msg holds the address, in any case, in any of its
-// texts (a payload's data, a failure's message), or in a payload once
-// decrypted. undecodable: a payload could not be decrypted.
-func (t *temporalOps) holds(ctx context.Context, msg proto.Message, addr store.Address) (found, undecodable bool) {
+// holds reports whether msg holds the address, in any case, as an address
+// of its own (store.Address), as written or as Go's JSON encoder writes it
+// ("&", "<", ">" as "\u0026", "\u003c", "\u003e"), in any of its texts (a
+// failure's message, a payload's metadata and data). A payload is decrypted
+// first when a codec is set; when its encoding is JSON, its strings and
+// object keys are decoded before they are searched (any escape, such as
+// "\u0040", read as what it stands for). undecodable: a payload could not be
+// decrypted (or, with no codec, was encrypted).
+func (t *temporalOps) holds(msg proto.Message, addr addressForms) (found, undecodable bool) {
 	if msg == nil {
 		return false, false
 	}
-	if textHolds(msg.ProtoReflect(), addr) {
-		return true, false
-	}
-	if t.codec == nil {
-		return false, false
-	}
-	_ = proxy.VisitPayloads(ctx, msg, proxy.VisitPayloadsOptions{
-		Visitor: func(_ *proxy.VisitPayloadsContext, payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
-			for _, p := range payloads {
-				plain, err := t.codec.Decode([]*commonpb.Payload{p})
-				if err != nil {
-					undecodable = true
-					continue
-				}
-				for _, q := range plain {
-					found = found || textHolds(q.ProtoReflect(), addr)
-				}
-			}
-			return payloads, nil
-		},
-	})
-	return found, undecodable
+	s := &searcher{addressForms: addr, codec: t.codec}
+	found = s.message(msg.ProtoReflect())
+	return found, s.undecodable
 }
 
-// textHolds reports whether a string or bytes field of m, at any depth
-// (map keys too), holds the address.
-func textHolds(m protoreflect.Message, addr store.Address) bool {
+// addressForms are the forms of the address searched for.
+type addressForms struct {
+	addr store.Address
+	// escaped finds the address as Go's JSON encoder (the Temporal SDK's)
+	// writes it, where that differs: "tom&jerry@example.com" is written
+	// "tom\u0026jerry@example.com"; nil when it does not.
+	escaped *store.Address
+}
+
+func formsOf(addr store.Address) addressForms {
+	f := addressForms{addr: addr}
+	raw, err := json.Marshal(addr.Email())
+	if escaped := strings.Trim(string(raw), `"`); err == nil && escaped != addr.Email() {
+		a := store.NewAddress(escaped)
+		f.escaped = &a
+	}
+	return f
+}
+
+// searcher looks for an address in a protobuf message.
+type searcher struct {
+	addressForms
+	codec converter.PayloadCodec
+	// undecodable: a payload could not be decrypted.
+	undecodable bool
+}
+
+// text reports whether a text that is no JSON payload holds the address.
+func (s *searcher) text(v string) bool {
+	return s.addr.Holds(v) || (s.escaped != nil && s.escaped.Holds(v))
+}
+
+// message looks in every string and bytes field of m, at any depth (map
+// keys too), and in every payload.
+func (s *searcher) message(m protoreflect.Message) bool {
+	if p, ok := m.Interface().(*commonpb.Payload); ok {
+		return s.payload(p)
+	}
 	found := false
 	var value func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool
 	value = func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch fd.Kind() {
 		case protoreflect.StringKind:
-			return addr.Holds(v.String())
+			return s.text(v.String())
 		case protoreflect.BytesKind:
-			return addr.Holds(string(v.Bytes()))
+			return s.text(string(v.Bytes()))
 		case protoreflect.MessageKind, protoreflect.GroupKind:
-			return textHolds(v.Message(), addr)
+			return s.message(v.Message())
 		}
 		return false
 	}
@@ -831,7 +933,7 @@ func textHolds(m protoreflect.Message, addr store.Address) bool {
 			}
 		case fd.IsMap():
 			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-				found = addr.Holds(k.String()) || value(fd.MapValue(), mv)
+				found = s.text(k.String()) || value(fd.MapValue(), mv)
 				return !found
 			})
 		default:
@@ -840,6 +942,38 @@ func textHolds(m protoreflect.Message, addr store.Address) bool {
 		return !found
 	})
 	return found
+}
+
+// payload looks in a payload: decrypted first (with a codec), its metadata
+// as text, and its data as text, its strings and keys decoded first when it
+// is JSON.
+func (s *searcher) payload(p *commonpb.Payload) bool {
+	if s.codec != nil {
+		plain, err := s.codec.Decode([]*commonpb.Payload{p})
+		if err != nil || len(plain) != 1 {
+			s.undecodable = true
+			return false
+		}
+		p = plain[0]
+	}
+	encoding := string(p.GetMetadata()[converter.MetadataEncoding])
+	if encoding == codec.Encoding {
+		// Encrypted, and no key here decrypts it: what it holds is unknown.
+		s.undecodable = true
+		return false
+	}
+	for k, v := range p.GetMetadata() {
+		if s.text(k) || s.text(string(v)) {
+			return true
+		}
+	}
+	if strings.HasPrefix(encoding, "json/") {
+		if holds, err := store.JSONHolds(p.GetData(), s.text); err == nil {
+			return holds
+		}
+		// Not JSON after all: read as text below.
+	}
+	return s.text(string(p.GetData()))
 }
 
 // list pages through visibility.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"regexp"
 	"slices"
@@ -114,13 +115,18 @@ func (e Erasure) Rows() int64 {
 // address of its own ("aa@example.com" and "a@example.com.au" are other
 // addresses than "a@example.com").
 type Address struct {
-	re *regexp.Regexp
+	email string
+	re    *regexp.Regexp
 }
 
 // NewAddress returns the Address that finds email.
 func NewAddress(email string) Address {
-	return Address{re: regexp.MustCompile(`(?i)` + regexp.QuoteMeta(NormalizeEmail(email)))}
+	email = NormalizeEmail(email)
+	return Address{email: email, re: regexp.MustCompile(`(?i)` + regexp.QuoteMeta(email))}
 }
+
+// Email is the address found, normalized (NormalizeEmail).
+func (a Address) Email() string { return a.email }
 
 // inLocalPart are the characters that may come before an address's first
 // character within a longer one; inDomain those that may follow its last.
@@ -183,15 +189,19 @@ func (a Address) Mask(s string) string {
 // addressSQL is a PostgreSQL regular expression (~*) that finds the address
 // as Address does.
 func addressSQL(email string) string {
+	return "(?<![[:alnum:]!#$%&'*+/=?^_`{|}~.-])" + literalSQL(email) + `(?![[:alnum:]-])(?!\.[[:alnum:]-])`
+}
+
+// literalSQL is a PostgreSQL regular expression (~*) that finds the address
+// anywhere, as part of a longer one too: it picks the rows to look at closer.
+func literalSQL(email string) string {
 	var b strings.Builder
-	b.WriteString("(?<![[:alnum:]!#$%&'*+/=?^_`{|}~.-])")
 	for _, r := range NormalizeEmail(email) {
 		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
 			b.WriteRune('\\')
 		}
 		b.WriteRune(r)
 	}
-	b.WriteString(`(?![[:alnum:]-])(?!\.[[:alnum:]-])`)
 	return b.String()
 }
 
@@ -239,7 +249,7 @@ func (s *Store) ErasePersonalData(ctx context.Context, req ErasureRequest) (Eras
 				return err
 			}
 		}
-		residue, err := residueOf(ctx, tx, addressSQL(needle))
+		residue, err := residueOf(ctx, tx, needle)
 		if err != nil {
 			return err
 		}
@@ -733,25 +743,38 @@ func (e *eraser) maskReasons(ctx context.Context, table, keys string, nkeys int)
 }
 
 // residueOf counts, in every text and JSON column of the schema, the rows
-// that still hold the address.
-func residueOf(ctx context.Context, tx pgx.Tx, pattern string) (map[string]int64, error) {
-	rows, err := tx.Query(ctx, `SELECT c.table_name, c.column_name FROM information_schema.columns c
+// that still hold the address. A text column is searched as text (the
+// address as it is written, in any case). A JSON column is searched in its
+// decoded strings and object keys, at any depth, so that an address written
+// with escapes ("tom\u0026jerry@example.com", "ada\u0040example.com": json
+// columns keep them as written) is found too.
+func residueOf(ctx context.Context, tx pgx.Tx, needle string) (map[string]int64, error) {
+	rows, err := tx.Query(ctx, `SELECT c.table_name, c.column_name, c.data_type IN ('json', 'jsonb') FROM information_schema.columns c
 		JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
 		WHERE c.table_schema = current_schema() AND c.data_type IN ('text', 'character varying', 'character', 'json', 'jsonb', 'ARRAY')
 		ORDER BY 1, 2`)
 	if err != nil {
 		return nil, fmt.Errorf("list the schema's columns: %w", err)
 	}
-	type column struct{ Table, Name string }
+	type column struct {
+		Table, Name string
+		JSON        bool
+	}
 	columns, err := pgx.CollectRows(rows, pgx.RowToStructByPos[column])
 	if err != nil {
 		return nil, fmt.Errorf("list the schema's columns: %w", err)
 	}
+	addr := NewAddress(needle)
 	out := map[string]int64{}
 	for _, c := range columns {
+		table, col := pgx.Identifier{c.Table}.Sanitize(), pgx.Identifier{c.Name}.Sanitize()
 		var n int64
-		q := fmt.Sprintf(`SELECT count(*) FROM %s WHERE %s::text ~* $1`, pgx.Identifier{c.Table}.Sanitize(), pgx.Identifier{c.Name}.Sanitize())
-		if err := tx.QueryRow(ctx, q, pattern).Scan(&n); err != nil {
+		if !c.JSON {
+			q := fmt.Sprintf(`SELECT count(*) FROM %s WHERE %s::text ~* $1`, table, col)
+			if err := tx.QueryRow(ctx, q, addressSQL(needle)).Scan(&n); err != nil {
+				return nil, fmt.Errorf("look for the address in %s.%s: %w", c.Table, c.Name, err)
+			}
+		} else if n, err = jsonResidue(ctx, tx, table, col, needle, addr); err != nil {
 			return nil, fmt.Errorf("look for the address in %s.%s: %w", c.Table, c.Name, err)
 		}
 		if n > 0 {
@@ -762,6 +785,78 @@ func residueOf(ctx context.Context, tx pgx.Tx, pattern string) (map[string]int64
 		return nil, nil
 	}
 	return out, nil
+}
+
+// jsonResidue counts the rows of a JSON column whose decoded strings or keys
+// hold the address. PostgreSQL picks the candidates: a jsonb value prints
+// its strings decoded, so the address is in the text of every row holding
+// it; a json value is kept as written, so one with an escape ("\u") is a
+// candidate too. Go decides, on the decoded document.
+func jsonResidue(ctx context.Context, tx pgx.Tx, table, col, needle string, addr Address) (int64, error) {
+	rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT %[2]s::text FROM %[1]s WHERE %[2]s::text ~* $1 OR strpos(%[2]s::text, '\u') > 0`, table, col),
+		literalSQL(needle))
+	if err != nil {
+		return 0, err
+	}
+	docs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, doc := range docs {
+		holds, err := JSONHolds([]byte(doc), addr.Holds)
+		if err != nil {
+			return 0, err
+		}
+		if holds {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// JSONHolds reports whether one of a JSON document's strings or object keys,
+// at any depth, holds what match finds (Address.Holds: the address),
+// compared once decoded: escapes ("\u0026", "\u0040") are read as the
+// characters they stand for. A string that is itself a JSON document (JSON
+// quoted in JSON) is searched the same way, up to 3 levels deep.
+func JSONHolds(doc []byte, match func(string) bool) (bool, error) {
+	return jsonHolds(doc, match, 3)
+}
+
+func jsonHolds(doc []byte, match func(string) bool, depth int) (bool, error) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return false, fmt.Errorf("read JSON: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return false, errors.New("read JSON: more than one value")
+	}
+	var walk func(any) bool
+	walk = func(v any) bool {
+		switch x := v.(type) {
+		case string:
+			if match(x) {
+				return true
+			}
+			if t := strings.TrimSpace(x); depth > 0 && (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") || strings.HasPrefix(t, `"`)) {
+				holds, _ := jsonHolds([]byte(t), match, depth-1)
+				return holds
+			}
+		case []any:
+			return slices.ContainsFunc(x, walk)
+		case map[string]any:
+			for k, val := range x {
+				if walk(k) || walk(val) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(v), nil
 }
 
 // masker replaces the address, and in the person's own rows their other

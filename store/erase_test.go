@@ -351,3 +351,70 @@ func TestPrivacyDocNamesEveryTable(t *testing.T) {
 		require.Contains(t, string(doc), "`"+table+"`", "docs/privacy.md must say what erasing does to %s", table)
 	}
 }
+
+func TestErasureSearchesJSONDecoded(t *testing.T) {
+	t.Parallel()
+	addr := store.NewAddress("Tom&Jerry2@example.com")
+	for doc, want := range map[string]bool{
+		`{"email":"tom\u0026jerry2@example.com"}`:                true, // as Go's encoder writes "&"
+		`["TOM\u0026JERRY2\u0040EXAMPLE.COM"]`:                   true, // any character may be escaped
+		`{"tom\u0026jerry2@example.com":1}`:                      true, // a key
+		`{"a":{"b":["x","line\ntom&jerry2@example.com"]}}`:       true,
+		`{"raw":"{\"email\":\"tom\\u0026jerry2@example.com\"}"}`: true, // JSON quoted in JSON
+		`"tom\u0026jerry2@example.com"`:                          true,
+		`{"email":"xtom\u0026jerry2@example.com"}`:               false, // another address
+		`{"email":"tom\u0026jerry2@example.com.au"}`:             false,
+		`{"tom":"jerry2@example.com"}`:                           false,
+		`{"n":12345678901234567890}`:                             false,
+	} {
+		got, err := store.JSONHolds([]byte(doc), addr.Holds)
+		require.NoError(t, err, doc)
+		require.Equal(t, want, got, doc)
+	}
+	_, err := store.JSONHolds([]byte(`{"a":`), addr.Holds)
+	require.Error(t, err)
+}
+
+// TestErasureFindsEscapedAddresses: Go's JSON encoder writes "&" as
+// "\u0026", and a sender may escape any character; the residue check reads
+// JSON columns decoded, a table added later included, and the erasure masks
+// what the audit trail's JSON holds, however it was written.
+func TestErasureFindsEscapedAddresses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := storetest.NewPool(t)
+	s := store.New(pool)
+	const email = "tom&jerry2@example.com"
+
+	// An audit event whose details Go encoded: stored with "\u0026".
+	require.NoError(t, s.InsertAudit(ctx, store.AuditEvent{Integration: "lead-to-crm", WorkflowID: "lead-to-crm:g", RunID: "r", Seq: 1,
+		At: time.Now(), Actor: "alice", Action: "raised", Details: map[string]any{"similar": email}}))
+	_, err := pool.Exec(ctx, `INSERT INTO audit_events (integration, workflow_id, run_id, seq, at, actor, action, details)
+		VALUES ('lead-to-crm', 'lead-to-crm:h', 'r', 1, now(), 'alice', 'raised', '{"note": "tom\u0026jerry2\u0040example.com"}')`)
+	require.NoError(t, err)
+
+	// A table a migration added without teaching the erasure about it.
+	_, err = pool.Exec(ctx, `CREATE TABLE later_notes (id int PRIMARY KEY, doc json, body jsonb, note text)`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO later_notes (id, doc, body, note) VALUES
+		(1, '{"to": "tom\u0026jerry2@example.com"}', '{"x\ntom\u0026jerry2@example.com": 1}', ''),
+		(2, '{"to": "xtom\u0026jerry2@example.com"}', '{"to": "tom\u0026jerry2@example.com.au"}', 'tom\u0026jerry2@example.com'),
+		(3, '{"raw": "{\"email\": \"tom\\u0026jerry2@example.com\"}"}', NULL, '')`)
+	require.NoError(t, err)
+
+	e, err := s.ErasePersonalData(ctx, store.ErasureRequest{Email: "Tom&Jerry2@example.com", Scheme: scheme, Commit: true})
+	require.NoError(t, err)
+	require.Equal(t, []store.TableChange{{Table: "audit_events", Action: "masked", Rows: 2}}, e.Changes)
+	require.Equal(t, []string{"lead-to-crm:g", "lead-to-crm:h"}, e.Mentioning)
+	// A json column keeps escapes as written; a jsonb key decoded is
+	// "x", a new line, then the address. A text column is searched as text:
+	// the escaped form there (row 2's note) is not the address.
+	require.Equal(t, map[string]int64{"later_notes.doc": 2, "later_notes.body": 1}, e.Residue)
+	require.NotContains(t, holding(t, pool, email), "audit_events.details", "the audit trail no longer holds it")
+	var details []string
+	rows, err := pool.Query(ctx, `SELECT details->>(CASE workflow_id WHEN 'lead-to-crm:g' THEN 'similar' ELSE 'note' END) FROM audit_events ORDER BY workflow_id`)
+	require.NoError(t, err)
+	details, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{store.Erased, store.Erased}, details)
+}

@@ -227,3 +227,100 @@ func TestEraseKeepsTheBillingTrail(t *testing.T) {
 	require.Equal(t, billed.Lines, final.Lines)
 	require.Equal(t, 1, shared.stripeCreates(t, wf), "one Stripe invoice, before and after the erasure")
 }
+
+// TestEraseFindsEscapedAddresses: the Temporal SDK's JSON encoder writes "&"
+// as "\u0026", so a lead from tom&jerry2@… is stored in its history as
+// tom\u0026jerry2@…. Waiting for consent, no row of PostgreSQL names it: the
+// history is the only copy, and erase finds it there.
+func TestEraseFindsEscapedAddresses(t *testing.T) {
+	t.Parallel()
+	key := uniqueKey(t, "erase-amp")
+	email := "tom&jerry2." + key + "@example.com"
+
+	waiting := lead(key)
+	waiting.Email, waiting.Consent = email, false
+	code, body := shared.post(t, "/v1/leads", waiting, nil)
+	require.Equal(t, http.StatusAccepted, code, body)
+	id := api.ItemID(api.IntegrationLeadToCRM, waiting.ID)
+	require.Equal(t, api.ConsentMissing, shared.waitStatus(t, id, api.StatusBlocked).Exception.Kind)
+	require.Empty(t, shared.rowsHolding(t, email), "no row names the address: only the history holds it")
+
+	out, stderr, code := shared.signals(t, "", "erase", "--email", email, "--as", "alice", "--dry-run")
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", out, stderr)
+	require.NotContains(t, out, "Nothing left to erase")
+	require.Regexp(t, regexp.MustCompile(regexp.QuoteMeta(id)+`\s+the person's record\s+1\s+Blocked \(running\)`), out)
+
+	out, stderr, code = shared.signals(t, "", "erase", "--email", strings.ToUpper(email), "--as", "alice", "--reason", "request #43", "--yes")
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", out, stderr)
+	require.Contains(t, out, "cancelled first ("+id+")")
+	shared.requireGoneFromTemporal(t, id)
+
+	out, stderr, code = shared.signals(t, "", "erase", "--email", email, "--as", "alice", "--reason", "asked again", "--yes")
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", out, stderr)
+	require.Contains(t, out, "Nothing left to erase")
+}
+
+// TestEraseLeavesOtherPeoplesItemsAlone: grace's lead waits on
+// DuplicateSuspected because the CRM contact it found, same name and
+// company, is ada's: its history holds ada's address. Erasing ada cancels
+// and deletes nothing of grace's: it is refused, changing nothing, until
+// grace's lead is decided; then ada's items are erased, and grace's ended
+// item only loses its execution (its history holds ada's address), never
+// cancelled, its link kept.
+func TestEraseLeavesOtherPeoplesItemsAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	key := uniqueKey(t, "erase-mention")
+
+	ada := lead(key + "-ada")
+	code, body := shared.post(t, "/v1/leads", ada, nil)
+	require.Equal(t, http.StatusAccepted, code, body)
+	adaID := api.ItemID(api.IntegrationLeadToCRM, ada.ID)
+	require.Equal(t, api.StatusSynced, shared.waitResult(t, adaID).Status)
+
+	grace := lead(key + "-grace")
+	grace.LastName = ada.LastName // same name and company, another email
+	code, body = shared.post(t, "/v1/leads", grace, nil)
+	require.Equal(t, http.StatusAccepted, code, body)
+	graceID := api.ItemID(api.IntegrationLeadToCRM, grace.ID)
+	require.Equal(t, api.DuplicateSuspected, shared.waitStatus(t, graceID, api.StatusBlocked).Exception.Kind)
+
+	out, stderr, code := shared.signals(t, "", "erase", "--email", ada.Email, "--as", "alice", "--reason", "request #44", "--yes")
+	require.Equal(t, 1, code, "stdout: %s\nstderr: %s", out, stderr)
+	require.Contains(t, out, "mention this person — decide them first (signals show "+graceID+"), then run erase again")
+	require.Regexp(t, regexp.MustCompile(regexp.QuoteMeta(adaID)+`\s+the person's record`), out)
+	require.Regexp(t, regexp.MustCompile(regexp.QuoteMeta(graceID)+`\s+mentions the person\s+1\s+Blocked \(running\)\s+not cancelled, not deleted`), out)
+	require.Contains(t, stderr, "refused, nothing was changed")
+	// Nothing changed anywhere.
+	require.Equal(t, api.DuplicateSuspected, shared.waitStatus(t, graceID, api.StatusBlocked).Exception.Kind)
+	_, err := shared.Client.DescribeWorkflowExecution(ctx, adaID, "")
+	require.NoError(t, err, "ada's execution is still there")
+	_, err = shared.db(t).GetLink(ctx, api.IntegrationLeadToCRM, ada.ID, api.SystemCRM)
+	require.NoError(t, err, "ada's link is still there")
+	require.NotContains(t, transitions(shared.auditTrail(t, graceID)), "cancelled Blocked→Cancelled system")
+
+	// grace's lead is decided: another person; it creates its own contact.
+	_, stderr, code = shared.signals(t, "", "approve", graceID, "--as", "alice", "--choice", "create", "--reason", "two people")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, api.StatusSynced, shared.waitResult(t, graceID).Status)
+
+	out, stderr, code = shared.signals(t, "", "erase", "--email", ada.Email, "--as", "alice", "--reason", "request #44", "--yes")
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", out, stderr)
+	require.Regexp(t, regexp.MustCompile(regexp.QuoteMeta(graceID)+`\s+mentions the person\s+1\s+closed\s+another person's item, ended`), out)
+	require.Contains(t, out, "0 item(s) cancelled first")
+	shared.requireGoneFromTemporal(t, adaID)
+	shared.requireGoneFromTemporal(t, graceID)
+	require.Empty(t, shared.rowsHolding(t, ada.Email))
+
+	trail := shared.auditTrail(t, graceID)
+	for _, tr := range transitions(trail) {
+		require.NotContains(t, tr, "Cancelled", "grace's lead was never cancelled")
+	}
+	last := trail[len(trail)-1]
+	require.Equal(t, "personal_data_erased", last.Action)
+	require.Equal(t, "mentions the person", last.Details["holds"])
+	require.Equal(t, false, last.Details["cancelled"])
+	link, err := shared.db(t).GetLink(ctx, api.IntegrationLeadToCRM, grace.ID, api.SystemCRM)
+	require.NoError(t, err, "grace's link stays")
+	require.Equal(t, grace.Email, link.Baseline["email"].Source)
+}
