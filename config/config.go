@@ -135,7 +135,7 @@ func checkPositive(variable string, value float64) error {
 // NAME_FILE=/path (container and Kubernetes secrets mounted as files).
 var SecretVariables = []string{"SIGNALBOX_CRM_TOKEN", "SIGNALBOX_BILLING_API_KEY", "SIGNALBOX_CHAT_WEBHOOKS", "SIGNALBOX_INTAKE_TOKENS",
 	"SIGNALBOX_INTAKE_HMAC_SECRETS", "SIGNALBOX_STRIPE_WEBHOOK_SECRET", "SIGNALBOX_SANDBOX_TOKEN", "TEMPORAL_API_KEY", "DATABASE_URL",
-	"SIGNALBOX_PAYLOAD_KEYS", "SIGNALBOX_CODEC_TOKEN"}
+	"SIGNALBOX_PAYLOAD_KEYS", "SIGNALBOX_CODEC_TOKEN", "SIGNALBOX_CONSOLE_TOKENS"}
 
 // readSecretFiles sets each secret variable given as NAME_FILE from its
 // file (a trailing newline dropped). Both NAME and NAME_FILE set is an error.

@@ -613,6 +613,7 @@ type Signals struct {
 	Temporal
 	Database
 	CodecServer
+	Console
 
 	// Operator is who decisions are made as, unless --as says otherwise. Default: the OS user.
 	Operator string

@@ -41,6 +41,9 @@ Decide (as $SIGNALBOX_OPERATOR, else your OS user, unless --as says otherwise):
 Learn an integration:
   signals describe INTEGRATION [-o text|markdown]
 
+The operator console in a browser (docs/console.md):
+  signals serve                           inbox, items, decisions, integrations on SIGNALBOX_CONSOLE_ADDR
+
 Its change polling (customer-sync):
   signals schedule INTEGRATION [--pause "why" | --resume | --trigger]
 Explain why records differ (reports kept in PostgreSQL):
@@ -138,6 +141,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.erase(ctx, rest)
 	case "codec-server":
 		return a.codecServer(ctx, rest)
+	case "serve":
+		return a.serve(ctx, rest)
 	default:
 		fmt.Fprintf(a.stderr, "signals: unknown command %q\n\n%s", cmd, usage)
 		return errUsage
