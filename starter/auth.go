@@ -90,8 +90,8 @@ const howToAuthenticate = "send Authorization: Bearer <token>, or " + signatureH
 // time, so neither their content nor their length leaks through timing;
 // every candidate is checked.
 func (a *authenticator) identify(r *http.Request, body []byte, now time.Time) (credential, error) {
-	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		digest := sha256.Sum256([]byte(strings.TrimSpace(bearer)))
+	if bearer, ok := bearerToken(r.Header.Get("Authorization")); ok {
+		digest := sha256.Sum256([]byte(bearer))
 		found := ""
 		for source, want := range a.tokens {
 			if subtle.ConstantTimeCompare(digest[:], want[:]) == 1 {
@@ -111,6 +111,17 @@ func (a *authenticator) identify(r *http.Request, body []byte, now time.Time) (c
 		return credential{}, refusedAuth(howToAuthenticate)
 	}
 	return a.verify(r, header, body, now)
+}
+
+// bearerToken is the token of an Authorization header of the Bearer scheme,
+// whose name is case-insensitive (RFC 9110, section 11.1): "Bearer",
+// "bearer" and "BEARER" alike, followed by one or more spaces.
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
 }
 
 // verify checks a Signalbox-Signature header.

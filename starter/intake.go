@@ -38,11 +38,14 @@ type intake struct {
 
 // ledger is what the intake keeps in PostgreSQL, so that every replica and
 // every restart answers alike: the signed requests received, and the items
-// accepted from each source.
+// accepted from each source — the first source accepted for an item key owns
+// it.
 type ledger interface {
 	ClaimIntakeSignature(ctx context.Context, sig store.IntakeSignature) (bool, error)
 	ReleaseIntakeSignature(ctx context.Context, digest string) error
-	RecordIntakeItem(ctx context.Context, source, workflowID string) error
+	IntakeItemOwner(ctx context.Context, workflowID string) (string, error)
+	ClaimIntakeItem(ctx context.Context, source, workflowID string) (owner string, added bool, err error)
+	ReleaseIntakeItem(ctx context.Context, source, workflowID string) error
 	IntakeItemOf(ctx context.Context, source, workflowID string) (bool, error)
 }
 
@@ -102,9 +105,10 @@ type request struct {
 
 // authenticated reads the body (within maxBody) and lets through only
 // requests from a known source that may use route (an integration's name,
-// or routeItems; pattern is how the sender knows it), within the source's
-// rate limit, and, when signed, not received before. Whatever it refuses
-// starts nothing.
+// or routeItems; pattern is how the sender knows it), when signed not
+// received before, and within the source's rate limit. Whatever it refuses
+// starts nothing. A replay is refused before the rate limit is taken, so
+// that replaying a captured request cannot use up its source's limit.
 func (in *intake) authenticated(route, pattern string, next func(http.ResponseWriter, *request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -129,7 +133,12 @@ func (in *intake) authenticated(route, pattern string, next func(http.ResponseWr
 			writeJSON(w, http.StatusForbidden, problem{Error: forbidden(cred.source, route, pattern)})
 			return
 		}
+		req := &request{Request: r, body: body, source: cred.source}
+		if cred.digest != "" && !in.claim(w, req, cred) {
+			return
+		}
 		if ok, wait := in.limits.allow(cred.source, now); !ok {
+			in.release(req, cred) // not taken: the same signed request may come again
 			limit := in.limits.limitOf(cred.source)
 			in.logger.Warn("request refused: over the source's rate limit", "source", cred.source, "limit", limit.String())
 			w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
@@ -137,19 +146,23 @@ func (in *intake) authenticated(route, pattern string, next func(http.ResponseWr
 				"send it again after Retry-After seconds (a signed request may be sent unchanged while its signature is fresh)", cred.source, limit)})
 			return
 		}
-		req := &request{Request: r, body: body, source: cred.source}
 		if cred.digest == "" {
 			next(w, req)
 			return
 		}
-		in.claimed(w, req, cred, next)
+		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next(rec, req)
+		if rec.status >= http.StatusInternalServerError {
+			in.release(req, cred)
+		}
 	}
 }
 
-// claimed runs next for a signed request once it is recorded as received,
-// in PostgreSQL, so that no intake takes it twice. A request the intake
-// could not act on (a 5xx) is forgotten again: sent again, it is no replay.
-func (in *intake) claimed(w http.ResponseWriter, r *request, cred credential, next func(http.ResponseWriter, *request)) {
+// claim records a signed request as received, in PostgreSQL, so that no
+// intake takes it twice, and reports whether it may go on; when not, it has
+// answered: 401 for a request received before, 503 when PostgreSQL cannot
+// tell. Nothing else is counted for a refused request.
+func (in *intake) claim(w http.ResponseWriter, r *request, cred credential) bool {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	fresh, err := in.ledger.ClaimIntakeSignature(ctx, store.IntakeSignature{Digest: cred.digest, Source: cred.source, SignedAt: cred.signedAt})
@@ -158,23 +171,28 @@ func (in *intake) claimed(w http.ResponseWriter, r *request, cred credential, ne
 		w.Header().Set("Retry-After", "5")
 		writeJSON(w, http.StatusServiceUnavailable, problem{Error: "could not check the signature against replays: PostgreSQL is unavailable; " +
 			"nothing was started: send it again (signed anew if the signature is older than a few minutes)"})
-		return
+		return false
 	}
 	if !fresh {
 		in.logger.Warn("request refused: a signature received before", "source", cred.source, "path", r.URL.Path)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="signalbox intake"`)
 		writeJSON(w, http.StatusUnauthorized, problem{Error: "this signed request was received before: a replay is refused and starts nothing. " +
 			"To send a request again, sign it anew with the current time; the same Idempotency-Key keeps it one item"})
+		return false
+	}
+	return true
+}
+
+// release forgets a signed request the intake did not act on (a 429, a
+// 5xx): sent again, it is no replay.
+func (in *intake) release(r *request, cred credential) {
+	if cred.digest == "" {
 		return
 	}
-	rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	next(rec, r)
-	if rec.status >= http.StatusInternalServerError {
-		release, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-		defer cancel()
-		if err := in.ledger.ReleaseIntakeSignature(release, cred.digest); err != nil {
-			in.logger.Error("could not forget a signed request not taken", "source", cred.source, "error", err)
-		}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	if err := in.ledger.ReleaseIntakeSignature(ctx, cred.digest); err != nil {
+		in.logger.Error("could not forget a signed request not taken", "source", cred.source, "error", err)
 	}
 }
 
@@ -203,7 +221,7 @@ func (in *intake) submit(integration spine.Integration) func(http.ResponseWriter
 			in.fail(w, r.Request, err)
 			return
 		}
-		in.start(w, r, integration.Spec, key, input(startedByIntake(r.source)))
+		in.start(w, r, integration, key, input(startedByIntake(r.source)))
 	}
 }
 
@@ -240,31 +258,117 @@ func checkKey(ctx context.Context, records spine.Records, intake spine.Intake, k
 	return intake.Check(ctx, records, key)
 }
 
-// start starts an item and answers 202 with its workflow and run IDs.
-func (in *intake) start(w http.ResponseWriter, r *request, spec api.Spec, key string, input any) {
+// errKeyOfAnother is a start refused because another source owns the key.
+var errKeyOfAnother = errors.New("the item key belongs to another source")
+
+// keyClaim is a source's hold on an item key, taken before the start.
+type keyClaim struct {
+	source, workflowID string
+	// added: the hold is new, and forgotten again if nothing is started.
+	added bool
+}
+
+// claimKey takes item id for source, unless another source owns it
+// (errKeyOfAnother). A key belongs to the first source the intake accepted
+// it from (intake_items). An item no source is recorded for may have been
+// started by a source before the intake recorded them: its first run names
+// it, and it is recorded for that source now. Items that operators (cli), a
+// poll or a reconcile started belong to no source: the first source accepted
+// for such a key owns it from then on.
+func (in *intake) claimKey(ctx context.Context, source, id string) (keyClaim, error) {
+	owner, err := in.ledger.IntakeItemOwner(ctx, id)
+	switch {
+	case err != nil:
+		return keyClaim{}, err
+	case owner == source:
+		return keyClaim{source: source, workflowID: id}, nil
+	case owner != "":
+		return keyClaim{}, errKeyOfAnother
+	}
+	startedBy, err := in.items.StartedBy(ctx, id)
+	switch {
+	case errors.Is(err, api.ErrNoItem):
+	case err != nil:
+		return keyClaim{}, err
+	case strings.HasPrefix(startedBy, startedByIntake("")) && startedBy != startedByIntake(source):
+		first := strings.TrimPrefix(startedBy, startedByIntake(""))
+		if _, _, err := in.ledger.ClaimIntakeItem(ctx, first, id); err != nil {
+			in.logger.Error("could not record the source that started an item", "workflowId", id, "source", first, "error", err)
+		}
+		return keyClaim{}, errKeyOfAnother
+	}
+	owner, added, err := in.ledger.ClaimIntakeItem(ctx, source, id)
+	switch {
+	case err != nil:
+		return keyClaim{}, err
+	case owner != source:
+		return keyClaim{}, errKeyOfAnother
+	}
+	return keyClaim{source: source, workflowID: id, added: added}, nil
+}
+
+// unclaim forgets a new hold on a key when the intake started nothing.
+func (in *intake) unclaim(r *request, c keyClaim) {
+	if !c.added {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	if err := in.ledger.ReleaseIntakeItem(ctx, c.source, c.workflowID); err != nil {
+		in.logger.Error("could not forget a key not started", "workflowId", c.workflowID, "source", c.source, "error", err)
+	}
+}
+
+// keyOfAnother is the 409 of a source sending a key another source owns:
+// it does not name the owner.
+func keyOfAnother(integration spine.Integration, key string) string {
+	msg := fmt.Sprintf("the item key %q belongs to another source; nothing was started: an item key belongs to the source that first started it", key)
+	if integration.Intake.Decode == nil {
+		return msg + ", and here the key is the record's ID: sync it with that source's credentials, or ask signalbox's operators to"
+	}
+	return msg + ": send this record under a key of your own (the Idempotency-Key header, else the record's id)"
+}
+
+// start starts an item, once its key is the source's, and answers 202 with
+// its workflow and run IDs.
+func (in *intake) start(w http.ResponseWriter, r *request, integration spine.Integration, key string, input any) {
+	spec := integration.Spec
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
+	id := api.ItemID(spec.Name, key)
+	claim, err := in.claimKey(ctx, r.source, id)
+	if errors.Is(err, errKeyOfAnother) {
+		in.logger.Warn("submission refused: the item key belongs to another source", "workflowId", id, "source", r.source)
+		writeJSON(w, http.StatusConflict, problem{Error: keyOfAnother(integration, key)})
+		return
+	}
+	if err != nil {
+		in.logger.Error("could not tell whose the item key is", "workflowId", id, "source", r.source, "error", err)
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, problem{Error: "could not tell whether the item key is this source's: PostgreSQL or Temporal is unavailable; " +
+			"nothing was started: retry with the same key"})
+		return
+	}
 	s, err := in.items.Start(ctx, spec, key, input)
 	var other *errRunningOther
 	if errors.As(err, &other) {
+		in.unclaim(r, claim)
 		in.logger.Info("submission refused: the item runs with another", "workflowId", other.WorkflowID, "source", r.source)
 		w.Header().Set("Location", "/v1/items/"+other.WorkflowID)
 		writeJSON(w, http.StatusConflict, problem{Error: other.Error()})
 		return
 	}
 	if err != nil {
+		in.unclaim(r, claim)
 		in.logger.Error("start item failed", "integration", spec.Name, "key", key, "error", err)
 		w.Header().Set("Retry-After", "5")
 		writeJSON(w, http.StatusServiceUnavailable, problem{Error: "could not start the item: Temporal is unavailable; retry with the same key"})
 		return
 	}
+	// The source was recorded for the item before it started (claimKey), so
+	// it reads what it is answered 202 for, whoever started the run (a
+	// sender's retry is handed the running item).
 	in.logger.Info("item accepted", "workflowId", s.WorkflowID, "runId", s.RunID, "source", r.source)
-	// The source may read what it was answered 202 for, whoever started the
-	// run: a sender's retry is handed the running item. Unrecorded, it still
-	// reads the items it started itself (ownedBy), so the start stands.
-	if err := in.ledger.RecordIntakeItem(ctx, r.source, s.WorkflowID); err != nil {
-		in.logger.Error("could not record the item accepted from the source", "workflowId", s.WorkflowID, "source", r.source, "error", err)
-	}
 	w.Header().Set("Location", "/v1/items/"+s.WorkflowID)
 	writeJSON(w, http.StatusAccepted, map[string]string{"workflowId": s.WorkflowID, "runId": s.RunID, "status": "/v1/items/" + s.WorkflowID})
 }
@@ -299,9 +403,10 @@ func viewOf(s api.ItemState) itemView {
 	return v
 }
 
-// getItem answers an item the source started, or was handed by a 202. Any
-// other, existing or not, is the same 404: a source cannot learn which
-// items others have.
+// getItem answers an item the intake accepted from the source (answered it
+// 202 for). Any other, existing or not, is the same 404, told from
+// PostgreSQL alone: Temporal is asked only about the source's own items, so
+// neither the answer nor its time tells a source which items others have.
 func (in *intake) getItem(w http.ResponseWriter, r *request) {
 	id := r.PathValue("workflowID")
 	if _, _, ok := api.SplitItemID(id); !ok {
@@ -309,11 +414,11 @@ func (in *intake) getItem(w http.ResponseWriter, r *request) {
 		return
 	}
 	notFound := problem{Error: fmt.Sprintf("no item %s among those this source started: check the workflowId the intake answered when you sent it", id)}
-	owned, err := in.ownedBy(r.Context(), r.source, id)
+	owned, err := in.ledger.IntakeItemOf(r.Context(), r.source, id)
 	if err != nil {
 		in.logger.Error("could not tell whether the source started the item", "workflowId", id, "source", r.source, "error", err)
 		w.Header().Set("Retry-After", "5")
-		writeJSON(w, http.StatusServiceUnavailable, problem{Error: "could not read the item: PostgreSQL or Temporal is unavailable; try again"})
+		writeJSON(w, http.StatusServiceUnavailable, problem{Error: "could not read the item: PostgreSQL is unavailable; try again"})
 		return
 	}
 	if !owned {
@@ -331,26 +436,6 @@ func (in *intake) getItem(w http.ResponseWriter, r *request) {
 	default:
 		writeJSON(w, http.StatusOK, viewOf(state))
 	}
-}
-
-// ownedBy reports whether source may read item id: the intake accepted it
-// from source, or its first run was started by source (the record of an
-// item accepted before the intake kept one, or whose record failed).
-func (in *intake) ownedBy(ctx context.Context, source, id string) (bool, error) {
-	recorded, lookup := in.ledger.IntakeItemOf(ctx, source, id)
-	if lookup == nil && recorded {
-		return true, nil
-	}
-	startedBy, err := in.items.StartedBy(ctx, id)
-	switch {
-	case errors.Is(err, api.ErrNoItem):
-		return false, nil
-	case err != nil:
-		return false, err
-	case startedBy == startedByIntake(source):
-		return true, nil
-	}
-	return false, lookup
 }
 
 // startedByIntake is the startedBy of items a source started.

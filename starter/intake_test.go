@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +37,9 @@ type fakeItems struct {
 	states  map[string]api.ItemState
 	// startedBy is the startedBy of items' first runs.
 	startedBy map[string]string
+	// lookups counts the questions about items (Status, StartedBy), each a
+	// round trip to Temporal.
+	lookups int
 }
 
 type fakeStart struct {
@@ -60,6 +64,7 @@ func (f *fakeItems) Start(_ context.Context, spec api.Spec, key string, input an
 func (f *fakeItems) Status(_ context.Context, id string) (api.ItemState, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lookups++
 	s, ok := f.states[id]
 	if !ok {
 		return s, api.ErrNoItem
@@ -70,6 +75,7 @@ func (f *fakeItems) Status(_ context.Context, id string) (api.ItemState, error) 
 func (f *fakeItems) StartedBy(_ context.Context, id string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lookups++
 	if by, ok := f.startedBy[id]; ok {
 		return by, nil
 	}
@@ -77,6 +83,12 @@ func (f *fakeItems) StartedBy(_ context.Context, id string) (string, error) {
 		return "", nil
 	}
 	return "", api.ErrNoItem
+}
+
+func (f *fakeItems) lookupCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lookups
 }
 
 func (f *fakeItems) startCount() int {
@@ -96,14 +108,15 @@ var testNow = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 // memLedger keeps the intake's ledger in memory; down makes it fail as
 // PostgreSQL down would.
 type memLedger struct {
-	mu    sync.Mutex
-	seen  map[string]bool
-	items map[[2]string]bool
+	mu   sync.Mutex
+	seen map[string]bool
+	// items lists, by workflow ID, the sources recorded, first (the owner) first.
+	items map[string][]string
 	down  bool
 }
 
 func newMemLedger() *memLedger {
-	return &memLedger{seen: map[string]bool{}, items: map[[2]string]bool{}}
+	return &memLedger{seen: map[string]bool{}, items: map[string][]string{}}
 }
 
 var errDown = errors.New("connection refused")
@@ -131,13 +144,42 @@ func (m *memLedger) ReleaseIntakeSignature(_ context.Context, digest string) err
 	return nil
 }
 
-func (m *memLedger) RecordIntakeItem(_ context.Context, source, workflowID string) error {
+func (m *memLedger) IntakeItemOwner(_ context.Context, workflowID string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.down {
+		return "", errDown
+	}
+	if sources := m.items[workflowID]; len(sources) > 0 {
+		return sources[0], nil
+	}
+	return "", nil
+}
+
+func (m *memLedger) ClaimIntakeItem(_ context.Context, source, workflowID string) (string, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.down {
+		return "", false, errDown
+	}
+	sources := m.items[workflowID]
+	switch {
+	case len(sources) == 0:
+		m.items[workflowID] = []string{source}
+		return source, true, nil
+	case sources[0] != source:
+		return sources[0], false, nil
+	}
+	return source, false, nil
+}
+
+func (m *memLedger) ReleaseIntakeItem(_ context.Context, source, workflowID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.down {
 		return errDown
 	}
-	m.items[[2]string{source, workflowID}] = true
+	m.items[workflowID] = slices.DeleteFunc(m.items[workflowID], func(s string) bool { return s == source })
 	return nil
 }
 
@@ -147,7 +189,7 @@ func (m *memLedger) IntakeItemOf(_ context.Context, source, workflowID string) (
 	if m.down {
 		return false, errDown
 	}
-	return m.items[[2]string{source, workflowID}], nil
+	return slices.Contains(m.items[workflowID], source), nil
 }
 
 func (m *memLedger) setDown(down bool) {
@@ -337,8 +379,9 @@ func TestTemporalDownAnswers503(t *testing.T) {
 func TestGetItem(t *testing.T) {
 	t.Parallel()
 	f, h := newIntake(t)
+	rec, _ := do(h, "POST", "/v1/leads", "application/json", goodLead, map[string]string{"Idempotency-Key": "a"})
+	require.Equal(t, http.StatusAccepted, rec.Code)
 	f.states["lead-to-crm:a"] = api.ItemState{WorkflowID: "lead-to-crm:a", Status: api.StatusBlocked}
-	f.startedBy["lead-to-crm:a"] = "intake:webform"
 	rec, body := do(h, "GET", "/v1/items/lead-to-crm:a", "", "", nil)
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Equal(t, "Blocked", body["status"])
@@ -442,7 +485,15 @@ func TestRequestsMustProveTheirSource(t *testing.T) {
 
 	require.Equal(t, http.StatusAccepted, send(map[string]string{signatureHeader: signLead(testSecret, goodLead)}, goodLead))
 	require.Equal(t, "intake:shop", f.starts[0].input.(workflows.LeadInput).StartedBy)
-	require.Equal(t, http.StatusAccepted, send(map[string]string{"Authorization": "Bearer " + testToken}, goodLead))
+	// The scheme's name is case-insensitive (RFC 9110); the token is not.
+	for _, scheme := range []string{"Bearer ", "bearer ", "BEARER ", "bEaReR   "} {
+		require.Equal(t, http.StatusAccepted, send(map[string]string{"Authorization": scheme + testToken, "Idempotency-Key": "web-1"}, goodLead), "%q", scheme)
+	}
+	require.Equal(t, http.StatusUnauthorized, send(map[string]string{"Authorization": "bearer " + strings.ToUpper(testToken)}, goodLead))
+	require.Equal(t, http.StatusUnauthorized, send(map[string]string{"Authorization": "Basic " + testToken}, goodLead), "another scheme")
+	require.Equal(t, http.StatusUnauthorized, send(map[string]string{"Authorization": "Bearer" + testToken}, goodLead), "no space after the scheme")
+	require.Equal(t, 5, len(f.starts))
+	require.Equal(t, "intake:webform", f.starts[4].input.(workflows.LeadInput).StartedBy)
 
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -283,8 +284,10 @@ func TestASignatureCoversMethodPathIdempotencyKeyAndBody(t *testing.T) {
 	hs := newHarness(t, testConfig(), nil, nil, io.Discard)
 	hs.items.states["lead-to-crm:a"] = api.ItemState{WorkflowID: "lead-to-crm:a", Status: api.StatusSynced}
 	hs.items.states["lead-to-crm:b"] = api.ItemState{WorkflowID: "lead-to-crm:b", Status: api.StatusSynced}
-	hs.items.startedBy["lead-to-crm:a"] = "intake:shop"
-	hs.items.startedBy["lead-to-crm:b"] = "intake:shop"
+	for _, id := range []string{"lead-to-crm:a", "lead-to-crm:b"} {
+		_, _, err := hs.ledger.ClaimIntakeItem(context.Background(), "shop", id)
+		require.NoError(t, err)
+	}
 	body := lead("l-1")
 	for _, tc := range []struct {
 		name, method, target, body string
@@ -452,6 +455,148 @@ func TestAFloodIsRefusedPerSource(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, rec.Code, msg)
 }
 
+func TestAReplayDoesNotSpendItsSourcesLimit(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.IntakeRateLimits = config.RateLimits{"shop": {Requests: 3, Per: time.Minute}}
+	hs := newHarness(t, cfg, nil, nil, io.Discard)
+
+	body := lead("s-1")
+	captured := signed(testSecret, hs.clock.now(), "POST", "/v1/leads", "s-1", body)
+	rec, msg := send(hs.h, "POST", "/v1/leads", body, captured)
+	require.Equal(t, http.StatusAccepted, rec.Code, msg)
+	for i := range 10 {
+		rec, msg = send(hs.h, "POST", "/v1/leads", body, captured)
+		require.Equal(t, http.StatusUnauthorized, rec.Code, "replay %d: %s", i+1, msg)
+		require.Contains(t, msg, "this signed request was received before")
+	}
+	require.Equal(t, 1, hs.items.startCount())
+
+	// The source's own next requests are taken: the replays counted nothing.
+	for _, key := range []string{"s-2", "s-3"} {
+		body := lead(key)
+		rec, msg = send(hs.h, "POST", "/v1/leads", body, signed(testSecret, hs.clock.now(), "POST", "/v1/leads", key, body))
+		require.Equal(t, http.StatusAccepted, rec.Code, "%s: %s", key, msg)
+	}
+	// Its limit is still there: the fourth within the minute is refused,
+	// and, not taken, may be sent unchanged once the wait is over.
+	body = lead("s-4")
+	fourth := signed(testSecret, hs.clock.now(), "POST", "/v1/leads", "s-4", body)
+	rec, _ = send(hs.h, "POST", "/v1/leads", body, fourth)
+	require.Equal(t, http.StatusTooManyRequests, rec.Code)
+	hs.clock.advance(20 * time.Second)
+	rec, msg = send(hs.h, "POST", "/v1/leads", body, fourth)
+	require.Equal(t, http.StatusAccepted, rec.Code, msg)
+	require.Equal(t, 4, hs.items.startCount())
+}
+
+func TestAnItemKeyBelongsToTheSourceThatFirstStartedIt(t *testing.T) {
+	t.Parallel()
+	st := store.New(storetest.NewPool(t))
+	readyInvoice(t, st, "INV-1")
+	cfg := testConfig()
+	cfg.IntakeTokens["shop2"] = billingToken
+	cfg.IntakeRoutes["shop2"] = []string{"leads", "invoices", "items"}
+	led := newMemLedger()
+	hs := newHarness(t, cfg, st, led, io.Discard)
+	asShop2 := bearer(billingToken)
+	post := func(key string, l string, header map[string]string) (*httptest.ResponseRecorder, string) {
+		h := maps.Clone(header)
+		h["Idempotency-Key"] = key
+		return send(hs.h, "POST", "/v1/leads", l, h)
+	}
+	other := `{"id":"x","email":"mallory@example.com","firstName":"Mallory","lastName":"M","consent":true}`
+
+	rec, msg := post("w9", lead("l-1"), bearer(testToken))
+	require.Equal(t, http.StatusAccepted, rec.Code, msg)
+	const id = "lead-to-crm:w9"
+	hs.items.states[id] = api.ItemState{WorkflowID: id, Status: api.StatusSynced}
+	hs.items.startedBy[id] = "intake:webform"
+
+	// Another source with the route, other data or the same: refused, and
+	// the owner is not named.
+	for _, body := range []string{other, lead("l-1")} {
+		rec, msg = post("w9", body, asShop2)
+		require.Equal(t, http.StatusConflict, rec.Code, msg)
+		require.Equal(t, `the item key "w9" belongs to another source; nothing was started: an item key belongs to the source that first started it: `+
+			`send this record under a key of your own (the Idempotency-Key header, else the record's id)`, msg)
+		require.Empty(t, rec.Header().Get("Location"))
+	}
+	rec, msg = send(hs.h, "POST", "/v1/leads", lead("l-1"), signed(testSecret, testNow, "POST", "/v1/leads", "w9", lead("l-1")))
+	require.Equal(t, http.StatusConflict, rec.Code, "nor a signing source: %s", msg)
+	require.Equal(t, 1, hs.items.startCount(), "nothing was started")
+	read, err := led.IntakeItemOf(context.Background(), "shop2", id)
+	require.NoError(t, err)
+	require.False(t, read, "a refused POST records nothing")
+	rec, _ = send(hs.h, "GET", "/v1/items/"+id, "", asShop2)
+	require.Equal(t, http.StatusNotFound, rec.Code, "nor opens the item")
+
+	// The owner may send it again (a re-sync); another key of shop2's is its own.
+	rec, msg = post("w9", other, bearer(testToken))
+	require.Equal(t, http.StatusAccepted, rec.Code, msg)
+	rec, msg = post("s2-w9", other, asShop2)
+	require.Equal(t, http.StatusAccepted, rec.Code, msg)
+	hs.items.states["lead-to-crm:s2-w9"] = api.ItemState{WorkflowID: "lead-to-crm:s2-w9", Status: api.StatusSynced}
+	rec, _ = send(hs.h, "GET", "/v1/items/lead-to-crm:s2-w9", "", asShop2)
+	require.Equal(t, http.StatusOK, rec.Code, "its own item is read")
+
+	// A path route: the key is the record's ID.
+	rec, msg = send(hs.h, "POST", "/v1/invoices/INV-1/sync", "", bearer(testToken))
+	require.Equal(t, http.StatusAccepted, rec.Code, msg)
+	rec, msg = send(hs.h, "POST", "/v1/invoices/INV-1/sync", "", asShop2)
+	require.Equal(t, http.StatusConflict, rec.Code, msg)
+	require.Contains(t, msg, `the item key "INV-1" belongs to another source; nothing was started`)
+	require.Contains(t, msg, "here the key is the record's ID: sync it with that source's credentials, or ask signalbox's operators to")
+
+	// An item started before the intake recorded sources: its first run
+	// names the source that owns it, which is recorded for it now.
+	hs.items.states["lead-to-crm:old"] = api.ItemState{WorkflowID: "lead-to-crm:old", Status: api.StatusSynced}
+	hs.items.startedBy["lead-to-crm:old"] = "intake:webform"
+	rec, msg = post("old", other, asShop2)
+	require.Equal(t, http.StatusConflict, rec.Code, msg)
+	owner, err := led.IntakeItemOwner(context.Background(), "lead-to-crm:old")
+	require.NoError(t, err)
+	require.Equal(t, "webform", owner)
+	rec, msg = post("old", lead("l-1"), bearer(testToken))
+	require.Equal(t, http.StatusAccepted, rec.Code, msg)
+
+	// Items operators, a poll or a reconcile started belong to no source:
+	// the first source accepted for the key owns it from then on.
+	for _, by := range []string{"cli", "poll", "reconcile run 7"} {
+		key := strings.ReplaceAll("by-"+by, " ", "-")
+		hs.items.states["lead-to-crm:"+key] = api.ItemState{WorkflowID: "lead-to-crm:" + key, Status: api.StatusSynced}
+		hs.items.startedBy["lead-to-crm:"+key] = by
+		rec, msg = post(key, other, asShop2)
+		require.Equal(t, http.StatusAccepted, rec.Code, "%s: %s", by, msg)
+		rec, msg = post(key, other, bearer(testToken))
+		require.Equal(t, http.StatusConflict, rec.Code, "%s: %s", by, msg)
+	}
+
+	// Nothing started, nothing kept: a key the intake could not start is
+	// free again; PostgreSQL down, nothing is started.
+	hs.items.failing = true
+	rec, _ = post("fresh", other, asShop2)
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	hs.items.failing = false
+	owner, err = led.IntakeItemOwner(context.Background(), "lead-to-crm:fresh")
+	require.NoError(t, err)
+	require.Empty(t, owner)
+	hs.items.running = "lead-to-crm:busy"
+	rec, _ = post("busy", other, asShop2)
+	require.Equal(t, http.StatusConflict, rec.Code, "running with another submission")
+	owner, err = led.IntakeItemOwner(context.Background(), "lead-to-crm:busy")
+	require.NoError(t, err)
+	require.Empty(t, owner)
+	rec, msg = post("fresh", other, bearer(testToken))
+	require.Equal(t, http.StatusAccepted, rec.Code, msg)
+	started := hs.items.startCount()
+	led.setDown(true)
+	rec, msg = post("down", other, bearer(testToken))
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	require.Contains(t, msg, "nothing was started: retry with the same key")
+	require.Equal(t, started, hs.items.startCount())
+}
+
 func TestTheLimiterRefillsAtItsRate(t *testing.T) {
 	t.Parallel()
 	l := newLimiter(func(string) config.RateLimit { return config.RateLimit{Requests: 10, Per: time.Second} })
@@ -518,30 +663,35 @@ func TestItemsAreReadOnlyByTheSourceThatWasGivenThem(t *testing.T) {
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &asState), "readers of the wider ItemState still read it")
 	require.Equal(t, api.StatusBlocked, asState.Status)
 
-	// Another source: the same 404 as an item that does not exist.
+	// Another source: the same 404 as an item that does not exist, told
+	// from the ledger alone: Temporal is not asked, so the answer takes as
+	// long for an item of another source as for one that does not exist.
+	hs.items.states["lead-to-crm:mine"] = api.ItemState{WorkflowID: "lead-to-crm:mine", Status: api.StatusSynced}
+	hs.items.startedBy["lead-to-crm:mine"] = "intake:webform"
+	asked := hs.items.lookupCount()
 	rec, other := get(id, asShop(id))
 	require.Equal(t, http.StatusNotFound, rec.Code)
 	rec, none := get("lead-to-crm:nope", asShop("lead-to-crm:nope"))
 	require.Equal(t, http.StatusNotFound, rec.Code)
+	rec, started := get("lead-to-crm:mine", asShop("lead-to-crm:mine"))
+	require.Equal(t, http.StatusNotFound, rec.Code)
+	require.Equal(t, asked, hs.items.lookupCount(), "a source's 404 never asks Temporal")
 	require.Equal(t, strings.ReplaceAll(none, "lead-to-crm:nope", id), other, "existence does not leak")
+	require.Equal(t, strings.ReplaceAll(none, "lead-to-crm:nope", "lead-to-crm:mine"), started)
 	require.Contains(t, other, "no item "+id+" among those this source started")
 
-	// An item shop started itself before the intake recorded items.
+	// An item shop started before the intake recorded items is not read
+	// from its first run any more: only the ledger opens an item.
 	hs.items.states["lead-to-crm:old"] = api.ItemState{WorkflowID: "lead-to-crm:old", Status: api.StatusSynced}
 	hs.items.startedBy["lead-to-crm:old"] = "intake:shop"
-	rec, msg = get("lead-to-crm:old", asShop("lead-to-crm:old"))
-	require.Equal(t, http.StatusOK, rec.Code, msg)
-	rec, _ = get("lead-to-crm:old", bearer(testToken))
+	rec, _ = get("lead-to-crm:old", asShop("lead-to-crm:old"))
 	require.Equal(t, http.StatusNotFound, rec.Code)
 
-	// PostgreSQL down: an item the source started itself is still read;
-	// one it cannot tell about is a 503, never another source's item.
+	// PostgreSQL down: nothing is read, not even the source's own item.
 	led.setDown(true)
-	rec, _ = get("lead-to-crm:old", bearer(testToken))
+	rec, msg = get(id, bearer(testToken))
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
-	hs.items.startedBy[id] = "intake:webform"
-	rec, _ = get(id, bearer(testToken))
-	require.Equal(t, http.StatusOK, rec.Code)
+	require.Contains(t, msg, "PostgreSQL is unavailable")
 }
 
 func TestTheStripeWebhookTakesNoIntakeCredentials(t *testing.T) {

@@ -120,12 +120,9 @@ func (h *stripeWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, http.StatusBadRequest, signatureProblem(err))
 		return
 	}
-	if ok, wait := h.limits.allow(config.StripeSource, time.Now()); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
-		h.refuse(w, r, http.StatusTooManyRequests, fmt.Sprintf("more than %s Stripe deliveries (SIGNALBOX_INTAKE_RATE_LIMITS, source stripe); "+
-			"nothing was started: Stripe retries", h.limits.limitOf(config.StripeSource)))
-		return
-	}
+	// The delivery is claimed before the rate limit is taken: a replay is
+	// refused without counting, so replaying a captured delivery cannot use
+	// up Stripe's limit.
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	signedAt := signatureTime(header)
@@ -142,6 +139,13 @@ func (h *stripeWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"(Stripe re-delivers an event with a new signature)", ev.ID, signedAt.Format(time.RFC3339)))
 		return
 	}
+	if ok, wait := h.limits.allow(config.StripeSource, time.Now()); !ok {
+		h.release(r, ev.ID, delivery.Digest) // not taken: the same delivery may come again
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+		h.refuse(w, r, http.StatusTooManyRequests, fmt.Sprintf("more than %s Stripe deliveries (SIGNALBOX_INTAKE_RATE_LIMITS, source stripe); "+
+			"nothing was started: Stripe retries", h.limits.limitOf(config.StripeSource)))
+		return
+	}
 	if _, ok := api.PaymentEventStatus(string(ev.Type)); !ok {
 		h.logger.Info("stripe webhook: event type ignored", "event", ev.ID, "type", ev.Type)
 		writeJSON(w, http.StatusOK, map[string]string{"received": ev.ID, "ignored": fmt.Sprintf("signalbox does not handle %s events; nothing was started", ev.Type)})
@@ -156,18 +160,22 @@ func (h *stripeWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, err := h.events.SendPayment(ctx, pe)
 	if err != nil {
 		h.logger.Error("stripe webhook: could not hand the event to its item", "event", ev.ID, "stripeInvoice", pe.StripeInvoiceID, "error", err)
-		// Not taken: the same delivery, sent again, is no replay.
-		release, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-		defer cancel()
-		if err := h.deliveries.ReleaseStripeDelivery(release, delivery.Digest); err != nil {
-			h.logger.Error("stripe webhook: could not forget the delivery not taken", "event", ev.ID, "error", err)
-		}
+		h.release(r, ev.ID, delivery.Digest) // not taken: the same delivery, sent again, is no replay
 		w.Header().Set("Retry-After", "60")
 		h.refuse(w, r, http.StatusServiceUnavailable, "could not hand the event to its item: Temporal is unavailable; Stripe retries")
 		return
 	}
 	h.logger.Info("stripe webhook: event handed to its item", "event", ev.ID, "type", ev.Type, "workflowId", s.WorkflowID)
 	writeJSON(w, http.StatusOK, map[string]string{"received": ev.ID, "workflowId": s.WorkflowID, "runId": s.RunID})
+}
+
+// release forgets a delivery the webhook did not act on (a 429, a 503).
+func (h *stripeWebhook) release(r *http.Request, event, digest string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	if err := h.deliveries.ReleaseStripeDelivery(ctx, digest); err != nil {
+		h.logger.Error("stripe webhook: could not forget the delivery not taken", "event", event, "error", err)
+	}
 }
 
 func (h *stripeWebhook) refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {

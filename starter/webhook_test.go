@@ -249,3 +249,35 @@ func TestTheStripeEventCommandSignsAsStripeDoes(t *testing.T) {
 		"set SIGNALBOX_STRIPE_WEBHOOK_SECRET")
 	require.ErrorIs(t, stripeEvent(context.Background(), cfg, nil, &out, &errOut), errUsage)
 }
+
+func TestAStripeReplayDoesNotSpendTheLimit(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.IntakeRateLimits = config.RateLimits{"stripe": {Requests: 2, Per: time.Hour}}
+	events, st, h := newStripeWebhookWith(t, testStripeSecret, cfg)
+	body := invoiceEvent(t, "evt_1", "invoice.paid", time.Now())
+	captured := stripeSign(body, testStripeSecret, time.Now())
+	rec, _ := deliver(h, body, captured)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	for i := range 10 {
+		rec, answer := deliver(h, body, captured)
+		require.Equal(t, http.StatusBadRequest, rec.Code, "replay %d: %s", i+1, rec.Body.String())
+		require.Contains(t, answer["error"], "was received before: a replay is refused")
+	}
+
+	body = invoiceEvent(t, "evt_2", "invoice.paid", time.Now())
+	rec, _ = deliver(h, body, stripeSign(body, testStripeSecret, time.Now()))
+	require.Equal(t, http.StatusOK, rec.Code, "Stripe's next delivery is taken: %s", rec.Body.String())
+	require.Equal(t, 2, events.count())
+
+	// Over the limit, a delivery is refused and not kept: sent again, it is no replay.
+	body = invoiceEvent(t, "evt_3", "invoice.paid", time.Now())
+	at := time.Now()
+	rec, _ = deliver(h, body, stripeSign(body, testStripeSecret, at))
+	require.Equal(t, http.StatusTooManyRequests, rec.Code)
+	fresh, err := st.ClaimStripeDelivery(context.Background(), store.StripeDelivery{Digest: deliveryDigest(at.Truncate(time.Second), body),
+		EventID: "evt_3", SignedAt: at}, time.Now().Add(-time.Hour))
+	require.NoError(t, err)
+	require.True(t, fresh, "a delivery refused for the rate is forgotten")
+	require.Equal(t, 2, events.count())
+}

@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // IntakeSignature is a signed intake request, identified by a digest of its
@@ -45,12 +48,61 @@ func (s *Store) ForgetIntakeSignatures(ctx context.Context, signedBefore time.Ti
 	return tag.RowsAffected(), nil
 }
 
-// RecordIntakeItem records that the intake accepted item workflowID from
-// source: the source may read it from now on.
-func (s *Store) RecordIntakeItem(ctx context.Context, source, workflowID string) error {
-	if _, err := s.db.Exec(ctx, `INSERT INTO intake_items (workflow_id, source) VALUES ($1, $2)
-		ON CONFLICT (workflow_id, source) DO NOTHING`, workflowID, source); err != nil {
-		return fmt.Errorf("record that source %s was given %s: %w", source, workflowID, err)
+// The items the intake accepted from each source are the rows of
+// intake_items. An item key belongs to the source recorded first for its
+// workflow ID, its owner: the intake records a source only while no other
+// source owns the key (ClaimIntakeItem), so from then on one source holds
+// each key. (Rows written before owners were enforced may name several
+// sources for one item: the first recorded owns it, the others still read it.)
+
+// IntakeItemOwner is the source item workflowID belongs to: the first
+// recorded for it; "" when none is.
+func (s *Store) IntakeItemOwner(ctx context.Context, workflowID string) (string, error) {
+	return intakeItemOwner(ctx, s.db, workflowID)
+}
+
+func intakeItemOwner(ctx context.Context, db DBTX, workflowID string) (string, error) {
+	var owner string
+	err := db.QueryRow(ctx, `SELECT source FROM intake_items WHERE workflow_id = $1 ORDER BY accepted_at, source LIMIT 1`, workflowID).Scan(&owner)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up whose item %s is: %w", workflowID, err)
+	}
+	return owner, nil
+}
+
+// ClaimIntakeItem records that the intake takes item workflowID from
+// source, unless another source owns it, and returns the owner (source when
+// the claim holds) and whether a row was added. Claims of one item are taken
+// one at a time, on every intake replica: of two sources claiming a new key
+// at once, one owns it.
+func (s *Store) ClaimIntakeItem(ctx context.Context, source, workflowID string) (owner string, added bool, err error) {
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", "intake-item:"+workflowID); err != nil {
+			return err
+		}
+		if owner, err = intakeItemOwner(ctx, tx, workflowID); err != nil || (owner != "" && owner != source) {
+			return err
+		}
+		owner = source
+		tag, err := tx.Exec(ctx, `INSERT INTO intake_items (workflow_id, source) VALUES ($1, $2)
+			ON CONFLICT (workflow_id, source) DO NOTHING`, workflowID, source)
+		added = tag.RowsAffected() == 1
+		return err
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("record that source %s is given %s: %w", source, workflowID, err)
+	}
+	return owner, added, nil
+}
+
+// ReleaseIntakeItem forgets the row a claim added when the intake then
+// started nothing: the key is free again.
+func (s *Store) ReleaseIntakeItem(ctx context.Context, source, workflowID string) error {
+	if _, err := s.db.Exec(ctx, `DELETE FROM intake_items WHERE workflow_id = $1 AND source = $2`, workflowID, source); err != nil {
+		return fmt.Errorf("forget that source %s was given %s: %w", source, workflowID, err)
 	}
 	return nil
 }

@@ -72,8 +72,14 @@ func TestIntakeItemsAreRecordedPerSource(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := store.New(storetest.NewPool(t))
-	require.NoError(t, s.RecordIntakeItem(ctx, "webform", "lead-to-crm:a"))
-	require.NoError(t, s.RecordIntakeItem(ctx, "webform", "lead-to-crm:a"), "recording twice is harmless")
+	owner, added, err := s.ClaimIntakeItem(ctx, "webform", "lead-to-crm:a")
+	require.NoError(t, err)
+	require.Equal(t, "webform", owner)
+	require.True(t, added)
+	owner, added, err = s.ClaimIntakeItem(ctx, "webform", "lead-to-crm:a")
+	require.NoError(t, err)
+	require.Equal(t, "webform", owner, "claiming its own key again is harmless")
+	require.False(t, added)
 	for _, tc := range []struct {
 		source, id string
 		want       bool
@@ -86,4 +92,74 @@ func TestIntakeItemsAreRecordedPerSource(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, tc.want, ok, "%s %s", tc.source, tc.id)
 	}
+}
+
+func TestAnIntakeItemKeyBelongsToTheFirstSource(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := storetest.NewPool(t)
+	s := store.New(pool)
+	const id = "lead-to-crm:w9"
+
+	owner, err := s.IntakeItemOwner(ctx, id)
+	require.NoError(t, err)
+	require.Empty(t, owner, "nobody owns a new key")
+
+	// Eight sources claim the same new key at once, on replicas: one owns it.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	owners := map[string]bool{}
+	added := 0
+	for i := range 8 {
+		wg.Go(func() {
+			source := "source" + string(rune('a'+i))
+			got, ok, err := store.New(pool).ClaimIntakeItem(ctx, source, id)
+			require.NoError(t, err)
+			mu.Lock()
+			defer mu.Unlock()
+			owners[got] = true
+			if ok {
+				added++
+				require.Equal(t, source, got)
+			}
+		})
+	}
+	wg.Wait()
+	require.Len(t, owners, 1, "every claimant is told the same owner")
+	require.Equal(t, 1, added, "only the owner is recorded")
+	var first string
+	for o := range owners {
+		first = o
+	}
+	owner, err = s.IntakeItemOwner(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, first, owner)
+	for _, source := range []string{"sourcea", "sourceb", "sourcec", "sourced", "sourcee", "sourcef", "sourceg", "sourceh"} {
+		ok, err := s.IntakeItemOf(ctx, source, id)
+		require.NoError(t, err)
+		require.Equal(t, source == first, ok, "a refused claim records nothing for %s", source)
+	}
+
+	// A claim whose start was not made is released: the key is free again.
+	_, ok, err := s.ClaimIntakeItem(ctx, "webform", "lead-to-crm:free")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, s.ReleaseIntakeItem(ctx, "webform", "lead-to-crm:free"))
+	owner, ok, err = s.ClaimIntakeItem(ctx, "shop", "lead-to-crm:free")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "shop", owner)
+
+	// Rows from before owners were enforced may name two sources: the first
+	// recorded owns the key, the other keeps reading it.
+	_, err = pool.Exec(ctx, `INSERT INTO intake_items (workflow_id, source, accepted_at) VALUES
+		('lead-to-crm:old', 'shop2', now()), ('lead-to-crm:old', 'webform', now() - interval '1 day')`)
+	require.NoError(t, err)
+	owner, ok, err = s.ClaimIntakeItem(ctx, "shop2", "lead-to-crm:old")
+	require.NoError(t, err)
+	require.Equal(t, "webform", owner)
+	require.False(t, ok)
+	read, err := s.IntakeItemOf(ctx, "shop2", "lead-to-crm:old")
+	require.NoError(t, err)
+	require.True(t, read)
 }

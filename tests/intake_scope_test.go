@@ -219,6 +219,94 @@ func TestIntakeItemsAreReadOnlyByTheirSourceWithoutPersonalData(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, signed.code, "shop did not start it either: %s", signed.raw)
 }
 
+// TestIntakeKeysBelongToTheSourceThatFirstStartedThem: webform's lead, once
+// synced, cannot be overwritten, nor opened, by another source posting its key.
+func TestIntakeKeysBelongToTheSourceThatFirstStartedThem(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	base, _ := scopedIntake(t)
+	key := uniqueKey(t, "scope-owned")
+	id := api.ItemID(api.IntegrationLeadToCRM, key)
+	mine := lead(key)
+	a := intakeRequest(t, base, "POST", "/v1/leads", marshal(t, mine), asSource(webformToken))
+	require.Equal(t, http.StatusAccepted, a.code, string(a.raw))
+	runID := a.body["runId"].(string)
+	shared.waitStatus(t, id, api.StatusSynced)
+	contacts := shared.contactsWithEmail(t, mine.Email)
+	require.Len(t, contacts, 1)
+	link, err := shared.db(t).GetLink(ctx, api.IntegrationLeadToCRM, key, api.SystemCRM)
+	require.NoError(t, err)
+
+	// shop (leads and items, signing) and flood (leads) post other data
+	// under webform's key, and shop webform's very data: each refused.
+	theirs := lead(key)
+	theirs.Email, theirs.FirstName, theirs.LastName = "mallory-"+key+"@example.com", "Mallory", "Overwriter"
+	other := marshal(t, theirs)
+	for name, send := range map[string]func() intakeAnswer{
+		"shop, other data": func() intakeAnswer {
+			return intakeRequest(t, base, "POST", "/v1/leads", other,
+				map[string]string{"Signalbox-Signature": intakeSignature(time.Now(), "POST", "/v1/leads", "", other)})
+		},
+		"shop, the same data": func() intakeAnswer {
+			same := marshal(t, mine)
+			return intakeRequest(t, base, "POST", "/v1/leads", same,
+				map[string]string{"Signalbox-Signature": intakeSignature(time.Now(), "POST", "/v1/leads", "", same)})
+		},
+		"flood, other data": func() intakeAnswer {
+			return intakeRequest(t, base, "POST", "/v1/leads", other, asSource(floodToken))
+		},
+	} {
+		a := send()
+		require.Equal(t, http.StatusConflict, a.code, "%s: %s", name, a.raw)
+		require.Contains(t, a.err(), `the item key "`+key+`" belongs to another source; nothing was started`, name)
+		require.Contains(t, a.err(), "send this record under a key of your own", name)
+		require.NotContains(t, a.err(), "webform", "the owner is not named")
+	}
+	desc, err := shared.Client.DescribeWorkflow(ctx, id, "")
+	require.NoError(t, err)
+	require.Equal(t, runID, desc.WorkflowExecution.RunID, "no run was started")
+	after := shared.contactsWithEmail(t, mine.Email)
+	require.Len(t, after, 1)
+	require.Equal(t, contacts[0].Properties, after[0].Properties, "the CRM contact keeps webform's data")
+	require.Empty(t, shared.contactsWithEmail(t, theirs.Email))
+	linkAfter, err := shared.db(t).GetLink(ctx, api.IntegrationLeadToCRM, key, api.SystemCRM)
+	require.NoError(t, err)
+	require.Equal(t, link.Baseline, linkAfter.Baseline, "the link's baseline keeps webform's data")
+	require.Equal(t, link.SyncedHash, linkAfter.SyncedHash)
+	for _, source := range []string{"shop", "flood"} {
+		recorded, err := shared.db(t).IntakeItemOf(ctx, source, id)
+		require.NoError(t, err)
+		require.False(t, recorded, "a refused POST records nothing for %s", source)
+	}
+	read := intakeRequest(t, base, "GET", "/v1/items/"+id, nil,
+		map[string]string{"Signalbox-Signature": intakeSignature(time.Now(), "GET", "/v1/items/"+id, "", nil)})
+	require.Equal(t, http.StatusNotFound, read.code, "nor may shop read it: %s", read.raw)
+
+	// webform itself re-syncs its key.
+	mine.Phone = "+44 20 7946 0001"
+	a = intakeRequest(t, base, "POST", "/v1/leads", marshal(t, mine), asSource(webformToken))
+	require.Equal(t, http.StatusAccepted, a.code, string(a.raw))
+	require.NotEqual(t, runID, a.body["runId"])
+
+	// An item an operator started belongs to no source: the first source
+	// accepted for its key owns it from then on.
+	cliKey := uniqueKey(t, "scope-cli")
+	cliID := api.ItemID(api.IntegrationLeadToCRM, cliKey)
+	file := filepath.Join(t.TempDir(), "lead.json")
+	require.NoError(t, writeJSON(file, lead(cliKey)))
+	_, stderr, code, err := shared.Command(ctx, "", "starter", "lead", "--file", file)
+	require.NoError(t, err)
+	require.Equal(t, 0, code, stderr)
+	shared.waitStatus(t, cliID, api.StatusSynced)
+	cliBody := marshal(t, lead(cliKey))
+	a = intakeRequest(t, base, "POST", "/v1/leads", cliBody,
+		map[string]string{"Signalbox-Signature": intakeSignature(time.Now(), "POST", "/v1/leads", "", cliBody)})
+	require.Equal(t, http.StatusAccepted, a.code, "shop may re-sync a key no source owns: %s", a.raw)
+	a = intakeRequest(t, base, "POST", "/v1/leads", cliBody, asSource(floodToken))
+	require.Equal(t, http.StatusConflict, a.code, "now it is shop's: %s", a.raw)
+	shared.waitStatus(t, id, api.StatusSynced)
+}
+
 func TestSignedIntakeRequestsAreNeitherReplayedNorReused(t *testing.T) {
 	t.Parallel()
 	replicaA, processA := scopedIntake(t)
