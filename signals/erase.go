@@ -1062,24 +1062,9 @@ func (t *temporalOps) cancel(ctx context.Context, r execRun) error {
 
 // waitClosed waits, until deadline, for a run to end.
 func (t *temporalOps) waitClosed(ctx context.Context, r execRun, deadline time.Time) (bool, error) {
-	for {
-		info, err := t.describe(ctx, r)
-		var notFound *serviceerror.NotFound
-		switch {
-		case errors.As(err, &notFound):
-			return true, nil
-		case err != nil:
-			return false, fmt.Errorf("describe %s: %w", r.workflowID, err)
-		case info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
-			return true, nil
-		}
-		if !time.Now().Before(deadline) {
-			return false, nil
-		}
-		if err := sleep(ctx, t.poll); err != nil {
-			return false, err
-		}
-	}
+	return t.waitFor(ctx, r, deadline, func(info *workflowpb.WorkflowExecutionInfo) bool {
+		return info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	})
 }
 
 // delete deletes a run's execution and history; gone: Temporal had
@@ -1100,14 +1085,22 @@ func (t *temporalOps) delete(ctx context.Context, r execRun) (gone bool, err err
 // waitGone waits, until deadline, for Temporal to finish deleting a run
 // (it deletes asynchronously).
 func (t *temporalOps) waitGone(ctx context.Context, r execRun, deadline time.Time) (bool, error) {
+	return t.waitFor(ctx, r, deadline, func(*workflowpb.WorkflowExecutionInfo) bool { return false })
+}
+
+// waitFor describes a run every poll until it is gone (true), done says so
+// of what it describes (true), or deadline passes (false).
+func (t *temporalOps) waitFor(ctx context.Context, r execRun, deadline time.Time, done func(*workflowpb.WorkflowExecutionInfo) bool) (bool, error) {
 	for {
-		_, err := t.describe(ctx, r)
+		info, err := t.describe(ctx, r)
 		var notFound *serviceerror.NotFound
 		switch {
 		case errors.As(err, &notFound):
 			return true, nil
 		case err != nil:
 			return false, fmt.Errorf("describe %s: %w", r.workflowID, err)
+		case done(info):
+			return true, nil
 		}
 		if !time.Now().Before(deadline) {
 			return false, nil

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,19 +23,7 @@ import (
 // signalsWith runs the signals CLI with env added to the stack's.
 func (s *env) signalsWith(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "signals"), args...)
-	cmd.Env = append(slices.Clone(s.Env), env...)
-	var out, errOut strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		return out.String(), errOut.String(), exit.ExitCode()
-	}
-	require.NoError(t, err)
-	return out.String(), errOut.String(), 0
+	return runSignals(t, append(slices.Clone(s.Env), env...), args...)
 }
 
 // keygen makes an operator's key pair with `signals keygen` and returns the
