@@ -231,43 +231,27 @@ func (a *app) decideMany(ctx context.Context, c client.Client, d api.Decision, q
 		mu.Unlock()
 		fmt.Fprintln(a.stderr, line)
 	})
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range min(parallel, len(items)) {
-		wg.Go(func() {
-			for i := range work {
-				r := bulkResult{id: items[i].WorkflowID, attempted: true}
-				signed, err := a.sign(ctx, c, r.id, d)
-				if err == nil {
-					_, err = sendDecision(ctx, c, r.id, signed)
-				}
-				var refused *refusedError
-				mu.Lock()
-				switch {
-				case err == nil:
-					counts.decided++
-				case errors.As(err, &refused):
-					r.reason = refused.reason
-					counts.refused++
-				default:
-					r.err = err
-					counts.failed++
-				}
-				mu.Unlock()
-				results[i] = r
-			}
-		})
-	}
-feed:
-	for i := range items {
-		select {
-		case work <- i:
-		case <-ctx.Done():
-			break feed
+	eachParallel(ctx, len(items), parallel, func(i int) {
+		r := bulkResult{id: items[i].WorkflowID, attempted: true}
+		signed, err := a.sign(ctx, c, r.id, d)
+		if err == nil {
+			_, err = sendDecision(ctx, c, r.id, signed)
 		}
-	}
-	close(work)
-	wg.Wait()
+		var refused *refusedError
+		mu.Lock()
+		switch {
+		case err == nil:
+			counts.decided++
+		case errors.As(err, &refused):
+			r.reason = refused.reason
+			counts.refused++
+		default:
+			r.err = err
+			counts.failed++
+		}
+		mu.Unlock()
+		results[i] = r
+	})
 	stopProgress()
 	fmt.Fprintf(a.stderr, "%s, in %s\n", progressLine(counts, len(items), time.Since(began)), time.Since(began).Round(100*time.Millisecond))
 	return a.reportBulk(results)

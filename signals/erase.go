@@ -759,38 +759,22 @@ func (t *temporalOps) scan(ctx context.Context, needle string, progress func(don
 		err                error
 	}
 	results := make([]result, len(all))
-	work := make(chan int)
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	finished := 0
-	for range min(scanParallel, max(1, len(all))) {
-		wg.Go(func() {
-			for i := range work {
-				r := result{run: all[i], known: true}
-				r.inInput, r.anywhere, r.undecodable, r.err = t.historyHolds(ctx, all[i], addr)
-				if errors.Is(r.err, errGone) {
-					r.known, r.err = false, nil
-				}
-				results[i] = r
-				mu.Lock()
-				finished++
-				if finished%100 == 0 {
-					progress(finished, len(all))
-				}
-				mu.Unlock()
-			}
-		})
-	}
-feed:
-	for i := range all {
-		select {
-		case work <- i:
-		case <-ctx.Done():
-			break feed
+	eachParallel(ctx, len(all), scanParallel, func(i int) {
+		r := result{run: all[i], known: true}
+		r.inInput, r.anywhere, r.undecodable, r.err = t.historyHolds(ctx, all[i], addr)
+		if errors.Is(r.err, errGone) {
+			r.known, r.err = false, nil
 		}
-	}
-	close(work)
-	wg.Wait()
+		results[i] = r
+		mu.Lock()
+		finished++
+		if finished%100 == 0 {
+			progress(finished, len(all))
+		}
+		mu.Unlock()
+	})
 	if err := ctx.Err(); err != nil {
 		return found, err
 	}

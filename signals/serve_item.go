@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/signalbox-dev/signalbox/api"
@@ -351,16 +350,12 @@ func (c *console) bulkDecide(w http.ResponseWriter, r *http.Request, op *operato
 		return
 	}
 	body := bulkBody{Action: d.Action, Reason: d.Reason, Outcomes: make([]bulkOutcome, len(ids))}
-	sem := make(chan struct{}, consoleParallel)
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			body.Outcomes[i] = c.decideOne(r, op, id, d)
-		})
+	for i, id := range ids { // what a decision not begun (the request ended) shows
+		body.Outcomes[i] = bulkOutcome{ID: id, URL: itemPath(id), Outcome: "failed", Message: "not sent: the request ended first"}
 	}
-	wg.Wait()
+	eachParallel(r.Context(), len(ids), consoleParallel, func(i int) {
+		body.Outcomes[i] = c.decideOne(r, op, ids[i], d)
+	})
 	for _, o := range body.Outcomes {
 		switch o.Outcome {
 		case "applied":
