@@ -200,7 +200,7 @@ func (c *console) secure(next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy", "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Referrer-Policy", "same-origin") // no-referrer would make a browser send Origin: null with forms
 		h.Set("Cache-Control", "no-store")
 		defer func() {
 			if p := recover(); p != nil {

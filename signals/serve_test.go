@@ -483,7 +483,7 @@ func TestConsoleSetsSecurityHeadersOnEveryAnswer(t *testing.T) {
 		require.Equal(t, "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'", h.Get("Content-Security-Policy"), where)
 		require.Equal(t, "DENY", h.Get("X-Frame-Options"), where)
 		require.Equal(t, "nosniff", h.Get("X-Content-Type-Options"), where)
-		require.Equal(t, "no-referrer", h.Get("Referrer-Policy"), where)
+		require.Equal(t, "same-origin", h.Get("Referrer-Policy"), where)
 		require.NotContains(t, rec.Body.String(), "<script", where)
 		require.NotContains(t, rec.Body.String(), "style=", "no inline styles: the CSP forbids them (%s)", where)
 	}
