@@ -56,6 +56,11 @@ type options struct {
 	customerTimeout                      time.Duration
 	// codec measures payload encryption's cost (its section).
 	codec bool
+	// The operator-console section: run it, its one-at-a-time inbox
+	// requests, the operators at once and for how long.
+	console                           bool
+	consoleRequests, consoleOperators int
+	consoleFor                        time.Duration
 }
 
 func run() error {
@@ -67,8 +72,12 @@ func run() error {
 	flag.IntVar(&o.startConcurrency, "start-concurrency", 50, "concurrent starts of the blocked items")
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "where to write the report (empty: print only); -only replaces its section of the file")
 	flag.StringVar(&o.binDir, "bin", "bin", "where the built programs, temporal and stripe-mock are")
-	flag.StringVar(&o.only, "only", "", `run one section only: "customers" (the customer sync), "cluster" (scale-out on a Temporal cluster) or "codec" (payload encryption)`)
+	flag.StringVar(&o.only, "only", "", `run one section only: "customers" (the customer sync), "cluster" (scale-out on a Temporal cluster) "codec" (payload encryption) or "console" (the operator console)`)
 	flag.BoolVar(&o.codec, "codec", true, "measure payload encryption: the codec per payload, and the lead path with and without keys")
+	flag.BoolVar(&o.console, "console", true, "measure the operator console with the -blocked items waiting (skipped when -blocked=0)")
+	flag.IntVar(&o.consoleRequests, "console-requests", 20, "inbox first-page requests, one at a time, in the console section")
+	flag.IntVar(&o.consoleOperators, "console-operators", 50, "operators signed in at once in the console section")
+	flag.DurationVar(&o.consoleFor, "console-for", 30*time.Second, "how long the operators load pages in the console section")
 	flag.IntVar(&o.customers, "customers", 10_000, "customers backfilled in the customer-sync section (0 skips it)")
 	flag.IntVar(&o.crmLimit, "crm-limit", 50, "the sandbox's CRM request limit per second in the customer-sync section")
 	flag.Float64Var(&o.crmRate, "crm-rate", 50, "SIGNALBOX_CRM_RATE of each worker in the customer-sync section")
@@ -76,8 +85,10 @@ func run() error {
 	flag.DurationVar(&o.customerTimeout, "customer-timeout", 30*time.Minute, "bound on each wait of the customer-sync section")
 	flag.Parse()
 	switch {
-	case o.only != "" && o.only != "customers" && o.only != "cluster" && o.only != "codec":
-		return fmt.Errorf(`-only %q: the sections that run alone are "customers", "cluster" and "codec"`, o.only)
+	case o.only != "" && o.only != "customers" && o.only != "cluster" && o.only != "codec" && o.only != "console":
+		return fmt.Errorf(`-only %q: the sections that run alone are "customers", "cluster", "codec" and "console"`, o.only)
+	case o.only == "console" && (o.blocked <= 0 || o.consoleRequests < 1 || o.consoleOperators < 1 || o.consoleFor <= 0):
+		return errors.New("-only console needs -blocked, -console-requests, -console-operators and -console-for > 0")
 	case o.only == "customers" && o.customers <= 0:
 		return errors.New("-only customers needs -customers > 0")
 	case o.customers > 0 && (o.crmLimit <= 0 || o.crmRate <= 0 || o.customerWorkers < 1):
@@ -102,6 +113,17 @@ func run() error {
 		fmt.Print(r.codecSection())
 		if o.only == "codec" {
 			return writeSection(o, codecHeading, r.codecSection())
+		}
+	}
+	if o.only == "console" || (o.only == "" && o.console && o.blocked > 0 && o.consoleOperators > 0) {
+		res, err := benchConsole(ctx, o)
+		if err != nil {
+			return err
+		}
+		r.Console = &res
+		fmt.Print(r.consoleSection())
+		if o.only == "console" {
+			return writeSection(o, consoleHeading, r.consoleSection())
 		}
 	}
 	if o.only == "cluster" {

@@ -27,6 +27,8 @@ type report struct {
 	Cluster *clusterResult
 	// Codec is the payload-encryption section, when it ran.
 	Codec *codecResult
+	// Console is the operator-console section, when it ran.
+	Console *consoleResult
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
@@ -123,7 +125,7 @@ func (r *report) markdown(table string) string {
 
 All figures come from one machine of this project's kind, with the dev server on SQLite, so they
 are relative: the ratios and the per-item costs carry over, the absolute throughput does not.
-` + "`make bench`" + ` takes about ten minutes, most of them the 10,000 waiting items; ` + "`make bench BENCH_FLAGS=-blocked=0`" + ` measures the rest in about a minute.
+` + "`make bench`" + ` takes about twenty minutes, most of them the two sets of 10,000 waiting items (the stack's and the console's); ` + "`make bench BENCH_FLAGS=-blocked=0`" + ` measures the rest in about a minute.
 The customer sync (below) adds about a minute and a half; ` + "`BENCH_FLAGS=-customers=0`" + ` skips it, ` + "`BENCH_FLAGS='-only customers'`" + ` runs it alone.
 
 ## Where the spine's cost goes, and what was cut
@@ -162,6 +164,9 @@ The customer sync (below) adds about a minute and a half; ` + "`BENCH_FLAGS=-cus
 	}
 	if r.Codec != nil {
 		b.WriteString("\n" + r.codecSection())
+	}
+	if r.Console != nil {
+		b.WriteString("\n" + r.consoleSection())
 	}
 	return b.String()
 }
