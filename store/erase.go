@@ -24,6 +24,7 @@ const Erased = "[erased]"
 // person's data does to it (docs/privacy.md says it for each). A migration
 // that adds a table adds it here: a test fails until it does.
 var ErasurePlan = map[string]string{
+	"waiting_items":             "kept while the item waits (the console's inbox); the address is masked in its summary, and in the person's own items' the rest of their values, as in audit_events",
 	"audit_events":              "kept: the audit trail says who did what, when; the address is masked wherever it appears, and in the person's own items' rows their name, phone and job title too",
 	"external_links":            "a person's own link (a lead's) is deleted: a later re-sync finds the contact by email again; other links stay (they keep an invoice from being billed twice and a company from being created twice), the address taken out of their baselines",
 	"notifications":             "the person's items' rows are deleted (they hold keys only)",
@@ -233,7 +234,7 @@ func (s *Store) ErasePersonalData(ctx context.Context, req ErasureRequest) (Eras
 		for _, id := range req.Items {
 			e.addOwn(id)
 		}
-		for _, step := range []func(context.Context) error{e.links, e.invoices, e.invoiceLines, e.customers, e.auditEvents,
+		for _, step := range []func(context.Context) error{e.links, e.invoices, e.invoiceLines, e.customers, e.auditEvents, e.waitingItems,
 			e.notifications, e.personClaims, e.reconcileDifferences, e.reconcileHandoffs, e.reconcileAccepted, e.ignoredRecords} {
 			if err := step(ctx); err != nil {
 				return err
@@ -546,6 +547,37 @@ func (e *eraser) auditEvents(ctx context.Context) error {
 			return fmt.Errorf("mask audit event %d of %s: %w", ev.id, ev.workflowID, err)
 		}
 		e.count("audit_events", "masked", ev.integration, 1)
+	}
+	return nil
+}
+
+// waitingItems masks the summaries of the inbox's waiting items as the
+// audit rows they were copied from are masked.
+func (e *eraser) waitingItems(ctx context.Context) error {
+	rows, err := e.tx.Query(ctx, `SELECT workflow_id, integration, summary FROM waiting_items
+		WHERE workflow_id = ANY($2) OR strpos(lower(summary), $1) > 0 FOR UPDATE`, e.needle, slices.Sorted(maps.Keys(e.own)))
+	if err != nil {
+		return fmt.Errorf("read the waiting items: %w", err)
+	}
+	type waiting struct{ workflowID, integration, summary string }
+	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (waiting, error) {
+		var w waiting
+		err := row.Scan(&w.workflowID, &w.integration, &w.summary)
+		return w, err
+	})
+	if err != nil {
+		return fmt.Errorf("read the waiting items: %w", err)
+	}
+	for _, w := range items {
+		summary := e.masker(e.own[w.workflowID]).text(w.summary)
+		if summary == w.summary {
+			continue
+		}
+		e.mention(w.workflowID)
+		if _, err := e.tx.Exec(ctx, `UPDATE waiting_items SET summary = $2 WHERE workflow_id = $1`, w.workflowID, summary); err != nil {
+			return fmt.Errorf("mask the summary of waiting item %s: %w", w.workflowID, err)
+		}
+		e.count("waiting_items", "masked", w.integration, 1)
 	}
 	return nil
 }

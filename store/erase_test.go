@@ -115,8 +115,11 @@ func TestErasePersonalData(t *testing.T) {
 			map[string]any{"contact": "501", "lastname": map[string]string{"crm": "Lovelace", "written": "Lovelace"}}),
 		ev("lead-to-crm:l2", 1, "approve", "Bob is not "+strings.ToUpper(ada)+"; Ada said so", map[string]any{"exception": "DuplicateSuspected"}),
 		ev("invoice-to-billing:INV-ADA", 1, "amend", "typo", map[string]any{"set": map[string]string{"customerEmail": ada}, "total": 1200000}),
-		ev("lead-to-crm:l3", 1, "raised", "the lead did not consent", map[string]any{"kind": "ConsentMissing"}),
 	))
+	// Ada's second lead waits in the inbox, its summary naming her.
+	raised := ev("lead-to-crm:l3", 1, "raised", "the lead "+ada+" did not consent", map[string]any{"kind": "ConsentMissing", "deciders": "sales"})
+	raised.FromStatus, raised.ToStatus = "Running", "Blocked"
+	require.NoError(t, s.InsertAudit(ctx, raised))
 
 	for _, n := range []struct{ key, wf string }{{"lead-to-crm:l1/synced/abc", "lead-to-crm:l1"}, {"lead-to-crm:l3/waiting/1", "lead-to-crm:l3"},
 		{"lead-to-crm:l2/synced/def", "lead-to-crm:l2"}} {
@@ -152,7 +155,7 @@ func TestErasePersonalData(t *testing.T) {
 	preview, err := s.ErasePersonalData(ctx, req)
 	require.NoError(t, err)
 	wantChanges := []store.TableChange{
-		{Table: "audit_events", Action: "masked", Rows: 3},
+		{Table: "audit_events", Action: "masked", Rows: 4},
 		{Table: "customers", Action: "masked", Rows: 1},
 		{Table: "external_links", Action: "deleted", Rows: 1},
 		{Table: "external_links", Action: "masked", Rows: 1},
@@ -165,6 +168,7 @@ func TestErasePersonalData(t *testing.T) {
 		{Table: "reconcile_accepted", Action: "masked", Rows: 1},
 		{Table: "reconcile_differences", Action: "masked", Rows: 1},
 		{Table: "reconcile_handoffs", Action: "masked", Rows: 1},
+		{Table: "waiting_items", Action: "masked", Rows: 1},
 	}
 	require.Equal(t, wantChanges, preview.Changes)
 	require.Equal(t, []string{"customer-sync:CUST-ADA", "invoice-to-billing:INV-ADA", "lead-to-crm:l1", "lead-to-crm:l3"}, preview.Items)
@@ -231,6 +235,11 @@ func TestErasePersonalData(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, trail, 1, "the erasure's own audit event is written with it")
 	require.EqualValues(t, done.Rows(), trail[0].Details["rows"])
+
+	waiting, ok, err := s.WaitingItem(ctx, "lead-to-crm:l3")
+	require.NoError(t, err)
+	require.True(t, ok, "the item still waits")
+	require.Equal(t, "the lead [erased] did not consent", waiting.Summary)
 
 	var notifications, claims []string
 	rows, err := pool.Query(ctx, `SELECT workflow_id FROM notifications ORDER BY 1`)
