@@ -177,6 +177,19 @@ func (s Spec) Exception(kind ExceptionKind) (ExceptionSpec, bool) {
 	return ExceptionSpec{}, false
 }
 
+// DecidingTeam is the team that decides an exception of kind on an item
+// assigned to team assigned (empty if none): the team the spec names for the
+// kind, else the assigned team, else the integration's owner.
+func (s Spec) DecidingTeam(kind ExceptionKind, assigned string) string {
+	if e, ok := s.Exception(kind); ok && e.Deciders != "" {
+		return e.Deciders
+	}
+	if assigned != "" {
+		return assigned
+	}
+	return s.Owner
+}
+
 // Check reports the first inconsistency in the spec.
 func (s Spec) Check() error {
 	if s.Name == "" || s.WorkflowType == "" || s.Owner == "" {

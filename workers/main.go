@@ -105,6 +105,23 @@ func run() error {
 	}
 	defer pool.Close()
 
+	// Items that waited before the audit trail recorded their deciding team
+	// get it now, as their workflow picked it: the console's inbox finds
+	// them by it.
+	filled, err := store.New(pool).FillWaitingDeciders(ctx, func(integration, kind, assigned string) string {
+		spec, err := api.SpecByName(integration)
+		if err != nil {
+			return ""
+		}
+		return spec.DecidingTeam(api.ExceptionKind(kind), assigned)
+	})
+	if err != nil {
+		return err
+	}
+	if filled > 0 {
+		logger.Info("named the deciding team of items waiting since before this version", "items", filled)
+	}
+
 	var ready atomic.Bool
 	stopServing, err := serve(cfg, &ready, exporter)
 	if err != nil {

@@ -290,13 +290,15 @@ func (it *Item) RaiseChoosing(ctx workflow.Context, kind api.ExceptionKind, summ
 	now := workflow.Now(ctx).UTC()
 	exc := &api.ExceptionState{
 		Kind: kind, Summary: summary, Details: details, Decisions: spec.Decisions, Choices: choices,
-		Deciders: it.deciders(spec), Since: now, SLA: spec.SLA, AtDeadline: spec.AtDeadline,
+		Deciders: it.spec.DecidingTeam(kind, it.state.Team), Since: now, SLA: spec.SLA, AtDeadline: spec.AtDeadline,
 	}
 	if spec.Deadline > 0 {
 		exc.Deadline = now.Add(spec.Deadline)
 	}
 	it.state.Exception = exc
-	auditDetails := map[string]any{"kind": string(kind)}
+	// The deciding team and the SLA go to the trail too: its projection
+	// waiting_items is the console's inbox (store.InsertAudit).
+	auditDetails := map[string]any{"kind": string(kind), "deciders": exc.Deciders, "slaSeconds": int64(exc.SLA / time.Second)}
 	if len(details) > 0 {
 		auditDetails["details"] = details
 	}

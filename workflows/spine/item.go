@@ -201,15 +201,6 @@ func beginItem(ctx workflow.Context, integration Integration, in api.ItemInput, 
 	return it, nil
 }
 
-// deciders is the team that decides e: the team the spec names, else the
-// team the item is assigned to, else the integration's owner.
-func (it *Item) deciders(e api.ExceptionSpec) string {
-	if e.Deciders != "" {
-		return e.Deciders
-	}
-	return it.Team()
-}
-
 // team is the team the item is assigned to, or the integration's owner.
 func (it *Item) Team() string {
 	if it.state.Team != "" {
