@@ -1,8 +1,12 @@
 package api
 
 import (
+	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // IntegrationCustomerSync is the name of the customer ↔ CRM company integration.
@@ -44,6 +48,7 @@ func CustomerSyncSpec() Spec {
 	technical := WithoutKinds(WithoutDecision(TechnicalExceptions(time.Hour), ActionAmend), Conflict)
 	return Spec{
 		Name:         IntegrationCustomerSync,
+		CheckValue:   checkCustomerAmendment,
 		WorkflowType: "CustomerSync",
 		Title:        "Customer ↔ CRM company",
 		Description: "Each customer in PostgreSQL is kept consistent with one CRM company, in both directions, field by field: " +
@@ -110,3 +115,36 @@ func NewCompanyID(key string) (string, bool) {
 
 // ImportedCustomerID is the ID a company new in the CRM is imported as.
 func ImportedCustomerID(companyID string) string { return "CRM-" + companyID }
+
+var customerCountryPattern = regexp.MustCompile(`^([A-Z]{2})?$`)
+
+// CheckCustomerValue is what is wrong with value for the customer field
+// name, or "": text PostgreSQL cannot store (invalid UTF-8, NUL), a credit
+// limit that is not a whole number ≥ 0 in decimal digits, a country that is
+// not a capitalised two-letter code or empty. store.Customer.With checks
+// every value with it.
+func CheckCustomerValue(name, value string) string {
+	if !utf8.ValidString(value) || strings.ContainsRune(value, 0) {
+		return fmt.Sprintf("%q is not valid text (invalid UTF-8 or a NUL character)", value)
+	}
+	switch name {
+	case "creditLimit":
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || n < 0 || strings.TrimLeft(value, "0123456789") != "" {
+			return fmt.Sprintf("must be a whole number ≥ 0 in decimal digits, not %q", value)
+		}
+	case "country":
+		if !customerCountryPattern.MatchString(value) {
+			return fmt.Sprintf("must be an ISO 3166-1 alpha-2 code in capitals (like \"DE\") or empty, not %q", value)
+		}
+	}
+	return ""
+}
+
+// checkCustomerAmendment checks an amended customer field with
+// CheckCustomerValue.
+func checkCustomerAmendment(errs *FieldErrors, field, v string) {
+	if problem := CheckCustomerValue(field, v); problem != "" {
+		errs.Add(field, "%s", problem)
+	}
+}

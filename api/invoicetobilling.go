@@ -1,6 +1,10 @@
 package api
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // IntegrationInvoiceToBilling is the name of the invoice → billing integration.
 const IntegrationInvoiceToBilling = "invoice-to-billing"
@@ -12,6 +16,8 @@ const TaskQueueBilling = "billing"
 func InvoiceToBillingSpec() Spec {
 	return Spec{
 		Name:         IntegrationInvoiceToBilling,
+		CheckValue:   checkInvoiceAmendment,
+		AmendHint:    "; change lines and amounts in the billing system, then retry",
 		WorkflowType: "InvoiceToBilling",
 		Title:        "Invoice → Stripe billing",
 		Description:  "Each ready invoice in PostgreSQL becomes one finalized Stripe invoice for one Stripe customer; large ones wait for finance's approval.",
@@ -39,5 +45,49 @@ func InvoiceToBillingSpec() Spec {
 			{Kind: MissingInTarget, Status: StatusBlocked, When: "reconciliation found the invoice's Stripe invoice gone; approve accepts that (not raised again), resolve says where it was billed instead",
 				Decisions: []Action{ActionApprove, ActionResolve}, SLA: 24 * time.Hour},
 		}, TechnicalExceptions(time.Hour)...),
+	}
+}
+
+// ZeroDecimalCurrencies are the currencies Stripe counts in whole units.
+var ZeroDecimalCurrencies = []string{"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
+
+// InvoiceCurrencies are the currencies signalbox bills in; Stripe supports
+// more, and adding one here is all it takes.
+var InvoiceCurrencies = append([]string{"aud", "cad", "chf", "czk", "dkk", "eur", "gbp", "hkd", "nok", "nzd", "pln", "sek", "sgd", "usd"}, ZeroDecimalCurrencies...)
+
+// NormalizeCurrency is a currency as an amendment sets it: trimmed, lower case.
+func NormalizeCurrency(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
+
+// ParseDueDate reads an invoice's due date as an amendment sets it.
+func ParseDueDate(v string) (time.Time, error) { return time.Parse(time.DateOnly, v) }
+
+// CheckInvoiceField adds the problem of one header field of an invoice as
+// it is stored (customerName, customerEmail, currency); other fields it
+// leaves alone. The invoice's validation checks these fields with it.
+func CheckInvoiceField(errs *FieldErrors, field, v string) {
+	switch field {
+	case "customerName":
+		CheckText(errs, field, v, 200, true)
+	case "customerEmail":
+		CheckEmail(errs, field, v)
+	case "currency":
+		if !slices.Contains(InvoiceCurrencies, v) {
+			errs.Add(field, "must be one of %s (lower case)", strings.Join(InvoiceCurrencies, ", "))
+		}
+	}
+}
+
+// checkInvoiceAmendment checks an amended invoice field as the invoice
+// workflow reads it: a due date as a date, a currency normalized.
+func checkInvoiceAmendment(errs *FieldErrors, field, v string) {
+	switch field {
+	case "dueDate":
+		if _, err := ParseDueDate(v); err != nil {
+			errs.Add(field, "must be a date like 2026-12-31")
+		}
+	case "currency":
+		CheckInvoiceField(errs, field, NormalizeCurrency(v))
+	default:
+		CheckInvoiceField(errs, field, v)
 	}
 }

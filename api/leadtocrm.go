@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"regexp"
+	"time"
+)
 
 // IntegrationLeadToCRM is the name of the web-form lead → CRM integration.
 const IntegrationLeadToCRM = "lead-to-crm"
@@ -9,6 +12,7 @@ const IntegrationLeadToCRM = "lead-to-crm"
 func LeadToCRMSpec() Spec {
 	return Spec{
 		Name:         IntegrationLeadToCRM,
+		CheckValue:   CheckLeadField,
 		WorkflowType: "LeadToCRM",
 		Title:        "Web-form lead → CRM contact",
 		Description:  "Each web-form submission becomes one CRM contact (found by email, else created), and the sales channel hears about it.",
@@ -48,5 +52,27 @@ func LeadToCRMSpec() Spec {
 			{Kind: MissingInTarget, Status: StatusBlocked, When: "reconciliation found the lead's CRM contact deleted outside signalbox",
 				Decisions: []Action{ActionApprove, ActionReject, ActionResolve}, SLA: 24 * time.Hour},
 		}, TechnicalExceptions(time.Hour)...),
+	}
+}
+
+var leadPhonePattern = regexp.MustCompile(`^\+?[0-9][0-9 ().-]{4,29}$`)
+
+// CheckLeadField adds the problem of one text field of a lead (email,
+// firstName, lastName, company, jobTitle, source, phone); other fields it
+// leaves alone. Lead.Validate checks these fields with it.
+func CheckLeadField(errs *FieldErrors, field, v string) {
+	switch field {
+	case "email":
+		CheckEmail(errs, field, v)
+	case "firstName", "lastName":
+		CheckText(errs, field, v, 100, true)
+	case "company":
+		CheckText(errs, field, v, 200, false)
+	case "jobTitle", "source":
+		CheckText(errs, field, v, 100, false)
+	case "phone":
+		if v != "" && !leadPhonePattern.MatchString(v) {
+			errs.Add(field, "must be digits, spaces and + ( ) . - only, 5 to 30 characters")
+		}
 	}
 }

@@ -28,6 +28,12 @@ type Spec struct {
 	// Reconciles says what the integration's nightly reconcile run compares;
 	// empty when it has none. Its code declares the run (spine.Reconcile).
 	Reconciles string
+	// CheckValue adds the problem, if any, of value as an operator's
+	// amendment of field, judged from the value alone: the workflow and the
+	// console both check amendments with it (CheckAmendment).
+	CheckValue func(errs *FieldErrors, field, value string) `json:"-"`
+	// AmendHint is added to the refusal of a field that cannot be amended.
+	AmendHint string
 }
 
 // Field is one mapped field and the system that owns its value.

@@ -9,9 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/signalbox-dev/signalbox/api"
 )
 
 // Customer is one of the business's customers. PostgreSQL is the source of
@@ -89,10 +90,7 @@ var customerFieldByName = func() map[string]customerField {
 	return m
 }()
 
-var (
-	customerIDPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
-	countryPattern    = regexp.MustCompile(`^([A-Z]{2})?$`)
-)
+var customerIDPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
 
 // Values returns every field of CustomerFields by name: the credit limit in
 // decimal, a blank field as the empty string.
@@ -137,20 +135,17 @@ func customerValue(name, value string) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown field %q (the fields are %s)", ErrInvalidCustomer, name, strings.Join(CustomerFields, ", "))
 	}
-	if !utf8.ValidString(value) || strings.ContainsRune(value, 0) {
-		return nil, fmt.Errorf("%w: %s %q is not valid text (invalid UTF-8 or a NUL character)", ErrInvalidCustomer, name, value)
+	// The same check as an amendment's values get, in the workflow and in
+	// the console.
+	if problem := api.CheckCustomerValue(name, value); problem != "" {
+		return nil, fmt.Errorf("%w: %s %s", ErrInvalidCustomer, name, problem)
 	}
-	switch f.name {
-	case fieldCreditLimit:
+	if f.name == fieldCreditLimit {
 		n, err := strconv.ParseInt(value, 10, 64)
-		if err != nil || n < 0 || strings.TrimLeft(value, "0123456789") != "" {
-			return nil, fmt.Errorf("%w: %s must be a whole number ≥ 0 in decimal digits, not %q", ErrInvalidCustomer, name, value)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidCustomer, name, err) // CheckCustomerValue refused it already
 		}
 		return n, nil
-	case "country":
-		if !countryPattern.MatchString(value) {
-			return nil, fmt.Errorf("%w: %s must be an ISO 3166-1 alpha-2 code in capitals (like \"DE\") or empty, not %q", ErrInvalidCustomer, name, value)
-		}
 	}
 	return value, nil
 }

@@ -125,10 +125,8 @@ type customerRun struct {
 // amend accepts values for the fields in conflict, all of them, each valid
 // for the customer.
 func (s *customerRun) amend(set map[string]string, apply bool) error {
-	for field, v := range set {
-		if f, ok := s.field(field); ok && f.Required && strings.TrimSpace(v) == "" {
-			return fmt.Errorf("%s is required: it cannot be blank", field)
-		}
+	if errs := s.spec.CheckAmendment(set); len(errs) > 0 {
+		return fieldProblems(errs)
 	}
 	if s.importing != nil {
 		next, err := s.importing.With(set)
@@ -163,14 +161,14 @@ func (s *customerRun) amend(set map[string]string, apply bool) error {
 	return nil
 }
 
-// field is the spec's field called name.
-func (s *customerRun) field(name string) (api.Field, bool) {
-	for _, f := range s.spec.Fields {
-		if f.Name == name {
-			return f, true
-		}
+// fieldProblems says what is wrong with an amendment's values, a field at a
+// time: "legalName is required; country must be …".
+func fieldProblems(errs api.FieldErrors) error {
+	parts := make([]string, len(errs))
+	for i, e := range errs {
+		parts[i] = e.Field + " " + e.Problem
 	}
-	return api.Field{}, false
+	return errors.New(strings.Join(parts, "; "))
 }
 
 // properties are the CRM properties the sync reads.

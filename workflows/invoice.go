@@ -32,12 +32,9 @@ const (
 	maxInvoiceTotal = 99_999_999 // minor units
 )
 
-// zeroDecimal are the currencies Stripe counts in whole units.
-var zeroDecimal = []string{"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
-
-// currencies are the ones signalbox bills in; Stripe supports more, and
-// adding one here is all it takes.
-var currencies = append([]string{"aud", "cad", "chf", "czk", "dkk", "eur", "gbp", "hkd", "nok", "nzd", "pln", "sek", "sgd", "usd"}, zeroDecimal...)
+// zeroDecimal are the currencies Stripe counts in whole units; the ones
+// signalbox bills in are api.InvoiceCurrencies.
+var zeroDecimal = api.ZeroDecimalCurrencies
 
 var customerIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -47,11 +44,11 @@ func validateInvoice(inv store.Invoice) api.FieldErrors {
 	if !customerIDPattern.MatchString(inv.CustomerID) {
 		errs.Add("customerId", "must be 1 to 64 letters, digits, '.', '_' or '-'")
 	}
-	checkText(&errs, "customerName", inv.CustomerName, 200, true)
-	checkEmail(&errs, "customerEmail", inv.CustomerEmail)
-	if !slices.Contains(currencies, inv.Currency) {
-		errs.Add("currency", "must be one of %s (lower case)", strings.Join(currencies, ", "))
-	}
+	// The header fields are checked as an amendment's values are
+	// (api.CheckInvoiceField), so the console judges them alike.
+	api.CheckInvoiceField(&errs, "customerName", inv.CustomerName)
+	api.CheckInvoiceField(&errs, "customerEmail", inv.CustomerEmail)
+	api.CheckInvoiceField(&errs, "currency", inv.Currency)
 	if inv.DueDate.IsZero() {
 		errs.Add("dueDate", "is required")
 	}
@@ -64,7 +61,7 @@ func validateInvoice(inv store.Invoice) api.FieldErrors {
 	var total int64
 	for _, l := range inv.Lines {
 		field := fmt.Sprintf("lines[%d]", l.LineNo)
-		checkText(&errs, field+".description", l.Description, 500, true)
+		api.CheckText(&errs, field+".description", l.Description, 500, true)
 		if l.Quantity < 1 || l.Quantity > 1_000_000 {
 			errs.Add(field+".quantity", "must be between 1 and 1000000")
 		}
@@ -110,9 +107,10 @@ func formatAmount(currency string, minor int64) string {
 }
 
 // withAmendments returns the invoice with the header fields in set changed,
-// or the field errors of the result.
+// or the field errors of the amendment (api.Spec.CheckAmendment, the
+// console's check too) and of the result.
 func withAmendments(inv store.Invoice, set map[string]string) (store.Invoice, error) {
-	var errs api.FieldErrors
+	errs := api.InvoiceToBillingSpec().CheckAmendment(set)
 	for field, v := range set {
 		switch field {
 		case "customerName":
@@ -120,16 +118,11 @@ func withAmendments(inv store.Invoice, set map[string]string) (store.Invoice, er
 		case "customerEmail":
 			inv.CustomerEmail = v
 		case "currency":
-			inv.Currency = strings.ToLower(strings.TrimSpace(v))
+			inv.Currency = api.NormalizeCurrency(v)
 		case "dueDate":
-			d, err := time.Parse(time.DateOnly, v)
-			if err != nil {
-				errs.Add(field, "must be a date like 2026-12-31")
-				continue
+			if d, err := api.ParseDueDate(v); err == nil {
+				inv.DueDate = d
 			}
-			inv.DueDate = d
-		default:
-			errs.Add(field, "cannot be amended (amendable: %s; change lines and amounts in the billing system, then retry)", strings.Join(api.InvoiceToBillingSpec().Amendable(), ", "))
 		}
 	}
 	return amended(inv, errs, validateInvoice)

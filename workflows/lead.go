@@ -48,8 +48,6 @@ type LeadInput struct {
 	Lead Lead `json:"lead"`
 }
 
-var phonePattern = regexp.MustCompile(`^\+?[0-9][0-9 ().-]{4,29}$`)
-
 // Validate returns every field error at once.
 func (l Lead) Validate() api.FieldErrors {
 	var errs api.FieldErrors
@@ -58,14 +56,13 @@ func (l Lead) Validate() api.FieldErrors {
 			errs.Add("id", "%v", err)
 		}
 	}
-	checkEmail(&errs, "email", l.Email)
-	checkText(&errs, "firstName", l.FirstName, 100, true)
-	checkText(&errs, "lastName", l.LastName, 100, true)
-	checkText(&errs, "company", l.Company, 200, false)
-	checkText(&errs, "jobTitle", l.JobTitle, 100, false)
-	checkText(&errs, "source", l.Source, 100, false)
-	if l.Phone != "" && !phonePattern.MatchString(l.Phone) {
-		errs.Add("phone", "must be digits, spaces and + ( ) . - only, 5 to 30 characters")
+	// The fields an operator may amend are checked as an amendment's values
+	// are (api.CheckLeadField), so the console judges them alike.
+	for _, f := range []struct{ name, v string }{
+		{"email", l.Email}, {"firstName", l.FirstName}, {"lastName", l.LastName}, {"company", l.Company},
+		{"jobTitle", l.JobTitle}, {"source", l.Source}, {"phone", l.Phone},
+	} {
+		api.CheckLeadField(&errs, f.name, f.v)
 	}
 	if l.Country != "" && !countryPattern.MatchString(l.Country) {
 		errs.Add("country", "must be a two-letter ISO country code, like DE")
@@ -79,9 +76,10 @@ func (l Lead) Validate() api.FieldErrors {
 var countryPattern = regexp.MustCompile(`^[A-Za-z]{2}$`)
 
 // With returns the lead with the fields in set changed, or the field errors of
-// the result.
+// the amendment (api.Spec.CheckAmendment, the console's check too) and of the
+// result.
 func (l Lead) With(set map[string]string) (Lead, error) {
-	var errs api.FieldErrors
+	errs := api.LeadToCRMSpec().CheckAmendment(set)
 	for field, v := range set {
 		switch field {
 		case "email":
@@ -98,8 +96,6 @@ func (l Lead) With(set map[string]string) (Lead, error) {
 			l.JobTitle = v
 		case "source":
 			l.Source = v
-		default:
-			errs.Add(field, "cannot be amended (amendable: %s)", strings.Join(api.LeadToCRMSpec().Amendable(), ", "))
 		}
 	}
 	return amended(l, errs, Lead.Validate)
