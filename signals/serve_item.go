@@ -25,9 +25,12 @@ type pair struct{ Name, Value string }
 type exceptionView struct {
 	Kind, Summary, Deciders, Since, Waited, SLA string
 	Overdue                                     bool
-	Details                                     []pair
-	Deadline                                    string
-	Decisions                                   string
+	// Tables set side by side what the details compare (serve_item_compare.go);
+	// Details are those no table took.
+	Tables    []comparison
+	Details   []pair
+	Deadline  string
+	Decisions string
 }
 
 // decisionView is one of the item's recent decisions.
@@ -50,7 +53,7 @@ type decisionForm struct {
 	// operator amend.
 	Amend  bool
 	Fields []string
-	Rows   []int
+	Rows   []amendRow
 	// Resolve asks where the item was fixed by hand.
 	Resolve bool
 	// Teams, for reassign, are the teams the item may be handed to.
@@ -79,10 +82,28 @@ type itemBody struct {
 	Closed string
 }
 
-// attempt is a decision the operator sent and the item refused.
+// amendRow is one field = value row of the amend form: what was typed, and
+// what is wrong with it.
+type amendRow struct {
+	Index        int
+	Field, Value string
+	// Unlisted is a field typed that the form does not offer.
+	Unlisted bool
+	// Error says what is wrong with the row; FieldInvalid or ValueInvalid
+	// which of its two inputs it is about.
+	Error                      string
+	FieldInvalid, ValueInvalid bool
+}
+
+// attempt is a decision the operator sent and the item refused, or the
+// console refused before sending it.
 type attempt struct {
 	decision api.Decision
 	refusal  string
+	// rows are the amend form's rows as typed; fieldErrors the problems
+	// api.Spec.CheckAmendment found in them.
+	rows        []amendRow
+	fieldErrors api.FieldErrors
 }
 
 func (c *console) item(w http.ResponseWriter, r *http.Request, op *operator) {
@@ -133,9 +154,7 @@ func (c *console) renderItem(w http.ResponseWriter, r *http.Request, op *operato
 		ev := &exceptionView{Kind: string(e.Kind), Summary: e.Summary, Deciders: itemDeciders(s), Since: stamp(e.Since),
 			Waited: humanDuration(now.Sub(e.Since)), SLA: slaText(e.SLA), Overdue: e.SLA > 0 && now.Sub(e.Since) > e.SLA,
 			Decisions: joinActions(e.Decisions)}
-		for _, k := range slices.Sorted(maps.Keys(e.Details)) {
-			ev.Details = append(ev.Details, pair{k, e.Details[k]})
-		}
+		ev.Tables, ev.Details = compare(s.Integration, e)
 		if !e.Deadline.IsZero() {
 			ev.Deadline = fmt.Sprintf("%s, then %s", stamp(e.Deadline), e.AtDeadline)
 		}
@@ -201,8 +220,10 @@ func (c *console) decisionForms(s api.ItemState, live bool, run runInfo, tried *
 			f.Choices = e.Choices
 		case api.ActionAmend:
 			f.Amend, f.Fields = true, spec.Amendable()
-			for i := range amendRows {
-				f.Rows = append(f.Rows, i)
+			if tried != nil && tried.decision.Action == a {
+				f.Rows = markRows(tried.rows, tried.fieldErrors, f.Fields)
+			} else {
+				f.Rows = markRows(nil, nil, f.Fields)
 			}
 		case api.ActionResolve:
 			f.Resolve = true
@@ -236,18 +257,33 @@ func (c *console) decide(w http.ResponseWriter, r *http.Request, op *operator) {
 	if err == nil {
 		err = d.Complete()
 	}
+	tried := &attempt{decision: d, rows: amendRowsFromForm(r.PostForm)}
+	var problems []string
 	if err != nil {
-		c.renderItem(w, r, op, http.StatusUnprocessableEntity, id, state, live, &attempt{decision: d, refusal: message(err)})
+		problems = append(problems, message(err))
+	}
+	if d.Action == api.ActionAmend && len(d.Set) > 0 {
+		// The values are checked as the workflow checks them, by the same
+		// function, and nothing is sent while one is wrong.
+		if spec, serr := api.SpecByName(state.Integration); serr == nil {
+			if tried.fieldErrors = spec.CheckAmendment(d.Set); len(tried.fieldErrors) > 0 {
+				problems = append(problems, "the amendment was not sent: "+tried.fieldErrors.Error())
+			}
+		}
+	}
+	if len(problems) > 0 {
+		tried.refusal = strings.Join(problems, "; ")
+		c.renderItem(w, r, op, http.StatusUnprocessableEntity, id, state, live, tried)
 		return
 	}
 	if !live {
-		c.renderItem(w, r, op, http.StatusConflict, id, state, live, &attempt{decision: d,
-			refusal: "the item did not answer its status query (is a worker running?): decide once it answers"})
+		tried.refusal = "the item did not answer its status query (is a worker running?): decide once it answers"
+		c.renderItem(w, r, op, http.StatusConflict, id, state, live, tried)
 		return
 	}
 	if r.PostForm.Get("exception") != api.ExceptionRef(state.Exception) {
-		c.renderItem(w, r, op, http.StatusConflict, id, state, live, &attempt{decision: d,
-			refusal: fmt.Sprintf("%s changed since the page was drawn (it is %s%s now): read it again, then decide", id, state.Status, exceptionSuffix(state))})
+		tried.refusal = fmt.Sprintf("%s changed since the page was drawn (it is %s%s now): read it again, then decide", id, state.Status, exceptionSuffix(state))
+		c.renderItem(w, r, op, http.StatusConflict, id, state, live, tried)
 		return
 	}
 	outcome, err := c.Backend.Decide(r.Context(), id, d)
@@ -261,7 +297,8 @@ func (c *console) decide(w http.ResponseWriter, r *http.Request, op *operator) {
 		if now, nowLive, err := c.Backend.ReadItem(r.Context(), id); err == nil {
 			state, live = now, nowLive
 		}
-		c.renderItem(w, r, op, http.StatusConflict, id, state, live, &attempt{decision: d, refusal: refused.reason})
+		tried.refusal = refused.reason
+		c.renderItem(w, r, op, http.StatusConflict, id, state, live, tried)
 	default:
 		c.fail(w, r, op, http.StatusBadGateway, "The decision was not delivered", err.Error()+". Read the item again before you decide again.")
 	}
@@ -307,6 +344,50 @@ func decisionFromForm(form url.Values, actor string) (api.Decision, error) {
 		d.Set[field] = value
 	}
 	return d, nil
+}
+
+// amendRowsFromForm are the amend form's rows as typed, at most
+// api.MaxSetFields of them.
+func amendRowsFromForm(form url.Values) []amendRow {
+	fields, values := form["set-field"], form["set-value"]
+	var rows []amendRow
+	for i := 0; i < max(len(fields), len(values)) && i < api.MaxSetFields; i++ {
+		row := amendRow{Index: i}
+		if i < len(fields) {
+			row.Field = strings.TrimSpace(fields[i])
+		}
+		if i < len(values) {
+			row.Value = values[i]
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// markRows are the amend form's rows — at least amendRows, holding what
+// was typed — each with the problems errs finds in its field, shown next to
+// it: the field's input is marked when operators may not amend it (it is
+// not one of fields), else the value's.
+func markRows(typed []amendRow, errs api.FieldErrors, fields []string) []amendRow {
+	rows := slices.Clone(typed)
+	for i := len(rows); i < amendRows; i++ {
+		rows = append(rows, amendRow{Index: i})
+	}
+	problems := map[string][]string{}
+	for _, e := range errs {
+		problems[e.Field] = append(problems[e.Field], e.Problem)
+	}
+	for i := range rows {
+		row := &rows[i]
+		row.Index = i
+		row.Unlisted = row.Field != "" && !slices.Contains(fields, row.Field)
+		if p, ok := problems[row.Field]; ok && row.Field != "" {
+			row.Error = row.Field + ": " + strings.Join(p, "; ")
+			row.FieldInvalid, row.ValueInvalid = row.Unlisted, !row.Unlisted
+			delete(problems, row.Field) // shown once, at the first row setting it
+		}
+	}
+	return rows
 }
 
 // bulkOutcome is what became of one item of a bulk decision.
