@@ -20,6 +20,9 @@ type consoleBackend interface {
 	// signals list does; more reports that more than limit match.
 	ListItems(ctx context.Context, query string, limit int) (items []api.VisibleItem, more bool, err error)
 	CountItems(ctx context.Context, query string) (int64, error)
+	// WaitingItems is a page of the waiting items, oldest first, and how
+	// many match: the audit trail's projection (store.WaitingItems).
+	WaitingItems(ctx context.Context, f store.WaitingFilter) ([]store.WaitingItem, int, error)
 	// ReadItem is api.ReadItem: the status query, else what visibility knows.
 	ReadItem(ctx context.Context, id string) (state api.ItemState, live bool, err error)
 	DescribeRun(ctx context.Context, id string) runInfo
@@ -58,13 +61,26 @@ func (b *temporalBackend) DescribeRun(ctx context.Context, id string) runInfo {
 }
 
 func (b *temporalBackend) AuditTrail(ctx context.Context, id string) ([]store.AuditEvent, error) {
-	b.mu.Lock()
-	s, err := b.app.store(ctx)
-	b.mu.Unlock()
+	s, err := b.store(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return s.AuditTrail(ctx, id)
+}
+
+// store is the app's database, opened on first use.
+func (b *temporalBackend) store(ctx context.Context) (*store.Store, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.app.store(ctx)
+}
+
+func (b *temporalBackend) WaitingItems(ctx context.Context, f store.WaitingFilter) ([]store.WaitingItem, int, error) {
+	s, err := b.store(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	return s.WaitingItems(ctx, f)
 }
 
 func (b *temporalBackend) Decide(ctx context.Context, id string, d api.Decision) (api.DecisionOutcome, error) {

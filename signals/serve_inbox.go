@@ -9,20 +9,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/store"
 )
 
 const (
 	// inboxPageSize is how many items a page of the inbox shows.
 	inboxPageSize = 50
-	// inboxScanLimit bounds the waiting items the inbox reads to sort them:
-	// visibility lists newest first, and the inbox shows the oldest first.
-	inboxScanLimit = 10_000
-	// summaryWait bounds the status queries that fetch a page's summaries.
-	summaryWait = 3 * time.Second
+	// runsWait bounds asking visibility which of a page's runs ended.
+	runsWait = 3 * time.Second
 	// consoleParallel bounds the queries and decisions one request has in flight.
 	consoleParallel = 8
 )
@@ -31,15 +28,20 @@ const (
 // those that need nothing but a reason.
 var bulkActions = []api.Action{api.ActionApprove, api.ActionReject, api.ActionRetry, api.ActionCancel}
 
+// inboxAges are the inbox's "waiting longer than" choices.
+var inboxAges = []struct {
+	Value, Label string
+}{{"1h", "an hour"}, {"4h", "4 hours"}, {"24h", "a day"}, {"72h", "3 days"}, {"168h", "a week"}}
+
 // inboxFilters are the inbox's query parameters.
 type inboxFilters struct {
-	Integration, Exception, Team string
-	Page                         int
+	Integration, Exception, Team, Older string
+	Page                                int
 }
 
 func (f inboxFilters) values(page int) url.Values {
 	v := url.Values{}
-	for k, val := range map[string]string{"integration": f.Integration, "exception": f.Exception, "team": f.Team} {
+	for k, val := range map[string]string{"integration": f.Integration, "exception": f.Exception, "team": f.Team, "older": f.Older} {
 		if val != "" {
 			v.Set(k, val)
 		}
@@ -48,6 +50,11 @@ func (f inboxFilters) values(page int) url.Values {
 		v.Set("page", strconv.Itoa(page))
 	}
 	return v
+}
+
+// any says whether a filter is set.
+func (f inboxFilters) any() bool {
+	return f.Integration != "" || f.Exception != "" || f.Team != "" || f.Older != ""
 }
 
 // inboxRow is one waiting item.
@@ -63,25 +70,27 @@ type inboxRow struct {
 // inboxBody is the inbox page's.
 type inboxBody struct {
 	Filters                             inboxFilters
+	Filtered                            bool
 	Integrations, Exceptions, TeamNames []string
+	Ages                                []struct{ Value, Label string }
 	Actions                             []api.Action
 	Rows                                []inboxRow
-	// Total counts the items that match; More says there are more than
-	// inboxScanLimit, of which the oldest are shown.
+	// Total counts the items that match.
 	Total       int
-	More        bool
 	First, Last int
 	PrevURL     string
 	NextURL     string
+	FirstURL    string
 	NoTeams     bool
-	ScanLimit   int
+	// RunsUnknown says visibility did not say which runs ended.
+	RunsUnknown bool
 }
 
 func (c *console) inbox(w http.ResponseWriter, r *http.Request, op *operator) {
 	q := r.URL.Query()
-	f := inboxFilters{Integration: q.Get("integration"), Exception: q.Get("exception"), Team: q.Get("team"), Page: 1}
-	body := inboxBody{Filters: f, Exceptions: kindNames(), TeamNames: op.teams, Actions: bulkActions,
-		NoTeams: len(op.teams) == 0, ScanLimit: inboxScanLimit}
+	f := inboxFilters{Integration: q.Get("integration"), Exception: q.Get("exception"), Team: q.Get("team"), Older: q.Get("older"), Page: 1}
+	body := inboxBody{Filters: f, Filtered: f.any(), Exceptions: kindNames(), TeamNames: op.teams, Ages: inboxAges,
+		Actions: bulkActions, NoTeams: len(op.teams) == 0}
 	for _, s := range api.Specs() {
 		body.Integrations = append(body.Integrations, s.Name)
 	}
@@ -99,79 +108,97 @@ func (c *console) inbox(w http.ResponseWriter, r *http.Request, op *operator) {
 		c.render(w, op, http.StatusOK, "inbox", v)
 		return
 	}
-	query, err := inboxQuery(f, op.teams, c.Now())
+	wf, err := waitingFilter(f, op.teams, c.Now())
 	if err != nil {
 		v.Error = err.Error()
 		c.render(w, op, http.StatusBadRequest, "inbox", v)
 		return
 	}
-	items, more, err := c.Backend.ListItems(r.Context(), query, inboxScanLimit)
+	items, total, err := c.Backend.WaitingItems(r.Context(), wf)
 	if err != nil {
-		v.Error = "Temporal's visibility did not answer: " + err.Error()
+		v.Error = "PostgreSQL did not answer: " + err.Error()
 		c.render(w, op, http.StatusBadGateway, "inbox", v)
 		return
 	}
-	slices.SortStableFunc(items, func(a, b api.VisibleItem) int {
-		return cmp.Or(waitingSince(a).Compare(waitingSince(b)), strings.Compare(a.WorkflowID, b.WorkflowID))
-	})
-	body.Total, body.More = len(items), more
-	from := min((f.Page-1)*inboxPageSize, len(items))
-	to := min(from+inboxPageSize, len(items))
-	body.First, body.Last = from+1, to
-	body.Rows = c.inboxRows(r.Context(), items[from:to])
+	body.Total = total
+	body.First, body.Last = wf.Offset+1, wf.Offset+len(items)
+	body.Rows, body.RunsUnknown = c.inboxRows(r.Context(), items)
 	if f.Page > 1 {
 		body.PrevURL = "/?" + f.values(f.Page-1).Encode()
+		body.FirstURL = "/?" + f.values(1).Encode()
 	}
-	if to < len(items) {
+	if body.Last < total {
 		body.NextURL = "/?" + f.values(f.Page+1).Encode()
 	}
 	c.render(w, op, http.StatusOK, "inbox", v)
 }
 
-// waitingSince is when an item began to wait (its start, if visibility
-// does not say).
-func waitingSince(it api.VisibleItem) time.Time {
-	if it.AttentionSince.IsZero() {
-		return it.StartTime
+// waitingFilter checks the inbox's filters and turns them into the page's
+// query: the operator's teams (or the one team the filter picks).
+func waitingFilter(f inboxFilters, teams []string, now time.Time) (store.WaitingFilter, error) {
+	wf := store.WaitingFilter{Teams: teams, Integration: f.Integration, Kind: f.Exception,
+		Offset: (f.Page - 1) * inboxPageSize, Limit: inboxPageSize}
+	if f.Team != "" {
+		if !slices.Contains(teams, f.Team) {
+			return wf, fmt.Errorf("you are not an operator of team %q (yours: %s)", f.Team, strings.Join(teams, ", "))
+		}
+		wf.Teams = []string{f.Team}
 	}
-	return it.AttentionSince
+	if f.Integration != "" {
+		if _, err := api.SpecByName(f.Integration); err != nil {
+			return wf, err
+		}
+	}
+	if f.Exception != "" && !slices.Contains(kindNames(), f.Exception) {
+		return wf, fmt.Errorf("no exception kind %q (the kinds are %s)", f.Exception, strings.Join(kindNames(), ", "))
+	}
+	if f.Older != "" {
+		d, err := time.ParseDuration(f.Older)
+		if err != nil || d <= 0 {
+			return wf, fmt.Errorf("waiting longer than %q: give a duration such as 4h or 90m", f.Older)
+		}
+		wf.Before = now.Add(-d)
+	}
+	return wf, nil
 }
 
-// inboxRows describes a page's items, with each one's summary and SLA from
-// its status query: at most summaryWait for the page, else without them.
-func (c *console) inboxRows(ctx context.Context, items []api.VisibleItem) []inboxRow {
-	ctx, cancel := context.WithTimeout(ctx, summaryWait)
-	defer cancel()
-	now := c.Now()
-	rows := make([]inboxRow, len(items))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, consoleParallel)
-	for i, it := range items {
-		rows[i] = inboxRow{ID: it.WorkflowID, URL: itemPath(it.WorkflowID), Integration: it.Integration, Kind: string(it.Exception),
-			Status: statusLabel(it), Decidable: !stranded(it), Waited: humanDuration(now.Sub(waitingSince(it)))}
-		state := api.ItemState{Integration: it.Integration, Team: it.Team, Owner: it.Owner, Status: it.Status}
-		if it.Exception != "" {
-			state.Exception = &api.ExceptionState{Kind: it.Exception}
+// inboxRows describes a page's items. Visibility says, in one query, which
+// of their runs ended (stranded: no decision reaches them); if it does not
+// answer within runsWait, the rows are shown as decidable and runsUnknown
+// is set.
+func (c *console) inboxRows(ctx context.Context, items []store.WaitingItem) (rows []inboxRow, runsUnknown bool) {
+	ended := map[string]api.VisibleItem{}
+	if len(items) > 0 {
+		ctx, cancel := context.WithTimeout(ctx, runsWait)
+		defer cancel()
+		runs := make([]string, len(items))
+		for i, it := range items {
+			runs[i] = "'" + strings.ReplaceAll(it.RunID, "'", "") + "'"
 		}
-		rows[i].Deciders = itemDeciders(state)
-		sla := specSLA(it.Integration, it.Exception)
-		if !rows[i].Decidable {
-			rows[i].Summary = "its run ended before the item did: start it again from its source (see the item)"
-			rows[i].SLA, rows[i].Overdue = slaText(sla), sla > 0 && now.Sub(waitingSince(it)) > sla
-			continue
-		}
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if st, live, err := c.Backend.ReadItem(ctx, it.WorkflowID); err == nil && live && st.Exception != nil && st.Exception.Kind == it.Exception {
-				rows[i].Summary, rows[i].Deciders = st.Exception.Summary, itemDeciders(st)
-				sla = cmp.Or(st.Exception.SLA, sla)
+		visible, _, err := c.Backend.ListItems(ctx, "RunId IN ("+strings.Join(runs, ", ")+")", len(items))
+		runsUnknown = err != nil
+		for _, v := range visible {
+			if stranded(v) {
+				ended[v.RunID] = v
 			}
-			rows[i].SLA, rows[i].Overdue = slaText(sla), sla > 0 && now.Sub(waitingSince(it)) > sla
-		})
+		}
 	}
-	wg.Wait()
-	return rows
+	now := c.Now()
+	rows = make([]inboxRow, len(items))
+	for i, it := range items {
+		sla := it.SLA
+		if sla == 0 {
+			sla = specSLA(it.Integration, api.ExceptionKind(it.Kind))
+		}
+		rows[i] = inboxRow{ID: it.WorkflowID, URL: itemPath(it.WorkflowID), Integration: it.Integration, Kind: it.Kind,
+			Status: it.Status, Summary: it.Summary, Deciders: it.Deciders, Decidable: true,
+			Waited: humanDuration(now.Sub(it.Since)), SLA: slaText(sla), Overdue: sla > 0 && now.Sub(it.Since) > sla}
+		if v, ok := ended[it.RunID]; ok {
+			rows[i].Status, rows[i].Decidable = statusLabel(v), false
+			rows[i].Summary = "its run ended before the item did: start it again from its source (see the item)"
+		}
+	}
+	return rows, runsUnknown
 }
 
 // specSLA is the SLA the integration's card gives an exception kind (the
@@ -201,62 +228,10 @@ func itemDeciders(s api.ItemState) string {
 			return e.Deciders
 		}
 		if spec, err := api.SpecByName(s.Integration); err == nil {
-			if es, ok := spec.Exception(e.Kind); ok && es.Deciders != "" {
-				return es.Deciders
-			}
+			return spec.DecidingTeam(e.Kind, s.Team)
 		}
 	}
 	return cmp.Or(s.Team, s.Owner)
-}
-
-// inboxQuery is the visibility query of the items waiting for the
-// operator's teams (or the one team the filter picks).
-func inboxQuery(f inboxFilters, teams []string, now time.Time) (string, error) {
-	if f.Team != "" {
-		if !slices.Contains(teams, f.Team) {
-			return "", fmt.Errorf("you are not an operator of team %q (yours: %s)", f.Team, strings.Join(teams, ", "))
-		}
-		teams = []string{f.Team}
-	}
-	decided, err := decidedByClause(teams)
-	if err != nil {
-		return "", err
-	}
-	status := api.AttrIntegrationStatus.GetName()
-	waiting := fmt.Sprintf("(%s = '%s' OR %s = '%s') AND (%s)", status, api.StatusBlocked, status, api.StatusFailed, decided)
-	filter := filters{integration: f.Integration, exception: f.Exception, query: waiting}
-	return filter.visibilityQuery(now)
-}
-
-// decidedByClause matches the items whose exception one of teams decides,
-// as itemDeciders picks the team: the kinds a spec gives a deciding team of
-// its own, and the others by the item's assigned team, else its owner.
-func decidedByClause(teams []string) (string, error) {
-	quoted := make([]string, len(teams))
-	for i, team := range teams {
-		if !plainValue.MatchString(team) {
-			return "", fmt.Errorf("team %q: a team name is letters, digits, '.', '_' and '-' (check SIGNALBOX_OPERATORS)", team)
-		}
-		quoted[i] = "'" + team + "'"
-	}
-	name, kind := api.AttrIntegrationName.GetName(), api.AttrExceptionKind.GetName()
-	var own, notFixed []string
-	for _, s := range api.Specs() {
-		for _, e := range s.Exceptions {
-			if e.Deciders == "" {
-				continue
-			}
-			if slices.Contains(teams, e.Deciders) {
-				own = append(own, fmt.Sprintf("(%s = '%s' AND %s = '%s')", name, s.Name, kind, e.Kind))
-			}
-			notFixed = append(notFixed, fmt.Sprintf("(%s != '%s' OR %s != '%s')", name, s.Name, kind, e.Kind))
-		}
-	}
-	in := strings.Join(quoted, ", ")
-	team, owner := api.AttrAssignedTeam.GetName(), api.AttrIntegrationOwner.GetName()
-	byTeam := fmt.Sprintf("(%s IN (%s) OR (%s IS NULL AND %s IN (%s)))", team, in, team, owner, in)
-	byTeam = "(" + strings.Join(append([]string{byTeam}, notFixed...), " AND ") + ")"
-	return strings.Join(append(own, byTeam), " OR "), nil
 }
 
 func kindNames() []string {

@@ -234,6 +234,7 @@ func TestConsoleApprovesALeadAsTheSignedInOperator(t *testing.T) {
 	}, transitions(trail), "the decision is alice's: who signed in, never a form field")
 	require.Equal(t, "consent given on the phone, call #42", trail[3].Reason)
 
+	require.Empty(t, alice.findInInbox("", id), "decided: gone from alice's inbox")
 	_, page, _ = alice.get("/items/" + id)
 	require.Contains(t, page, "The item is Synced: it waits for no decision.")
 	code, _, _ = carol.get("/items/" + id)
