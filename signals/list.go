@@ -24,6 +24,10 @@ type filters struct {
 	status, integration, owner, team, exception string
 	olderThan                                   time.Duration
 	query                                       string
+	// sourceKey finds the items of a source key: their workflow IDs are
+	// api.ItemID(integration, key), one per integration (or the one
+	// integration picks). The console's search sets it; the CLI has no flag.
+	sourceKey string
 }
 
 func (f *filters) register(fs *flag.FlagSet) {
@@ -54,6 +58,22 @@ func (f *filters) visibilityQuery(now time.Time) (string, error) {
 			return "", err
 		}
 		clauses = append(clauses, fmt.Sprintf("%s = '%s'", api.AttrIntegrationName.GetName(), f.integration))
+	}
+	if f.sourceKey != "" {
+		if err := api.CheckSourceKey(f.sourceKey); err != nil {
+			return "", fmt.Errorf("source key %q: %w", f.sourceKey, err)
+		}
+		var ids []string
+		for _, s := range api.Specs() {
+			if f.integration == "" || s.Name == f.integration {
+				ids = append(ids, "'"+api.ItemID(s.Name, f.sourceKey)+"'")
+			}
+		}
+		if len(ids) == 1 {
+			clauses = append(clauses, "WorkflowId = "+ids[0])
+		} else {
+			clauses = append(clauses, "WorkflowId IN ("+strings.Join(ids, ", ")+")")
+		}
 	}
 	if f.owner != "" {
 		if !plainValue.MatchString(f.owner) {

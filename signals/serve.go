@@ -23,8 +23,10 @@ const serveUsage = `usage: signals serve
 
 The operator console: the items waiting for your teams, oldest first; each
 item's exception, audit trail and allowed decisions; decisions one by one or
-in bulk; the integrations' cards. It reads and decides through the code paths
-the CLI uses and runs until interrupted (SIGINT, SIGTERM). docs/console.md.
+in bulk; the integrations' cards; a search for items by source key or search
+attribute, and of an actor's audit events. It reads and decides through the
+code paths the CLI uses and runs until interrupted (SIGINT, SIGTERM).
+docs/console.md.
 
   SIGNALBOX_CONSOLE_ADDR             where it listens (default 127.0.0.1:8088)
   SIGNALBOX_CONSOLE_TOKENS           sign-in tokens for local use: alice=<token>;bob=<token>
@@ -139,6 +141,8 @@ type consoleOptions struct {
 	Namespace string
 	Now       func() time.Time
 	Logger    *slog.Logger
+	// Search is the search page's backend; nil takes Backend's, if it has one.
+	Search searchBackend
 }
 
 // console is the operator console's HTTP handler.
@@ -150,7 +154,7 @@ type console struct {
 }
 
 // consolePages are the templates under console/, each drawn in layout.html.
-var consolePages = []string{"signin", "inbox", "item", "bulk", "integrations", "error"}
+var consolePages = []string{"signin", "inbox", "item", "bulk", "integrations", "search", "error"}
 
 func newConsole(opts consoleOptions) (*console, error) {
 	if opts.Now == nil {
@@ -158,6 +162,9 @@ func newConsole(opts consoleOptions) (*console, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Search == nil {
+		opts.Search, _ = opts.Backend.(searchBackend)
 	}
 	c := &console{consoleOptions: opts, pages: map[string]*template.Template{},
 		sessions: newSessions(opts.Console.ConsoleSessionTTL, opts.Now)}
@@ -189,6 +196,7 @@ func (c *console) Handler() http.Handler {
 	mux.HandleFunc("GET /items/{id}", c.authed(c.item))
 	mux.HandleFunc("POST /items/{id}/decide", c.authed(c.decide))
 	mux.HandleFunc("GET /integrations", c.authed(c.integrations))
+	mux.HandleFunc("GET /search", c.authed(c.search))
 	return c.secure(mux)
 }
 
@@ -275,7 +283,7 @@ func (c *console) sameOrigin(r *http.Request) bool {
 // view is what every page template is given.
 type view struct {
 	Title string
-	// Nav names the current section: inbox or integrations.
+	// Nav names the current section: inbox, integrations or search.
 	Nav      string
 	Operator string
 	Teams    string
