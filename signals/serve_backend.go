@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"sync"
+	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -23,6 +24,11 @@ type consoleBackend interface {
 	// WaitingItems is a page of the waiting items, oldest first, and how
 	// many match: the audit trail's projection (store.WaitingItems).
 	WaitingItems(ctx context.Context, f store.WaitingFilter) ([]store.WaitingItem, int, error)
+	// WaitingByIntegration sums up each integration's waiting items at now.
+	WaitingByIntegration(ctx context.Context, now time.Time) (map[string]store.WaitingSummary, error)
+	// LatestReconcile is the integration's last reconcile run with its
+	// counts (store.LatestReconcileCounts); store.ErrNotFound if none.
+	LatestReconcile(ctx context.Context, integration string) (store.ReconcileReport, error)
 	// ReadItem is api.ReadItem: the status query, else what visibility knows.
 	ReadItem(ctx context.Context, id string) (state api.ItemState, live bool, err error)
 	DescribeRun(ctx context.Context, id string) runInfo
@@ -81,6 +87,22 @@ func (b *temporalBackend) WaitingItems(ctx context.Context, f store.WaitingFilte
 		return nil, 0, err
 	}
 	return s.WaitingItems(ctx, f)
+}
+
+func (b *temporalBackend) WaitingByIntegration(ctx context.Context, now time.Time) (map[string]store.WaitingSummary, error) {
+	s, err := b.store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.WaitingByIntegration(ctx, now)
+}
+
+func (b *temporalBackend) LatestReconcile(ctx context.Context, integration string) (store.ReconcileReport, error) {
+	s, err := b.store(ctx)
+	if err != nil {
+		return store.ReconcileReport{}, err
+	}
+	return s.LatestReconcileCounts(ctx, integration)
 }
 
 func (b *temporalBackend) Decide(ctx context.Context, id string, d api.Decision) (api.DecisionOutcome, error) {

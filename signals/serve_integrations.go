@@ -1,15 +1,20 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/signalbox-dev/signalbox/api"
+	"github.com/signalbox-dev/signalbox/store"
 )
 
 // statusCount is how many of an integration's runs are in one status.
@@ -30,6 +35,34 @@ type integrationCard struct {
 	Name, Title, Description, Owner, Flow, WorkflowType, Reconciles string
 	Counts                                                          []statusCount
 	Exceptions                                                      []exceptionCard
+	// Waiting sums up the items waiting for a decision (all teams');
+	// nil when none waits.
+	Waiting *waitingCard
+	// LastReconcile is the last reconcile run's outcome, for an
+	// integration that reconciles; "" when it never ran.
+	LastReconcile *reconcileCard
+}
+
+// waitingCard is what waits in one integration: how many, how many past
+// their SLA, and the item that has waited longest.
+type waitingCard struct {
+	Count, Overdue                       int
+	OldestID, OldestURL, OldestKind, For string
+	OldestOverdue                        bool
+}
+
+// reconcileCard is the last reconcile run of an integration, counted as
+// `signals reconcile show` counts it.
+type reconcileCard struct {
+	ID                        int64
+	Started, StartedBy, State string
+	Compared, Requests        int64
+	Classes                   []classCount
+}
+
+type classCount struct {
+	Class, Meaning string
+	Records        int64
 }
 
 // countWait bounds the count queries of the integrations page.
@@ -71,14 +104,64 @@ func (c *console) integrations(w http.ResponseWriter, r *http.Request, op *opera
 			})
 		}
 	}
-	wg.Wait()
-	v := view{Title: "Integrations", Nav: "integrations", Body: cards}
-	for _, card := range cards {
-		for _, n := range card.Counts {
-			if n.Count == "?" {
-				v.Error = "Temporal's visibility did not answer every count: those are shown as ?."
-			}
+	var problems []string
+	now := c.Now()
+	waiting, err := c.Backend.WaitingByIntegration(ctx, now)
+	if err != nil {
+		problems = append(problems, "The waiting items could not be read from PostgreSQL: "+err.Error())
+	}
+	for i, s := range specs {
+		if w, ok := waiting[s.Name]; ok {
+			cards[i].Waiting = waitingCardOf(w, now)
+		}
+		if s.Reconciles == "" {
+			continue
+		}
+		rep, err := c.Backend.LatestReconcile(ctx, s.Name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("The last reconcile run of %s could not be read: %v", s.Name, err))
+		default:
+			cards[i].LastReconcile = reconcileCardOf(rep)
 		}
 	}
+	wg.Wait()
+	for _, card := range cards {
+		if slices.ContainsFunc(card.Counts, func(n statusCount) bool { return n.Count == "?" }) {
+			problems = append(problems, "Temporal's visibility did not answer every count: those are shown as ?.")
+			break
+		}
+	}
+	v := view{Title: "Integrations", Nav: "integrations", Body: cards, Error: strings.Join(problems, "\n")}
 	c.render(w, op, http.StatusOK, "integrations", v)
+}
+
+func waitingCardOf(w store.WaitingSummary, now time.Time) *waitingCard {
+	o := w.Oldest
+	sla := cmp.Or(o.SLA, specSLA(o.Integration, api.ExceptionKind(o.Kind)))
+	return &waitingCard{Count: w.Waiting, Overdue: w.Overdue, OldestID: o.WorkflowID, OldestURL: itemPath(o.WorkflowID),
+		OldestKind: o.Kind, For: humanDuration(now.Sub(o.Since)), OldestOverdue: sla > 0 && now.Sub(o.Since) > sla}
+}
+
+func reconcileCardOf(rep store.ReconcileReport) *reconcileCard {
+	r := rep.Run
+	card := &reconcileCard{ID: r.ID, Started: stamp(r.StartedAt), StartedBy: r.StartedBy, Compared: r.Compared, Requests: r.Requests,
+		State: "finished " + stamp(ptrTime(r.FinishedAt))}
+	if r.FinishedAt == nil {
+		card.State = fmt.Sprintf("not finished (at %s): signals reconcile %s --now resumes it", r.Phase, r.Integration)
+	}
+	for _, class := range api.Classes {
+		if n, ok := rep.Counts[class.Name]; ok && (n > 0 || class.Name == api.ClassInSync) {
+			card.Classes = append(card.Classes, classCount{Class: class.Name, Meaning: class.Meaning, Records: n})
+		}
+	}
+	return card
+}
+
+func ptrTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }

@@ -47,6 +47,8 @@ type fakeBackend struct {
 	// records each filter the inbox asked with.
 	waiting []store.WaitingItem
 	filters []store.WaitingFilter
+	// reconciles are the last reconcile runs by integration.
+	reconciles map[string]store.ReconcileReport
 	// panicOn is an item whose reading panics, as a bug would.
 	panicOn string
 }
@@ -89,6 +91,33 @@ func (f *fakeBackend) WaitingItems(_ context.Context, wf store.WaitingFilter) ([
 	})
 	from := min(wf.Offset, len(match))
 	return match[from:min(from+wf.Limit, len(match))], len(match), nil
+}
+
+func (f *fakeBackend) WaitingByIntegration(_ context.Context, now time.Time) (map[string]store.WaitingSummary, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]store.WaitingSummary{}
+	for _, it := range f.waiting {
+		w := out[it.Integration]
+		w.Integration, w.Waiting = it.Integration, w.Waiting+1
+		if w.Oldest.WorkflowID == "" || it.Since.Before(w.Oldest.Since) {
+			w.Oldest = it
+		}
+		if it.SLA > 0 && now.Sub(it.Since) > it.SLA {
+			w.Overdue++
+		}
+		out[it.Integration] = w
+	}
+	return out, nil
+}
+
+func (f *fakeBackend) LatestReconcile(_ context.Context, integration string) (store.ReconcileReport, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if rep, ok := f.reconciles[integration]; ok {
+		return rep, nil
+	}
+	return store.ReconcileReport{}, store.ErrNotFound
 }
 
 func (f *fakeBackend) CountItems(_ context.Context, query string) (int64, error) {
@@ -706,6 +735,25 @@ func TestConsoleIntegrationsPageShowsCardsAndCounts(t *testing.T) {
 	require.Contains(t, body, "<td>1234</td>")
 	require.Contains(t, body, "RoutingUnclear")
 	require.Contains(t, body, "sales-ops")
+	require.Equal(t, len(api.Specs()), strings.Count(body, "Nothing waits for a decision."))
+	require.NotContains(t, body, "Last reconcile run", "none ran")
+
+	tc.backend.waiting, _ = waitingItems(3)
+	finished := since.Add(time.Hour)
+	tc.backend.reconciles = map[string]store.ReconcileReport{"lead-to-crm": {
+		Run:    store.ReconcileRun{ID: 12, Integration: "lead-to-crm", StartedBy: "schedule", StartedAt: since, FinishedAt: &finished, Compared: 40, Requests: 3},
+		Counts: map[string]int64{"in-sync": 37, "drifted": 2, "missing-in-target": 1}}}
+	tc.clock.set(since.Add(24*time.Hour + time.Minute + 30*time.Second)) // lead-000 and -001 past their SLA of a day
+	body = tc.do(t, request{path: "/integrations", cookie: tc.signIn(t, carolToken)}).Body.String()
+	require.Contains(t, body, `3 waiting for a decision, <strong class="tag overdue-tag">2 past their SLA</strong>; the oldest, `+
+		`<a href="/items/lead-to-crm:lead-000">lead-to-crm:lead-000</a> (ConsentMissing), has waited 1d0h (overdue).`)
+	require.Equal(t, len(api.Specs())-1, strings.Count(body, "Nothing waits for a decision."))
+	require.Contains(t, body, "Run 12, started")
+	require.Contains(t, body, "40 records compared, 3 requests to the target")
+	require.Regexp(t, `<tr><td>in-sync</td><td>37</td>`, body)
+	require.Regexp(t, `<tr><td>drifted</td><td>2</td>`, body)
+	require.Regexp(t, `<tr><td>missing-in-target</td><td>1</td>`, body)
+	require.Equal(t, 1, strings.Count(body, "Last reconcile run"), "only lead-to-crm's ran")
 }
 
 func TestConsoleTokensAreKeptAsDigests(t *testing.T) {

@@ -245,24 +245,11 @@ func (s *Store) GetReconcileReport(ctx context.Context, id int64) (ReconcileRepo
 	if err != nil {
 		return ReconcileReport{}, err
 	}
-	rep := ReconcileReport{Run: run, Counts: map[string]int64{"in-sync": run.InSync}}
-	rows, err := s.db.Query(ctx, `SELECT class, count(DISTINCT (source_key, target_id)) FROM reconcile_differences
-		WHERE run_id = $1 GROUP BY class`, id)
+	rep, err := s.reconcileCounts(ctx, run)
 	if err != nil {
-		return rep, fmt.Errorf("count the differences of reconcile run %d: %w", id, err)
+		return rep, err
 	}
-	for rows.Next() {
-		var class string
-		var n int64
-		if err := rows.Scan(&class, &n); err != nil {
-			return rep, fmt.Errorf("count the differences of reconcile run %d: %w", id, err)
-		}
-		rep.Counts[class] = n
-	}
-	if err := rows.Err(); err != nil {
-		return rep, fmt.Errorf("count the differences of reconcile run %d: %w", id, err)
-	}
-	rows, err = s.db.Query(ctx, `SELECT seq, found_at, source_key, target_id, class, field, owner,
+	rows, err := s.db.Query(ctx, `SELECT seq, found_at, source_key, target_id, class, field, owner,
 			source_value, target_value, baseline_value, action
 		FROM reconcile_differences WHERE run_id = $1 ORDER BY seq`, id)
 	if err != nil {
@@ -271,6 +258,39 @@ func (s *Store) GetReconcileReport(ctx context.Context, id int64) (ReconcileRepo
 	rep.Differences, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Difference])
 	if err != nil {
 		return rep, fmt.Errorf("read the differences of reconcile run %d: %w", id, err)
+	}
+	return rep, nil
+}
+
+// LatestReconcileCounts returns the latest run of integration with its
+// counts by class, without its differences, or ErrNotFound.
+func (s *Store) LatestReconcileCounts(ctx context.Context, integration string) (ReconcileReport, error) {
+	run, err := s.LatestReconcileRun(ctx, integration)
+	if err != nil {
+		return ReconcileReport{}, err
+	}
+	return s.reconcileCounts(ctx, run)
+}
+
+// reconcileCounts is run's report without its differences: how many
+// records fell in each class.
+func (s *Store) reconcileCounts(ctx context.Context, run ReconcileRun) (ReconcileReport, error) {
+	rep := ReconcileReport{Run: run, Counts: map[string]int64{"in-sync": run.InSync}}
+	rows, err := s.db.Query(ctx, `SELECT class, count(DISTINCT (source_key, target_id)) FROM reconcile_differences
+		WHERE run_id = $1 GROUP BY class`, run.ID)
+	if err != nil {
+		return rep, fmt.Errorf("count the differences of reconcile run %d: %w", run.ID, err)
+	}
+	for rows.Next() {
+		var class string
+		var n int64
+		if err := rows.Scan(&class, &n); err != nil {
+			return rep, fmt.Errorf("count the differences of reconcile run %d: %w", run.ID, err)
+		}
+		rep.Counts[class] = n
+	}
+	if err := rows.Err(); err != nil {
+		return rep, fmt.Errorf("count the differences of reconcile run %d: %w", run.ID, err)
 	}
 	return rep, nil
 }
