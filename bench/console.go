@@ -18,8 +18,8 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/signalbox-dev/signalbox/api"
 	"github.com/signalbox-dev/signalbox/stack"
+	"github.com/signalbox-dev/signalbox/store"
 	"github.com/signalbox-dev/signalbox/store/storetest"
 )
 
@@ -46,10 +46,10 @@ type consoleResult struct {
 	LoadErrors          int
 	FirstError          string
 	// Where the inbox's time goes, measured from the bench with the same
-	// client calls, one at a time: listing all the waiting items from
-	// visibility (pages of 1,000), and the first page's status queries
-	// (8 in flight, as the console); medians of 5.
-	ListAll, Summaries time.Duration
+	// calls, one at a time: the page and the count from PostgreSQL's
+	// waiting_items, and the one visibility query for the page's runs;
+	// medians of 5.
+	Page, Runs time.Duration
 }
 
 // benchConsole holds o.blocked items Blocked for team sales on a stack of
@@ -139,27 +139,38 @@ func benchConsole(ctx context.Context, o options) (res consoleResult, err error)
 	}
 
 	// Where the inbox's time goes: its two backend steps, alone.
-	var lists, sums []time.Duration
+	pool, err := store.Connect(ctx, dbURL)
+	if err != nil {
+		return res, err
+	}
+	defer pool.Close()
+	var pages, runs []time.Duration
 	for range 5 {
 		t0 := time.Now()
-		n, err := listAll(ctx, s, query)
+		page, total, err := store.New(pool).WaitingItems(ctx, store.WaitingFilter{Teams: []string{"sales"}, Limit: 50})
 		if err != nil {
 			return res, err
 		}
-		if n != o.blocked {
-			return res, fmt.Errorf("console: listed %d waiting items, want %d", n, o.blocked)
+		if total != o.blocked {
+			return res, fmt.Errorf("console: %d items in waiting_items, want %d", total, o.blocked)
 		}
-		lists = append(lists, time.Since(t0))
+		pages = append(pages, time.Since(t0))
+		ids := make([]string, len(page))
+		for i, it := range page {
+			ids[i] = "'" + it.RunID + "'"
+		}
 		t0 = time.Now()
-		if _, err := fanOut(len(items), 8, func(i int) error {
-			_, _, err := api.ReadItem(ctx, s.Client, items[i])
-			return err
-		}); err != nil {
+		resp, err := s.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: "RunId IN (" + strings.Join(ids, ", ") + ")", PageSize: int32(len(ids))})
+		if err != nil {
 			return res, err
 		}
-		sums = append(sums, time.Since(t0))
+		if len(resp.GetExecutions()) != len(ids) {
+			return res, fmt.Errorf("console: visibility found %d of the page's %d runs", len(resp.GetExecutions()), len(ids))
+		}
+		runs = append(runs, time.Since(t0))
 	}
-	res.ListAll, res.Summaries = percentile(lists, 0.5), percentile(sums, 0.5)
+	res.Page, res.Runs = percentile(pages, 0.5), percentile(runs, 0.5)
 
 	// (2) Many operators at once, each with a session of their own.
 	progress("console: %d operators at once for %s", o.consoleOperators, o.consoleFor)
@@ -207,26 +218,6 @@ func benchConsole(ctx context.Context, o options) (res consoleResult, err error)
 	}
 	wg.Wait()
 	return res, nil
-}
-
-// listAll lists every item the query matches, in pages of 1,000, as the
-// console's inbox reads visibility; it returns how many.
-func listAll(ctx context.Context, s *stack.Stack, query string) (int, error) {
-	n := 0
-	var token []byte
-	for {
-		resp, err := s.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 1000, NextPageToken: token})
-		if err != nil {
-			return n, err
-		}
-		for _, e := range resp.GetExecutions() {
-			_ = api.VisibleItemFrom(e)
-			n++
-		}
-		if token = resp.GetNextPageToken(); len(token) == 0 {
-			return n, nil
-		}
-	}
 }
 
 // startConsoleServer runs `signals serve` against s with the given tokens.
@@ -300,7 +291,7 @@ func (c *consoleSession) get(path string) (string, error) {
 	return string(body), nil
 }
 
-var pageError = regexp.MustCompile(`(visibility did not answer: [^<]*)`)
+var pageError = regexp.MustCompile(`<p class="error" role="alert">([^<]*)</p>`)
 
 var itemLink = regexp.MustCompile(`<a href="/items/([^"]+)">`)
 
@@ -327,8 +318,8 @@ func (r *report) consoleSection() string {
 	fmt.Fprintf(&b, "inbox, first page (%d rows), %d requests one at a time: median %s, p95 %s (≤ 300 ms: %s)\n",
 		c.InboxRows, len(c.Inbox), ms(p50), ms(p95), verdict(p95 <= 300*time.Millisecond))
 	all := append(append([]time.Duration(nil), c.LoadInbox...), c.LoadItem...)
-	fmt.Fprintf(&b, "  where it goes (the same calls from the bench, medians of 5): listing all %d from visibility %s; the page's %d status queries, 8 in flight, %s\n",
-		c.Items, ms(c.ListAll), c.InboxRows, ms(c.Summaries))
+	fmt.Fprintf(&b, "  where it goes (the same calls from the bench, medians of 5): the page and the count from PostgreSQL %s; the page's runs from visibility, one query, %s\n",
+		ms(c.Page), ms(c.Runs))
 	fmt.Fprintf(&b, "%d operators at once for %s: %d requests (%.1f/s), %d errors (0: %s)\n",
 		c.Operators, c.LoadFor, len(all)+c.LoadErrors, float64(len(all)+c.LoadErrors)/c.LoadFor.Seconds(), c.LoadErrors, verdict(c.LoadErrors == 0))
 	fmt.Fprintf(&b, "  all pages   p50 %s, p95 %s\n", ms(percentile(all, 0.5)), ms(percentile(all, 0.95)))
@@ -341,9 +332,10 @@ func (r *report) consoleSection() string {
 	b.WriteString(`- Times are HTTP round trips on loopback from a client that is signed in and keeps its
   connections open: the console's server time plus loopback, which is well under a millisecond.
   The console, the dev server, PostgreSQL and the bench share the machine's cores.
-- The inbox's first page reads the team's waiting items from visibility (up to 10,000) to show the
-  oldest first, then each shown item's summary; the item page reads the item's status query and
-  its audit trail.
+- The inbox's page reads the team's waiting items, oldest first, and their count from
+  ` + "`waiting_items`" + ` (the audit trail's projection in PostgreSQL), then asks visibility in one query
+  which of the page's runs ended; the item page reads the item's status query, its run and its
+  audit trail.
 - Under load, each operator has a session of their own (` + "`SIGNALBOX_CONSOLE_TOKENS`" + `, all of them
   operators of sales in ` + "`SIGNALBOX_OPERATORS`" + `) and loads the inbox, then an item of the first page,
   in turn, without pause.
