@@ -51,6 +51,10 @@ type Spine struct {
 	// DecisionKeys are the operators' public keys (SIGNALBOX_DECISION_KEYS):
 	// when set, only decisions signed with them are applied.
 	DecisionKeys map[string]ed25519.PublicKey
+	// ConsoleKeys are the keys of the operator consoles trusted to sign
+	// for the operators they authenticated (SIGNALBOX_CONSOLE_KEYS); they
+	// too make signatures required.
+	ConsoleKeys map[string]ed25519.PublicKey
 }
 
 // BeginInput opens an item's audit trail.
@@ -97,6 +101,8 @@ func (s *Spine) RecordResolution(ctx context.Context, in RecordResolutionInput) 
 type OperatorsInput struct {
 	Team  string
 	Actor string `json:",omitempty"`
+	// Signer is the console that signed the decision for its actor, if one did.
+	Signer string `json:",omitempty"`
 }
 
 // OperatorsResult lists who may decide the team's exceptions now and, when
@@ -105,15 +111,20 @@ type OperatorsResult struct {
 	Operators      []string
 	SignedOnly     bool              `json:",omitempty"`
 	ActorPublicKey ed25519.PublicKey `json:",omitempty"`
+	// SignerPublicKey is the signing console's key (nil: no such console).
+	SignerPublicKey ed25519.PublicKey `json:",omitempty"`
 }
 
 // Operators returns the team's operators as this worker is configured now,
 // so that a decision is authorised against the current SIGNALBOX_OPERATORS
 // and SIGNALBOX_DECISION_KEYS.
 func (s *Spine) Operators(_ context.Context, in OperatorsInput) (OperatorsResult, error) {
-	r := OperatorsResult{Operators: s.Policy.Operators[in.Team], SignedOnly: len(s.DecisionKeys) > 0}
+	r := OperatorsResult{Operators: s.Policy.Operators[in.Team], SignedOnly: len(s.DecisionKeys) > 0 || len(s.ConsoleKeys) > 0}
 	if r.SignedOnly {
 		r.ActorPublicKey = s.DecisionKeys[in.Actor]
+		if in.Signer != "" {
+			r.SignerPublicKey = s.ConsoleKeys[in.Signer]
+		}
 	}
 	return r, nil
 }

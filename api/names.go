@@ -194,6 +194,10 @@ type Decision struct {
 	// (SignDecision), where SIGNALBOX_DECISION_KEYS requires it.
 	SignedAt  string `json:"signedAt,omitempty"`
 	Signature string `json:"signature,omitempty"`
+	// Signer names the operator console that signed the decision for its
+	// actor, whom it authenticated through the company's sign-on proxy
+	// (SIGNALBOX_CONSOLE_KEYS); empty when the actor signed it.
+	Signer string `json:"signer,omitempty"`
 }
 
 // DecisionOutcome answers an accepted decision.

@@ -21,6 +21,10 @@ const (
 	IdentityVerified = "verified"
 )
 
+// IdentityVouchedBy is the identity of a decision signed by console signer
+// for an actor it authenticated through the company's sign-on proxy.
+func IdentityVouchedBy(signer string) string { return "verified by console " + signer }
+
 // signedDecision is what a decision's signature covers: the item it is for,
 // every field that changes what it does, and when it was signed. JSON with
 // fixed field order and sorted map keys, so signer and verifier agree.
@@ -35,6 +39,9 @@ type signedDecision struct {
 	Set         map[string]string `json:"set"`
 	ExternalRef string            `json:"externalRef"`
 	SignedAt    string            `json:"signedAt"`
+	// Signer is set only for a console's signature, so that an actor's
+	// signature reads as it always did.
+	Signer string `json:"signer,omitempty"`
 }
 
 // ExceptionRef names the exception a decision is for: its kind and the
@@ -50,7 +57,7 @@ func ExceptionRef(e *ExceptionState) string {
 // signedMessage is the exact bytes a decision's signature covers.
 func signedMessage(workflowID, exception string, d Decision) []byte {
 	b, err := json.Marshal(signedDecision{Domain: "signalbox decision v2", Item: workflowID, Exception: exception, Action: d.Action, Actor: d.Actor,
-		Reason: d.Reason, Choice: d.Choice, Set: d.Set, ExternalRef: d.ExternalRef, SignedAt: d.SignedAt})
+		Reason: d.Reason, Choice: d.Choice, Set: d.Set, ExternalRef: d.ExternalRef, SignedAt: d.SignedAt, Signer: d.Signer})
 	if err != nil {
 		panic(err) // strings and a map of strings always marshal
 	}
@@ -72,7 +79,8 @@ func SignDecision(key ed25519.PrivateKey, workflowID, exception string, d Decisi
 // sender should do.
 func VerifyDecision(key ed25519.PublicKey, workflowID, exception string, d Decision, now time.Time) error {
 	if d.Signature == "" || d.SignedAt == "" {
-		return fmt.Errorf("decisions must be signed: sign with `signals` and SIGNALBOX_OPERATOR_KEY_FILE (a key from `signals keygen`)")
+		return fmt.Errorf("decisions must be signed: sign with `signals` and SIGNALBOX_OPERATOR_KEY_FILE (a key from `signals keygen`), " +
+			"or decide in an operator console the workers trust (SIGNALBOX_CONSOLE_KEYS), signed in through the company's sign-on")
 	}
 	at, err := time.Parse(time.RFC3339, d.SignedAt)
 	if err != nil {
@@ -83,6 +91,10 @@ func VerifyDecision(key ed25519.PublicKey, workflowID, exception string, d Decis
 		return fmt.Errorf("the signature is not a base64 ed25519 signature in canonical form; sign the decision again")
 	}
 	if !ed25519.Verify(key, signedMessage(workflowID, exception, d), sig) {
+		if d.Signer != "" {
+			return fmt.Errorf("the signature does not match console %s's key (SIGNALBOX_CONSOLE_KEYS) for this item, the exception it waits on "+
+				"and this decision; decide again from the item's page", d.Signer)
+		}
 		return fmt.Errorf("the signature does not match %s's key for this item, the exception it waits on and this decision; "+
 			"sign it with %s's key from `signals keygen`, for the exception the item waits on now", d.Actor, d.Actor)
 	}

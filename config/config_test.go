@@ -124,6 +124,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"webhook not a URL", "SIGNALBOX_CHAT_WEBHOOKS", "sales=hooks", `config: SIGNALBOX_CHAT_WEBHOOKS: the URL of team "sales" must be an absolute http(s) URL`},
 		{"decision keys that name none", "SIGNALBOX_DECISION_KEYS", ";", `config: SIGNALBOX_DECISION_KEYS is set but names no key`},
 		{"a decision key that is no key", "SIGNALBOX_DECISION_KEYS", "alice=bm90LWEta2V5", `config: SIGNALBOX_DECISION_KEYS: the key of "alice" is not a base64 ed25519 public key`},
+		{"console keys that name none", "SIGNALBOX_CONSOLE_KEYS", " ; ", `config: SIGNALBOX_CONSOLE_KEYS is set but names no key`},
+		{"a console key that is no key", "SIGNALBOX_CONSOLE_KEYS", "console=bm90LWEta2V5", `config: SIGNALBOX_CONSOLE_KEYS: the key of "console" is not a base64 ed25519 public key`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

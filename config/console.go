@@ -34,6 +34,12 @@ type Console struct {
 	// UIBaseURL is the Temporal UI the console links items to, as the
 	// workers' notifications do. Default: http://localhost:8233.
 	UIBaseURL string `split_words:"true" default:"http://localhost:8233"`
+	// ConsoleKeyFile is the console's ed25519 private key (from `signals
+	// keygen --console NAME`): it signs the decisions of operators the
+	// sign-on proxy authenticated, for workers that require signed
+	// decisions and trust its public key (SIGNALBOX_CONSOLE_KEYS).
+	// Default: none (decisions are sent unsigned).
+	ConsoleKeyFile string `split_words:"true"`
 }
 
 // Validate checks the console's settings, and that operators have a way to

@@ -38,10 +38,14 @@ docs/console.md.
   SIGNALBOX_CONSOLE_SESSION_TTL      how long a sign-in lasts (default 12h)
   SIGNALBOX_UI_BASE_URL              the Temporal UI items link to (default http://localhost:8233)
   SIGNALBOX_OPERATORS                who decides for each team; an operator sees their teams' items
+  SIGNALBOX_CONSOLE_KEY_FILE         the console's key (signals keygen --console NAME): it signs
+                                     the decisions of operators the sign-on proxy authenticated
 
-At least one way to sign in is required. The console never signs decisions:
-where the workers set SIGNALBOX_DECISION_KEYS, they refuse its decisions
-(decide with signals and SIGNALBOX_OPERATOR_KEY_FILE there).
+At least one way to sign in is required. Where the workers require signed
+decisions (SIGNALBOX_DECISION_KEYS or SIGNALBOX_CONSOLE_KEYS), they apply the
+console's decisions only when it signed them: set SIGNALBOX_CONSOLE_KEY_FILE,
+give the workers its public key in SIGNALBOX_CONSOLE_KEYS, and sign operators
+in through the proxy; a token sign-in's decisions are never signed.
 `
 
 //go:embed console
@@ -66,6 +70,10 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	if err := a.cfg.Console.Validate(); err != nil {
 		return err
 	}
+	key, err := loadConsoleKey(a.cfg.ConsoleKeyFile)
+	if err != nil {
+		return err
+	}
 	c, err := a.temporal(ctx)
 	if err != nil {
 		return err
@@ -73,7 +81,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
 	con, err := newConsole(consoleOptions{
 		Backend: &temporalBackend{client: c, app: a}, Console: a.cfg.Console, Operators: a.cfg.Operators,
-		Namespace: a.cfg.Namespace, Now: a.now, Logger: logger,
+		Namespace: a.cfg.Namespace, Now: a.now, Logger: logger, Key: key,
 	})
 	if err != nil {
 		return err
@@ -127,7 +135,15 @@ func (a *app) serveNotes() []string {
 		}
 	}
 	if cfg.OperatorKeyFile != "" {
-		notes = append(notes, "note        SIGNALBOX_OPERATOR_KEY_FILE is not used: the console never signs decisions")
+		notes = append(notes, "note        SIGNALBOX_OPERATOR_KEY_FILE is not used: the console signs with SIGNALBOX_CONSOLE_KEY_FILE, if set")
+	}
+	switch {
+	case cfg.ConsoleKeyFile != "" && len(cfg.ConsoleTrustedProxies) > 0:
+		notes = append(notes, "signing     decisions of operators the sign-on proxy authenticated are signed with SIGNALBOX_CONSOLE_KEY_FILE; token sign-ins' are not")
+	case cfg.ConsoleKeyFile != "":
+		notes = append(notes, "note        SIGNALBOX_CONSOLE_KEY_FILE is set but no sign-on proxy is: the console signs only decisions of operators the proxy authenticated")
+	default:
+		notes = append(notes, "signing     none: where the workers require signed decisions, they refuse the console's (set SIGNALBOX_CONSOLE_KEY_FILE)")
 	}
 	return notes
 }
@@ -143,6 +159,9 @@ type consoleOptions struct {
 	Logger    *slog.Logger
 	// Search is the search page's backend; nil takes Backend's, if it has one.
 	Search searchBackend
+	// Key, if set, signs the decisions of operators the sign-on proxy
+	// authenticated (SIGNALBOX_CONSOLE_KEY_FILE).
+	Key *operatorKey
 }
 
 // console is the operator console's HTTP handler.

@@ -286,7 +286,7 @@ func (c *console) decide(w http.ResponseWriter, r *http.Request, op *operator) {
 		c.renderItem(w, r, op, http.StatusConflict, id, state, live, tried)
 		return
 	}
-	outcome, err := c.Backend.Decide(r.Context(), id, d)
+	outcome, err := c.Backend.Decide(r.Context(), id, c.vouch(op, id, state, d))
 	var refused *refusedError
 	switch {
 	case err == nil:
@@ -471,7 +471,7 @@ func (c *console) decideOne(r *http.Request, op *operator, id string, d api.Deci
 		o.Message = fmt.Sprintf("decided by team %s, not one of yours", cmp.Or(team, "(none)"))
 		return o
 	}
-	outcome, err := c.Backend.Decide(r.Context(), id, d)
+	outcome, err := c.Backend.Decide(r.Context(), id, c.vouch(op, id, state, d))
 	var refused *refusedError
 	switch {
 	case err == nil:
@@ -507,4 +507,16 @@ func stamp(t time.Time) string {
 		return "—"
 	}
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// vouch signs d as the console's, for the exception state waits on, when the
+// sign-on proxy authenticated the operator and the console has a key
+// (SIGNALBOX_CONSOLE_KEY_FILE): workers that trust the console's key apply
+// it as the operator's. A token sign-in's decisions are sent unsigned.
+func (c *console) vouch(op *operator, id string, state api.ItemState, d api.Decision) api.Decision {
+	if c.Key == nil || !op.viaProxy {
+		return d
+	}
+	d.Signer = c.Key.console
+	return api.SignDecision(c.Key.key, id, api.ExceptionRef(state.Exception), d, c.Now())
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/tls"
 	"fmt"
 	"net/http"
@@ -200,6 +202,12 @@ type testConsole struct {
 // finance item.
 func newTestConsole(t *testing.T, configure func(*config.Console)) *testConsole {
 	t.Helper()
+	return newTestConsoleWith(t, configure, nil)
+}
+
+// newTestConsoleWith is newTestConsole with its options changed by adjust.
+func newTestConsoleWith(t *testing.T, configure func(*config.Console), adjust func(*consoleOptions)) *testConsole {
+	t.Helper()
 	var tokens config.ConsoleTokens
 	require.NoError(t, tokens.Decode("alice="+aliceToken+";carol="+carolToken))
 	var operators config.Operators
@@ -217,7 +225,11 @@ func newTestConsole(t *testing.T, configure func(*config.Console)) *testConsole 
 		counts: map[string]int64{},
 	}
 	clk := &clock{t: since.Add(30 * time.Hour)}
-	c, err := newConsole(consoleOptions{Backend: b, Console: cfg, Operators: operators, Namespace: "default", Now: clk.now})
+	opts := consoleOptions{Backend: b, Console: cfg, Operators: operators, Namespace: "default", Now: clk.now}
+	if adjust != nil {
+		adjust(&opts)
+	}
+	c, err := newConsole(opts)
 	require.NoError(t, err)
 	return &testConsole{h: c.Handler(), backend: b, clock: clk}
 }
@@ -851,4 +863,45 @@ func TestConsoleAnswersAPanicWithA500(t *testing.T) {
 	require.Contains(t, rec.Body.String(), "internal error")
 	require.NotContains(t, rec.Body.String(), "a bug in reading", "the panic stays in the log")
 	require.Equal(t, "DENY", rec.Header().Get("X-Frame-Options"))
+}
+
+// With a key, the console signs the decisions of operators its sign-on proxy
+// authenticated — one by one and in bulk — for the exception the item waits
+// on, as console NAME; a token sign-in's decisions go unsigned.
+func TestConsoleSignsWhatItsSignOnProxyVouchesFor(t *testing.T) {
+	t.Parallel()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	tc := newTestConsoleWith(t, func(c *config.Console) {
+		require.NoError(t, c.ConsoleTrustedProxies.Decode("10.0.0.9"))
+	}, func(o *consoleOptions) { o.Key = &operatorKey{console: "console-1", key: priv} })
+	tc.backend.items["lead-to-crm:lead-2"] = waitingState("lead-to-crm:lead-2", "sales", api.ConsentMissing, "sales", api.ActionApprove)
+
+	proxied := map[string]string{"X-Forwarded-Email": "alice@corp.example", "Origin": "http://example.com"}
+	rec := tc.do(t, request{path: "/items/" + salesItem, from: "10.0.0.9:1", header: proxied})
+	cookie, csrf := rec.Result().Cookies()[0], csrfPattern.FindStringSubmatch(rec.Body.String())[1]
+	rec = tc.do(t, request{method: http.MethodPost, path: "/items/" + salesItem + "/decide", from: "10.0.0.9:1", header: proxied, cookie: cookie,
+		form: approveForm(csrf, "consent on file")})
+	require.Equal(t, http.StatusSeeOther, rec.Code, rec.Body.String())
+	rec = tc.do(t, request{method: http.MethodPost, path: "/decide", from: "10.0.0.9:1", header: proxied, cookie: cookie,
+		form: url.Values{"csrf": {csrf}, "action": {"approve"}, "reason": {"consent on file"}, "id": {"lead-to-crm:lead-2"}}})
+	require.Contains(t, rec.Body.String(), "approve: 1 applied")
+
+	tokenCookie := tc.signIn(t, aliceToken)
+	rec = tc.do(t, request{method: http.MethodPost, path: "/items/" + salesItem + "/decide", cookie: tokenCookie,
+		form: approveForm(tc.csrfOf(t, tokenCookie), "consent on file")})
+	require.Equal(t, http.StatusSeeOther, rec.Code, rec.Body.String())
+
+	sent := tc.backend.decisions()
+	require.Len(t, sent, 3)
+	for _, s := range sent[:2] {
+		require.Equal(t, "console-1", s.d.Signer, s.id)
+		require.Equal(t, "alice", s.d.Actor)
+		ref := api.ExceptionRef(tc.backend.items[s.id].Exception)
+		require.NoError(t, api.VerifyDecision(pub, s.id, ref, s.d, tc.clock.now()), "signed for the item and the exception it waits on: %s", s.id)
+		other := s.d
+		other.Actor = "bob"
+		require.Error(t, api.VerifyDecision(pub, s.id, ref, other, tc.clock.now()), "the signature binds the actor")
+	}
+	require.Equal(t, api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "consent on file"}, sent[2].d, "a token sign-in's decision is not signed")
 }

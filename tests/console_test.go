@@ -36,7 +36,7 @@ type consoleServer struct {
 
 // startConsole runs `signals serve` against s with alice's and carol's
 // tokens, and stops it (gracefully: it must exit 0) when the test ends.
-func startConsole(t *testing.T, s *env) *consoleServer {
+func startConsole(t *testing.T, s *env, settings ...string) *consoleServer {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "console.log")
 	var proc *stack.Process
@@ -46,8 +46,8 @@ func startConsole(t *testing.T, s *env) *consoleServer {
 		addr, err = stack.FreeAddr()
 		require.NoError(t, err)
 		proc = &stack.Process{Name: "console", Path: filepath.Join(binDir, "signals"), Args: []string{"serve"}, LogPath: logPath,
-			Env: append(append([]string(nil), s.Env...), "SIGNALBOX_CONSOLE_ADDR="+addr,
-				"SIGNALBOX_CONSOLE_TOKENS=alice="+consoleAliceToken+";carol="+consoleCarolToken, "SIGNALBOX_CONSOLE_TRUSTED_PROXIES="),
+			Env: append(append(append([]string(nil), s.Env...), "SIGNALBOX_CONSOLE_ADDR="+addr,
+				"SIGNALBOX_CONSOLE_TOKENS=alice="+consoleAliceToken+";carol="+consoleCarolToken, "SIGNALBOX_CONSOLE_TRUSTED_PROXIES="), settings...),
 			ReadyURL: "http://" + addr + "/healthz"}
 		err = proc.Start(context.Background())
 		if err == nil {
@@ -75,6 +75,8 @@ type consoleClient struct {
 	base    string
 	client  *http.Client
 	lastURL string
+	// header is sent with every request (a sign-on proxy's).
+	header map[string]string
 }
 
 func (c *consoleServer) client(t *testing.T) *consoleClient {
@@ -101,6 +103,9 @@ func (c *consoleServer) signIn(t *testing.T, token string) *consoleClient {
 
 func (b *consoleClient) do(req *http.Request) (int, string, string) {
 	b.t.Helper()
+	for k, v := range b.header {
+		req.Header.Set(k, v)
+	}
 	resp, err := b.client.Do(req)
 	require.NoError(b.t, err)
 	defer resp.Body.Close()

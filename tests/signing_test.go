@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,13 +31,19 @@ func (s *env) signalsWith(t *testing.T, env []string, args ...string) (stdout, s
 // key file and the SIGNALBOX_DECISION_KEYS entry it printed.
 func keygen(t *testing.T, operator string) (keyFile, entry string) {
 	t.Helper()
+	return keygenFor(t, "--operator", operator)
+}
+
+// keygenFor is keygen for an operator (--operator) or a console (--console).
+func keygenFor(t *testing.T, flag, operator string) (keyFile, entry string) {
+	t.Helper()
 	keyFile = filepath.Join(t.TempDir(), operator+".key")
-	out, err := exec.Command(filepath.Join(binDir, "signals"), "keygen", "--operator", operator, "--out", keyFile).CombinedOutput()
+	out, err := exec.Command(filepath.Join(binDir, "signals"), "keygen", flag, operator, "--out", keyFile).CombinedOutput()
 	require.NoError(t, err, string(out))
 	entry = regexp.MustCompile(`(?m)^` + operator + `=\S+$`).FindString(string(out))
 	require.NotEmpty(t, entry, "keygen prints the public key entry: %s", out)
 
-	out, err = exec.Command(filepath.Join(binDir, "signals"), "keygen", "--operator", operator, "--out", keyFile).CombinedOutput()
+	out, err = exec.Command(filepath.Join(binDir, "signals"), "keygen", flag, operator, "--out", keyFile).CombinedOutput()
 	require.Error(t, err, "keygen never overwrites a key")
 	require.Contains(t, string(out), "exists")
 	return keyFile, entry
@@ -49,7 +56,8 @@ func TestDecisionsSignedByTheOperatorsKey(t *testing.T) {
 	t.Parallel()
 	bobKey, bobEntry := keygen(t, "bob")
 	aliceKey, _ := keygen(t, "alice") // alice has a key, but the workers do not know it
-	s := startStack(t, "", "SIGNALBOX_DECISION_KEYS="+bobEntry)
+	consoleKey, consoleEntry := keygenFor(t, "--console", "console-1")
+	s := startStack(t, "", "SIGNALBOX_DECISION_KEYS="+bobEntry, "SIGNALBOX_CONSOLE_KEYS="+consoleEntry)
 
 	key := uniqueKey(t, "e2e-signed")
 	l := lead(key)
@@ -91,6 +99,39 @@ func TestDecisionsSignedByTheOperatorsKey(t *testing.T) {
 	require.Contains(t, show, "approve by bob (verified)", "recent decisions say the actor was verified")
 	require.Regexp(t, `bob \(verified\)\s+approve\s+Blocked → Running`, show, "so does the audit trail")
 	require.Equal(t, 3, strings.Count(show, "decision_refused"), "each refused decision is audited: %s", show)
+
+	// The operator console signs for alice when the sign-on proxy (here the
+	// test, from a trusted address) vouched for her; a token sign-in's
+	// decision goes unsigned and is refused. A console key is no operator's.
+	_, stderr, code = s.signalsWith(t, []string{"SIGNALBOX_OPERATOR_KEY_FILE=" + consoleKey}, "approve", id, "--as", "alice", "--reason", "x")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "is operator console console-1's key")
+	key = uniqueKey(t, "e2e-signed-console")
+	l = lead(key)
+	l.Consent = false
+	code, body = s.post(t, "/v1/leads", l, nil)
+	require.Equal(t, http.StatusAccepted, code, body)
+	id = api.ItemID(api.IntegrationLeadToCRM, key)
+	s.waitStatus(t, id, api.StatusBlocked)
+	con := startConsole(t, s, "SIGNALBOX_CONSOLE_TRUSTED_PROXIES=127.0.0.1", "SIGNALBOX_CONSOLE_KEY_FILE="+consoleKey)
+
+	withToken := con.signIn(t, consoleAliceToken)
+	_, page, _ := withToken.get("/items/" + id)
+	form := url.Values{"csrf": {hiddenField(t, page, "csrf")}, "exception": {hiddenField(t, page, "exception")}, "action": {"approve"}, "reason": {"consent on the phone"}}
+	code, page, _ = withToken.post("/items/"+id+"/decide", form)
+	require.Equal(t, http.StatusConflict, code, page)
+	require.Contains(t, page, "decisions must be signed", "a token sign-in's decision is not signed")
+
+	proxied := con.client(t)
+	proxied.header = map[string]string{"X-Forwarded-Email": "alice@example.com"}
+	code, page, _ = proxied.get("/items/" + id)
+	require.Equal(t, http.StatusOK, code, page)
+	form.Set("csrf", hiddenField(t, page, "csrf"))
+	code, page, _ = proxied.post("/items/"+id+"/decide", form)
+	require.Equal(t, http.StatusSeeOther, code, page)
+	require.Equal(t, api.StatusSynced, s.waitResult(t, id).Status)
+	show, _, _ = s.signals(t, "", "show", id)
+	require.Contains(t, show, "approve by alice (verified by console console-1)", "the console vouched for alice")
 }
 
 // readKey reads a private key file `signals keygen` wrote.

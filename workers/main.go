@@ -162,8 +162,9 @@ func run() error {
 	ready.Store(true)
 	logger.Info("workers running", "namespace", cfg.Namespace, "queues", strings.Join(queues, ","),
 		"crmRate", cfg.CRM.Rate, "chatRate", cfg.Chat.Rate, "billingRate", cfg.Billing.Rate)
-	if n := len(cfg.DecisionKeys.DecisionKeys); n > 0 {
-		logger.Info("decisions must be signed: only those signed by the actor's key are applied", "operatorsWithKeys", n)
+	if cfg.DecisionKeys.SignedOnly() {
+		logger.Info("decisions must be signed: only those signed by the actor's key, or by a trusted console for the operator it authenticated, are applied",
+			"operatorsWithKeys", len(cfg.DecisionKeys.DecisionKeys), "consoles", strings.Join(cfg.DecisionKeys.ConsoleKeys.Teams(), ","))
 	} else {
 		logger.Info("decisions' actors are asserted, not verified: set SIGNALBOX_DECISION_KEYS to require signatures")
 	}
@@ -305,8 +306,13 @@ func newWorkers(c client.Client, cfg config.Worker, st *store.Store, integration
 	if err != nil {
 		return nil, nil, err
 	}
+	consoleKeys, err := cfg.DecisionKeys.ConsolePublicKeys()
+	if err != nil {
+		return nil, nil, err
+	}
 	deps := spine.Deps{
 		DecisionKeys: keys,
+		ConsoleKeys:  consoleKeys,
 		Temporal:     c,
 		Store:        st,
 		Policy:       policy,

@@ -44,6 +44,7 @@ type fixture struct {
 	operators map[string][]string
 	// keys, when set, are the operators' public keys: decisions must be signed.
 	keys        map[string]ed25519.PublicKey
+	consoleKeys map[string]ed25519.PublicKey
 	resolutions []activities.RecordResolutionInput
 	baselines   []store.Link // links saved without a write
 	// deferAlerts answers that many alerts "deferred" (aggregated).
@@ -140,15 +141,13 @@ func newFixture(t *testing.T, workflowID string, opts ...notifyDelay) *fixture {
 	for _, d := range opts {
 		f.notify.After(time.Duration(d))
 	}
-	// Operators answers from f.operators: the configuration as it is now.
-	env.OnActivity(spineActivities.Operators, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.OperatorsInput) (activities.OperatorsResult, error) {
+	// Operators is the real activity on f.operators and the keys: the
+	// configuration as it is now.
+	env.OnActivity(spineActivities.Operators, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.OperatorsInput) (activities.OperatorsResult, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		r := activities.OperatorsResult{Operators: f.operators[in.Team], SignedOnly: f.keys != nil}
-		if r.SignedOnly {
-			r.ActorPublicKey = f.keys[in.Actor]
-		}
-		return r, nil
+		s := &activities.Spine{Policy: activities.Policy{Operators: f.operators}, DecisionKeys: f.keys, ConsoleKeys: f.consoleKeys}
+		return s.Operators(ctx, in)
 	}).Maybe()
 	env.OnActivity(spineActivities.RecordResolution, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordResolutionInput) error {
 		f.mu.Lock()

@@ -117,3 +117,62 @@ func TestWithoutKeysTheActorIsAsserted(t *testing.T) {
 	require.Equal(t, api.StatusSynced, f.result().Status)
 	require.Equal(t, api.IdentityAsserted, f.state().Decisions[0].Identity)
 }
+
+// A console the workers trust signs for the operator its sign-on proxy
+// authenticated: the decision applies as that operator's, recorded as
+// vouched for by the console. Another console's signature, a console's
+// signature over another actor, or a decision naming an untrusted console
+// is refused.
+func TestATrustedConsoleSignsForItsOperator(t *testing.T) {
+	t.Parallel()
+	const id = "lead-to-crm:lead-console"
+	f := newFixture(t, id)
+	fake := &crmFake{}
+	fake.install(f)
+	consolePub, consoleKey := newKey(t)
+	_, otherKey := newKey(t)
+	f.consoleKeys = map[string]ed25519.PublicKey{"console-1": consolePub} // no operator has a key of their own
+	l := ada()
+	l.Consent = false
+
+	approve := api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "consent form #8", Signer: "console-1"}
+	sign := func(key ed25519.PrivateKey, d api.Decision) api.Decision {
+		return api.SignDecision(key, id, api.ExceptionRef(f.state().Exception), d, f.env.Now())
+	}
+	f.at(time.Hour, func() {
+		unsigned := approve
+		unsigned.Signer = ""
+		f.decide("unsigned", unsigned)
+		f.decide("another console's key", sign(otherKey, approve))
+		untrusted := approve
+		untrusted.Signer = "console-2"
+		f.decide("untrusted console", sign(otherKey, untrusted))
+		swapped := sign(consoleKey, approve)
+		swapped.Actor = "bob"
+		f.decide("actor swapped", swapped)
+		f.decide("not an operator", sign(consoleKey, api.Decision{Action: api.ActionApprove, Actor: "mallory", Reason: "x", Signer: "console-1"}))
+	})
+	f.at(2*time.Hour, func() { f.decide("signed", sign(consoleKey, approve)) })
+	f.env.ExecuteWorkflow(LeadToCRM, leadInput(l))
+
+	require.Equal(t, api.StatusSynced, f.result().Status)
+	for name, want := range map[string]string{
+		"unsigned":              "decisions must be signed",
+		"another console's key": "the signature does not match console console-1's key",
+		"untrusted console":     `"console-2" is not an operator console the workers trust`,
+		"actor swapped":         "the signature does not match console console-1's key",
+		"not an operator":       `"mallory" may not decide`,
+	} {
+		require.ErrorContains(t, f.updates[name].err, want, name)
+	}
+	require.NoError(t, f.updates["signed"].err)
+	var decided []api.DecisionRecord
+	for _, d := range f.state().Decisions {
+		if d.Applied {
+			decided = append(decided, d)
+		}
+	}
+	require.Len(t, decided, 1)
+	require.Equal(t, "alice", decided[0].Actor)
+	require.Equal(t, "verified by console console-1", decided[0].Identity)
+}

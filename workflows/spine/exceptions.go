@@ -85,7 +85,9 @@ func (it *Item) teams() []string {
 // Where the workers have SIGNALBOX_DECISION_KEYS, the decision must also
 // carry the actor's signature over this item and its fields, made within
 // api.SignatureWindow of the item's clock and never used on this item
-// before; it then returns api.IdentityVerified, else api.IdentityAsserted.
+// before; it then returns api.IdentityVerified (api.IdentityVouchedBy for a
+// console's signature), else api.IdentityAsserted. A console's signature
+// (d.Signer) counts only with that console's key in SIGNALBOX_CONSOLE_KEYS.
 func (it *Item) authorized(ctx workflow.Context, d api.Decision) (identity string, err error) {
 	exc := it.state.Exception
 	if exc == nil {
@@ -94,7 +96,7 @@ func (it *Item) authorized(ctx workflow.Context, d api.Decision) (identity strin
 	operators := it.policy.Operators[exc.Deciders]
 	var r activities.OperatorsResult
 	if workflow.GetVersion(ctx, "authorize-now", workflow.DefaultVersion, 1) != workflow.DefaultVersion {
-		err := it.Call(ctx, "Check that "+d.Actor+" may decide", spineActivities.Operators, activities.OperatorsInput{Team: exc.Deciders, Actor: d.Actor}, &r)
+		err := it.Call(ctx, "Check that "+d.Actor+" may decide", spineActivities.Operators, activities.OperatorsInput{Team: exc.Deciders, Actor: d.Actor, Signer: d.Signer}, &r)
 		if err != nil {
 			return "", err
 		}
@@ -106,10 +108,17 @@ func (it *Item) authorized(ctx workflow.Context, d api.Decision) (identity strin
 	if !r.SignedOnly {
 		return api.IdentityAsserted, nil
 	}
-	if r.ActorPublicKey == nil {
+	key, identity := r.ActorPublicKey, api.IdentityVerified
+	switch {
+	case d.Signer != "":
+		// A console vouches for the operator its sign-on proxy authenticated.
+		if key, identity = r.SignerPublicKey, api.IdentityVouchedBy(d.Signer); key == nil {
+			return "", api.Refusal("%q is not an operator console the workers trust to sign decisions (SIGNALBOX_CONSOLE_KEYS)", d.Signer)
+		}
+	case key == nil:
 		return "", api.Refusal("decisions must be signed and %q has no key in SIGNALBOX_DECISION_KEYS: make one with `signals keygen --operator %s`", d.Actor, d.Actor)
 	}
-	if err := api.VerifyDecision(r.ActorPublicKey, it.state.WorkflowID, api.ExceptionRef(exc), d, workflow.Now(ctx)); err != nil {
+	if err := api.VerifyDecision(key, it.state.WorkflowID, api.ExceptionRef(exc), d, workflow.Now(ctx)); err != nil {
 		return "", api.Refusal("%s", err)
 	}
 	if it.usedSignatures[d.Signature] {
@@ -119,7 +128,7 @@ func (it *Item) authorized(ctx workflow.Context, d api.Decision) (identity strin
 		it.usedSignatures = map[string]bool{}
 	}
 	it.usedSignatures[d.Signature] = true
-	return api.IdentityVerified, nil
+	return identity, nil
 }
 
 // ticketFor is the ticket of a decision about the exception the item waits on

@@ -72,6 +72,8 @@ type Deps struct {
 	Temporal client.Client
 	// DecisionKeys are the operators' public keys; see activities.Spine.
 	DecisionKeys map[string]ed25519.PublicKey
+	// ConsoleKeys are the trusted consoles' public keys; see activities.Spine.
+	ConsoleKeys map[string]ed25519.PublicKey
 }
 
 // Intake says how the starter starts an integration's items: over HTTP and
@@ -107,7 +109,7 @@ type Records = *store.Store
 func own() []Activities {
 	return []Activities{
 		On(api.TaskQueueIntegrations, func(d Deps) *activities.Spine {
-			return &activities.Spine{Store: d.Store, Policy: d.Policy, DecisionKeys: d.DecisionKeys}
+			return &activities.Spine{Store: d.Store, Policy: d.Policy, DecisionKeys: d.DecisionKeys, ConsoleKeys: d.ConsoleKeys}
 		}),
 		On(api.TaskQueueChat, func(d Deps) *activities.Chat { return d.Chat }),
 		On(api.TaskQueueIntegrations, func(d Deps) *activities.Items { return &activities.Items{Client: d.Temporal} }),
