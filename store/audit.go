@@ -80,21 +80,25 @@ WHERE w.workflow_id = ev.workflow_id AND ev.to_status <> '' AND ev.to_status <> 
 
 // AuditTrail returns every event of a workflow ID, across its runs, oldest first.
 func (s *Store) AuditTrail(ctx context.Context, workflowID string) ([]AuditEvent, error) {
-	rows, err := s.db.Query(ctx, `SELECT integration, workflow_id, run_id, seq, at, actor, action,
-			from_status, to_status, reason, details
+	rows, err := s.db.Query(ctx, `SELECT `+auditColumns+`
 		FROM audit_events WHERE workflow_id = $1 ORDER BY at, id`, workflowID)
 	if err != nil {
 		return nil, fmt.Errorf("read audit trail of %s: %w", workflowID, err)
 	}
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AuditEvent, error) {
-		var e AuditEvent
-		err := row.Scan(&e.Integration, &e.WorkflowID, &e.RunID, &e.Seq, &e.At, &e.Actor, &e.Action,
-			&e.FromStatus, &e.ToStatus, &e.Reason, &e.Details)
-		e.At = e.At.UTC()
-		return e, err
-	})
+	events, err := pgx.CollectRows(rows, scanAuditEvent)
 	if err != nil {
 		return nil, fmt.Errorf("read audit trail of %s: %w", workflowID, err)
 	}
 	return events, nil
+}
+
+// auditColumns are the columns scanAuditEvent reads, in its order.
+const auditColumns = `integration, workflow_id, run_id, seq, at, actor, action, from_status, to_status, reason, details`
+
+func scanAuditEvent(row pgx.CollectableRow) (AuditEvent, error) {
+	var e AuditEvent
+	err := row.Scan(&e.Integration, &e.WorkflowID, &e.RunID, &e.Seq, &e.At, &e.Actor, &e.Action,
+		&e.FromStatus, &e.ToStatus, &e.Reason, &e.Details)
+	e.At = e.At.UTC()
+	return e, err
 }

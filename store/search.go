@@ -14,19 +14,12 @@ func (s *Store) AuditByActor(ctx context.Context, actor string, limit int) ([]Au
 	if limit < 1 {
 		return nil, fmt.Errorf("audit events of %s: the limit must be at least 1, not %d", actor, limit)
 	}
-	rows, err := s.db.Query(ctx, `SELECT integration, workflow_id, run_id, seq, at, actor, action,
-			from_status, to_status, reason, details
+	rows, err := s.db.Query(ctx, `SELECT `+auditColumns+`
 		FROM audit_events WHERE actor = $1 ORDER BY at DESC, id DESC LIMIT $2`, actor, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read the audit events of %s: %w", actor, err)
 	}
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AuditEvent, error) {
-		var e AuditEvent
-		err := row.Scan(&e.Integration, &e.WorkflowID, &e.RunID, &e.Seq, &e.At, &e.Actor, &e.Action,
-			&e.FromStatus, &e.ToStatus, &e.Reason, &e.Details)
-		e.At = e.At.UTC()
-		return e, err
-	})
+	events, err := pgx.CollectRows(rows, scanAuditEvent)
 	if err != nil {
 		return nil, fmt.Errorf("read the audit events of %s: %w", actor, err)
 	}
