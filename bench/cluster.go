@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -291,14 +290,12 @@ func (r *report) clusterSection() string {
 	if c == nil {
 		return ""
 	}
-	var b strings.Builder
-	b.WriteString(clusterHeading + "\n\n")
-	fmt.Fprintf(&b, "Run %s, the section for %s, on: %s; %d CPUs seen by Go.\n\n", c.Started.UTC().Format(time.RFC3339), c.Duration.Round(time.Second), machine(), runtime.NumCPU())
-	fmt.Fprintf(&b, "Command: `make bench-cluster` (`go run ./bench -only cluster -items %d -concurrency %d`).\n\n```\n", r.Options.items, r.Options.concurrency)
-	fmt.Fprintf(&b, "%-52s %10s %12s %12s\n", "lead path (items at concurrency "+strconv.Itoa(r.Options.concurrency)+")", "items/s", "p50", "p95")
+	b := sectionStart(clusterHeading, c.Started, c.Duration)
+	fmt.Fprintf(b, "Command: `make bench-cluster` (`go run ./bench -only cluster -items %d -concurrency %d`).\n\n```\n", r.Options.items, r.Options.concurrency)
+	fmt.Fprintf(b, "%-52s %10s %12s %12s\n", "lead path (items at concurrency "+strconv.Itoa(r.Options.concurrency)+")", "items/s", "p50", "p95")
 	line := func(name string, p pathResult) {
 		p50, p95 := percentile(p.Latencies, 0.5), percentile(p.Latencies, 0.95)
-		fmt.Fprintf(&b, "%-52s %10.1f %12s %12s\n", name, p.throughput(), ms(p50), ms(p95))
+		fmt.Fprintf(b, "%-52s %10.1f %12s %12s\n", name, p.throughput(), ms(p50), ms(p95))
 	}
 	line("bare baseline, cluster (in-process worker; round 1)", c.Baseline)
 	line("signalbox, dev server, 1 worker", c.DevServer)
@@ -313,16 +310,16 @@ func (r *report) clusterSection() string {
 		return strings.Join(parts, ", ")
 	}
 	ratio := median(c.SignalboxRounds) / max(median(c.BaselineRounds), 1e-9)
-	fmt.Fprintf(&b, "\n%d alternating rounds on the cluster, items/s: baseline %s (median %.1f); signalbox on %d workers %s (median %.1f)\n",
+	fmt.Fprintf(b, "\n%d alternating rounds on the cluster, items/s: baseline %s (median %.1f); signalbox on %d workers %s (median %.1f)\n",
 		len(c.BaselineRounds), rounds(c.BaselineRounds), median(c.BaselineRounds), c.Scale[len(c.Scale)-1].Workers, rounds(c.SignalboxRounds), median(c.SignalboxRounds))
-	fmt.Fprintf(&b, "signalbox ÷ bare baseline on the cluster (medians): %.2f (target ≥ 0.95: %s)\n", ratio, verdict(ratio >= 0.95))
-	fmt.Fprintf(&b, "four workers at SIGNALBOX_CRM_RATE=%g, %d leads: %d CRM requests, at most %d sent in any 1 s (≤ %g: %s)\n",
+	fmt.Fprintf(b, "signalbox ÷ bare baseline on the cluster (medians): %.2f (target ≥ 0.95: %s)\n", ratio, verdict(ratio >= 0.95))
+	fmt.Fprintf(b, "four workers at SIGNALBOX_CRM_RATE=%g, %d leads: %d CRM requests, at most %d sent in any 1 s (≤ %g: %s)\n",
 		c.Rate.Rate, c.Rate.Leads, c.Rate.Requests, c.Rate.MaxInSecond, c.Rate.Rate, verdict(float64(c.Rate.MaxInSecond) <= c.Rate.Rate))
 	b.WriteString("\nCPU while each run ran (CPU-seconds per wall second; the machine has 2 cores):\n")
 	for _, s := range c.Scale {
-		fmt.Fprintf(&b, "  %d worker(s):", s.Workers)
+		fmt.Fprintf(b, "  %d worker(s):", s.Workers)
 		for _, name := range sortedKeys(s.CPU) {
-			fmt.Fprintf(&b, " %s %.2f;", name, s.CPU[name])
+			fmt.Fprintf(b, " %s %.2f;", name, s.CPU[name])
 		}
 		b.WriteString("\n")
 	}

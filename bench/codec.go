@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -248,26 +247,24 @@ func (r *report) codecSection() string {
 	if c == nil {
 		return ""
 	}
-	var b strings.Builder
-	b.WriteString(codecHeading + "\n\n")
-	fmt.Fprintf(&b, "Run %s, the section for %s, on: %s; %d CPUs seen by Go.\n\n", c.Started.UTC().Format(time.RFC3339), c.Duration.Round(time.Second), machine(), runtime.NumCPU())
-	fmt.Fprintf(&b, "Command: `make bench BENCH_FLAGS='-only codec'` (`go run ./bench -only codec -items %d -concurrency %d`).\n\n```\n", c.Items, r.Options.concurrency)
-	fmt.Fprintf(&b, "a lead's input payload: %d bytes plain, %d encrypted (+%d: nonce, tag, key ID, the original metadata)\n",
+	b := sectionStart(codecHeading, c.Started, c.Duration)
+	fmt.Fprintf(b, "Command: `make bench BENCH_FLAGS='-only codec'` (`go run ./bench -only codec -items %d -concurrency %d`).\n\n```\n", c.Items, r.Options.concurrency)
+	fmt.Fprintf(b, "a lead's input payload: %d bytes plain, %d encrypted (+%d: nonce, tag, key ID, the original metadata)\n",
 		c.PlainBytes, c.EncryptedBytes, c.EncryptedBytes-c.PlainBytes)
-	fmt.Fprintf(&b, "codec alone, per payload: encrypt %s, decrypt %s\n", micros(c.Encrypt), micros(c.Decrypt))
-	fmt.Fprintf(&b, "value → payload → value (JSON, as the SDK converts): %s plain, %s encrypted (+%s)\n",
+	fmt.Fprintf(b, "codec alone, per payload: encrypt %s, decrypt %s\n", micros(c.Encrypt), micros(c.Decrypt))
+	fmt.Fprintf(b, "value → payload → value (JSON, as the SDK converts): %s plain, %s encrypted (+%s)\n",
 		micros(c.Convert), micros(c.ConvertEncrypted), micros(c.ConvertEncrypted-c.Convert))
 	if c.PayloadsPerItem > 0 {
 		perItem := time.Duration(c.PayloadsPerItem) * (c.Encrypt + c.Decrypt)
-		fmt.Fprintf(&b, "a lead's history holds %d encrypted payloads: each encrypted once and decrypted at least once, about %s of codec CPU per item\n",
+		fmt.Fprintf(b, "a lead's history holds %d encrypted payloads: each encrypted once and decrypted at least once, about %s of codec CPU per item\n",
 			c.PayloadsPerItem, micros(perItem))
 	}
 	if len(c.PlainRounds) > 0 {
 		ratio := median(c.EncryptedRounds) / max(median(c.PlainRounds), 1e-9)
-		fmt.Fprintf(&b, "lead path, %d items at concurrency %d, %d alternating rounds, items/s: without keys %s (median %.1f); with keys %s (median %.1f)\n",
+		fmt.Fprintf(b, "lead path, %d items at concurrency %d, %d alternating rounds, items/s: without keys %s (median %.1f); with keys %s (median %.1f)\n",
 			c.Items, r.Options.concurrency, len(c.PlainRounds), rounds(c.PlainRounds), median(c.PlainRounds), rounds(c.EncryptedRounds), median(c.EncryptedRounds))
-		fmt.Fprintf(&b, "with keys ÷ without (medians): %.2f\n", ratio)
-		fmt.Fprintf(&b, "worker CPU per item, ms: without keys %s (median %.1f); with keys %s (median %.1f); %+.1f ms (%+.0f%%)\n",
+		fmt.Fprintf(b, "with keys ÷ without (medians): %.2f\n", ratio)
+		fmt.Fprintf(b, "worker CPU per item, ms: without keys %s (median %.1f); with keys %s (median %.1f); %+.1f ms (%+.0f%%)\n",
 			rounds(c.PlainCPU), median(c.PlainCPU), rounds(c.EncryptedCPU), median(c.EncryptedCPU),
 			median(c.EncryptedCPU)-median(c.PlainCPU), 100*(median(c.EncryptedCPU)/max(median(c.PlainCPU), 1e-9)-1))
 	}

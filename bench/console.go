@@ -308,25 +308,23 @@ func (r *report) consoleSection() string {
 	if c == nil {
 		return ""
 	}
-	var b strings.Builder
-	b.WriteString(consoleHeading + "\n\n")
-	fmt.Fprintf(&b, "Run %s, the section for %s, on: %s.\n\n", c.Started.UTC().Format(time.RFC3339), c.Duration.Round(time.Second), machine())
-	fmt.Fprintf(&b, "Command: `make bench BENCH_FLAGS='-only console'` (`go run ./bench -only console -blocked %d -console-requests %d -console-operators %d -console-for %s`).\n\n```\n",
+	b := sectionStart(consoleHeading, c.Started, c.Duration)
+	fmt.Fprintf(b, "Command: `make bench BENCH_FLAGS='-only console'` (`go run ./bench -only console -blocked %d -console-requests %d -console-operators %d -console-for %s`).\n\n```\n",
 		c.Items, len(c.Inbox), c.Operators, c.LoadFor)
 	p50, p95 := percentile(c.Inbox, 0.5), percentile(c.Inbox, 0.95)
-	fmt.Fprintf(&b, "%d items waiting for team sales (leads without consent), all Blocked after %s\n", c.Items, c.BlockedWall.Round(time.Second))
-	fmt.Fprintf(&b, "inbox, first page (%d rows), %d requests one at a time: median %s, p95 %s (≤ 300 ms: %s)\n",
+	fmt.Fprintf(b, "%d items waiting for team sales (leads without consent), all Blocked after %s\n", c.Items, c.BlockedWall.Round(time.Second))
+	fmt.Fprintf(b, "inbox, first page (%d rows), %d requests one at a time: median %s, p95 %s (≤ 300 ms: %s)\n",
 		c.InboxRows, len(c.Inbox), ms(p50), ms(p95), verdict(p95 <= 300*time.Millisecond))
 	all := append(append([]time.Duration(nil), c.LoadInbox...), c.LoadItem...)
-	fmt.Fprintf(&b, "  where it goes (the same calls from the bench, medians of 5): the page and the count from PostgreSQL %s; the page's runs from visibility, one query, %s\n",
+	fmt.Fprintf(b, "  where it goes (the same calls from the bench, medians of 5): the page and the count from PostgreSQL %s; the page's runs from visibility, one query, %s\n",
 		ms(c.Page), ms(c.Runs))
-	fmt.Fprintf(&b, "%d operators at once for %s: %d requests (%.1f/s), %d errors (0: %s)\n",
+	fmt.Fprintf(b, "%d operators at once for %s: %d requests (%.1f/s), %d errors (0: %s)\n",
 		c.Operators, c.LoadFor, len(all)+c.LoadErrors, float64(len(all)+c.LoadErrors)/c.LoadFor.Seconds(), c.LoadErrors, verdict(c.LoadErrors == 0))
-	fmt.Fprintf(&b, "  all pages   p50 %s, p95 %s\n", ms(percentile(all, 0.5)), ms(percentile(all, 0.95)))
-	fmt.Fprintf(&b, "  inbox       p50 %s, p95 %s (%d requests)\n", ms(percentile(c.LoadInbox, 0.5)), ms(percentile(c.LoadInbox, 0.95)), len(c.LoadInbox))
-	fmt.Fprintf(&b, "  item page   p50 %s, p95 %s (%d requests)\n", ms(percentile(c.LoadItem, 0.5)), ms(percentile(c.LoadItem, 0.95)), len(c.LoadItem))
+	fmt.Fprintf(b, "  all pages   p50 %s, p95 %s\n", ms(percentile(all, 0.5)), ms(percentile(all, 0.95)))
+	fmt.Fprintf(b, "  inbox       p50 %s, p95 %s (%d requests)\n", ms(percentile(c.LoadInbox, 0.5)), ms(percentile(c.LoadInbox, 0.95)), len(c.LoadInbox))
+	fmt.Fprintf(b, "  item page   p50 %s, p95 %s (%d requests)\n", ms(percentile(c.LoadItem, 0.5)), ms(percentile(c.LoadItem, 0.95)), len(c.LoadItem))
 	if c.FirstError != "" {
-		fmt.Fprintf(&b, "  first error: %s\n", c.FirstError)
+		fmt.Fprintf(b, "  first error: %s\n", c.FirstError)
 	}
 	b.WriteString("```\n\n")
 	b.WriteString(`- Times are HTTP round trips on loopback from a client that is signed in and keeps its

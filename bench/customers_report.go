@@ -172,15 +172,13 @@ func (r *report) customerSection() string {
 	if c == nil {
 		return ""
 	}
-	var b strings.Builder
-	b.WriteString(customerHeading + "\n\n")
+	b := sectionStart(customerHeading, c.Started, c.Duration)
 	o := r.Options
-	fmt.Fprintf(&b, "Run %s, the section for %s, on: %s.\n\n", c.Started.UTC().Format(time.RFC3339), c.Duration.Round(time.Second), machine())
-	fmt.Fprintf(&b, "Command: `go run ./bench -only customers -customers %d -crm-limit %d -crm-rate %g -customer-workers %d` (`make bench` runs it after the sections above).\n\n",
+	fmt.Fprintf(b, "Command: `go run ./bench -only customers -customers %d -crm-limit %d -crm-rate %g -customer-workers %d` (`make bench` runs it after the sections above).\n\n",
 		o.customers, o.crmLimit, o.crmRate, o.customerWorkers)
 	b.WriteString("```\n" + r.customerTable() + "```\n\n")
 	b.WriteString("```\n" + r.customerTimeGoes() + "```\n\n")
-	fmt.Fprintf(&b, `### What is measured
+	fmt.Fprintf(b, `### What is measured
 
 - A stack of its own: the sandbox's CRM enforces a vendor request limit of %d requests/s
   (`+"`SIGNALBOX_SANDBOX_CRM_LIMIT`"+`: over it, 429 with `+"`Retry-After: 1`"+`), and %d worker processes

@@ -70,6 +70,16 @@ func (r *report) table() string {
 }
 
 // machine describes where the run happened.
+// sectionStart begins a section of docs/benchmarks.md: its heading, and
+// when it ran, for how long, on what.
+func sectionStart(heading string, started time.Time, took time.Duration) *strings.Builder {
+	b := &strings.Builder{}
+	b.WriteString(heading + "\n\n")
+	fmt.Fprintf(b, "Run %s, the section for %s, on: %s; %d CPUs seen by Go.\n\n",
+		started.UTC().Format(time.RFC3339), took.Round(time.Second), machine(), runtime.NumCPU())
+	return b
+}
+
 func machine() string {
 	model := "unknown CPU"
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
