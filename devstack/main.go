@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	_ "embed"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -20,6 +21,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -53,7 +55,7 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	busy := []string{"127.0.0.1:7233", "127.0.0.1:8233", "127.0.0.1:8080", "127.0.0.1:8091", "127.0.0.1:8092", "127.0.0.1:12111", codecAddr}
+	busy := []string{"127.0.0.1:7233", "127.0.0.1:8233", "127.0.0.1:8080", "127.0.0.1:8091", "127.0.0.1:8092", "127.0.0.1:12111", codecAddr, consoleAddr}
 	if *onCluster || *clusterOnly {
 		busy = append(busy[2:], "127.0.0.1:7333", "127.0.0.1:7335", "127.0.0.1:7337", "127.0.0.1:7340", "127.0.0.1:8333")
 	}
@@ -105,6 +107,10 @@ the local Temporal cluster is running. Press Ctrl-C to stop it.
 	if err != nil {
 		return err
 	}
+	tokens, tokensPath, err := consoleTokens(*dataDir)
+	if err != nil {
+		return err
+	}
 	s, err := stack.Start(ctx, stack.Options{
 		BinDir:                   *binDir,
 		TemporalCLI:              filepath.Join(*binDir, "temporal"),
@@ -128,8 +134,9 @@ the local Temporal cluster is running. Press Ctrl-C to stop it.
 		IntakeAddr:        "127.0.0.1:8080",
 		SandboxSeed:       1,
 		Env: []string{
-			// The demo operators, and you, may decide every team's exceptions.
-			fmt.Sprintf("SIGNALBOX_OPERATORS=sales=alice,bob,%[1]s;sales-dach=dieter,%[1]s;sales-enterprise=erin,%[1]s;sales-ops=olga,%[1]s;finance=carol,%[1]s", operator),
+			// The demo operators, and you, may decide every team's
+			// exceptions; the console runs with the same.
+			"SIGNALBOX_OPERATORS=" + operatorsSetting(operator),
 			// German-speaking leads to sales-dach, large companies to
 			// sales-enterprise, the rest to sales; demo-niklaus is both.
 			"SIGNALBOX_LEAD_ROUTES=sales-dach=country:DE|AT|CH;sales-enterprise=size>=1000;sales=otherwise",
@@ -142,12 +149,26 @@ the local Temporal cluster is running. Press Ctrl-C to stop it.
 	if err != nil {
 		return err
 	}
+	var console *stack.Process
 	defer func() {
-		fmt.Println("\nstopping: intake, worker, sandbox, Temporal ...")
+		fmt.Println("\nstopping: console, intake, worker, sandbox, Temporal ...")
+		if console != nil {
+			_ = console.Stop(15 * time.Second)
+		}
 		s.Stop()
 		fmt.Println("stopped.")
 	}()
 	if err := makeCurrent(ctx, s.Client, localDeployment, localBuild); err != nil {
+		return err
+	}
+	// The operator console, as the stack starts its programs: the stack's
+	// settings (SIGNALBOX_OPERATORS, Temporal, PostgreSQL, the payload keys)
+	// and the demo operators' sign-in tokens, not any of your environment.
+	console = &stack.Process{Name: "console", Path: filepath.Join(*binDir, "signals"), Args: []string{"serve"},
+		Env: append(append([]string(nil), s.Env...), "SIGNALBOX_CONSOLE_ADDR="+consoleAddr,
+			"SIGNALBOX_CONSOLE_TOKENS="+tokens.setting(), "SIGNALBOX_CONSOLE_TOKENS_FILE=", "SIGNALBOX_CONSOLE_TRUSTED_PROXIES="),
+		LogPath: filepath.Join(logs, "console.log"), ReadyURL: "http://" + consoleAddr + "/healthz"}
+	if err := console.Start(ctx); err != nil {
 		return err
 	}
 	if *seed {
@@ -166,6 +187,8 @@ signalbox is running. Press Ctrl-C to stop everything.
 
   Temporal UI  http://localhost:%s  (add the IntegrationStatus column; filter with IntegrationStatus="Blocked")
   codec server http://%s  decodes the encrypted payloads for the UI (pointed at it) and the temporal CLI
+  console      http://%s  the operator console (docs/console.md); sign in as a demo operator with their token:
+%s
   payloads     %s
   intake       http://127.0.0.1:8080  POST /v1/leads, POST /v1/invoices/{id}/sync, POST /v1/customers/{id}/sync,
                                       GET /v1/items/{id}
@@ -201,7 +224,7 @@ Explain why records differ (nightly at SIGNALBOX_RECONCILE_AT; now, after editin
 Stripe sends no webhooks to a local stack; sign one as Stripe would and post it (INV-DEMO-1 becomes paid):
   SIGNALBOX_STRIPE_WEBHOOK_SECRET=%s ./bin/starter stripe-event --type invoice.paid --invoice %s --invoice-id INV-DEMO-1
                                                       (--curl prints the curl command instead; its signature is valid for 5 minutes)
-`, uiPort, codecAddr, keysHint, stack.IntakeToken, logs, shellHint(temporalAddr), keysExport, time.Now().AddDate(0, 1, 0).Format(time.DateOnly), codecAddr, localStripeWebhookSecret, demoStripeInvoice(ctx, dbURL))
+`, uiPort, codecAddr, consoleAddr, tokens.banner(tokensPath), keysHint, stack.IntakeToken, logs, shellHint(temporalAddr), keysExport, time.Now().AddDate(0, 1, 0).Format(time.DateOnly), codecAddr, localStripeWebhookSecret, demoStripeInvoice(ctx, dbURL))
 	<-ctx.Done()
 	return nil
 }
@@ -504,20 +527,9 @@ func payloadKeys(dataDir string) (keys, hint, export string, err error) {
 		return "", "encrypted with SIGNALBOX_PAYLOAD_KEYS from your environment",
 			"(SIGNALBOX_PAYLOAD_KEYS, or its _FILE, is set in your environment: signals and starter read payloads with it)", nil
 	}
-	path, err := filepath.Abs(filepath.Join(dataDir, "payload-keys"))
-	if err != nil {
-		return "", "", "", err
-	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		key := make([]byte, 32)
-		_, _ = rand.Read(key)
-		b = []byte("local1=" + base64.StdEncoding.EncodeToString(key) + "\n")
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return "", "", "", err
-		}
-		err = os.WriteFile(path, b, 0o600)
-	}
+	path, b, err := localSecret(dataDir, "payload-keys", func() []byte {
+		return []byte("local1=" + base64.StdEncoding.EncodeToString(randomBytes(32)) + "\n")
+	})
 	if err == nil {
 		_, err = codec.Parse(string(b))
 	}
@@ -526,6 +538,124 @@ func payloadKeys(dataDir string) (keys, hint, export string, err error) {
 	}
 	return strings.TrimSpace(string(b)), "encrypted (AES-256-GCM) with the local key in " + path + " (docs/encryption.md)",
 		"export SIGNALBOX_PAYLOAD_KEYS_FILE=" + path + "   (signals and starter read the items' encrypted payloads with it)", nil
+}
+
+// localSecret is the content of the file name in dataDir: made by generate on
+// the first run and kept there, readable by you alone (0600), for the runs
+// after. It returns the file's absolute path too, for messages about it.
+func localSecret(dataDir, name string, generate func() []byte) (path string, content []byte, err error) {
+	path, err = filepath.Abs(filepath.Join(dataDir, name))
+	if err != nil {
+		return "", nil, err
+	}
+	content, err = os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		content = generate()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return path, nil, err
+		}
+		err = os.WriteFile(path, content, 0o600)
+	}
+	return path, content, err
+}
+
+// randomBytes are n bytes from crypto/rand.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return b
+}
+
+// consoleAddr is where the local stack's console listens (the default of
+// SIGNALBOX_CONSOLE_ADDR).
+const consoleAddr = "127.0.0.1:8088"
+
+// demoTeams are the local stack's teams and their demo operators.
+var demoTeams = []struct {
+	team      string
+	operators []string
+}{
+	{"sales", []string{"alice", "bob"}},
+	{"sales-dach", []string{"dieter"}},
+	{"sales-enterprise", []string{"erin"}},
+	{"sales-ops", []string{"olga"}},
+	{"finance", []string{"carol"}},
+}
+
+// operatorsSetting is the local stack's SIGNALBOX_OPERATORS: each team's
+// demo operators, and you (you) in every team.
+func operatorsSetting(you string) string {
+	var teams []string
+	for _, t := range demoTeams {
+		teams = append(teams, t.team+"="+strings.Join(append(slices.Clone(t.operators), you), ","))
+	}
+	return strings.Join(teams, ";")
+}
+
+// demoToken is one demo operator's console sign-in token.
+type demoToken struct{ operator, team, token string }
+
+// demoTokens are the demo operators' tokens, in demoTeams' order.
+type demoTokens []demoToken
+
+// consoleTokens are the console's sign-in tokens of the demo operators:
+// random (24 bytes from crypto/rand, in hex), one each, made on the first
+// run and kept in dataDir/console-tokens (0600) as SIGNALBOX_CONSOLE_TOKENS
+// holds them, so that a console started by hand can read them with
+// SIGNALBOX_CONSOLE_TOKENS_FILE. It returns them and the file's path.
+func consoleTokens(dataDir string) (demoTokens, string, error) {
+	path, b, err := localSecret(dataDir, "console-tokens", func() []byte {
+		var entries []string
+		for _, t := range demoTeams {
+			for _, op := range t.operators {
+				entries = append(entries, op+"="+hex.EncodeToString(randomBytes(24)))
+			}
+		}
+		return []byte(strings.Join(entries, ";") + "\n")
+	})
+	if err != nil {
+		return nil, path, fmt.Errorf("the console's sign-in tokens %s: %w", path, err)
+	}
+	setting := strings.TrimSpace(string(b))
+	var valid config.ConsoleTokens
+	if err := valid.Decode(setting); err != nil {
+		return nil, path, fmt.Errorf("the console's sign-in tokens %s: %w (delete it: the next run makes new ones)", path, err)
+	}
+	given := map[string]string{}
+	for _, entry := range strings.Split(setting, ";") {
+		if op, token, ok := strings.Cut(entry, "="); ok {
+			given[strings.TrimSpace(op)] = strings.TrimSpace(token)
+		}
+	}
+	var tokens demoTokens
+	for _, t := range demoTeams {
+		for _, op := range t.operators {
+			if given[op] == "" {
+				return nil, path, fmt.Errorf("the console's sign-in tokens %s: no token of %s (delete it: the next run makes new ones)", path, op)
+			}
+			tokens = append(tokens, demoToken{operator: op, team: t.team, token: given[op]})
+		}
+	}
+	return tokens, path, nil
+}
+
+// setting is the tokens as SIGNALBOX_CONSOLE_TOKENS.
+func (ts demoTokens) setting() string {
+	entries := make([]string, len(ts))
+	for i, t := range ts {
+		entries[i] = t.operator + "=" + t.token
+	}
+	return strings.Join(entries, ";")
+}
+
+// banner lists the tokens for the banner devstack prints, a line each.
+func (ts demoTokens) banner(path string) string {
+	lines := make([]string, 0, len(ts)+1)
+	for _, t := range ts {
+		lines = append(lines, fmt.Sprintf("                 %-7s %s  (%s)", t.operator, t.token, t.team))
+	}
+	lines = append(lines, "               (kept in "+path+"; delete it for new ones)")
+	return strings.Join(lines, "\n")
 }
 
 // shellHint is what another shell needs to reach Temporal, when it is not
