@@ -204,6 +204,18 @@ func (p *page) waitText(t *testing.T, ok func(string) bool, within time.Duration
 // thrown exception.
 func (p *page) eval(t *testing.T, expression string, result any) {
 	t.Helper()
+	p.evaluate(t, expression, false, result)
+}
+
+// await is eval for an expression whose value is a promise (a fetch, say):
+// it decodes what the promise resolves to.
+func (p *page) await(t *testing.T, expression string, result any) {
+	t.Helper()
+	p.evaluate(t, expression, true, result)
+}
+
+func (p *page) evaluate(t *testing.T, expression string, awaitPromise bool, result any) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var res struct {
@@ -217,13 +229,22 @@ func (p *page) eval(t *testing.T, expression string, result any) {
 			} `json:"exception"`
 		} `json:"exceptionDetails"`
 	}
-	require.NoError(t, p.b.call(ctx, p.session, "Runtime.evaluate", map[string]any{"expression": expression, "returnByValue": true}, &res))
+	require.NoError(t, p.b.call(ctx, p.session, "Runtime.evaluate", map[string]any{"expression": expression, "returnByValue": true, "awaitPromise": awaitPromise}, &res))
 	if res.ExceptionDetails != nil {
 		t.Fatalf("the page threw evaluating %q: %s %s", expression, res.ExceptionDetails.Text, res.ExceptionDetails.Exception.Description)
 	}
 	if result != nil {
 		require.NoError(t, json.Unmarshal(res.Result.Value, result), "%s", res.Result.Value)
 	}
+}
+
+// status is the HTTP status of the document the tab shows (0 when the
+// browser does not know it).
+func (p *page) status(t *testing.T) int {
+	t.Helper()
+	var code int
+	p.eval(t, `(() => { const n = performance.getEntriesByType('navigation')[0]; return n ? (n.responseStatus || 0) : 0; })()`, &code)
+	return code
 }
 
 // navigate loads url in the tab.
@@ -242,6 +263,7 @@ func (p *page) navigate(t *testing.T, url string) {
 var (
 	keyTab   = map[string]any{"key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9, "nativeVirtualKeyCode": 9}
 	keyEnter = map[string]any{"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "nativeVirtualKeyCode": 13, "text": "\r", "unmodifiedText": "\r"}
+	keySpace = map[string]any{"key": " ", "code": "Space", "windowsVirtualKeyCode": 32, "nativeVirtualKeyCode": 32, "text": " ", "unmodifiedText": " "}
 )
 
 // press presses and releases one key in the focused element.

@@ -1,10 +1,17 @@
 package tests
 
 import (
+	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -190,3 +197,330 @@ const a11yScript = `(() => {
   }
   return problems;
 })()`
+
+// signInInChromium signs in to the console in the tab as a person does:
+// the token typed into the sign-in form, Enter pressed.
+func signInInChromium(t *testing.T, p *page, con *consoleServer, token, operator string) {
+	t.Helper()
+	p.navigate(t, con.url+"/")
+	p.waitText(t, func(s string) bool { return strings.Contains(s, "Your console token") }, waitFor)
+	p.tabTo(t, "input#token", 20)
+	p.typeText(t, token)
+	p.press(t, keyEnter)
+	p.waitText(t, func(s string) bool { return strings.Contains(s, "Signed in as "+operator) }, waitFor)
+}
+
+// blockedLeadsOn posts n leads without consent to the stack e, at most 10
+// at a time, and waits until visibility finds them all Blocked on
+// ConsentMissing; it returns their item IDs. The query counts every such
+// item of e: e must hold no others.
+func blockedLeadsOn(t *testing.T, e *env, prefix string, n int) []string {
+	t.Helper()
+	keys := make([]string, n)
+	codes := make([]int, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 10)
+	base := uniqueKey(t, prefix)
+	for i := range n {
+		keys[i] = fmt.Sprintf("%s-%03d", base, i)
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			l := lead(keys[i])
+			l.Consent = false
+			codes[i], errs[i] = e.tryPost("/v1/leads", l)
+		})
+	}
+	wg.Wait()
+	ids := make([]string, n)
+	for i := range n {
+		require.NoError(t, errs[i], keys[i])
+		require.Equal(t, http.StatusAccepted, codes[i], keys[i])
+		ids[i] = api.ItemID(api.IntegrationLeadToCRM, keys[i])
+	}
+	e.waitVisible(t, "IntegrationStatus = 'Blocked' AND ExceptionKind = 'ConsentMissing'", int64(n))
+	return ids
+}
+
+// TestConsoleBulkApprovesFiftyLeadsInChromium: alice ticks fifty blocked
+// leads in her inbox with the keyboard (Space on each checkbox), gives one
+// reason and presses Decide; the answer lists fifty applied, each lead is
+// Synced, and each audit trail holds her approve with her reason. The stack
+// is the test's own, so that her inbox holds these fifty alone: one page.
+func TestConsoleBulkApprovesFiftyLeadsInChromium(t *testing.T) {
+	t.Parallel()
+	chromium := chromiumPath(t)
+	// The stack's chat (5/s) and CRM (20/s) limits would make the fifty
+	// notifications and writes take most of the test's time: it is not
+	// about them.
+	e := startStack(t, "", "SIGNALBOX_CRM_RATE=50", "SIGNALBOX_CHAT_RATE=50", "SIGNALBOX_CRM_CONCURRENCY=16", "SIGNALBOX_CHAT_CONCURRENCY=16")
+	ids := blockedLeadsOn(t, e, "e2e-console-fifty", 50)
+	con := startConsole(t, e)
+	b := startChromium(t, chromium)
+	p := b.open(t, "about:blank")
+	setViewport(t, p)
+	signInInChromium(t, p, con, consoleAliceToken, "alice")
+
+	// Her inbox, filtered to blocked leads, lists the fifty on one page (the
+	// inbox reads the audit trail's projection: reload until it has them).
+	inbox := con.url + "/?integration=lead-to-crm&exception=ConsentMissing"
+	var listed []string
+	for deadline := time.Now().Add(waitFor); ; {
+		p.navigate(t, inbox)
+		p.waitText(t, func(s string) bool { return strings.Contains(s, "Waiting for your teams") }, waitFor)
+		p.eval(t, `[...document.querySelectorAll('form#bulk input[type=checkbox][name=id]')].map(c => c.value)`, &listed)
+		if len(listed) == len(ids) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	require.ElementsMatch(t, ids, listed, "the inbox's page lists exactly the fifty, each with a checkbox")
+	var next bool
+	p.eval(t, `!!document.querySelector('a[rel="next"]')`, &next)
+	require.False(t, next, "the fifty fit one page")
+
+	// Tick each with the keyboard: Tab to the next unticked box, Space.
+	for i := range ids {
+		p.tabTo(t, `form#bulk input[type=checkbox][name=id]:not(:checked)`, 40)
+		p.press(t, keySpace)
+		var checked bool
+		p.eval(t, `document.activeElement.checked`, &checked)
+		require.True(t, checked, "Space ticks checkbox %d", i+1)
+	}
+	var ticked []string
+	p.eval(t, `[...document.querySelectorAll('form#bulk input[name=id]:checked')].map(c => c.value)`, &ticked)
+	require.ElementsMatch(t, ids, ticked)
+
+	// The decision (approve is the first), a reason, and Decide.
+	p.tabTo(t, "select#b-action", 20)
+	var action string
+	p.eval(t, `document.activeElement.value`, &action)
+	require.Equal(t, "approve", action)
+	p.tabTo(t, "input#b-reason", 5)
+	p.typeText(t, "consent confirmed by the event's sign-up sheet")
+	p.press(t, keyTab)
+	var onDecide bool
+	p.eval(t, `document.activeElement.matches('form#bulk fieldset.bulk button[type="submit"]')`, &onDecide)
+	require.True(t, onDecide, "Tab from the reason reaches Decide")
+	p.press(t, keyEnter)
+	p.waitText(t, func(s string) bool { return strings.Contains(s, "approve: 50 applied, 0 refused, 0 failed") }, 2*waitFor)
+	require.Equal(t, http.StatusOK, p.status(t))
+	var outcomes map[string]string
+	p.eval(t, `Object.fromEntries([...document.querySelectorAll('main tbody tr')].map(tr => [tr.cells[0].innerText.trim(), tr.cells[1].innerText.trim()]))`, &outcomes)
+	require.Len(t, outcomes, len(ids), "the answer lists every item once")
+	for _, id := range ids {
+		require.Equal(t, "applied", outcomes[id], id)
+	}
+
+	for _, id := range ids {
+		require.Equal(t, api.StatusSynced, e.waitResult(t, id).Status, id)
+	}
+	for _, id := range ids {
+		trail := e.auditTrail(t, id)
+		i := slices.Index(transitions(trail), "approve Blocked→Running alice")
+		require.GreaterOrEqual(t, i, 0, "%s: the audit trail holds alice's approve: %v", id, transitions(trail))
+		require.Equal(t, "consent confirmed by the event's sign-up sheet", trail[i].Reason, id)
+		require.Equal(t, "synced Running→Synced system", transitions(trail)[len(trail)-1], id)
+	}
+}
+
+// TestConsoleFinanceCannotSeeOrDecideSalesItemsInChromium: carol (finance)
+// signs in; no page of her inbox lists the sales team's blocked lead, its
+// page answers 403 without its details, and decisions forged from inside
+// her signed-in page — a fetch and a form injected into the DOM, each with
+// her CSRF token and the item's current exception, and a bulk decision —
+// are refused: the lead stays Blocked, with nothing of carol's in its audit
+// trail.
+func TestConsoleFinanceCannotSeeOrDecideSalesItemsInChromium(t *testing.T) {
+	t.Parallel()
+	chromium := chromiumPath(t)
+	id := blockedLead(t, "e2e-console-browser-finance")
+	con := startConsole(t, shared)
+	// What the item's own page would carry, as alice sees it: a forgery
+	// that knew it would be refused for the team alone.
+	alice := con.signIn(t, consoleAliceToken)
+	code, itemPage, _ := alice.get("/items/" + id)
+	require.Equal(t, http.StatusOK, code)
+	exceptionRef := hiddenField(t, itemPage, "exception")
+
+	b := startChromium(t, chromium)
+	p := b.open(t, "about:blank")
+	setViewport(t, p)
+	signInInChromium(t, p, con, consoleCarolToken, "carol")
+
+	// No page of her inbox lists it.
+	p.navigate(t, con.url+"/")
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 100, "carol's inbox has more than 100 pages")
+		p.waitText(t, func(s string) bool { return strings.Contains(s, "Waiting for your teams") }, waitFor)
+		var found struct {
+			Listed bool   `json:"listed"`
+			Teams  string `json:"teams"`
+			Next   string `json:"next"`
+		}
+		p.eval(t, `(() => { const n = document.querySelector('a[rel="next"]');
+			return {listed: !!document.querySelector(`+jsString(`a[href="/items/`+id+`"]`)+`) || document.body.innerText.includes(`+jsString(id)+`),
+				teams: [...document.querySelectorAll('table.items tbody tr')].map(tr => tr.cells[5].innerText).join(','),
+				next: n ? n.href : ''}; })()`, &found)
+		require.False(t, found.Listed, "carol's inbox lists the sales lead %s", id)
+		for _, team := range strings.Split(found.Teams, ",") {
+			require.Contains(t, []string{"", "finance"}, strings.TrimSpace(team), "carol's inbox lists only finance's items")
+		}
+		if found.Next == "" {
+			break
+		}
+		p.navigate(t, found.Next)
+	}
+
+	// Its page: 403, and nothing of the lead.
+	p.navigate(t, con.url+"/items/"+id)
+	text := p.waitText(t, func(s string) bool { return strings.Contains(s, "Not your team's item") }, waitFor)
+	require.Equal(t, http.StatusForbidden, p.status(t))
+	require.Contains(t, text, "decided by team sales")
+	require.NotContains(t, text, "did not consent")
+	require.NotContains(t, text, "Allowed decisions")
+	a11yCheck(t, p, "the 403 page")
+
+	// Forged from inside her page: her CSRF token is in it (the sign-out form).
+	var csrf string
+	p.eval(t, `document.querySelector('input[name=csrf]').value`, &csrf)
+	require.NotEmpty(t, csrf)
+	var forged struct {
+		Status int    `json:"status"`
+		Text   string `json:"text"`
+	}
+	p.await(t, `fetch('/items/`+id+`/decide', {method: 'POST', body: new URLSearchParams({csrf: `+jsString(csrf)+`,
+		exception: `+jsString(exceptionRef)+`, action: 'approve', reason: 'forged by a script', actor: 'alice'})})
+		.then(async r => ({status: r.status, text: await r.text()}))`, &forged)
+	require.Equal(t, http.StatusForbidden, forged.Status, "a forged fetch is refused: %s", forged.Text)
+	require.Contains(t, forged.Text, "decided by team sales")
+
+	p.await(t, `fetch('/decide', {method: 'POST', body: new URLSearchParams([['csrf', `+jsString(csrf)+`], ['id', `+jsString(id)+`],
+		['action', 'approve'], ['reason', 'forged in bulk']])}).then(async r => ({status: r.status, text: await r.text()}))`, &forged)
+	require.Equal(t, http.StatusOK, forged.Status)
+	require.Contains(t, forged.Text, "approve: 0 applied, 1 refused, 0 failed")
+	require.Contains(t, forged.Text, "decided by team sales, not one of yours")
+
+	// A form injected into her inbox and submitted.
+	p.navigate(t, con.url+"/")
+	p.waitText(t, func(s string) bool { return strings.Contains(s, "Waiting for your teams") }, waitFor)
+	p.eval(t, `(() => { const f = document.createElement('form'); f.method = 'post'; f.action = '/items/`+id+`/decide';
+		for (const [k, v] of [['csrf', `+jsString(csrf)+`], ['exception', `+jsString(exceptionRef)+`], ['action', 'approve'], ['reason', 'forged by a form'], ['actor', 'alice']]) {
+			const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i); }
+		document.body.appendChild(f); f.submit(); return true; })()`, nil)
+	text = p.waitText(t, func(s string) bool { return strings.Contains(s, "Not your team's item") }, waitFor)
+	require.Equal(t, http.StatusForbidden, p.status(t), "a forged form is refused")
+	require.Contains(t, text, "decided by team sales")
+
+	state := shared.waitStatus(t, id, api.StatusBlocked)
+	require.Equal(t, api.ConsentMissing, state.Exception.Kind)
+	require.Empty(t, state.Decisions, "no forged decision reached the item")
+	for _, ev := range shared.auditTrail(t, id) {
+		require.NotEqual(t, "carol", ev.Actor, "nothing of carol's is in the audit trail")
+		require.NotContains(t, ev.Reason, "forged")
+	}
+}
+
+// TestConsolePagesAreAccessibleInChromium runs the accessibility check of
+// TestConsoleInChromium (a11yScript) on the other pages: the integrations,
+// the search with an item search and an actor search done, a bulk
+// decision's answer, and an item page showing the amend form's inline error.
+func TestConsolePagesAreAccessibleInChromium(t *testing.T) {
+	t.Parallel()
+	chromium := chromiumPath(t)
+	id := blockedLead(t, "e2e-console-a11y")
+	key := strings.TrimPrefix(id, api.IntegrationLeadToCRM+":")
+	// A customer in Conflict (its CRM company renamed): finance's, and its
+	// exception allows amend.
+	customer := uniqueKey(t, "CUST-a11y")
+	shared.customer(t, customer)
+	require.Equal(t, api.StatusSynced, shared.syncCustomer(t, customer).Status)
+	shared.editCompany(t, shared.companyOf(t, customer).ID, map[string]string{"name": "Other " + customer})
+	conflict := shared.startSync(t, customer)
+	require.Equal(t, api.Conflict, shared.waitStatus(t, conflict, api.StatusBlocked).Exception.Kind)
+
+	con := startConsole(t, shared)
+	b := startChromium(t, chromium)
+	p := b.open(t, "about:blank")
+	setViewport(t, p)
+	signInInChromium(t, p, con, consoleAliceToken, "alice")
+
+	// The integrations.
+	p.navigate(t, con.url+"/integrations")
+	p.waitText(t, func(s string) bool { return strings.Contains(s, "lead-to-crm — ") }, waitFor)
+	a11yCheck(t, p, "the integrations page")
+
+	// A bulk decision's answer: the lead ticked in the inbox, approved.
+	p.navigate(t, con.url+"/?integration=lead-to-crm&exception=ConsentMissing&team=sales")
+	box := `form#bulk input[name=id][value="` + id + `"]`
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 100, "the inbox has more than 100 pages")
+		p.waitText(t, func(s string) bool { return strings.Contains(s, "Waiting for your teams") }, waitFor)
+		var found struct {
+			Listed bool   `json:"listed"`
+			Next   string `json:"next"`
+		}
+		p.eval(t, `(() => { const n = document.querySelector('a[rel="next"]');
+			return {listed: !!document.querySelector(`+jsString(box)+`), next: n ? n.href : ''}; })()`, &found)
+		if found.Listed {
+			break
+		}
+		require.NotEmpty(t, found.Next, "no page of alice's inbox lists %s", id)
+		p.navigate(t, found.Next)
+	}
+	p.tabTo(t, box, 400)
+	p.press(t, keySpace)
+	p.tabTo(t, "input#b-reason", 400)
+	p.typeText(t, "consent on file")
+	p.press(t, keyEnter)
+	p.waitText(t, func(s string) bool { return strings.Contains(s, "approve: 1 applied, 0 refused, 0 failed") }, waitFor)
+	a11yCheck(t, p, "the bulk decision's answer")
+	require.Equal(t, api.StatusSynced, shared.waitResult(t, id).Status)
+
+	// The search: by the lead's source key, and alice's audit events.
+	p.navigate(t, con.url+"/search?key="+url.QueryEscape(key))
+	p.waitText(t, func(s string) bool { return strings.Contains(s, "Visibility query:") && strings.Contains(s, id) }, waitFor)
+	a11yCheck(t, p, "the search page, items found by source key")
+	p.navigate(t, con.url+"/search?actor=alice")
+	text := p.waitText(t, func(s string) bool { return strings.Contains(s, id) }, waitFor)
+	require.Regexp(t, regexp.QuoteMeta(id)+`\talice[^\t\n]*\tapprove\tBlocked → Running\tconsent on file`, text)
+	a11yCheck(t, p, "the search page, alice's audit events")
+
+	// Carol, after alice signs out: the customer's amend form with a country
+	// that is no ISO code shows the error by its row.
+	p.tabTo(t, `form[action="/signout"] button`, 20)
+	p.press(t, keyEnter)
+	p.waitText(t, func(s string) bool { return strings.Contains(s, "Your console token") }, waitFor)
+	signInInChromium(t, p, con, consoleCarolToken, "carol")
+	p.navigate(t, con.url+"/items/"+conflict)
+	p.waitText(t, func(s string) bool { return strings.Contains(s, "Fields to set") }, waitFor)
+	p.tabTo(t, "select#set-field-0", 100)
+	p.typeText(t, "country")
+	var field string
+	p.eval(t, `document.activeElement.value`, &field)
+	require.Equal(t, "country", field, "typing a field's name picks it")
+	p.tabTo(t, "input#set-value-0", 5)
+	p.typeText(t, "Germany")
+	p.tabTo(t, "textarea#reason-amend", 20)
+	p.typeText(t, "the country as the CRM spells it")
+	p.press(t, keyTab)
+	p.press(t, keyEnter)
+	text = p.waitText(t, func(s string) bool { return strings.Contains(s, "the amendment was not sent") }, waitFor)
+	require.Equal(t, http.StatusUnprocessableEntity, p.status(t))
+	var marked struct {
+		Invalid     string `json:"invalid"`
+		DescribedBy string `json:"describedBy"`
+		Error       string `json:"error"`
+		Value       string `json:"value"`
+	}
+	p.eval(t, `(() => { const v = document.getElementById('set-value-0'); const e = document.getElementById('set-error-0');
+		return {invalid: v.getAttribute('aria-invalid') || '', describedBy: v.getAttribute('aria-describedby') || '', error: e ? e.innerText : '', value: v.value}; })()`, &marked)
+	require.Equal(t, "true", marked.Invalid)
+	require.Equal(t, "set-error-0", marked.DescribedBy)
+	require.Contains(t, marked.Error, "country: must be an ISO 3166-1 alpha-2 code")
+	require.Equal(t, "Germany", marked.Value, "what was typed is kept")
+	require.Contains(t, text, "Refused, nothing changed")
+	a11yCheck(t, p, "the item page with the amend form's error")
+	require.Equal(t, api.Conflict, shared.waitStatus(t, conflict, api.StatusBlocked).Exception.Kind, "nothing was sent")
+}
