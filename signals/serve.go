@@ -334,12 +334,25 @@ func (c *console) render(w http.ResponseWriter, op *operator, status int, page s
 }
 
 // fail answers with an error page; the console's log keeps those of its
-// own failures and of Temporal's.
+// own failures and of Temporal's, and every refusal (403): who asked for
+// what, and why it was refused.
 func (c *console) fail(w http.ResponseWriter, r *http.Request, op *operator, status int, title, message string) {
-	if status >= http.StatusInternalServerError {
+	switch {
+	case status >= http.StatusInternalServerError:
 		c.Logger.Warn("console: "+title, "path", r.URL.Path, "status", status, "err", message)
+	case status == http.StatusForbidden:
+		c.refused(r, op, r.URL.Path, title+": "+message)
 	}
 	c.render(w, op, status, "error", view{Title: title, Error: message, Body: http.StatusText(status)})
+}
+
+// refused logs a refusal: the operator (if known), the request and why.
+func (c *console) refused(r *http.Request, op *operator, what, why string) {
+	name := ""
+	if op != nil {
+		name = op.name
+	}
+	c.Logger.Warn("console: refused", "operator", name, "method", r.Method, "what", what, "peer", r.RemoteAddr, "why", why)
 }
 
 // operatorTeams lists the teams name decides for, in order.

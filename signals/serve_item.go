@@ -469,6 +469,7 @@ func (c *console) decideOne(r *http.Request, op *operator, id string, d api.Deci
 	}
 	if team := itemDeciders(state); !op.decides(team) {
 		o.Message = fmt.Sprintf("decided by team %s, not one of yours", cmp.Or(team, "(none)"))
+		c.refused(r, op, itemPath(id), "bulk "+string(d.Action)+": "+o.Message)
 		return o
 	}
 	outcome, err := c.Backend.Decide(r.Context(), id, c.vouch(op, id, state, d))

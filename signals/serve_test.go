@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -490,7 +492,8 @@ func TestConsoleShowsARefusalAndKeepsWhatWasTyped(t *testing.T) {
 
 func TestConsoleRefusesAnotherTeamsItem(t *testing.T) {
 	t.Parallel()
-	tc := newTestConsole(t, nil)
+	var log bytes.Buffer
+	tc := newTestConsoleWith(t, nil, func(o *consoleOptions) { o.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
 	carol := tc.signIn(t, carolToken)
 	csrf := tc.csrfOf(t, carol)
 	rec := tc.do(t, request{path: "/items/" + salesItem, cookie: carol})
@@ -501,6 +504,10 @@ func TestConsoleRefusesAnotherTeamsItem(t *testing.T) {
 	rec = tc.do(t, request{method: http.MethodPost, path: "/items/" + salesItem + "/decide", cookie: carol, form: approveForm(csrf, "forged")})
 	require.Equal(t, http.StatusForbidden, rec.Code)
 	require.Empty(t, tc.backend.decisions(), "a forged POST sends nothing")
+	tc.do(t, request{method: http.MethodPost, path: "/decide", cookie: carol, form: url.Values{"csrf": {csrf}, "action": {"approve"}, "reason": {"forged"}, "id": {salesItem}}})
+	require.Empty(t, tc.backend.decisions(), "nor a forged bulk decision")
+	refusals := regexp.MustCompile(`msg="console: refused" operator=carol method=(GET|POST) what=/items/lead-to-crm:lead-1(/decide)? `).FindAllString(log.String(), -1)
+	require.Len(t, refusals, 3, "each refusal is logged, with who asked for what:\n%s", log.String())
 
 	// A team the spec names decides whatever the item's owner or team.
 	tc.backend.items[financeItem] = api.ItemState{Integration: "invoice-to-billing", WorkflowID: financeItem, Owner: "sales", Team: "sales",
