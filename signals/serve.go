@@ -316,12 +316,7 @@ type view struct {
 
 // render draws a page, all of it or, if its template fails, a plain error.
 func (c *console) render(w http.ResponseWriter, op *operator, status int, page string, v view) {
-	if op != nil {
-		v.Operator, v.Teams, v.CSRF, v.SignOut = op.name, strings.Join(op.teams, ", "), op.session.csrf, !op.viaProxy
-		if v.Flash == "" {
-			v.Flash = c.sessions.takeFlash(op.session)
-		}
-	}
+	v = c.withOperator(op, v)
 	var buf bytes.Buffer
 	if err := c.pages[page].ExecuteTemplate(&buf, "layout", v); err != nil {
 		c.Logger.Error("console: render", "page", page, "err", err)
@@ -331,6 +326,66 @@ func (c *console) render(w http.ResponseWriter, op *operator, status int, page s
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// streamed is a page written in parts, each flushed to the browser as soon
+// as it is drawn: the layout's top and the page's content first, then the
+// parts named, then the layout's bottom.
+type streamed struct {
+	c    *console
+	w    http.ResponseWriter
+	tmpl *template.Template
+	v    view
+}
+
+// stream begins page: it answers 200 and sends the top of the page and its
+// "content" at once. A page that cannot be drawn answers 500 instead, and
+// stream returns the error.
+func (c *console) stream(w http.ResponseWriter, op *operator, page string, v view) (*streamed, error) {
+	v = c.withOperator(op, v)
+	var buf bytes.Buffer
+	tmpl := c.pages[page]
+	for _, part := range []string{"top", "content"} {
+		if err := tmpl.ExecuteTemplate(&buf, part, v); err != nil {
+			c.Logger.Error("console: render", "page", page, "err", err)
+			http.Error(w, "internal error: the page could not be drawn; the console's log says more", http.StatusInternalServerError)
+			return nil, err
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	s := &streamed{c: c, w: w, tmpl: tmpl, v: v}
+	s.send(buf.Bytes())
+	return s, nil
+}
+
+// write draws the page's template part with data and sends it.
+func (s *streamed) write(part string, data any) {
+	var buf bytes.Buffer
+	if err := s.tmpl.ExecuteTemplate(&buf, part, data); err != nil {
+		s.c.Logger.Error("console: render", "part", part, "err", err)
+		return
+	}
+	s.send(buf.Bytes())
+}
+
+// end sends the bottom of the page.
+func (s *streamed) end() { s.write("bottom", s.v) }
+
+func (s *streamed) send(b []byte) {
+	_, _ = s.w.Write(b)
+	_ = http.NewResponseController(s.w).Flush() // the browser shows what it has
+}
+
+// withOperator is v with what every page says of the signed-in operator.
+func (c *console) withOperator(op *operator, v view) view {
+	if op != nil {
+		v.Operator, v.Teams, v.CSRF, v.SignOut = op.name, strings.Join(op.teams, ", "), op.session.csrf, !op.viaProxy
+		if v.Flash == "" {
+			v.Flash = c.sessions.takeFlash(op.session)
+		}
+	}
+	return v
 }
 
 // fail answers with an error page; the console's log keeps those of its

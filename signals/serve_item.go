@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/signalbox-dev/signalbox/api"
@@ -397,11 +398,12 @@ type bulkOutcome struct {
 	Outcome, Message string
 }
 
-// bulkBody is the bulk decision's answer page's.
+// bulkBody is the bulk decision's answer page's: its head (Count items,
+// Parallel at a time), then a row per outcome as it comes, then the counts.
 type bulkBody struct {
 	Action                   api.Action
 	Reason                   string
-	Outcomes                 []bulkOutcome
+	Count, Parallel          int
 	Applied, Refused, Failed int
 }
 
@@ -430,14 +432,20 @@ func (c *console) bulkDecide(w http.ResponseWriter, r *http.Request, op *operato
 		c.fail(w, r, op, http.StatusUnprocessableEntity, "Nothing decided", problem+" Nothing was sent.")
 		return
 	}
-	body := bulkBody{Action: d.Action, Reason: d.Reason, Outcomes: make([]bulkOutcome, len(ids))}
-	for i, id := range ids { // what a decision not begun (the request ended) shows
-		body.Outcomes[i] = bulkOutcome{ID: id, URL: itemPath(id), Outcome: "failed", Message: "not sent: the request ended first"}
+	// The answer streams: its head at once, a row per item as it answers,
+	// then the counts, so a long bulk decision shows its progress without
+	// any script.
+	body := &bulkBody{Action: d.Action, Reason: d.Reason, Count: len(ids), Parallel: consoleParallel}
+	page, err := c.stream(w, op, "bulk", view{Title: "Bulk " + string(d.Action), Nav: "inbox", Body: body})
+	if err != nil {
+		return
 	}
-	eachParallel(r.Context(), len(ids), consoleParallel, func(i int) {
-		body.Outcomes[i] = c.decideOne(r, op, ids[i], d)
-	})
-	for _, o := range body.Outcomes {
+	var mu sync.Mutex
+	done := make([]bool, len(ids))
+	emit := func(i int, o bulkOutcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		done[i] = true
 		switch o.Outcome {
 		case "applied":
 			body.Applied++
@@ -446,8 +454,16 @@ func (c *console) bulkDecide(w http.ResponseWriter, r *http.Request, op *operato
 		default:
 			body.Failed++
 		}
+		page.write("row", o)
 	}
-	c.render(w, op, http.StatusOK, "bulk", view{Title: "Bulk " + string(d.Action), Nav: "inbox", Body: &body})
+	eachParallel(r.Context(), len(ids), consoleParallel, func(i int) { emit(i, c.decideOne(r, op, ids[i], d)) })
+	for i, id := range ids {
+		if !done[i] { // not begun: the request ended first
+			emit(i, bulkOutcome{ID: id, URL: itemPath(id), Outcome: "failed", Message: "not sent: the request ended first"})
+		}
+	}
+	page.write("done", body)
+	page.end()
 }
 
 // decideOne is one item of a bulk decision: refused unless one of the

@@ -53,6 +53,8 @@ type fakeBackend struct {
 	filters []store.WaitingFilter
 	// reconciles are the last reconcile runs by integration.
 	reconciles map[string]store.ReconcileReport
+	// gate, when set, holds each decision until it receives.
+	gate chan struct{}
 	// panicOn is an item whose reading panics, as a bug would.
 	panicOn string
 }
@@ -155,6 +157,9 @@ func (f *fakeBackend) AuditTrail(_ context.Context, id string) ([]store.AuditEve
 }
 
 func (f *fakeBackend) Decide(_ context.Context, id string, d api.Decision) (api.DecisionOutcome, error) {
+	if f.gate != nil {
+		<-f.gate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sent = append(f.sent, sentDecision{id, d})
@@ -911,4 +916,53 @@ func TestConsoleSignsWhatItsSignOnProxyVouchesFor(t *testing.T) {
 		require.Error(t, api.VerifyDecision(pub, s.id, ref, other, tc.clock.now()), "the signature binds the actor")
 	}
 	require.Equal(t, api.Decision{Action: api.ActionApprove, Actor: "alice", Reason: "consent on file"}, sent[2].d, "a token sign-in's decision is not signed")
+}
+
+// A bulk decision's answer shows each item's outcome as it comes: the page's
+// head before any item answers, a row per item that answered, the counts
+// after the last.
+func TestConsoleBulkShowsEachOutcomeAsItComes(t *testing.T) {
+	t.Parallel()
+	tc := newTestConsole(t, nil)
+	tc.backend.gate = make(chan struct{})
+	tc.backend.items["lead-to-crm:lead-2"] = waitingState("lead-to-crm:lead-2", "sales", api.ConsentMissing, "sales", api.ActionApprove)
+	cookie := tc.signIn(t, aliceToken)
+	srv := httptest.NewServer(tc.h)
+	defer srv.Close()
+	defer close(tc.backend.gate) // let every decision through, whatever happened
+	form := url.Values{"csrf": {tc.csrfOf(t, cookie)}, "action": {"approve"}, "reason": {"consent on file"}, "id": {salesItem, "lead-to-crm:lead-2"}}
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/decide", strings.NewReader(form.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(cookie)
+	client := srv.Client()
+	client.Timeout = 10 * time.Second // a page that waits for every item never begins: the items wait on the test
+	resp, err := client.Do(req)
+	require.NoError(t, err, "the answer begins before any item answered")
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	var page strings.Builder
+	readUntil := func(s string) {
+		t.Helper()
+		buf := make([]byte, 4096)
+		for !strings.Contains(page.String(), s) {
+			n, err := resp.Body.Read(buf)
+			page.Write(buf[:n])
+			if err != nil {
+				require.Contains(t, page.String(), s, "the page ended (%v) without it: %s", err, page.String())
+			}
+		}
+	}
+	readUntil("<tbody>")
+	require.Contains(t, page.String(), "approve: 2 items")
+	require.NotContains(t, page.String(), `<tr class="applied">`, "no item answered yet")
+	tc.backend.gate <- struct{}{}
+	readUntil(`<tr class="applied">`)
+	require.Equal(t, 1, strings.Count(page.String(), `<tr class="applied">`), "one row per item that answered")
+	require.NotContains(t, page.String(), "applied, ", "the counts come after the last")
+	tc.backend.gate <- struct{}{}
+	readUntil("</html>")
+	require.Equal(t, 2, strings.Count(page.String(), `<tr class="applied">`))
+	require.Contains(t, page.String(), "approve: 2 applied, 0 refused, 0 failed")
 }
