@@ -85,11 +85,9 @@ func compare(integration string, e *api.ExceptionState) ([]comparison, []pair) {
 // source and the target: `PostgreSQL "a", CRM "b", last synced "c"`.
 // The columns head the values; the names say which side changed.
 var conflictSides = map[string]struct{ source, target, sourceColumn, targetColumn, sourceName, targetName string }{
-	api.IntegrationCustomerSync: {"PostgreSQL", "CRM", "PostgreSQL (source)", "CRM (target)", "PostgreSQL", "the CRM"},
-	api.IntegrationLeadToCRM:    {"form", "CRM", "Form (source)", "CRM (target)", "the form", "the CRM"},
+	api.IntegrationCustomerSync: {api.ValueInPostgreSQL, api.ValueInCRM, "PostgreSQL (source)", "CRM (target)", "PostgreSQL", "the CRM"},
+	api.IntegrationLeadToCRM:    {api.ValueInForm, api.ValueInCRM, "Form (source)", "CRM (target)", "the form", "the CRM"},
 }
-
-const lastSynced = "last synced"
 
 // conflictTable takes the details of a field conflict: one row per field,
 // its source's, its target's and its last synced value.
@@ -108,13 +106,13 @@ func conflictTable(integration string, details map[string]string) (*comparison, 
 	}
 	var rows []parsed
 	for _, field := range slices.Sorted(maps.Keys(details)) {
-		values, note, ok := parseQuoted(details[field], sides.source, sides.target, lastSynced)
+		values, note, ok := api.ParseValues(details[field], sides.source, sides.target, api.ValueLastSynced)
 		src, hasSource := values[sides.source]
 		tgt, hasTarget := values[sides.target]
 		if !ok || !hasSource || !hasTarget {
 			continue
 		}
-		base, known := values[lastSynced]
+		base, known := values[api.ValueLastSynced]
 		rows = append(rows, parsed{field, src, tgt, base, known, note})
 		delete(details, field)
 	}
@@ -153,49 +151,6 @@ func difference(source, target, a, b string, aChanged, bChanged bool) string {
 		return "the values differ"
 	}
 	return "the same"
-}
-
-// parseQuoted reads `label "value", label "value"; note`: each label one of
-// labels, once, followed by a Go-quoted value. ok is false for anything else.
-func parseQuoted(s string, labels ...string) (map[string]string, string, bool) {
-	values := map[string]string{}
-	rest := s
-	for {
-		label := ""
-		for _, l := range labels {
-			if strings.HasPrefix(rest, l+` "`) {
-				label = l
-				break
-			}
-		}
-		if label == "" {
-			return nil, "", false
-		}
-		if _, dup := values[label]; dup {
-			return nil, "", false
-		}
-		rest = rest[len(label)+1:]
-		quoted, err := strconv.QuotedPrefix(rest)
-		if err != nil {
-			return nil, "", false
-		}
-		v, err := strconv.Unquote(quoted)
-		if err != nil {
-			return nil, "", false
-		}
-		values[label] = v
-		rest = rest[len(quoted):]
-		switch {
-		case rest == "":
-			return values, "", true
-		case strings.HasPrefix(rest, "; "):
-			return values, strings.TrimSpace(rest[2:]), true
-		case strings.HasPrefix(rest, ", "):
-			rest = rest[2:]
-		default:
-			return nil, "", false
-		}
-	}
 }
 
 // leadDuplicateTable takes a suspected duplicate's details: the lead and the

@@ -421,10 +421,11 @@ func (s *customerRun) ask(ctx workflow.Context, it *spine.Item, plan fieldrules.
 	s.conflicts = nil
 	for _, d := range plan.Conflicts {
 		s.conflicts = append(s.conflicts, d.Field)
-		details[d.Field] = fmt.Sprintf("PostgreSQL %q, CRM %q", d.Source, d.Target)
+		values := []api.LabelledValue{{Label: api.ValueInPostgreSQL, Value: d.Source}, {Label: api.ValueInCRM, Value: d.Target}}
 		if d.Known {
-			details[d.Field] += fmt.Sprintf(", last synced %q", d.Base.Source)
+			values = append(values, api.LabelledValue{Label: api.ValueLastSynced, Value: d.Base.Source})
 		}
+		details[d.Field] = api.FormatValues(values...)
 		if _, err := s.customer.With(map[string]string{d.Field: d.Target}); err != nil {
 			details[d.Field] += "; PostgreSQL cannot hold the CRM's value (" + err.Error() + "): choose postgres, or amend"
 		}

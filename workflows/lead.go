@@ -528,10 +528,11 @@ func (s *leadSync) askAboutEdits(ctx workflow.Context, it *spine.Item, target *c
 	details := map[string]string{"contact": target.ID}
 	for _, prop := range slices.Sorted(maps.Keys(p.conflicts)) {
 		d := p.conflicts[prop]
-		details[prop] = fmt.Sprintf("CRM %q, form %q", d.crm, d.form)
+		values := []api.LabelledValue{{Label: api.ValueInCRM, Value: d.crm}, {Label: api.ValueInForm, Value: d.form}}
 		if d.known {
-			details[prop] += fmt.Sprintf(", last synced %q", d.base)
+			values = append(values, api.LabelledValue{Label: api.ValueLastSynced, Value: d.base})
 		}
+		details[prop] = api.FormatValues(values...)
 	}
 	summary := fmt.Sprintf("CRM contact %s holds values for %s that signalbox did not write; approve writes the form's, resolve keeps the CRM's",
 		target.ID, strings.Join(slices.Sorted(maps.Keys(p.conflicts)), ", "))
@@ -610,7 +611,7 @@ func (s *leadSync) differences(target crm.Properties) map[string]string {
 	source := s.lead.Properties()
 	for _, p := range s.owned() {
 		if target[p] != source[p] {
-			out[p] = fmt.Sprintf("CRM %q, form %q", target[p], source[p])
+			out[p] = api.FormatValues(api.LabelledValue{Label: api.ValueInCRM, Value: target[p]}, api.LabelledValue{Label: api.ValueInForm, Value: source[p]})
 		}
 	}
 	return out
